@@ -1,0 +1,22 @@
+"""Entry point: `switchboard <group> ...`."""
+
+from __future__ import annotations
+
+import typer
+
+from switchboard import __version__
+from switchboard.cli import db as db_cli
+
+app = typer.Typer(
+    name="switchboard",
+    help="Switchboard connects Quo to your CRM: contacts into Quo, calls and texts onto people.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_cli.app, name="db")
+
+
+@app.command()
+def version() -> None:
+    """Print the Switchboard version."""
+    typer.echo(__version__)

@@ -1,0 +1,58 @@
+"""Settings, read from `SWITCHBOARD_*` environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide settings. Per-connection settings live on the connection row."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path(".switchboard"), description="Embedded-default state.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file in data_dir. "
+        "postgresql://... for scale-out.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Master key for secrets at rest; generated into data_dir if unset.",
+    )
+    admin_token: SecretStr | None = None
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    public_url: str = Field(
+        default="http://127.0.0.1:8400", description="Base URL the providers post webhooks to."
+    )
+    quo_webhooks_version: Literal["v1", "v2"] = "v1"
+    redis_url: str | None = Field(
+        default=None, description="Optional Redis URL for the shared rate-limit buckets."
+    )
+    executor_id: str | None = Field(default=None, description="Unique per worker process.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the user gave."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
