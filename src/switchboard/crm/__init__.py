@@ -1,0 +1,1 @@
+"""CRM connectors: the contract every CRM implements (`base`) and one subpackage per CRM."""

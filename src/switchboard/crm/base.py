@@ -1,0 +1,160 @@
+"""The connector contract: the small surface every CRM implements.
+
+Everything else — sync orchestration, dedupe, ordering, retries, rendering — lives in the core
+once. A connector is constructed per connection (credentials, base URL) and is async.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from switchboard.quo.models import ContactInput
+
+
+@dataclass(frozen=True)
+class Person:
+    """A CRM person, reduced to what Switchboard uses. `phones` are current values, E.164."""
+
+    id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    raw_phones: tuple[str, ...] = ()
+    job_title: str | None = None
+    company_id: str | None = None
+    web_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    """One page of a full scan. `next_cursor` is None on the last page; cursors are opaque
+    strings that stay valid when records are created or deleted during the scan."""
+
+    people: list[Person]
+    next_cursor: str | None
+
+
+ChangeKind = Literal["created", "updated", "deleted", "merged"]
+
+
+@dataclass(frozen=True)
+class CrmChange:
+    """One change announced by a CRM webhook. For a merge, `record_id` is the survivor and
+    `merged_from_id` the record that disappeared into it."""
+
+    kind: ChangeKind
+    record_id: str
+    idempotency_key: str
+    object_id: str | None = None
+    merged_from_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookSubscriptionInfo:
+    """A change webhook created at the CRM. `secret` is only known at creation."""
+
+    remote_id: str
+    secret: str | None
+    target_url: str
+
+
+@dataclass(frozen=True)
+class NoteRef:
+    id: str
+
+
+@dataclass
+class CrmNote:
+    """A note to write on a person. `created_at` back-dates it to the call or message."""
+
+    person_id: str
+    title: str
+    content: str
+    created_at: datetime | None = None
+    content_format: Literal["markdown", "plaintext"] = "markdown"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class WebhookVerificationError(Exception):
+    """The request is not a genuine webhook from the CRM (missing or wrong signature)."""
+
+
+class CrmConnector(abc.ABC):
+    """One CRM account, seen through the operations Switchboard needs."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def check_credentials(self) -> Mapping[str, str]:
+        """Verify the token works; returns identifying facts (workspace id/name)."""
+
+    @abc.abstractmethod
+    async def list_people_page(self, cursor: str | None, limit: int = 500) -> PeoplePage:
+        """One page of a stable full scan of people."""
+
+    @abc.abstractmethod
+    async def get_person(self, person_id: str) -> Person | None:
+        """The current person, or None when it is gone (deleted or merged away)."""
+
+    @abc.abstractmethod
+    async def find_people_by_phone(self, e164: str) -> list[Person]:
+        """People with this number among their current numbers (exact match)."""
+
+    @abc.abstractmethod
+    async def list_people_changed_since(self, since: datetime) -> list[Person]:
+        """People created or updated at or after `since`: the reconciliation delta."""
+
+    @abc.abstractmethod
+    async def create_person(self, e164: str, name: str | None = None) -> Person:
+        """Create a person for an unknown caller (used when auto-create is on)."""
+
+    @abc.abstractmethod
+    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
+        """Map a page of people to Quo contacts (related data resolved in batch per page)."""
+
+    @abc.abstractmethod
+    async def write_note(self, note: CrmNote) -> NoteRef:
+        """Create a note (call or message activity) on the person."""
+
+    @abc.abstractmethod
+    async def delete_note(self, note_id: str) -> None:
+        """Delete a note; an already-deleted note is not an error."""
+
+    async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:
+        """Replace a note's content: create the new one first, then delete the old one, so a
+        failure in between leaves a note rather than none."""
+        new = await self.write_note(note)
+        await self.delete_note(old_note_id)
+        return new
+
+    @abc.abstractmethod
+    async def subscribe(self, target_url: str) -> WebhookSubscriptionInfo:
+        """Create a people-change webhook pointing at `target_url`."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, remote_id: str) -> None:
+        """Delete a webhook we created; an already-deleted one is not an error."""
+
+    @abc.abstractmethod
+    async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:
+        """Webhooks currently registered at the CRM (secrets not included)."""
+
+    @abc.abstractmethod
+    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """Raise WebhookVerificationError unless the raw body is signed with `secret`."""
+
+    @abc.abstractmethod
+    def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
+        """The changes a verified webhook announces (ValueError on a malformed body)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release HTTP resources."""

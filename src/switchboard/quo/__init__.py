@@ -1,0 +1,1 @@
+"""Quo (formerly OpenPhone) API: client, resource models, contact upsert, webhooks."""
