@@ -265,12 +265,16 @@ class CacheEntry(Base):
 
 
 class RateBucket(Base):
-    """Token-bucket state shared by every process that uses the same API key."""
+    """Rate-limit state shared by every process that uses the same API key.
+
+    `tat` is the GCRA "theoretical arrival time" (epoch seconds): the next free send slot.
+    See switchboard.http.limiters.
+    """
 
     __tablename__ = "rate_buckets"
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    tokens: Mapped[float] = mapped_column(Float)
+    tat: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:41:02.623218
+Create Date: 2026-11-26 20:45:16.565850
 """
 
 from collections.abc import Sequence
@@ -81,7 +81,7 @@ def upgrade() -> None:
     op.create_table(
         "rate_buckets",
         sa.Column("key", sa.String(length=128), nullable=False),
-        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("tat", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
