@@ -288,3 +288,20 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExecutorHeartbeat(Base):
+    """One row per live Switchboard process (DBOS executor), refreshed every few seconds.
+
+    Survivors recover the DBOS workflows of executors whose heartbeat went stale (or whose
+    process is gone), so work owned by a process that never comes back is finished elsewhere.
+    """
+
+    __tablename__ = "executor_heartbeats"
+
+    executor_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="worker")
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:45:16.565850
+Create Date: 2026-11-26 20:45:26.052160
 """
 
 from collections.abc import Sequence
@@ -77,6 +77,16 @@ def upgrade() -> None:
         sa.Column("last_reconcile_status", sa.Text(), nullable=True),
         sa.Column("disconnected_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "executor_heartbeats",
+        sa.Column("executor_id", sa.String(length=128), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("host", sa.String(length=200), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("executor_id"),
     )
     op.create_table(
         "rate_buckets",
@@ -312,6 +322,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_rejections")
     op.drop_table("rate_buckets")
+    op.drop_table("executor_heartbeats")
     op.drop_table("connections")
     op.drop_table("cache_entries")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
