@@ -1,0 +1,54 @@
+"""Shared HTTP plumbing for every provider: one retry policy, rate limiters, errors, a client.
+
+    from switchboard.http import ApiClient, ApiError, RateLimit, make_limiter, limiter_key
+
+- `ApiClient` (client.py): httpx.AsyncClient + limiter(s) + RetryPolicy + per-request hook.
+- `ApiError` (errors.py): the one exception; provider, status, provider code, message, body.
+- `RetryPolicy`, `parse_retry_after` (retry.py): what is retried and for how long.
+- `RateLimiter` and its stores (limiters.py): memory, SQL (SQLite/PostgreSQL), Redis.
+- `Clock`, `FakeClock` (clock.py): time, swappable in tests.
+"""
+
+from switchboard.http.client import ApiClient, RequestHook, RequestInfo, default_error_parser
+from switchboard.http.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
+from switchboard.http.errors import ApiError
+from switchboard.http.limiters import (
+    MemoryRateLimiter,
+    RateLimit,
+    RateLimiter,
+    RedisRateLimiter,
+    SqlRateLimiter,
+    limiter_key,
+    make_limiter,
+)
+from switchboard.http.retry import (
+    NO_RETRY,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    http_date,
+    parse_retry_after,
+)
+
+__all__ = [
+    "NO_RETRY",
+    "RETRYABLE_STATUSES",
+    "SYSTEM_CLOCK",
+    "ApiClient",
+    "ApiError",
+    "Clock",
+    "FakeClock",
+    "MemoryRateLimiter",
+    "RateLimit",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "RequestHook",
+    "RequestInfo",
+    "RetryPolicy",
+    "SqlRateLimiter",
+    "SystemClock",
+    "default_error_parser",
+    "http_date",
+    "limiter_key",
+    "make_limiter",
+    "parse_retry_after",
+]
