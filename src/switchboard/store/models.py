@@ -168,6 +168,9 @@ class ActivityResource(Base):
     resource_type: Mapped[str] = mapped_column(String(16))
     resource_id: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # phone → how it resolved to a CRM person (switchboard.activity.people.Lookup), reused by
+    # every later phase of the call so a person is looked up once per call, not once per phase.
+    lookups: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
@@ -187,6 +190,13 @@ class ActivityRecord(Base):
     person_id: Mapped[str] = mapped_column(String(100))
     note_id: Mapped[str | None] = mapped_column(String(100), default=None)
     content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Write intent (switchboard.activity.notes): set before a note is created at the CRM and
+    # cleared with the new note id, so a re-run after a crash knows a note may already exist.
+    pending_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    pending_since: Mapped[datetime | None] = mapped_column(default=None)
+    # Replaced notes still to delete at the CRM (create new first, then delete old).
+    stale_note_ids: Mapped[list[Any]] = mapped_column(default=list)
+    writes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

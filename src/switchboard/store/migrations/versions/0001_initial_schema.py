@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:45:26.052160
+Create Date: 2026-11-26 20:46:43.922244
 """
 
 from collections.abc import Sequence
@@ -119,6 +119,10 @@ def upgrade() -> None:
         sa.Column("person_id", sa.String(length=100), nullable=False),
         sa.Column("note_id", sa.String(length=100), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=True),
+        sa.Column("pending_hash", sa.String(length=64), nullable=True),
+        sa.Column("pending_since", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stale_note_ids", sa.JSON(), nullable=False),
+        sa.Column("writes", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -135,6 +139,7 @@ def upgrade() -> None:
         sa.Column("resource_type", sa.String(length=16), nullable=False),
         sa.Column("resource_id", sa.String(length=100), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("lookups", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["connection_id"],
