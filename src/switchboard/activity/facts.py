@@ -1,0 +1,702 @@
+"""Everything known about one call or one message, merged from every Quo source.
+
+Quo tells us about a call in several phases (`call.completed`, `call.recording.completed`,
+`call.summary.completed`, `call.transcript.completed`, the voicemail resource fetched later,
+REST re-fetches), delivered at least once and in any order. `CallFacts` folds them together so
+that **the order and the number of deliveries do not matter**: `merge` is commutative,
+associative and idempotent (a join-semilattice), and `apply_event(t, p)` is
+`merge(CallFacts.from_resource(t, p))`. The same holds for `MessageFacts`
+(`message.received`, `message.delivered`, the REST message).
+
+How conflicts are resolved, so that the merge stays order-independent:
+- the call's own fields (`call`) are one snapshot; the "most advanced" one wins
+  (terminal status over ringing/in-progress, then the later `updatedAt`, then a canonical
+  JSON tie-break), never a field-by-field mix;
+- `participants`, `contact_ids`, `phases` are sets (stored sorted): an empty `participants`
+  from a quirky `call.completed` never erases numbers known from elsewhere;
+- recordings merge by id; voicemail, summary and transcript pick their most complete version.
+
+Facts are immutable pydantic models; serialise with `to_data()` (a JSON-able dict, stored by
+the activity pipeline in `activity_resources.data`) and read back with `facts_from_data()`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from switchboard import phones
+
+CALL_EVENTS = (
+    "call.ringing",
+    "call.completed",
+    "call.recording.completed",
+    "call.summary.completed",
+    "call.transcript.completed",
+)
+MESSAGE_EVENTS = ("message.received", "message.delivered")
+
+# Phase names for resources fetched over REST (recorded in `phases` like event types).
+REST_CALL = "rest.call"
+REST_RECORDINGS = "rest.call-recordings"
+REST_VOICEMAIL = "rest.call-voicemail"
+REST_SUMMARY = "rest.call-summary"
+REST_TRANSCRIPT = "rest.call-transcript"
+REST_MESSAGE = "rest.message"
+
+_CALL_ID_EVENTS = ("call.summary.completed", "call.transcript.completed")
+
+AI_HANDLED = "ai-agent"
+AI_USER_PREFIX = "SY"
+
+# Statuses meaning "nobody picked up" (a `completed` call with `answeredAt` null is one too).
+UNANSWERED_STATUSES = frozenset({"no-answer", "missed"})
+_CALL_STATUS_RANK = {
+    "queued": 0,
+    "initiated": 1,
+    "ringing": 2,
+    "in-progress": 3,
+    "answered": 3,
+}
+_TERMINAL_RANK = 4
+_PART_STATUS_RANK = {"absent": 0, "in-progress": 1, "processing": 1, "failed": 2, "completed": 3}
+_MESSAGE_STATUS_RANK = {"queued": 0, "sent": 1, "undelivered": 2, "received": 2, "delivered": 2}
+
+
+def is_ai_user(user_id: str | None) -> bool:
+    """True for the AI agent's user ids (`SY...`), which `GET /v1/users/{id}` rejects."""
+    return user_id is not None and user_id.startswith(AI_USER_PREFIX)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    def canonical(self) -> str:
+        """Deterministic JSON of the model: the last-resort tie-break of every merge."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+
+_M = TypeVar("_M", bound=_Model)
+
+
+def _pick(a: _M | None, b: _M | None, rank: Callable[[_M], Any]) -> _M | None:
+    """The greater of two versions under a total order (rank, canonical JSON)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b, key=lambda m: (rank(m), m.canonical()))
+
+
+def _union(a: Iterable[str], b: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(a) | set(b)))
+
+
+def _max_opt(a: str | None, b: str | None) -> str | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+# --- parts of a call -------------------------------------------------------------------------
+
+
+class CallInfo(_Model):
+    """The call resource's own fields (participants, recordings, contact ids live apart)."""
+
+    direction: str | None = None
+    status: str | None = None
+    duration: float | None = None
+    phone_number_id: str | None = Field(default=None, alias="phoneNumberId")
+    user_id: str | None = Field(default=None, alias="userId")
+    answered_at: datetime | None = Field(default=None, alias="answeredAt")
+    answered_by: str | None = Field(default=None, alias="answeredBy")
+    initiated_by: str | None = Field(default=None, alias="initiatedBy")
+    completed_at: datetime | None = Field(default=None, alias="completedAt")
+    created_at: datetime | None = Field(default=None, alias="createdAt")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+    forwarded_from: str | None = Field(default=None, alias="forwardedFrom")
+    forwarded_to: str | None = Field(default=None, alias="forwardedTo")
+    ai_handled: str | None = Field(default=None, alias="aiHandled")
+    call_route: str | None = Field(default=None, alias="callRoute")
+
+    def _rank(self) -> tuple[int, str]:
+        status_rank = _CALL_STATUS_RANK.get(self.status or "", _TERMINAL_RANK)
+        if self.status is None:
+            status_rank = -1
+        updated = self.updated_at.isoformat() if self.updated_at else ""
+        return status_rank, updated
+
+
+class Recording(_Model):
+    id: str | None = None
+    duration: float | None = None
+    url: str | None = None
+    start_time: datetime | None = Field(default=None, alias="startTime")
+    status: str | None = None
+    type: str | None = None
+
+    def key(self) -> str:
+        return self.id or self.url or self.canonical()
+
+    def _rank(self) -> tuple[int, int]:
+        return (self.url is not None, _PART_STATUS_RANK.get(self.status or "", 0))
+
+
+class Voicemail(_Model):
+    """`GET /v1/call-voicemails/{callId}` (fields are null while Quo still processes it)."""
+
+    id: str | None = None
+    status: str | None = None
+    duration: float | None = None
+    url: str | None = Field(default=None, alias="recordingUrl")
+    transcript: str | None = None
+
+    def _rank(self) -> tuple[int, int]:
+        filled = sum(v is not None for v in (self.duration, self.url, self.transcript))
+        return _PART_STATUS_RANK.get(self.status or "", 0), filled
+
+    @property
+    def has_content(self) -> bool:
+        return self.url is not None or bool(self.duration) or bool(self.transcript)
+
+
+class SummaryJob(_Model):
+    """One AI job result (e.g. "Message taking"). `result` is kept as Quo sent it."""
+
+    icon: str | None = None
+    name: str | None = None
+    result: JsonValue = None
+
+    def fields(self) -> list[tuple[str, JsonValue]]:
+        """(name, value) pairs: Quo's `result.data` list, or a plain object's items."""
+        result = self.result
+        if isinstance(result, dict):
+            data = result.get("data")
+            if isinstance(data, list):
+                pairs: list[tuple[str, JsonValue]] = []
+                for item in data:
+                    if isinstance(item, dict) and "name" in item:
+                        pairs.append((str(item["name"]), item.get("value")))
+                    else:
+                        pairs.append(("", item))
+                return pairs
+            return [(str(k), v) for k, v in result.items()]
+        if result is None:
+            return []
+        return [("", result)]
+
+
+class CallSummary(_Model):
+    status: str | None = None
+    summary: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = Field(default=(), alias="nextSteps")
+    jobs: tuple[SummaryJob, ...] = ()
+
+    def _rank(self) -> tuple[int, int]:
+        size = len(self.summary) + len(self.next_steps) + len(self.jobs)
+        return _PART_STATUS_RANK.get(self.status or "", 0), size
+
+
+class TranscriptTurn(_Model):
+    start: float | None = None
+    end: float | None = None
+    content: str = ""
+    identifier: str | None = None
+    user_id: str | None = Field(default=None, alias="userId")
+
+
+class CallTranscript(_Model):
+    status: str | None = None
+    duration: float | None = None
+    created_at: datetime | None = Field(default=None, alias="createdAt")
+    dialogue: tuple[TranscriptTurn, ...] = ()
+
+    def _rank(self) -> tuple[int, int]:
+        return _PART_STATUS_RANK.get(self.status or "", 0), len(self.dialogue)
+
+
+# --- outcome ---------------------------------------------------------------------------------
+
+OutcomeKind = Literal[
+    "ai",  # handled by the AI agent
+    "answered",  # incoming answered (user_id = who answered)
+    "initiated",  # outgoing answered (user_id = who placed it)
+    "missed",  # incoming, nobody answered (voicemail calls included)
+    "not_answered",  # outgoing, nobody answered (user_id = who placed it)
+    "forwarded",  # incoming, forwarded (forwarded_to = user id, number, or None = phone menu)
+    "other",  # anything else: rendered with the raw status
+]
+
+
+class CallOutcome(_Model):
+    kind: OutcomeKind
+    direction: str
+    status: str | None = None
+    user_id: str | None = None
+    forwarded_to: str | None = None
+
+
+# --- call facts ------------------------------------------------------------------------------
+
+
+def _obj(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+    """Accept a webhook envelope or the bare resource; return (resource, deepLink)."""
+    data = payload.get("data")
+    if payload.get("object") == "event" and isinstance(data, Mapping):
+        obj = data.get("object")
+        if not isinstance(obj, Mapping):
+            raise ValueError("webhook event without data.object")
+        link = data.get("deepLink")
+        return obj, link if isinstance(link, str) else None
+    return payload, None
+
+
+def resource_id(event_type: str, payload: Mapping[str, Any]) -> str:
+    """The call or message id an event is about (`callId` for summaries and transcripts, `id`
+    otherwise). Accepts the envelope or the resource. Raises ValueError when missing."""
+    obj, _ = _obj(payload)
+    if event_type in _CALL_ID_EVENTS or obj.get("object") in ("callSummary", "callTranscript"):
+        value = obj.get("callId")
+    else:
+        value = obj.get("id")
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{event_type}: no call/message id in payload")
+    return value
+
+
+class CallFacts(_Model):
+    """Everything known about one call. Build with `CallFacts.empty(call_id)` or
+    `from_event(envelope)`, extend with `apply_event`/`with_*`/`merge` (all return new facts)."""
+
+    kind: Literal["call"] = "call"
+    call_id: str
+    call: CallInfo | None = None
+    participants: tuple[str, ...] = ()
+    contact_ids: tuple[str, ...] = ()
+    recordings: tuple[Recording, ...] = ()
+    voicemail: Voicemail | None = None
+    summary: CallSummary | None = None
+    transcript: CallTranscript | None = None
+    deep_link: str | None = None
+    phases: tuple[str, ...] = ()
+
+    # construction
+
+    @classmethod
+    def empty(cls, call_id: str) -> CallFacts:
+        return cls(call_id=call_id)
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> CallFacts:
+        """Facts from one webhook envelope (`{"type", "data": {"object", "deepLink"}}`)."""
+        event_type = event.get("type")
+        if not isinstance(event_type, str):
+            raise ValueError("webhook event without type")
+        return cls.empty(resource_id(event_type, event)).apply_event(event_type, event)
+
+    def apply_event(
+        self, event_type: str, payload: Mapping[str, Any], deep_link: str | None = None
+    ) -> CallFacts:
+        """Fold one webhook in. `payload` is the envelope or its `data.object`; `deep_link`
+        overrides the envelope's. `call.ringing` is accepted (it only adds what it knows)."""
+        obj, link = _obj(payload)
+        link = deep_link or link
+        if event_type in ("call.completed", "call.ringing", "call.recording.completed"):
+            return self.with_call(obj, deep_link=link, phase=event_type)
+        if event_type == "call.summary.completed":
+            return self.with_summary(obj, deep_link=link, phase=event_type)
+        if event_type == "call.transcript.completed":
+            return self.with_transcript(obj, deep_link=link, phase=event_type)
+        raise ValueError(f"not a call event: {event_type}")
+
+    def with_call(
+        self, resource: Mapping[str, Any], *, deep_link: str | None = None, phase: str = REST_CALL
+    ) -> CallFacts:
+        """Fold a call resource in (webhook `data.object` or `GET /v1/calls/{id}` `data`).
+        Its `recordings` (webhooks) and `voicemail` (if Quo includes one) are taken too."""
+        self._check_id(resource.get("id"))
+        recordings = resource.get("recordings") or []
+        voicemail = resource.get("voicemail")
+        part = CallFacts(
+            call_id=self.call_id,
+            call=CallInfo.model_validate(dict(resource)),
+            participants=_strings(resource.get("participants")),
+            contact_ids=_strings(resource.get("contactIds")),
+            recordings=_merge_recordings((), [Recording.model_validate(r) for r in recordings]),
+            voicemail=Voicemail.model_validate(_voicemail_dict(voicemail))
+            if isinstance(voicemail, Mapping)
+            else None,
+            deep_link=deep_link,
+            phases=(phase,),
+        )
+        return self.merge(part)
+
+    def with_recordings(
+        self, recordings: Iterable[Mapping[str, Any]], *, phase: str = REST_RECORDINGS
+    ) -> CallFacts:
+        """Fold `GET /v1/call-recordings/{callId}` `data` in."""
+        items = [Recording.model_validate(dict(r)) for r in recordings]
+        return self.merge(
+            CallFacts(
+                call_id=self.call_id, recordings=_merge_recordings((), items), phases=(phase,)
+            )
+        )
+
+    def with_voicemail(
+        self, resource: Mapping[str, Any] | None, *, phase: str = REST_VOICEMAIL
+    ) -> CallFacts:
+        """Fold `GET /v1/call-voicemails/{callId}` `data` in (None = Quo answered 404)."""
+        voicemail = (
+            Voicemail.model_validate(_voicemail_dict(resource)) if resource is not None else None
+        )
+        return self.merge(CallFacts(call_id=self.call_id, voicemail=voicemail, phases=(phase,)))
+
+    def with_summary(
+        self,
+        resource: Mapping[str, Any],
+        *,
+        deep_link: str | None = None,
+        phase: str = REST_SUMMARY,
+    ) -> CallFacts:
+        """Fold a call summary in (`call.summary.completed` object or the REST resource)."""
+        self._check_id(resource.get("callId"))
+        summary = CallSummary.model_validate(
+            _nulls_to_empty(resource, ("summary", "nextSteps", "jobs"))
+        )
+        return self.merge(
+            CallFacts(call_id=self.call_id, summary=summary, deep_link=deep_link, phases=(phase,))
+        )
+
+    def with_transcript(
+        self,
+        resource: Mapping[str, Any],
+        *,
+        deep_link: str | None = None,
+        phase: str = REST_TRANSCRIPT,
+    ) -> CallFacts:
+        """Fold a call transcript in (`call.transcript.completed` object or the REST resource)."""
+        self._check_id(resource.get("callId"))
+        transcript = CallTranscript.model_validate(_nulls_to_empty(resource, ("dialogue",)))
+        return self.merge(
+            CallFacts(
+                call_id=self.call_id, transcript=transcript, deep_link=deep_link, phases=(phase,)
+            )
+        )
+
+    def merge(self, other: CallFacts) -> CallFacts:
+        """Join two views of the same call. Commutative, associative, idempotent."""
+        if other.call_id != self.call_id:
+            raise ValueError(f"cannot merge facts of {other.call_id} into {self.call_id}")
+        return CallFacts(
+            call_id=self.call_id,
+            call=_pick(self.call, other.call, CallInfo._rank),
+            participants=_union(self.participants, other.participants),
+            contact_ids=_union(self.contact_ids, other.contact_ids),
+            recordings=_merge_recordings(self.recordings, other.recordings),
+            voicemail=_pick(self.voicemail, other.voicemail, Voicemail._rank),
+            summary=_pick(self.summary, other.summary, CallSummary._rank),
+            transcript=_pick(self.transcript, other.transcript, CallTranscript._rank),
+            deep_link=_max_opt(self.deep_link, other.deep_link),
+            phases=_union(self.phases, other.phases),
+        )
+
+    def _check_id(self, value: object) -> None:
+        if value is not None and value != self.call_id:
+            raise ValueError(f"resource of call {value} applied to facts of {self.call_id}")
+
+    # reading
+
+    @property
+    def has_call(self) -> bool:
+        """True once the call resource itself is known (needed to render a note)."""
+        return self.call is not None and self.call.direction is not None
+
+    @property
+    def direction(self) -> str | None:
+        return self.call.direction if self.call else None
+
+    @property
+    def phone_number_id(self) -> str | None:
+        return self.call.phone_number_id if self.call else None
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the call started: the note is back-dated to this."""
+        return self.call.created_at if self.call else None
+
+    @property
+    def needs_participants(self) -> bool:
+        """The call is known but its participants are not (Quo's empty-participants quirk):
+        fetch `GET /v1/calls/{id}` and fold it in with `with_call`."""
+        return self.has_call and not self.participants
+
+    @property
+    def is_ai_handled(self) -> bool:
+        call = self.call
+        return call is not None and (call.ai_handled == AI_HANDLED or is_ai_user(call.answered_by))
+
+    @property
+    def was_answered(self) -> bool:
+        call = self.call
+        return (
+            call is not None
+            and call.answered_at is not None
+            and call.status not in UNANSWERED_STATUSES
+        )
+
+    @property
+    def is_forwarded(self) -> bool:
+        call = self.call
+        return (
+            call is not None
+            and call.direction == "incoming"
+            and (call.forwarded_to is not None or call.status == "forwarded")
+        )
+
+    @property
+    def is_unanswered(self) -> bool:
+        """Nobody picked up: `completed` with `answeredAt` null, or (older) `no-answer`/`missed`.
+        These are the calls that may have a voicemail."""
+        call = self.call
+        if call is None or self.is_ai_handled or self.is_forwarded:
+            return False
+        if call.status in UNANSWERED_STATUSES:
+            return True
+        return call.status == "completed" and call.answered_at is None
+
+    @property
+    def expects_voicemail(self) -> bool:
+        """An incoming unanswered call whose voicemail has not been seen complete yet."""
+        if not (self.direction == "incoming" and self.is_unanswered):
+            return False
+        return self.voicemail is None or self.voicemail.status != "completed"
+
+    def attributed_user_id(self) -> str | None:
+        """Who the call belongs to: `answeredBy` first (production lesson 9), then the
+        initiator of an outgoing call, then the line's `userId`."""
+        call = self.call
+        if call is None:
+            return None
+        if call.direction == "outgoing":
+            return call.initiated_by or call.answered_by or call.user_id
+        return call.answered_by or call.user_id
+
+    def outcome(self) -> CallOutcome:
+        """The first line of the note, as data. Raises ValueError before the call is known."""
+        call = self.call
+        if call is None or call.direction is None:
+            raise ValueError(f"call {self.call_id}: call resource not known yet")
+        direction = call.direction
+        if self.is_ai_handled:
+            return CallOutcome(kind="ai", direction=direction, status=call.status)
+        if self.is_forwarded:
+            return CallOutcome(
+                kind="forwarded",
+                direction=direction,
+                status=call.status,
+                forwarded_to=call.forwarded_to,
+            )
+        user = self.attributed_user_id()
+        if self.was_answered and call.status in ("completed", "answered", "in-progress"):
+            kind: OutcomeKind = "answered" if direction == "incoming" else "initiated"
+            return CallOutcome(kind=kind, direction=direction, status=call.status, user_id=user)
+        if self.is_unanswered:
+            kind = "missed" if direction == "incoming" else "not_answered"
+            return CallOutcome(kind=kind, direction=direction, status=call.status, user_id=user)
+        return CallOutcome(kind="other", direction=direction, status=call.status, user_id=user)
+
+    def external_numbers(
+        self, own_numbers: Iterable[str | None], region: str | None = phones.DEFAULT_REGION
+    ) -> list[str]:
+        """Participants minus the workspace's own numbers, E.164, sorted. Empty when Quo sent
+        no participants (see `needs_participants`); more than one for group calls."""
+        return phones.external_numbers(self.participants, own_numbers, region)
+
+    # storage
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-able dict for storage; `facts_from_data` reads it back."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CallFacts:
+        return cls.model_validate(dict(data))
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(sorted({v for v in value if isinstance(v, str) and v}))
+
+
+def _nulls_to_empty(resource: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    data = dict(resource)
+    for key in keys:
+        if data.get(key) is None:
+            data[key] = ()
+    return data
+
+
+def _voicemail_dict(resource: Mapping[str, Any]) -> dict[str, Any]:
+    # The REST resource calls the link `recordingUrl`; a voicemail embedded in a call says `url`.
+    data = dict(resource)
+    if "recordingUrl" not in data and "url" in data:
+        data["recordingUrl"] = data.pop("url")
+    return data
+
+
+def _merge_recordings(a: Iterable[Recording], b: Iterable[Recording]) -> tuple[Recording, ...]:
+    by_key: dict[str, Recording] = {}
+    for rec in (*a, *b):
+        key = rec.key()
+        by_key[key] = _pick(by_key.get(key), rec, Recording._rank) or rec
+    return tuple(
+        sorted(
+            by_key.values(),
+            key=lambda r: (r.start_time.isoformat() if r.start_time else "", r.key()),
+        )
+    )
+
+
+# --- message facts ---------------------------------------------------------------------------
+
+
+class MessageInfo(_Model):
+    direction: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    text: str | None = None
+    status: str | None = None
+    phone_number_id: str | None = Field(default=None, alias="phoneNumberId")
+    user_id: str | None = Field(default=None, alias="userId")
+    created_at: datetime | None = Field(default=None, alias="createdAt")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+
+    def _rank(self) -> tuple[int, str]:
+        rank = _MESSAGE_STATUS_RANK.get(self.status or "", 1) if self.status is not None else -1
+        return rank, self.updated_at.isoformat() if self.updated_at else ""
+
+
+class MessageFacts(_Model):
+    """Everything known about one text message (`message.received`/`message.delivered`
+    events, where `to` is a string, or the REST message, where it is a list)."""
+
+    kind: Literal["message"] = "message"
+    message_id: str
+    message: MessageInfo | None = None
+    to: tuple[str, ...] = ()
+    contact_ids: tuple[str, ...] = ()
+    deep_link: str | None = None
+    phases: tuple[str, ...] = ()
+
+    @classmethod
+    def empty(cls, message_id: str) -> MessageFacts:
+        return cls(message_id=message_id)
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> MessageFacts:
+        event_type = event.get("type")
+        if not isinstance(event_type, str):
+            raise ValueError("webhook event without type")
+        return cls.empty(resource_id(event_type, event)).apply_event(event_type, event)
+
+    def apply_event(
+        self, event_type: str, payload: Mapping[str, Any], deep_link: str | None = None
+    ) -> MessageFacts:
+        if event_type not in MESSAGE_EVENTS:
+            raise ValueError(f"not a message event: {event_type}")
+        obj, link = _obj(payload)
+        return self.with_message(obj, deep_link=deep_link or link, phase=event_type)
+
+    def with_message(
+        self,
+        resource: Mapping[str, Any],
+        *,
+        deep_link: str | None = None,
+        phase: str = REST_MESSAGE,
+    ) -> MessageFacts:
+        """Fold a message resource in (event object or `GET /v1/messages/{id}` `data`)."""
+        if resource.get("id") is not None and resource.get("id") != self.message_id:
+            raise ValueError(f"message {resource.get('id')} applied to facts of {self.message_id}")
+        raw_to = resource.get("to")
+        to = _strings([raw_to] if isinstance(raw_to, str) else raw_to)
+        part = MessageFacts(
+            message_id=self.message_id,
+            message=MessageInfo.model_validate(dict(resource)),
+            to=to,
+            contact_ids=_strings(resource.get("contactIds")),
+            deep_link=deep_link,
+            phases=(phase,),
+        )
+        return self.merge(part)
+
+    def merge(self, other: MessageFacts) -> MessageFacts:
+        """Commutative, associative, idempotent, like `CallFacts.merge`."""
+        if other.message_id != self.message_id:
+            raise ValueError(f"cannot merge facts of {other.message_id} into {self.message_id}")
+        return MessageFacts(
+            message_id=self.message_id,
+            message=_pick(self.message, other.message, MessageInfo._rank),
+            to=_union(self.to, other.to),
+            contact_ids=_union(self.contact_ids, other.contact_ids),
+            deep_link=_max_opt(self.deep_link, other.deep_link),
+            phases=_union(self.phases, other.phases),
+        )
+
+    @property
+    def has_message(self) -> bool:
+        return self.message is not None and self.message.direction is not None
+
+    @property
+    def direction(self) -> str | None:
+        return self.message.direction if self.message else None
+
+    @property
+    def phone_number_id(self) -> str | None:
+        return self.message.phone_number_id if self.message else None
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self.message.created_at if self.message else None
+
+    @property
+    def text(self) -> str | None:
+        return self.message.text if self.message else None
+
+    def external_numbers(
+        self, own_numbers: Iterable[str | None], region: str | None = phones.DEFAULT_REGION
+    ) -> list[str]:
+        """`from` and `to` minus the workspace's own numbers, E.164, in that order."""
+        sender = self.message.from_ if self.message else None
+        return phones.external_numbers([sender, *self.to], own_numbers, region)
+
+    def to_data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> MessageFacts:
+        return cls.model_validate(dict(data))
+
+
+Facts = CallFacts | MessageFacts
+
+
+def facts_from_data(data: Mapping[str, Any]) -> Facts:
+    """Read back what `to_data()` stored (dispatches on its `kind`)."""
+    if data.get("kind") == "message":
+        return MessageFacts.from_data(data)
+    return CallFacts.from_data(data)
+
+
+def facts_from_event(event: Mapping[str, Any]) -> Facts:
+    """Facts from one webhook envelope, call or message by its `type`."""
+    event_type = event.get("type")
+    if isinstance(event_type, str) and event_type in MESSAGE_EVENTS:
+        return MessageFacts.from_event(event)
+    return CallFacts.from_event(event)
