@@ -1,0 +1,45 @@
+"""The Attio connector: Switchboard's CRM contract for Attio (REST API v2).
+
+    from switchboard.crm.attio import AttioConnector
+
+    connector = AttioConnector(token, base_url="https://api.attio.com")
+
+Public API:
+- `AttioConnector` — the `switchboard.crm.base.CrmConnector` for one Attio workspace.
+- `attio_limiters(token, database_url=..., redis_url=...)` — the read (100/s) and write (25/s)
+  budgets, shareable across processes.
+- `AttioOAuthToken`, `authorize_url`, `exchange_code` — OAuth authorization-code flow.
+- `SOURCE` — the Quo contact `source` Switchboard uses for Attio people.
+"""
+
+from switchboard.crm.attio._connector import (
+    ATTIO_API_URL,
+    READ_LIMIT,
+    WRITE_LIMIT,
+    AttioConnector,
+    attio_limiters,
+)
+from switchboard.crm.attio._contacts import display_names, person_to_contact
+from switchboard.crm.attio._oauth import (
+    ATTIO_APP_URL,
+    AttioOAuthToken,
+    authorize_url,
+    exchange_code,
+)
+
+SOURCE = "switchboard-attio"
+
+__all__ = [
+    "ATTIO_API_URL",
+    "ATTIO_APP_URL",
+    "READ_LIMIT",
+    "SOURCE",
+    "WRITE_LIMIT",
+    "AttioConnector",
+    "AttioOAuthToken",
+    "attio_limiters",
+    "authorize_url",
+    "display_names",
+    "exchange_code",
+    "person_to_contact",
+]

@@ -1,0 +1,429 @@
+"""AttioConnector: the CRM connector contract, implemented for Attio's REST API v2."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from switchboard.crm.attio import _webhooks
+from switchboard.crm.attio._contacts import person_to_contact
+from switchboard.crm.attio._cursor import SCAN_SORTS, ScanCursor, advance
+from switchboard.crm.attio._records import company_name, record_id, to_person
+from switchboard.crm.base import (
+    CrmChange,
+    CrmConnector,
+    CrmNote,
+    NoteRef,
+    PeoplePage,
+    Person,
+    WebhookSubscriptionInfo,
+)
+from switchboard.http import (
+    SYSTEM_CLOCK,
+    ApiClient,
+    ApiError,
+    Clock,
+    MemoryRateLimiter,
+    RateLimit,
+    RateLimiter,
+    RequestHook,
+    RetryPolicy,
+    limiter_key,
+    make_limiter,
+)
+from switchboard.quo.models import ContactInput
+
+ATTIO_API_URL = "https://api.attio.com"
+READ_LIMIT = RateLimit(rate=100, period=1.0)
+WRITE_LIMIT = RateLimit(rate=25, period=1.0)
+PEOPLE = "people"
+COMPANIES = "companies"
+_PHONE_LOOKUP_PAGE = 50
+_WEBHOOK_PAGE = 100
+
+
+def attio_limiters(
+    token: str,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> dict[str, RateLimiter]:
+    """The two budgets Attio enforces per workspace — 100 reads/s (GET and record queries) and
+    25 writes/s (everything else) — as shared limiters keyed by the token (hashed). Pass a
+    database or Redis URL to share them across processes (see `switchboard.http.make_limiter`)."""
+    return {
+        budget: make_limiter(
+            limiter_key("attio", token, budget),
+            limit,
+            database_url=database_url,
+            redis_url=redis_url,
+            clock=clock,
+        )
+        for budget, limit in (("read", READ_LIMIT), ("write", WRITE_LIMIT))
+    }
+
+
+def _budget_for(method: str) -> str:
+    return "read" if method == "GET" else "write"
+
+
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AttioConnector(CrmConnector):
+    """One Attio workspace, through a workspace access token or an OAuth access token.
+
+    Usage:
+
+        connector = AttioConnector(token, base_url="https://api.attio.com")
+        page = await connector.list_people_page(None)
+        while page.next_cursor:
+            page = await connector.list_people_page(page.next_cursor)
+        await connector.aclose()
+
+    Every call goes through one `switchboard.http.ApiClient` (retry policy, `Retry-After`, scrubbed
+    errors) with two budgets: `read` (GET and `POST .../records/query`) and `write` (creates,
+    updates, deletes). By default each is a process-wide memory limiter shared by every connector
+    with the same token; pass `limiters=attio_limiters(token, database_url=...)` to share them
+    across processes. Errors other than the "gone" outcomes documented per method raise
+    `switchboard.http.ApiError`.
+
+    Args:
+        token: workspace access token or OAuth access token (never logged).
+        base_url: API host (the emulator's URL in tests).
+        limiters: {"read": ..., "write": ...}; default: memory limiters at Attio's limits.
+        retry: the retry policy (default: switchboard.http's).
+        transport: an httpx transport (tests: httpx.MockTransport or an ASGI transport).
+        hook: called once per HTTP attempt with `switchboard.http.RequestInfo` (metrics).
+        timeout: per-request timeout, seconds.
+        clock: time source for the limiters and backoff.
+    """
+
+    name = "attio"
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str = ATTIO_API_URL,
+        *,
+        limiters: Mapping[str, RateLimiter] | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        hook: RequestHook | None = None,
+        timeout: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if limiters is None:
+            limiters = {
+                budget: MemoryRateLimiter.shared(limiter_key("attio", token, budget), limit, clock)
+                for budget, limit in (("read", READ_LIMIT), ("write", WRITE_LIMIT))
+            }
+        self.base_url = base_url.rstrip("/")
+        self.http = ApiClient(
+            provider="attio",
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            secrets=[token],
+            limiters=limiters,
+            budget_for=_budget_for,
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
+            hook=hook,
+            clock=clock,
+        )
+        self._people_object_id: str | None = None
+        self._object_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        budget: str | None = None,
+    ) -> Any:
+        response = await self.http.request(
+            method, path, operation=operation, json=json, params=params, budget=budget
+        )
+        if not response.content:
+            return {}
+        return response.json()
+
+    async def _query(
+        self, object_slug: str, body: Mapping[str, Any], operation: str
+    ) -> list[dict[str, Any]]:
+        # A record query is a POST but Attio counts it as a read.
+        payload = await self._call(
+            "POST",
+            f"/v2/objects/{object_slug}/records/query",
+            operation,
+            json=body,
+            budget="read",
+        )
+        data = payload.get("data")
+        if not isinstance(data, list):
+            raise ApiError(
+                provider="attio",
+                operation=operation,
+                status=200,
+                message="record query answered without a data list",
+                body=payload,
+            )
+        return data
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # ------------------------------------------------------------------ identity
+
+    async def check_credentials(self) -> Mapping[str, str]:
+        """`GET /v2/self`: the workspace the token belongs to. Raises ApiError (401) for a bad
+        token, and ValueError for a token Attio reports as inactive (revoked)."""
+        info = await self._call("GET", "/v2/self", "self.identify")
+        if info.get("active") is False:
+            raise ValueError("Attio reports this token as inactive")
+        keys = ("workspace_id", "workspace_name", "workspace_slug", "scope", "client_id")
+        return {k: str(info[k]) for k in keys if info.get(k) is not None}
+
+    async def people_object_id(self) -> str:
+        """The id of the `people` object (`GET /v2/objects/people`), fetched once and cached."""
+        if self._people_object_id is None:
+            async with self._object_lock:
+                if self._people_object_id is None:
+                    payload = await self._call("GET", f"/v2/objects/{PEOPLE}", "objects.get")
+                    self._people_object_id = str(payload["data"]["id"]["object_id"])
+        return self._people_object_id
+
+    # ------------------------------------------------------------------ people
+
+    async def list_people_page(self, cursor: str | None, limit: int = 500) -> PeoplePage:
+        """One page of a stable full scan (keyset on `created_at`; see `_cursor` for why this
+        neither skips nor repeats people created or deleted during the scan).
+
+        Raises ValueError for a cursor this connector did not produce.
+        """
+        position = ScanCursor.decode(cursor) if cursor else None
+        body: dict[str, Any] = {"sorts": SCAN_SORTS, "limit": limit}
+        if position is not None:
+            body["filter"] = position.filter()
+        records = await self._query(PEOPLE, body, "people.scan")
+        people = [to_person(r) for r in records]
+        if len(records) < limit:
+            return PeoplePage(people=people, next_cursor=None)
+        after = advance(position, records)
+        return PeoplePage(people=people, next_cursor=after.encode() if after else None)
+
+    async def get_person(self, person_id: str) -> Person | None:
+        """The person, or None when Attio answers 404 (deleted, merged away, or never existed)."""
+        try:
+            payload = await self._call(
+                "GET", f"/v2/objects/{PEOPLE}/records/{person_id}", "people.get"
+            )
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return to_person(payload["data"])
+
+    async def find_people_by_phone(self, e164: str) -> list[Person]:
+        """People who have `e164` among their *current* numbers.
+
+        Uses the exact shorthand filter `{"phone_numbers": e164}` (not the eventually consistent
+        search endpoint), then keeps only people whose current values contain the number — a
+        number that was removed from a person (a historic value) never matches.
+        """
+        found: list[Person] = []
+        offset = 0
+        while True:
+            body = {"filter": {"phone_numbers": e164}, "limit": _PHONE_LOOKUP_PAGE}
+            if offset:
+                body["offset"] = offset
+            records = await self._query(PEOPLE, body, "people.find_by_phone")
+            found.extend(p for p in map(to_person, records) if e164 in p.phones)
+            if len(records) < _PHONE_LOOKUP_PAGE:
+                return found
+            offset += len(records)
+
+    async def list_people_changed_since(self, since: datetime) -> list[Person]:
+        """People created or changed at or after `since`.
+
+        Attio's record query has no "updated at" filter, so this runs the stable full scan
+        (reads only: one query per 500 people) and keeps people whose `updated_at` — the latest
+        `active_from`/`active_until` among their values, else `created_at` — is at or after
+        `since`. Deletions are not listed (a deleted person is simply absent; reconciliation
+        notices mappings whose person is gone through `get_person`).
+        """
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        changed: list[Person] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_people_page(cursor)
+            changed.extend(
+                p for p in page.people if p.updated_at is not None and p.updated_at >= since
+            )
+            if page.next_cursor is None:
+                return changed
+            cursor = page.next_cursor
+
+    async def create_person(self, e164: str, name: str | None = None) -> Person:
+        """Create a person with this number (and name, when known) for an unknown caller.
+
+        Looks the number up first and returns the existing person if there is one, so a retried
+        create (or two callers racing past the core's own lookup) does not add a duplicate.
+        """
+        existing = await self.find_people_by_phone(e164)
+        if existing:
+            return existing[0]
+        values: dict[str, Any] = {"phone_numbers": [e164]}
+        if name and name.strip():
+            first, _, last = name.strip().partition(" ")
+            values["name"] = [
+                {"first_name": first, "last_name": last.strip(), "full_name": name.strip()}
+            ]
+        payload = await self._call(
+            "POST",
+            f"/v2/objects/{PEOPLE}/records",
+            "people.create",
+            json={"data": {"values": values}},
+        )
+        return to_person(payload["data"])
+
+    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
+        """One ContactInput per person, in order (people without a phone included: the caller
+        decides to skip them). Company names come from ONE batch query per call
+        (`record_id $in [...]` on companies)."""
+        companies = await self.company_names({p.company_id for p in people if p.company_id})
+        return [person_to_contact(p, source, companies.get(p.company_id or "")) for p in people]
+
+    async def company_names(self, company_ids: set[str]) -> dict[str, str]:
+        """Company record id → name, in one query."""
+        if not company_ids:
+            return {}
+        ids = sorted(company_ids)
+        records = await self._query(
+            COMPANIES,
+            {"filter": {"record_id": {"$in": ids}}, "limit": len(ids)},
+            "companies.batch_get",
+        )
+        names: dict[str, str] = {}
+        for record in records:
+            name = company_name(record)
+            if name:
+                names[record_id(record)] = name
+        return names
+
+    # ------------------------------------------------------------------ notes
+
+    async def write_note(self, note: CrmNote) -> NoteRef:
+        """`POST /v2/notes` on the person; `created_at` back-dates the note to the activity."""
+        data: dict[str, Any] = {
+            "parent_object": PEOPLE,
+            "parent_record_id": note.person_id,
+            "title": note.title,
+            "format": note.content_format,
+            "content": note.content,
+        }
+        if note.created_at is not None:
+            data["created_at"] = _iso(note.created_at)
+        payload = await self._call("POST", "/v2/notes", "notes.create", json={"data": data})
+        return NoteRef(id=str(payload["data"]["id"]["note_id"]))
+
+    async def delete_note(self, note_id: str) -> None:
+        """`DELETE /v2/notes/{id}`; a note that is already gone (404) is fine."""
+        try:
+            await self._call("DELETE", f"/v2/notes/{note_id}", "notes.delete")
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    async def get_note(self, note_id: str) -> dict[str, Any] | None:
+        """The note as Attio returns it (`data`), or None when it does not exist."""
+        try:
+            payload = await self._call("GET", f"/v2/notes/{note_id}", "notes.get")
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        data = payload.get("data")
+        return data if isinstance(data, dict) else None
+
+    # ------------------------------------------------------------------ webhooks
+
+    async def subscribe(self, target_url: str) -> WebhookSubscriptionInfo:
+        """Create a webhook for record.created/updated/deleted/merged on the people object only
+        (filter `id.object_id equals <people object id>`). The secret comes back only here."""
+        object_id = await self.people_object_id()
+        people_only = {
+            "$and": [{"field": "id.object_id", "operator": "equals", "value": object_id}]
+        }
+        body = {
+            "data": {
+                "target_url": target_url,
+                "subscriptions": [
+                    {"event_type": event_type, "filter": people_only}
+                    for event_type in _webhooks.PEOPLE_EVENT_TYPES
+                ],
+            }
+        }
+        payload = await self._call("POST", "/v2/webhooks", "webhooks.create", json=body)
+        data = payload["data"]
+        return WebhookSubscriptionInfo(
+            remote_id=str(data["id"]["webhook_id"]),
+            secret=data.get("secret"),
+            target_url=str(data.get("target_url", target_url)),
+        )
+
+    async def unsubscribe(self, remote_id: str) -> None:
+        """Delete a webhook; one that is already gone (404) is fine."""
+        try:
+            await self._call("DELETE", f"/v2/webhooks/{remote_id}", "webhooks.delete")
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:
+        """Every webhook of the workspace (Attio never returns secrets after creation)."""
+        found: list[WebhookSubscriptionInfo] = []
+        offset = 0
+        while True:
+            payload = await self._call(
+                "GET",
+                "/v2/webhooks",
+                "webhooks.list",
+                params={"limit": _WEBHOOK_PAGE, "offset": offset},
+            )
+            data = payload.get("data") or []
+            found.extend(
+                WebhookSubscriptionInfo(
+                    remote_id=str(w["id"]["webhook_id"]),
+                    secret=None,
+                    target_url=str(w.get("target_url", "")),
+                )
+                for w in data
+            )
+            if len(data) < _WEBHOOK_PAGE:
+                return found
+            offset += len(data)
+
+    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """Constant-time check of `Attio-Signature` / `X-Attio-Signature` (hex HMAC-SHA256 of
+        the raw body with the webhook's secret); raises WebhookVerificationError."""
+        _webhooks.verify(raw_body, headers, secret)
+
+    def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
+        """Record changes in a verified delivery; see `_webhooks.parse` for idempotency keys."""
+        return _webhooks.parse(raw_body, headers)
