@@ -11,9 +11,8 @@ from switchboard.crm.attio import AttioConnector
 from switchboard.crm.attio._webhooks import parse, sign, verify
 from switchboard.crm.base import WebhookVerificationError
 
-FIXTURES = Path("/work/shared/fixtures/attio-webhooks")
-if not FIXTURES.exists():
-    FIXTURES = Path(__file__).parent / "fixtures"
+# Copies of the shared Attio webhook examples (fixtures/attio-webhooks), byte for byte.
+FIXTURES = Path(__file__).parent / "fixtures"
 
 SECRET = "whsec-attio-test-secret"
 
