@@ -333,13 +333,30 @@ async def test_create_person_reuses_existing_match() -> None:
     assert again.id == "old" and len(created) == 1
 
 
-async def test_changed_since_filters_by_latest_value_change() -> None:
+async def test_changed_since_uses_server_filter_when_offered() -> None:
+    rec = Recorder(lambda _r: httpx.Response(200, json={"data": [person_record("new")]}))
+    changed = await rec.connector().list_people_changed_since(datetime(2025, 1, 1, tzinfo=UTC))
+    assert [p.id for p in changed] == ["new"]
+    assert rec.bodies()[0]["filter"] == {"updated_at": {"$gte": "2025-01-01T00:00:00.000000Z"}}
+
+
+async def test_changed_since_falls_back_to_scan_when_filter_refused() -> None:
     old = person_record("old")
     new = person_record("new")
     new["values"]["phone_numbers"][0]["active_from"] = "2025-03-01T00:00:00.000000000Z"
-    rec = Recorder(lambda _r: httpx.Response(200, json={"data": [old, new]}))
-    changed = await rec.connector().list_people_changed_since(datetime(2025, 1, 1))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "updated_at" in json.dumps(json.loads(request.content).get("filter")):
+            return error(400, "filter_error")
+        return httpx.Response(200, json={"data": [old, new]})
+
+    rec = Recorder(handler)
+    connector = rec.connector()
+    changed = await connector.list_people_changed_since(datetime(2025, 1, 1))
     assert [p.id for p in changed] == ["new"]
+    await connector.list_people_changed_since(datetime(2025, 1, 1))
+    # The refusal is remembered: the second call goes straight to the scan.
+    assert len(rec.requests) == 3
 
 
 async def test_oauth_exchange_and_sealing() -> None:

@@ -141,6 +141,8 @@ class AttioConnector(CrmConnector):
             clock=clock,
         )
         self._people_object_id: str | None = None
+        # Whether the server accepts the `updated_at` filter (None: not asked yet).
+        self._server_side_changes: bool | None = None
         self._object_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ plumbing
@@ -215,11 +217,17 @@ class AttioConnector(CrmConnector):
 
         Raises ValueError for a cursor this connector did not produce.
         """
+        return await self._scan_page(cursor, limit, None, "people.scan")
+
+    async def _scan_page(
+        self, cursor: str | None, limit: int, condition: dict[str, Any] | None, operation: str
+    ) -> PeoplePage:
         position = ScanCursor.decode(cursor) if cursor else None
+        parts = [f for f in (condition, position.filter() if position else None) if f]
         body: dict[str, Any] = {"sorts": SCAN_SORTS, "limit": limit}
-        if position is not None:
-            body["filter"] = position.filter()
-        records = await self._query(PEOPLE, body, "people.scan")
+        if parts:
+            body["filter"] = parts[0] if len(parts) == 1 else {"$and": parts}
+        records = await self._query(PEOPLE, body, operation)
         people = [to_person(r) for r in records]
         if len(records) < limit:
             return PeoplePage(people=people, next_cursor=None)
@@ -258,25 +266,43 @@ class AttioConnector(CrmConnector):
             offset += len(records)
 
     async def list_people_changed_since(self, since: datetime) -> list[Person]:
-        """People created or changed at or after `since`.
+        """People created or changed at or after `since` (the reconciliation delta).
 
-        Attio's record query has no "updated at" filter, so this runs the stable full scan
-        (reads only: one query per 500 people) and keeps people whose `updated_at` — the latest
-        `active_from`/`active_until` among their values, else `created_at` — is at or after
-        `since`. Deletions are not listed (a deleted person is simply absent; reconciliation
-        notices mappings whose person is gone through `get_person`).
+        Attio's record query documents no "updated at" filter. The connector first asks for
+        `{"updated_at": {"$gte": since}}` (served by the Attio emulator, and by any Attio that
+        grows the filter); when the server refuses it with 400 `filter_error` it remembers that
+        and instead runs the stable full scan (reads only, one query per 500 people), keeping
+        people whose `updated_at` — the latest `active_from`/`active_until` among their values,
+        else `created_at` — is at or after `since`. Deleted people are not listed: reconciliation
+        finds them through `get_person` answering None.
         """
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        changed: list[Person] = []
+        if self._server_side_changes is not False:
+            condition = {"updated_at": {"$gte": _iso(since)}}
+            try:
+                people = await self._scan_all(condition, "people.changed_since")
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                self._server_side_changes = False
+            else:
+                self._server_side_changes = True
+                return people
+        return [
+            p
+            for p in await self._scan_all(None, "people.scan")
+            if p.updated_at is not None and p.updated_at >= since
+        ]
+
+    async def _scan_all(self, condition: dict[str, Any] | None, operation: str) -> list[Person]:
+        people: list[Person] = []
         cursor: str | None = None
         while True:
-            page = await self.list_people_page(cursor)
-            changed.extend(
-                p for p in page.people if p.updated_at is not None and p.updated_at >= since
-            )
+            page = await self._scan_page(cursor, 500, condition, operation)
+            people.extend(page.people)
             if page.next_cursor is None:
-                return changed
+                return people
             cursor = page.next_cursor
 
     async def create_person(self, e164: str, name: str | None = None) -> Person:

@@ -76,7 +76,8 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 def last_changed(record: JsonObject) -> datetime | None:
     """When the record last changed, as far as its values show: the latest `active_from`
-    (or `active_until`, when history is included) of any value, else `created_at`."""
+    (or `active_until`, when history is included) of any value, else `created_at`. Used when
+    the record carries no `updated_at` (Attio does not; its emulator adds one)."""
     latest = parse_timestamp(record.get("created_at"))
     for values in (record.get("values") or {}).values():
         for value in values or []:
@@ -123,7 +124,7 @@ def to_person(record: JsonObject) -> Person:
         company_id=company_id if isinstance(company_id, str) else None,
         web_url=web_url if isinstance(web_url, str) else None,
         created_at=parse_timestamp(record.get("created_at")),
-        updated_at=last_changed(record),
+        updated_at=parse_timestamp(record.get("updated_at")) or last_changed(record),
     )
 
 
