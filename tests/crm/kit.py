@@ -1,0 +1,367 @@
+"""The connector contract kit: the behaviour every CRM connector must show against its emulator.
+
+A CRM's test module subclasses `ConnectorContractKit` and provides one fixture, `kit`, that
+yields a `KitEnv`: a connector pointed at that CRM's emulator, plus an `EmulatorControl` — the
+emulator's own control surface (seeding, direct mutations, ground truth, request log), which the
+kit uses to arrange situations and check outcomes *without* going through the connector:
+
+    class TestAttioContract(ConnectorContractKit):
+        @pytest.fixture
+        async def kit(self) -> AsyncIterator[KitEnv]:
+            ...start the emulator, build the connector and the control adapter...
+            yield KitEnv(connector, control, source="switchboard-attio")
+            ...stop everything...
+
+What the kit proves (one test each):
+- a full scan of 5,000 people while 100 are created and 100 deleted between pages returns
+  every surviving person exactly once, deleted ones at most once, created ones at most once;
+- phone lookup finds people by any current number, also when several people share it, and
+  never by a number the person no longer has;
+- `to_quo_contacts` resolves company names with one batch query per page, correctly;
+- `get_person` of a deleted person is None;
+- notes: write (back-dated), replace (new exists, old gone), delete (twice is fine);
+- webhooks: subscribe → a change fires → the delivery verifies with the secret and parses to the
+  right change; tampering fails verification; unsubscribe removes it (twice is fine);
+- driving reads and writes at full speed gets zero 429s from the emulator's rate limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import phonenumbers
+import pytest
+
+from switchboard.crm.base import CrmConnector, CrmNote, WebhookVerificationError
+from switchboard.emulators.common import ServerThread
+
+Budget = Literal["read", "write"]
+
+
+@dataclass(frozen=True)
+class KitNote:
+    """A note as the emulator stores it."""
+
+    person_id: str
+    title: str
+    content: str
+    created_at: datetime
+
+
+class EmulatorControl(Protocol):
+    """The emulator-side handle the kit needs. Calls bypass the CRM API and its rate limits."""
+
+    rate_limits: dict[Budget, int]
+    """Requests per second the emulator allows, per budget."""
+
+    async def seed_people(self, count: int) -> list[str]:
+        """Add `count` realistic people (most with a company), quickly; returns their ids."""
+
+    async def add_person(self, phones: Sequence[str], name: str | None = None) -> str:
+        """Create one person with these numbers directly in the emulator."""
+
+    async def delete_person(self, person_id: str) -> None:
+        """Delete a person directly in the emulator."""
+
+    async def set_phones(self, person_id: str, phones: Sequence[str]) -> None:
+        """Replace the person's current numbers (the old ones become history)."""
+
+    async def person_ids(self) -> set[str]:
+        """Ids of every person that currently exists."""
+
+    async def company_name_of(self, person_id: str) -> str | None:
+        """Ground truth: the name of the person's current company, if any."""
+
+    async def note(self, note_id: str) -> KitNote | None:
+        """The stored note, or None when it does not exist."""
+
+    async def clear_request_log(self) -> None: ...
+
+    async def company_lookups(self) -> int:
+        """How many CRM API requests since the last clear read company records."""
+
+    async def rate_limited_responses(self) -> int:
+        """How many CRM API requests since the last clear were answered 429."""
+
+    async def max_requests_per_second(self, budget: Budget) -> int:
+        """Most requests of that budget in any one-second window since the last clear."""
+
+
+@dataclass
+class KitEnv:
+    connector: CrmConnector
+    control: EmulatorControl
+    source: str
+    webhook_url_host: str = "127.0.0.1"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    body: bytes
+    headers: dict[str, str]
+
+
+class WebhookReceiver:
+    """A tiny ASGI receiver in a thread that records raw bodies and headers and answers 200."""
+
+    def __init__(self) -> None:
+        self.received: list[ReceivedWebhook] = []
+        self._server = ServerThread(self._app)
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.received.append(ReceivedWebhook(body, headers))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    @property
+    def url(self) -> str:
+        return f"{self._server.url}/hooks/crm"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+    async def wait_for(self, count: int, timeout: float = 15.0) -> list[ReceivedWebhook]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return list(self.received)
+
+
+_handed_out: set[str] = set()
+
+
+def fresh_phones(rng: random.Random, n: int) -> list[str]:
+    """Valid US numbers, random over ~10^7 per area code, never the same twice per process."""
+    numbers: list[str] = []
+    while len(numbers) < n:
+        candidate = f"+1{rng.choice((212, 415, 617, 312))}{rng.randrange(2_000_000, 10_000_000)}"
+        parsed = phonenumbers.parse(candidate)
+        if candidate in _handed_out or not phonenumbers.is_valid_number(parsed):
+            continue
+        _handed_out.add(candidate)
+        numbers.append(candidate)
+    return numbers
+
+
+class ConnectorContractKit:
+    """Subclass and provide the `kit` fixture (see the module docstring)."""
+
+    scan_size = 5_000
+    concurrent_changes = 100
+    page_size = 500
+
+    @pytest.fixture
+    async def kit(self) -> AsyncIterator[KitEnv]:
+        raise NotImplementedError("the connector's test module provides the `kit` fixture")
+        yield  # pragma: no cover
+
+    # ------------------------------------------------------------------ scan
+
+    async def test_full_scan_is_stable_under_concurrent_creates_and_deletes(
+        self, kit: KitEnv
+    ) -> None:
+        rng = random.Random(4)
+        seeded = set(await kit.control.seed_people(self.scan_size))
+        before = await kit.control.person_ids()
+        assert seeded <= before
+        doomed = rng.sample(sorted(before), self.concurrent_changes)
+        pages_expected = len(before) // self.page_size + 1
+        batches = max(1, min(10, pages_expected - 1))
+        per_batch = -(-self.concurrent_changes // batches)
+        created: list[str] = []
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            page = await kit.connector.list_people_page(cursor, limit=self.page_size)
+            seen.extend(p.id for p in page.people)
+            pages += 1
+            # Between pages, another writer deletes people on both sides of the cursor and
+            # adds new ones — exactly what makes offset pagination skip and repeat.
+            if pages <= batches:
+                for person_id in doomed[(pages - 1) * per_batch : pages * per_batch]:
+                    await kit.control.delete_person(person_id)
+                for phone in fresh_phones(rng, per_batch):
+                    if len(created) < self.concurrent_changes:
+                        created.append(await kit.control.add_person([phone], "Scan Newcomer"))
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+            assert pages < 100, "scan does not terminate"
+        assert len(set(doomed)) == len(created) == self.concurrent_changes
+        counts = Counter(seen)
+        repeated = {i: n for i, n in counts.items() if n > 1}
+        assert not repeated, f"{len(repeated)} people returned more than once"
+        survivors = before - set(doomed)
+        missing = survivors - counts.keys()
+        assert not missing, f"{len(missing)} surviving people were skipped"
+        unknown = counts.keys() - before - set(created)
+        assert not unknown, f"scan returned people that never existed: {sorted(unknown)[:5]}"
+        assert len(seen) >= len(survivors)
+
+    # ------------------------------------------------------------------ phones
+
+    async def test_phone_lookup_uses_current_numbers_only(self, kit: KitEnv) -> None:
+        rng = random.Random(time.time_ns())
+        first, second, later, shared = fresh_phones(rng, 4)
+        ada = await kit.control.add_person([first, second, shared], "Ada Phoneholder")
+        bob = await kit.control.add_person([shared], "Bob Sharer")
+        for number in (first, second):
+            assert [p.id for p in await kit.connector.find_people_by_phone(number)] == [ada]
+        assert {p.id for p in await kit.connector.find_people_by_phone(shared)} == {ada, bob}
+        found = (await kit.connector.find_people_by_phone(first))[0]
+        assert {first, second, shared} <= set(found.phones)
+
+        await kit.control.set_phones(ada, [later])
+        assert await kit.connector.find_people_by_phone(first) == []
+        assert await kit.connector.find_people_by_phone(second) == []
+        assert [p.id for p in await kit.connector.find_people_by_phone(shared)] == [bob]
+        (moved,) = await kit.connector.find_people_by_phone(later)
+        assert moved.id == ada and moved.phones == (later,)
+
+    # ------------------------------------------------------------------ contacts
+
+    async def test_company_names_come_from_one_batch_query_per_page(self, kit: KitEnv) -> None:
+        await kit.control.seed_people(300)
+        await kit.control.clear_request_log()
+        cursor: str | None = None
+        pages = 0
+        with_company = 0
+        while True:
+            page = await kit.connector.list_people_page(cursor, limit=100)
+            contacts = await kit.connector.to_quo_contacts(page.people, kit.source)
+            pages += 1
+            assert await kit.control.company_lookups() == pages
+            assert [c.external_id for c in contacts] == [p.id for p in page.people]
+            for person, contact in zip(page.people, contacts, strict=True):
+                expected = await kit.control.company_name_of(person.id)
+                assert contact.default_fields.company == expected, person.id
+                with_company += expected is not None
+                assert contact.source == kit.source
+                assert contact.default_fields.first_name
+                assert contact.phones() == list(person.phones)
+                if person.web_url and len(person.web_url) <= 200:
+                    assert contact.source_url == person.web_url
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert pages >= 3 and with_company > 0
+
+    # ------------------------------------------------------------------ get
+
+    async def test_get_of_a_deleted_person_is_none(self, kit: KitEnv) -> None:
+        phone = fresh_phones(random.Random(time.time_ns()), 1)
+        person_id = await kit.control.add_person(phone, "Soon Gone")
+        person = await kit.connector.get_person(person_id)
+        assert person is not None and person.phones == tuple(phone)
+        await kit.control.delete_person(person_id)
+        assert await kit.connector.get_person(person_id) is None
+
+    # ------------------------------------------------------------------ notes
+
+    async def test_notes_write_replace_delete(self, kit: KitEnv) -> None:
+        phone = fresh_phones(random.Random(time.time_ns()), 1)
+        person_id = await kit.control.add_person(phone, "Noted Person")
+        when = datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC)
+        first = await kit.connector.write_note(
+            CrmNote(person_id=person_id, title="Call", content="**Ringing**", created_at=when)
+        )
+        stored = await kit.control.note(first.id)
+        assert stored is not None
+        assert (stored.person_id, stored.title) == (person_id, "Call")
+        assert "Ringing" in stored.content
+        assert abs(stored.created_at - when) < timedelta(seconds=1)
+
+        second = await kit.connector.replace_note(
+            first.id,
+            CrmNote(person_id=person_id, title="Call", content="**Answered**", created_at=when),
+        )
+        assert second.id != first.id
+        assert await kit.control.note(first.id) is None
+        replaced = await kit.control.note(second.id)
+        assert replaced is not None and "Answered" in replaced.content
+
+        await kit.connector.delete_note(second.id)
+        assert await kit.control.note(second.id) is None
+        await kit.connector.delete_note(second.id)  # already gone: not an error
+
+    # ------------------------------------------------------------------ webhooks
+
+    async def test_webhook_subscribe_fire_verify_parse(self, kit: KitEnv) -> None:
+        with WebhookReceiver() as receiver:
+            info = await kit.connector.subscribe(receiver.url)
+            assert info.secret
+            listed = await kit.connector.list_subscriptions()
+            assert info.remote_id in {s.remote_id for s in listed}
+
+            phone = fresh_phones(random.Random(time.time_ns()), 1)[0]
+            person = await kit.connector.create_person(phone, "Hook Trigger")
+            (delivery,) = await receiver.wait_for(1)
+            kit.connector.verify_webhook(delivery.body, delivery.headers, info.secret)
+            with pytest.raises(WebhookVerificationError):
+                kit.connector.verify_webhook(delivery.body + b" ", delivery.headers, info.secret)
+            with pytest.raises(WebhookVerificationError):
+                kit.connector.verify_webhook(delivery.body, delivery.headers, "wrong-secret")
+            changes = kit.connector.parse_webhook(delivery.body, delivery.headers)
+            assert [(c.kind, c.record_id) for c in changes] == [("created", person.id)]
+            assert changes[0].idempotency_key
+
+            await kit.control.delete_person(person.id)
+            deliveries = await receiver.wait_for(2)
+            assert len(deliveries) == 2
+            kit.connector.verify_webhook(deliveries[1].body, deliveries[1].headers, info.secret)
+            deleted = kit.connector.parse_webhook(deliveries[1].body, deliveries[1].headers)
+            assert [(c.kind, c.record_id) for c in deleted] == [("deleted", person.id)]
+            assert deleted[0].idempotency_key != changes[0].idempotency_key
+
+            await kit.connector.unsubscribe(info.remote_id)
+            remaining = await kit.connector.list_subscriptions()
+            assert info.remote_id not in {s.remote_id for s in remaining}
+            await kit.connector.unsubscribe(info.remote_id)  # already gone: not an error
+
+    # ------------------------------------------------------------------ rate limits
+
+    async def test_full_speed_reads_and_writes_get_no_429(self, kit: KitEnv) -> None:
+        phone = fresh_phones(random.Random(time.time_ns()), 1)
+        person_id = await kit.control.add_person(phone, "Busy Person")
+        reads = int(kit.control.rate_limits["read"] * 1.5)
+        writes = int(kit.control.rate_limits["write"] * 2.2)
+        await kit.control.clear_request_log()
+        note = CrmNote(person_id=person_id, title="Burst", content="x")
+        results = await asyncio.gather(
+            *(kit.connector.get_person(person_id) for _ in range(reads)),
+            *(kit.connector.write_note(note) for _ in range(writes)),
+        )
+        assert len(results) == reads + writes
+        assert await kit.control.rate_limited_responses() == 0
+        for budget in ("read", "write"):
+            assert (
+                await kit.control.max_requests_per_second(budget) <= kit.control.rate_limits[budget]
+            )
