@@ -1,0 +1,83 @@
+"""Which Quo webhook events activity logging handles, and which call or message each is about.
+
+Every phase of one call carries the call id (`data.object.id`, or `data.object.callId` for the
+summary and transcript objects); both message events carry the message id. That id is the
+resource id: the ledger dedupes on it together with the event type (Quo redelivers the same
+phase under a new event id), and the activity queue is partitioned by it so the phases of one
+call never run concurrently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ResourceType = Literal["call", "message"]
+
+CALL_EVENTS = frozenset(
+    {
+        "call.completed",
+        "call.recording.completed",
+        "call.summary.completed",
+        "call.transcript.completed",
+    }
+)
+MESSAGE_EVENTS = frozenset({"message.received", "message.delivered"})
+HANDLED_EVENTS = CALL_EVENTS | MESSAGE_EVENTS
+#: Acknowledged and recorded as ignored, with this reason.
+IGNORED_EVENTS: Mapping[str, str] = {
+    "call.ringing": "call.ringing is not logged (the call is logged when it completes)",
+}
+
+
+@dataclass(frozen=True)
+class ClassifiedEvent:
+    """What the ledger needs to know about an incoming Quo event before the 2xx."""
+
+    event_id: str
+    event_type: str
+    resource_type: ResourceType | None
+    resource_id: str | None
+    ignored_reason: str | None
+
+    @property
+    def handled(self) -> bool:
+        return self.ignored_reason is None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Dedupe key: one phase of one resource (a redelivery under a new event id is a dup)."""
+        if self.resource_id:
+            return f"{self.event_type}:{self.resource_id}"
+        return f"event:{self.event_id}"
+
+
+def resource_id_of(event_type: str, obj: Mapping[str, Any]) -> str | None:
+    if event_type in ("call.summary.completed", "call.transcript.completed"):
+        value = obj.get("callId") or obj.get("id")
+    else:
+        value = obj.get("id") or obj.get("callId")
+    return str(value) if value else None
+
+
+def classify(envelope: Mapping[str, Any]) -> ClassifiedEvent:
+    """Classify a parsed Quo webhook envelope (`{"id", "type", "data": {"object", ...}}`)."""
+    event_id = str(envelope.get("id") or "")
+    event_type = str(envelope.get("type") or "")
+    data = envelope.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    obj = obj if isinstance(obj, Mapping) else {}
+    resource_id = resource_id_of(event_type, obj)
+    if event_type in CALL_EVENTS or event_type in MESSAGE_EVENTS:
+        rtype: ResourceType = "call" if event_type in CALL_EVENTS else "message"
+        if not resource_id:
+            return ClassifiedEvent(
+                event_id, event_type, rtype, None, "the event names no call or message id"
+            )
+        return ClassifiedEvent(event_id, event_type, rtype, resource_id, None)
+    reason = IGNORED_EVENTS.get(event_type) or f"event type {event_type or '(none)'} is not handled"
+    rtype_guess: ResourceType | None = "call" if event_type.startswith("call.") else None
+    if event_type.startswith("message."):
+        rtype_guess = "message"
+    return ClassifiedEvent(event_id, event_type, rtype_guess, resource_id, reason)

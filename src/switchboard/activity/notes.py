@@ -1,0 +1,356 @@
+"""Exactly one CRM note per (call or message, person), kept current, safe under re-execution.
+
+The activity record (`activity_records`, one row per connection + resource + person) is the
+source of truth: the CRM note id it currently points at, the hash of the content that note holds,
+a *write intent* (`pending_hash`, `pending_since`) and the ids of replaced notes still to delete
+(`stale_note_ids`). The CRM has no note update and no idempotency key for note creation, so
+`sync_note` is written so that running it any number of times — including a re-run of an
+attempt that was killed at any instruction — converges on one note with the wanted content:
+
+1. **Unchanged** — the record's note already holds this content hash: no CRM request.
+2. **Recover** — a write intent is still set: an earlier attempt got as far as (maybe) creating
+   a note and died before recording its id. The person's notes are listed and every note with
+   this note's title and back-dated `created_at` that the record does not know is an orphan of
+   that attempt: one holding exactly the wanted content is adopted as the current note, any
+   other is queued for deletion. (Title + back-dated timestamp identify the call or message on
+   that person; the current note and the queued stale ones are excluded by id.)
+3. **Intent** — commit `pending_hash = hash, pending_since = now` *before* the create request.
+4. **Create** the new note at the CRM.
+5. **Record** in one transaction: the new note id and hash become current, the previous note id
+   (if any) joins `stale_note_ids`, the intent is cleared.
+6. **Delete** stale notes (the CRM treats an already-deleted note as success), removing each id
+   from the record after its delete.
+
+A kill between 3 and 5 leaves the intent set, so the re-run takes path 2 and finds the note
+step 4 created instead of creating a second one. A kill between 5 and 6 leaves the old note in
+`stale_note_ids`; the re-run deletes it (1 then 6). A kill before 3 did nothing at the CRM.
+Enrichment therefore replaces a note (create new, then delete old) only when the content
+changed, and a failure between create and delete leaves a note rather than none.
+
+Work on one resource is serialised by the activity queue (partitioned by call/message id), so
+no two `sync_note` calls for the same record run at the same time.
+
+Listing notes is not part of the connector contract yet: a connector may offer
+`list_notes(person_id)` (items with `id`, `title`, `content`, `created_at`); for Attio the
+`GET /v2/notes` listing is used through the connector's HTTP client. A connector with neither
+cannot recover path 2 and logs `note_write_unverifiable` (a duplicate is then possible only if
+the process died inside steps 3–5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from switchboard.crm.base import CrmConnector, CrmNote
+from switchboard.logs import get_logger
+from switchboard.store.db import Database
+from switchboard.store.models import ActivityRecord, utcnow
+
+log = get_logger(__name__)
+
+NoteAction = Literal["created", "replaced", "unchanged", "adopted"]
+
+
+@dataclass(frozen=True)
+class NoteKey:
+    connection_id: str
+    resource_type: str
+    resource_id: str
+    person_id: str
+
+
+@dataclass(frozen=True)
+class ExistingNote:
+    """A note as listed from the CRM (only what recovery compares)."""
+
+    id: str
+    title: str | None
+    content: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NoteResult:
+    person_id: str
+    action: NoteAction
+    note_id: str
+    deleted: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "action": self.action,
+            "note_id": self.note_id,
+            "deleted": self.deleted,
+            "recovered": self.recovered,
+        }
+
+
+@dataclass(frozen=True)
+class _Record:
+    note_id: str | None
+    content_hash: str | None
+    pending_hash: str | None
+    stale: tuple[str, ...]
+
+
+def content_hash(note: CrmNote) -> str:
+    created = _utc(note.created_at).isoformat() if note.created_at else None
+    blob = json.dumps(
+        [note.title, note.content, note.content_format, created], ensure_ascii=False
+    ).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _same_instant(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    # CRMs keep note timestamps to the millisecond or the second.
+    return abs((_utc(a) - _utc(b)).total_seconds()) < 1.0
+
+
+# ------------------------------------------------------------------------------ record storage
+def _where(key: NoteKey) -> Any:
+    return (
+        (ActivityRecord.connection_id == key.connection_id)
+        & (ActivityRecord.resource_id == key.resource_id)
+        & (ActivityRecord.person_id == key.person_id)
+    )
+
+
+def _load(db: Database, key: NoteKey) -> _Record:
+    for _ in range(2):
+        with db.session() as s:
+            row = s.scalars(select(ActivityRecord).where(_where(key))).first()
+            if row is not None:
+                return _Record(
+                    row.note_id, row.content_hash, row.pending_hash, tuple(row.stale_note_ids or ())
+                )
+        try:
+            with db.session() as s:
+                s.add(
+                    ActivityRecord(
+                        connection_id=key.connection_id,
+                        resource_type=key.resource_type,
+                        resource_id=key.resource_id,
+                        person_id=key.person_id,
+                        stale_note_ids=[],
+                    )
+                )
+        except IntegrityError:
+            continue
+    return _Record(None, None, None, ())
+
+
+def _update(db: Database, key: NoteKey, **values: Any) -> None:
+    with db.session() as s:
+        row = s.scalars(select(ActivityRecord).where(_where(key))).one()
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+def _set_intent(db: Database, key: NoteKey, digest: str) -> None:
+    _update(db, key, pending_hash=digest, pending_since=utcnow())
+
+
+def _record_written(db: Database, key: NoteKey, note_id: str, digest: str) -> str | None:
+    """Make `note_id` current; the previous note (if any) becomes stale. Returns the previous."""
+    with db.session() as s:
+        row = s.scalars(select(ActivityRecord).where(_where(key))).one()
+        previous = row.note_id
+        stale = list(row.stale_note_ids or [])
+        if previous and previous != note_id and previous not in stale:
+            stale.append(previous)
+        row.note_id = note_id
+        row.content_hash = digest
+        row.pending_hash = None
+        row.pending_since = None
+        row.stale_note_ids = stale
+        row.writes = (row.writes or 0) + 1
+        return previous
+
+
+def _add_stale(db: Database, key: NoteKey, note_ids: Sequence[str]) -> None:
+    with db.session() as s:
+        row = s.scalars(select(ActivityRecord).where(_where(key))).one()
+        stale = list(row.stale_note_ids or [])
+        stale.extend(n for n in note_ids if n not in stale and n != row.note_id)
+        row.stale_note_ids = stale
+
+
+def _drop_stale(db: Database, key: NoteKey, note_id: str) -> None:
+    with db.session() as s:
+        row = s.scalars(select(ActivityRecord).where(_where(key))).one()
+        row.stale_note_ids = [n for n in (row.stale_note_ids or []) if n != note_id]
+
+
+def stored_record(db: Database, key: NoteKey) -> dict[str, Any] | None:
+    """The record as stored (tests and diagnostics)."""
+    with db.session() as s:
+        row = s.scalars(select(ActivityRecord).where(_where(key))).first()
+        if row is None:
+            return None
+        return {
+            "note_id": row.note_id,
+            "content_hash": row.content_hash,
+            "pending_hash": row.pending_hash,
+            "stale_note_ids": list(row.stale_note_ids or []),
+            "writes": row.writes,
+        }
+
+
+# ------------------------------------------------------------------------------ note listing
+async def list_person_notes(connector: CrmConnector, person_id: str) -> list[ExistingNote] | None:
+    """The person's notes, or None when this connector cannot list notes."""
+    lister = getattr(connector, "list_notes", None)
+    if lister is not None:
+        return [_existing(n) for n in await lister(person_id)]
+    http = getattr(connector, "http", None)
+    if getattr(connector, "name", None) == "attio" and http is not None:
+        return await _list_attio_notes(http, person_id)
+    return None
+
+
+def _existing(item: Any) -> ExistingNote:
+    def pick(*names: str) -> Any:
+        for name in names:
+            value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+            if value is not None:
+                return value
+        return None
+
+    raw_id = pick("id", "note_id")
+    if isinstance(raw_id, dict):
+        raw_id = raw_id.get("note_id")
+    created = pick("created_at")
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return ExistingNote(
+        id=str(raw_id),
+        title=pick("title"),
+        content=pick("content", "content_markdown"),
+        created_at=created,
+    )
+
+
+async def _list_attio_notes(http: Any, person_id: str) -> list[ExistingNote]:
+    notes: list[ExistingNote] = []
+    offset, limit = 0, 50
+    while True:
+        response = await http.request(
+            "GET",
+            "/v2/notes",
+            operation="notes.list",
+            params={
+                "parent_object": "people",
+                "parent_record_id": person_id,
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        page = response.json().get("data") or []
+        notes.extend(_existing(n) for n in page)
+        if len(page) < limit:
+            return notes
+        offset += limit
+
+
+# ------------------------------------------------------------------------------ the protocol
+async def sync_note(
+    db: Database, connector: CrmConnector, key: NoteKey, note: CrmNote
+) -> NoteResult:
+    """Make the one note for `key` hold `note`. Idempotent; see the module docstring."""
+    digest = content_hash(note)
+    rec = await asyncio.to_thread(_load, db, key)
+    recovered: list[str] = []
+    adopted = False
+    if rec.pending_hash is not None:
+        adopted, recovered = await _recover(db, connector, key, note, digest, rec)
+        rec = await asyncio.to_thread(_load, db, key)
+
+    if rec.note_id and rec.content_hash == digest and rec.pending_hash is None:
+        action: NoteAction = "adopted" if adopted else "unchanged"
+        note_id = rec.note_id
+    else:
+        await asyncio.to_thread(_set_intent, db, key, digest)
+        ref = await connector.write_note(note)
+        previous = await asyncio.to_thread(_record_written, db, key, ref.id, digest)
+        action = "replaced" if previous else "created"
+        note_id = ref.id
+    deleted = await _delete_stale(db, connector, key)
+    return NoteResult(key.person_id, action, note_id, deleted, recovered)
+
+
+async def _recover(
+    db: Database,
+    connector: CrmConnector,
+    key: NoteKey,
+    note: CrmNote,
+    digest: str,
+    rec: _Record,
+) -> tuple[bool, list[str]]:
+    """Find notes an interrupted attempt created. Returns (adopted one?, orphan ids found)."""
+    existing = await list_person_notes(connector, key.person_id)
+    if existing is None:
+        log.warning(
+            "note_write_unverifiable",
+            resource_id=key.resource_id,
+            person_id=key.person_id,
+            crm=getattr(connector, "name", "?"),
+        )
+        await asyncio.to_thread(_update, db, key, pending_hash=None, pending_since=None)
+        return False, []
+    known = {rec.note_id, *rec.stale}
+    orphans = sorted(
+        (
+            n
+            for n in existing
+            if n.id not in known
+            and n.title == note.title
+            and _same_instant(n.created_at, note.created_at)
+        ),
+        key=lambda n: n.id,
+    )
+    keep = next((n for n in orphans if n.content == note.content), None)
+    if keep is not None:
+        await asyncio.to_thread(_record_written, db, key, keep.id, digest)
+    else:
+        await asyncio.to_thread(_update, db, key, pending_hash=None, pending_since=None)
+    extra = [n.id for n in orphans if keep is None or n.id != keep.id]
+    if extra:
+        await asyncio.to_thread(_add_stale, db, key, extra)
+    if orphans:
+        log.info(
+            "note_write_recovered",
+            resource_id=key.resource_id,
+            person_id=key.person_id,
+            adopted=keep.id if keep else None,
+            deleting=extra,
+        )
+    return keep is not None, [n.id for n in orphans]
+
+
+async def _delete_stale(db: Database, connector: CrmConnector, key: NoteKey) -> list[str]:
+    rec = await asyncio.to_thread(_load, db, key)
+    deleted: list[str] = []
+    for note_id in rec.stale:
+        if note_id == rec.note_id:
+            continue
+        await connector.delete_note(note_id)
+        await asyncio.to_thread(_drop_stale, db, key, note_id)
+        deleted.append(note_id)
+    return deleted

@@ -1,0 +1,357 @@
+"""One Quo event (or a voicemail follow-up) end to end, as plain async functions over `Services`.
+
+`switchboard.activity.workflows` runs these as DBOS steps; tests call them directly with fakes.
+Each function is idempotent with respect to the database, so re-running one that was in flight at
+a crash is harmless:
+
+- `plan_event` merges the event into the stored facts (`activity_resources.data`, a join that
+  ignores order and repetition), checks the connection settings, resolves the external
+  participants (fetching the call only when the payload listed none), looks each number up once
+  per call (lookups are stored on the resource and reused by every later phase), and renders one
+  note per matched person. It returns a JSON-able plan; it writes nothing to the CRM except,
+  with auto-create on, a person for an unknown number (guarded by a search first, see `people`).
+- `write_note` makes one planned note current (`notes.sync_note`).
+- `fetch_voicemail` folds the call's voicemail into the facts and says whether it is ready.
+
+Request budget per `call.completed` (payload complete, caches warm): 0 Quo requests, and at most
+one CRM search (none when the number is in the sync mapping) plus one note create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from switchboard.activity import facts as F
+from switchboard.activity.directory import Directory
+from switchboard.activity.events import CALL_EVENTS, MESSAGE_EVENTS, resource_id_of
+from switchboard.activity.notes import NoteKey, NoteResult, sync_note
+from switchboard.activity.participants import external_participants
+from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
+from switchboard.activity.ports import QuoNotFound, QuoReader, QuoRequestRefused
+from switchboard.activity.render import LineInfo, NotRenderable, RenderContext, render_note
+from switchboard.activity.settings import ActivitySettings
+from switchboard.crm.base import CrmConnector, CrmNote
+from switchboard.store.db import Database
+from switchboard.store.models import ActivityResource
+
+
+@dataclass
+class Services:
+    """Everything processing one connection's events needs."""
+
+    db: Database
+    connection_id: str
+    quo: QuoReader
+    crm: CrmConnector
+    settings: ActivitySettings
+    directory: Directory
+
+
+# ------------------------------------------------------------------------------ facts storage
+def _load_resource(
+    db: Database, connection_id: str, rtype: str, rid: str
+) -> tuple[F.Facts, dict[str, Any]]:
+    with db.session() as s:
+        row = s.scalars(
+            select(ActivityResource).where(
+                ActivityResource.connection_id == connection_id,
+                ActivityResource.resource_id == rid,
+            )
+        ).first()
+        data = dict(row.data) if row is not None and row.data else {}
+        lookups = dict(row.lookups or {}) if row is not None else {}
+    if data:
+        return F.facts_from_data(data), lookups
+    empty: F.Facts = F.MessageFacts.empty(rid) if rtype == "message" else F.CallFacts.empty(rid)
+    return empty, lookups
+
+
+def _save_resource(
+    db: Database,
+    connection_id: str,
+    rtype: str,
+    rid: str,
+    facts: F.Facts | None = None,
+    lookups: Mapping[str, Any] | None = None,
+) -> None:
+    for _ in range(2):
+        try:
+            with db.session() as s:
+                row = s.scalars(
+                    select(ActivityResource).where(
+                        ActivityResource.connection_id == connection_id,
+                        ActivityResource.resource_id == rid,
+                    )
+                ).first()
+                if row is None:
+                    row = ActivityResource(
+                        connection_id=connection_id,
+                        resource_type=rtype,
+                        resource_id=rid,
+                        data={},
+                        lookups={},
+                    )
+                    s.add(row)
+                if facts is not None:
+                    # Merge with what is stored: a join, so a re-run or a racing replay converges.
+                    stored = F.facts_from_data(row.data) if row.data else None
+                    merged = stored.merge(facts) if stored is not None else facts  # type: ignore[arg-type]
+                    row.data = merged.to_data()
+                if lookups is not None:
+                    row.lookups = {**(row.lookups or {}), **lookups}
+            return
+        except IntegrityError:
+            continue
+
+
+def merge_into_resource(
+    db: Database, connection_id: str, event_type: str, payload: Mapping[str, Any]
+) -> F.Facts:
+    """Fold one webhook envelope into the stored facts; returns the merged facts."""
+    obj = (payload.get("data") or {}).get("object") or {}
+    rid = resource_id_of(event_type, obj)
+    if not rid:
+        raise ValueError(f"{event_type}: no call or message id")
+    rtype = "message" if event_type in MESSAGE_EVENTS else "call"
+    current, _ = _load_resource(db, connection_id, rtype, rid)
+    merged = current.apply_event(event_type, payload)
+    _save_resource(db, connection_id, rtype, rid, facts=merged)
+    return _load_resource(db, connection_id, rtype, rid)[0]
+
+
+# ------------------------------------------------------------------------------ planning
+def _plan(
+    status: str,
+    reason: str | None,
+    rtype: str,
+    rid: str,
+    notes: list[dict[str, Any]] | None = None,
+    detail: dict[str, Any] | None = None,
+    voicemail_followup: bool = False,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "reason": reason,
+        "resource_type": rtype,
+        "resource_id": rid,
+        "notes": notes or [],
+        "detail": detail or {},
+        "voicemail_followup": voicemail_followup,
+    }
+
+
+def kind_disabled_reason(settings: ActivitySettings, event_type: str) -> str | None:
+    if event_type in CALL_EVENTS and not settings.log_calls:
+        return "calls are not logged on this connection (log_calls off)"
+    if event_type in MESSAGE_EVENTS and not settings.log_messages:
+        return "messages are not logged on this connection (log_messages off)"
+    if event_type == "call.summary.completed" and not settings.log_summaries:
+        return "AI summaries are not logged on this connection (log_summaries off)"
+    if event_type == "call.transcript.completed" and not settings.log_transcripts:
+        return "transcripts are not logged on this connection (log_transcripts off)"
+    return None
+
+
+def line_disabled_reason(settings: ActivitySettings, line_id: str | None) -> str | None:
+    if settings.line_enabled(line_id):
+        return None
+    return f"line {line_id or '(none)'} is not enabled for logging on this connection"
+
+
+async def plan_event(svc: Services, event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge one event and plan the notes it leads to (JSON-able)."""
+    obj = (payload.get("data") or {}).get("object") or {}
+    rid = resource_id_of(event_type, obj) or ""
+    rtype = "message" if event_type in MESSAGE_EVENTS else "call"
+    reason = kind_disabled_reason(svc.settings, event_type)
+    if reason:
+        return _plan("ignored", reason, rtype, rid)
+    facts = await asyncio.to_thread(
+        merge_into_resource, svc.db, svc.connection_id, event_type, payload
+    )
+    return await plan_resource(svc, facts, trigger=event_type)
+
+
+async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[str, Any]:
+    """The notes the current facts of one call or message should produce."""
+    rtype = "message" if isinstance(facts, F.MessageFacts) else "call"
+    rid = facts.message_id if isinstance(facts, F.MessageFacts) else facts.call_id
+    detail: dict[str, Any] = {"resource": f"{rtype}:{rid}", "trigger": trigger}
+    detail["phases"] = list(facts.phases)
+
+    known = facts.has_message if isinstance(facts, F.MessageFacts) else facts.has_call
+    if not known:
+        return _plan(
+            "processed",
+            "merged; the note is written once the call itself (call.completed) is known",
+            rtype,
+            rid,
+            detail=detail,
+        )
+    reason = line_disabled_reason(svc.settings, facts.phone_number_id)
+    if reason:
+        return _plan("ignored", reason, rtype, rid, detail=detail)
+
+    if isinstance(facts, F.CallFacts) and facts.needs_participants:
+        try:
+            call = await svc.quo.get_call(rid)
+        except QuoRequestRefused as exc:
+            return _plan(
+                "skipped",
+                f"Quo refused to list the call's participants: {exc}",
+                rtype,
+                rid,
+                detail=detail,
+            )
+        except QuoNotFound:
+            return _plan("skipped", "the call no longer exists in Quo", rtype, rid, detail=detail)
+        fetched = facts.with_call(call)
+        await asyncio.to_thread(_save_resource, svc.db, svc.connection_id, rtype, rid, fetched)
+        facts = fetched
+        detail["fetched_call"] = True
+
+    phones = await external_participants(svc.directory, facts, svc.settings.default_region)
+    detail["participants"] = phones
+    voicemail_followup = isinstance(facts, F.CallFacts) and facts.expects_voicemail
+    if not phones:
+        return _plan(
+            "skipped",
+            "no external participant (only the workspace's own numbers)",
+            rtype,
+            rid,
+            detail=detail,
+        )
+
+    lookups = await _lookups(svc, rtype, rid, phones)
+    detail["lookups"] = [lk.to_json() for lk in lookups]
+    ctx_base = await _render_context(svc, facts)
+    notes: list[dict[str, Any]] = []
+    seen_people: set[str] = set()
+    for lk in lookups:
+        if lk.person_id is None or lk.person_id in seen_people:
+            continue
+        seen_people.add(lk.person_id)
+        ctx = RenderContext(
+            contact_number=lk.phone,
+            lines=ctx_base.lines,
+            user_names=ctx_base.user_names,
+            include_summary=svc.settings.log_summaries,
+            include_transcript=svc.settings.log_transcripts,
+        )
+        try:
+            rendered = render_note(facts, ctx)
+        except NotRenderable as exc:  # has_call/has_message above make this unreachable
+            return _plan("processed", f"merged; {exc}", rtype, rid, detail=detail)
+        created = facts.created_at
+        notes.append(
+            {
+                "person_id": lk.person_id,
+                "phone": lk.phone,
+                "title": rendered.title,
+                "content": rendered.body,
+                "created_at": created.isoformat() if created else None,
+            }
+        )
+    if not notes:
+        unknown = ", ".join(lk.phone for lk in lookups)
+        return _plan(
+            "skipped",
+            f"{UNKNOWN_CALLER}: no CRM person has {unknown}",
+            rtype,
+            rid,
+            detail=detail,
+            voicemail_followup=False,
+        )
+    return _plan(
+        "write",
+        None,
+        rtype,
+        rid,
+        notes=notes,
+        detail=detail,
+        voicemail_followup=voicemail_followup,
+    )
+
+
+async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> list[Lookup]:
+    _, stored = await asyncio.to_thread(_load_resource, svc.db, svc.connection_id, rtype, rid)
+    out: list[Lookup] = []
+    fresh: dict[str, Any] = {}
+    for phone in phones:
+        cached = stored.get(phone)
+        if cached is not None:
+            out.append(Lookup.from_json(cached))
+            continue
+        lk = await find_person(
+            svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
+        )
+        fresh[phone] = lk.to_json()
+        out.append(lk)
+    if fresh:
+        await asyncio.to_thread(_save_resource, svc.db, svc.connection_id, rtype, rid, None, fresh)
+    return out
+
+
+async def _render_context(svc: Services, facts: F.Facts) -> RenderContext:
+    lines = {lid: LineInfo.from_quo(line) for lid, line in (await svc.directory.lines()).items()}
+    user_ids: set[str] = set()
+    if isinstance(facts, F.CallFacts):
+        call = facts.call
+        if call is not None:
+            user_ids.update(u for u in (call.answered_by, call.initiated_by, call.user_id) if u)
+            if call.forwarded_to and call.forwarded_to.startswith("US"):
+                user_ids.add(call.forwarded_to)
+        if facts.transcript is not None:
+            user_ids.update(t.user_id for t in facts.transcript.dialogue if t.user_id)
+    elif facts.message is not None and facts.message.user_id:
+        user_ids.add(facts.message.user_id)
+    names: dict[str, str] = {}
+    for uid in sorted(user_ids):
+        name = await svc.directory.user_name(uid)
+        if name:
+            names[uid] = name
+    return RenderContext(contact_number=None, lines=lines, user_names=names)
+
+
+async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> dict[str, Any]:
+    """Re-plan a resource from its stored facts (after a voicemail arrived)."""
+    facts, _ = await asyncio.to_thread(_load_resource, svc.db, svc.connection_id, rtype, rid)
+    return await plan_resource(svc, facts, trigger=trigger)
+
+
+# ------------------------------------------------------------------------------ writing
+async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
+    created = planned.get("created_at")
+    note = CrmNote(
+        person_id=str(planned["person_id"]),
+        title=str(planned["title"]),
+        content=str(planned["content"]),
+        created_at=datetime.fromisoformat(created) if created else None,
+        content_format="markdown",
+    )
+    key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
+    return await sync_note(svc.db, svc.crm, key, note)
+
+
+# ------------------------------------------------------------------------------ voicemail
+async def fetch_voicemail(svc: Services, call_id: str) -> str:
+    """Fold the call's voicemail into the facts. Returns `ready`, `processing` or `none`."""
+    try:
+        resource = await svc.quo.get_call_voicemail(call_id)
+    except QuoNotFound:
+        return "none"
+    facts, _ = await asyncio.to_thread(_load_resource, svc.db, svc.connection_id, "call", call_id)
+    assert isinstance(facts, F.CallFacts)
+    merged = facts.with_voicemail(resource)
+    await asyncio.to_thread(_save_resource, svc.db, svc.connection_id, "call", call_id, merged)
+    vm = merged.voicemail
+    if vm is not None and vm.status == "completed":
+        return "ready"
+    return "processing"
