@@ -6,6 +6,7 @@ import typer
 
 from switchboard import __version__
 from switchboard.cli import db as db_cli
+from switchboard.cli import emulate as emulate_cli
 
 app = typer.Typer(
     name="switchboard",
@@ -14,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.add_typer(emulate_cli.app, name="emulate")
 
 
 @app.command()
