@@ -1,38 +1,383 @@
-"""DBOS wiring: one durable-execution runtime on the same database as the application tables.
+"""DBOS wiring: the queues, which workflow runs where, and the webhook handler registry.
 
-Queues and the workflows that run on them are registered by the modules that own them
-(`switchboard.sync`, `switchboard.activity`); this module only configures and launches DBOS.
+Queues (declared here, registered by `Runtime.start` once DBOS is launched — DBOS 3.4 persists
+queue configuration in the system database, so `DBOS.register_queue` needs a launched DBOS and the
+`Queue(...)` constructor is refused):
+
+- `activity`   — partition: Quo call / message id; every phase of one call runs one at a time.
+- `crm_events` — partition: CRM record id; changes of one CRM person are serialised.
+- `sync`       — partition: connection id; one initial sync / reconcile per connection.
+- `setup`      — partition: connection id; setup, re-subscribe, teardown.
+
+Each has `partition_concurrency=1` and a per-process `worker_concurrency`.
+Every queue is partitioned, so every enqueue names a partition key (DBOS rejects an enqueue on
+a partitioned queue without one). Deduplication ids are not supported on partitioned queues;
+exactly-once starts come from the workflow id instead: enqueueing twice with the same workflow id
+runs the workflow once (the second enqueue returns a handle to the first).
+
+Handler registry (how E7/E8 plug into webhook ingestion)::
+
+    from switchboard.workflows import Dispatch, Ignore, InboundEvent, register_handler, processor
+
+    @processor("activity.quo")                # a name stored with the queued workflow
+    async def process_quo_event(event_id: str) -> Outcome | None:
+        ...                                   # runs inside the `run_event` DBOS workflow
+
+    def route_quo(event: InboundEvent) -> Dispatch | Ignore:
+        if event.event_type == "call.ringing":
+            return Ignore("call.ringing is not logged")
+        return Dispatch("activity.quo", queue="activity", partition_key=event.resource_id)
+
+    register_handler("quo", "call.", route_quo)     # exact type, "prefix." or "*"
+    register_handler("quo", "message.", route_quo)
+
+* The web app verifies the signature, inserts the event into the ledger and then calls the
+  router registered for (provider, event type): most specific first — exact type, then the
+  longest registered prefix ending in "." , then "*". For CRM providers (`attio`, ...) the
+  pseudo-provider `crm` is consulted after the concrete one, so a CRM-generic handler registers
+  once: `register_handler("crm", "*", route_change)`. No router → the event is recorded as
+  `ignored` ("no handler for <type>") and still acknowledged with 2xx.
+* A router must be fast and pure (no I/O): it runs in the request path. It gets the connection
+  settings on the event, so it may answer `Ignore(reason)` for disabled lines or event kinds.
+* `Dispatch(processor, queue, partition_key)` enqueues the generic workflow
+  `run_event(event_id, processor)` with workflow id = ledger event id (exactly-once start).
+  `run_event` marks the event `processing` (attempts + 1), awaits the processor and records the
+  outcome: `None` → `processed`; an `Outcome(status, reason, detail)` → that status
+  (`processed`, `ignored`, `skipped`, `failed`); an exception → `failed` with the exception
+  text (secrets masked). Exceptions are not retried by the wrapper — retry transient errors
+  inside the processor (the HTTP client does) and let `switchboard events replay` handle the
+  rest.
+* Processors are `async def fn(event_id: str)`; load the event with
+  `switchboard.ledger.get_event(runtime().db, event_id)` and the connection with
+  `switchboard.connections`. Do the external work in `@DBOS.step()` functions (checkpointed;
+  the step in flight at a crash is re-run, so make each step idempotent). Prefer a plain async
+  function over a `@DBOS.workflow` (a child workflow would be recovered on DBOS's internal queue,
+  which web-only processes also drain).
+* Handler modules must be imported in every process (web to route, workers to run): the
+  runtime imports `switchboard.setup`, `switchboard.sync` and `switchboard.activity` at start
+  (`WORKFLOW_MODULES` in `switchboard.runtime`); make your package `__init__` import the modules
+  that register handlers and define workflows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fnmatch
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from dbos import DBOS
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from switchboard.config import Settings, normalise_database_url
+from switchboard.logs import get_logger, mask_text
+
+log = get_logger("switchboard.workflows")
+
+CRM_PROVIDERS = frozenset({"attio", "pipedrive", "zoho", "clio", "axiscare"})
 
 
-def dbos_config(settings: Settings) -> dict[str, Any]:
-    url = settings.resolved_database_url().replace("postgresql+psycopg://", "postgresql://")
-    executor_id = (
-        settings.executor_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+# --------------------------------------------------------------------------------------- queues
+@dataclass(frozen=True)
+class QueueSpec:
+    """A DBOS queue as Switchboard declares it. All queues are partitioned (key required)."""
+
+    name: str
+    worker_concurrency: int
+    partition_concurrency: int = 1
+    polling_interval_sec: float = 0.1
+    limiter: Mapping[str, float] | None = None
+
+
+QUEUES: dict[str, QueueSpec] = {
+    spec.name: spec
+    for spec in (
+        QueueSpec("activity", worker_concurrency=16, polling_interval_sec=0.05),
+        QueueSpec("crm_events", worker_concurrency=8, polling_interval_sec=0.05),
+        QueueSpec("sync", worker_concurrency=4, polling_interval_sec=0.25),
+        QueueSpec("setup", worker_concurrency=4, polling_interval_sec=0.25),
+    )
+}
+
+
+def register_queues() -> None:
+    """Persist the queue declarations (needs a launched DBOS; idempotent)."""
+    for spec in QUEUES.values():
+        DBOS.register_queue(
+            spec.name,
+            worker_concurrency=spec.worker_concurrency,
+            partition_concurrency=spec.partition_concurrency,
+            polling_interval_sec=spec.polling_interval_sec,
+            limiter=dict(spec.limiter) if spec.limiter else None,  # type: ignore[arg-type]
+            on_conflict="always_update",
+        )
+
+
+def _check_queue(queue: str, partition_key: str | None) -> str:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; declare it in switchboard.workflows.QUEUES")
+    if not partition_key:
+        raise ValueError(f"queue {queue!r} is partitioned: a partition key is required")
+    return partition_key
+
+
+def enqueue(
+    queue: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    partition_key: str,
+    workflow_id: str,
+    **kwargs: Any,
+) -> Any:
+    """Enqueue a DBOS workflow on one of our queues. Same workflow id twice → runs once.
+
+    Returns the DBOS workflow handle. Usable from plain code and from inside a workflow (then
+    the enqueued workflow is recorded as a child, so a recovered parent does not enqueue twice).
+    """
+    key = _check_queue(queue, partition_key)
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=key):
+        return DBOS.enqueue_workflow(queue, fn, *args, **kwargs)
+
+
+async def enqueue_async(
+    queue: str,
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+    *args: Any,
+    partition_key: str,
+    workflow_id: str,
+    **kwargs: Any,
+) -> Any:
+    """Async variant of `enqueue` (for async workflows and async callers)."""
+    key = _check_queue(queue, partition_key)
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=key):
+        return await DBOS.enqueue_workflow_async(queue, fn, *args, **kwargs)
+
+
+# ------------------------------------------------------------------------------ handler registry
+@dataclass(frozen=True)
+class InboundEvent:
+    """What a router sees: the ledger row just written plus the connection's settings."""
+
+    id: str
+    connection_id: str
+    provider: str
+    event_type: str
+    resource_id: str | None
+    payload: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Run processor `processor` for this event on `queue`, serialised per `partition_key`."""
+
+    processor: str
+    queue: str
+    partition_key: str
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Acknowledge and record the event as ignored, with a reason (e.g. line not enabled)."""
+
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a processor may return. `None` from a processor means `processed`."""
+
+    status: str = "processed"
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason, "detail": self.detail}
+
+
+Router = Callable[[InboundEvent], Dispatch | Ignore]
+Processor = Callable[[str], Awaitable[Any]]
+
+_routers: dict[tuple[str, str], Router] = {}
+_processors: dict[str, Processor] = {}
+
+
+def register_handler(provider: str, event_type: str, router: Router) -> None:
+    """Route events of `provider` whose type is `event_type` (exact), starts with it (when it
+    ends with "."), or any type (`"*"`). Re-registering the same key replaces the router."""
+    _routers[(provider, event_type)] = router
+
+
+def processor(name: str) -> Callable[[Processor], Processor]:
+    """Decorator naming an async processor `fn(event_id) -> Outcome | dict | None`."""
+
+    def deco(fn: Processor) -> Processor:
+        _processors[name] = fn
+        return fn
+
+    return deco
+
+
+def register_processor(name: str, fn: Processor) -> None:
+    _processors[name] = fn
+
+
+def find_router(provider: str, event_type: str) -> Router | None:
+    providers = [provider, "crm"] if provider in CRM_PROVIDERS else [provider]
+    for prov in providers:
+        exact = _routers.get((prov, event_type))
+        if exact is not None:
+            return exact
+        best: tuple[int, Router] | None = None
+        for (p, pattern), router in _routers.items():
+            if p != prov or pattern == "*":
+                continue
+            matches = (pattern.endswith(".") and event_type.startswith(pattern)) or (
+                any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(event_type, pattern)
+            )
+            if matches and (best is None or len(pattern) > best[0]):
+                best = (len(pattern), router)
+        if best is not None:
+            return best[1]
+        star = _routers.get((prov, "*"))
+        if star is not None:
+            return star
+    return None
+
+
+def route(event: InboundEvent) -> Dispatch | Ignore:
+    """The decision for one event; a router that raises is treated as an ignore with reason."""
+    router = find_router(event.provider, event.event_type)
+    if router is None:
+        return Ignore(f"no handler for {event.provider} event type {event.event_type!r}")
+    try:
+        decision = router(event)
+    except Exception as exc:  # a router bug must not turn into a 500 for the provider
+        log.error("router_failed", event_id=event.id, error=mask_text(repr(exc)))
+        return Ignore(f"router error: {mask_text(str(exc))[:300]}")
+    if isinstance(decision, Dispatch) and decision.processor not in _processors:
+        return Ignore(f"no processor named {decision.processor!r}")
+    return decision
+
+
+# ----------------------------------------------------------------------------- the event workflow
+@DBOS.step()
+async def _begin_event(event_id: str) -> None:
+    from switchboard import ledger
+    from switchboard.runtime import runtime
+
+    await asyncio.to_thread(ledger.mark_processing, runtime().db, event_id)
+
+
+@DBOS.step()
+async def _finish_event(
+    event_id: str, status: str, reason: str | None, detail: dict[str, Any] | None
+) -> None:
+    from switchboard import ledger
+    from switchboard.runtime import runtime
+
+    await asyncio.to_thread(
+        ledger.finish, runtime().db, event_id, status, reason=reason, detail=detail
+    )
+
+
+def _as_outcome(result: Any) -> Outcome:
+    if result is None:
+        return Outcome()
+    if isinstance(result, Outcome):
+        return result
+    if isinstance(result, Mapping):
+        return Outcome(
+            status=str(result.get("status") or "processed"),
+            reason=result.get("reason"),
+            detail=dict(result.get("detail") or {}),
+        )
+    if isinstance(result, str):
+        return Outcome(status=result)
+    return Outcome(detail={"result": repr(result)[:500]})
+
+
+@DBOS.workflow()
+async def run_event(event_id: str, processor_name: str) -> str:
+    """The one workflow every ledger event runs through (workflow id = event id, or a replay id).
+
+    Returns the final status. The ledger row carries status, reason, detail and attempts.
+    """
+    await _begin_event(event_id)
+    fn = _processors.get(processor_name)
+    status: str
+    reason: str | None
+    detail: dict[str, Any]
+    if fn is None:
+        status, reason, detail = "failed", f"processor {processor_name!r} is not registered", {}
+    else:
+        try:
+            outcome = _as_outcome(await fn(event_id))
+            status, reason, detail = outcome.status, outcome.reason, outcome.detail
+        except Exception as exc:
+            log.warning("event_failed", event_id=event_id, error=mask_text(repr(exc))[:500])
+            status = "failed"
+            reason = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
+            detail = {"exception": type(exc).__name__}
+    await _finish_event(event_id, status, reason, detail)
+    return status
+
+
+def dispatch(event: InboundEvent, *, workflow_id: str | None = None) -> Dispatch | Ignore:
+    """Route the event and enqueue `run_event` (or record the ignore). Idempotent: the workflow
+    id defaults to the event id, so dispatching the same event twice starts it once."""
+    from switchboard import ledger
+    from switchboard.runtime import runtime
+
+    decision = route(event)
+    if isinstance(decision, Ignore):
+        ledger.finish(
+            runtime().db,
+            event.id,
+            "ignored",
+            reason=decision.reason,
+            detail=decision.detail,
+            only_from=("accepted",),
+        )
+        return decision
+    enqueue(
+        decision.queue,
+        run_event,
+        event.id,
+        decision.processor,
+        partition_key=decision.partition_key,
+        workflow_id=workflow_id or event.id,
+    )
+    return decision
+
+
+# ------------------------------------------------------------------------------ DBOS config
+def new_executor_id(settings: Settings) -> str:
+    """Unique per process: DBOS marks each workflow with the executor that runs it, and
+    recovery is per executor id (see `switchboard.runtime`)."""
+    if settings.executor_id:
+        return settings.executor_id
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def dbos_config(settings: Settings, executor_id: str | None = None) -> dict[str, Any]:
+    url = normalise_database_url(settings.resolved_database_url()).replace(
+        "postgresql+psycopg://", "postgresql://"
     )
     return {
         "name": "switchboard",
-        "system_database_url": normalise_database_url(url).replace(
-            "postgresql+psycopg://", "postgresql://"
-        ),
-        "executor_id": executor_id,
+        "system_database_url": url,
+        "executor_id": executor_id or new_executor_id(settings),
         "application_version": "switchboard-1",
         "log_level": "WARNING",
         "notification_listener_polling_interval_sec": 0.1,
     }
 
 
-def init_dbos(settings: Settings) -> DBOS:
-    """Create the DBOS runtime (call before registering queues that need it, then `launch`)."""
-    return DBOS(config=dbos_config(settings))  # type: ignore[arg-type]
+def init_dbos(settings: Settings, executor_id: str | None = None) -> DBOS:
+    """Create the DBOS runtime (then `DBOS.launch()`); `Runtime.start` does all of this."""
+    return DBOS(config=dbos_config(settings, executor_id))  # type: ignore[arg-type]

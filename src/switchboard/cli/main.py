@@ -7,6 +7,7 @@ import typer
 from switchboard import __version__
 from switchboard.cli import db as db_cli
 from switchboard.cli import emulate as emulate_cli
+from switchboard.cli import serve as serve_cli
 
 app = typer.Typer(
     name="switchboard",
@@ -16,6 +17,8 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(emulate_cli.app, name="emulate")
+app.command("serve")(serve_cli.serve)
+app.command("worker")(serve_cli.worker)
 
 
 @app.command()

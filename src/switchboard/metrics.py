@@ -1,0 +1,140 @@
+"""Prometheus metrics, served at `/metrics`.
+
+In-process (this process only): `switchboard_webhook_ack_seconds` (histogram, by provider and
+result), `switchboard_api_requests_total` / `switchboard_api_429_total` (by provider, counted by
+the HTTP request hook of clients built through `switchboard.connections`).
+
+From the database at scrape time (the whole deployment, whatever process did the work):
+`switchboard_events` (ledger rows by provider and status), `switchboard_api_requests_recorded`
+/ `switchboard_api_429_recorded` (api_call_counts totals by provider), `switchboard_sync_done`,
+`switchboard_sync_total`, `switchboard_sync_progress_ratio` (running syncs by connection) and
+`switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+WEBHOOK_ACK = Histogram(
+    "switchboard_webhook_ack_seconds",
+    "Time from request start to webhook response.",
+    ["provider", "result"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+API_REQUESTS = Counter(
+    "switchboard_api_requests",
+    "External API request attempts made by this process.",
+    ["provider", "status"],
+    registry=REGISTRY,
+)
+API_429 = Counter(
+    "switchboard_api_429",
+    "External API answers with 429 seen by this process.",
+    ["provider"],
+    registry=REGISTRY,
+)
+WEBHOOKS = Counter(
+    "switchboard_webhooks",
+    "Webhook requests by provider and HTTP status returned.",
+    ["provider", "code"],
+    registry=REGISTRY,
+)
+
+
+class DatabaseCollector(Collector):
+    """Deployment-wide figures read from the shared database at scrape time."""
+
+    def collect(self) -> Iterator[Any]:
+        from switchboard.runtime import current_or_none
+
+        rt = current_or_none()
+        if rt is None:
+            return
+        try:
+            yield from _collect(rt)
+        except Exception:  # a scrape must never fail because of a transient DB error
+            return
+
+
+def _collect(rt: Any) -> Iterator[Any]:
+    from sqlalchemy import func, select, text
+
+    from switchboard.store.models import ApiCallCount, Event, SyncRun
+
+    events = GaugeMetricFamily(
+        "switchboard_events", "Ledger events by provider and status.", labels=["provider", "status"]
+    )
+    req = GaugeMetricFamily(
+        "switchboard_api_requests_recorded",
+        "External API requests recorded in api_call_counts (all processes).",
+        labels=["provider"],
+    )
+    r429 = GaugeMetricFamily(
+        "switchboard_api_429_recorded",
+        "External API 429 answers recorded in api_call_counts (all processes).",
+        labels=["provider"],
+    )
+    sync_done = GaugeMetricFamily(
+        "switchboard_sync_done", "People processed by the running sync.", labels=["connection_id"]
+    )
+    sync_total = GaugeMetricFamily(
+        "switchboard_sync_total", "People expected by the running sync.", labels=["connection_id"]
+    )
+    sync_ratio = GaugeMetricFamily(
+        "switchboard_sync_progress_ratio",
+        "done / total of the running sync (0..1).",
+        labels=["connection_id"],
+    )
+    depth = GaugeMetricFamily(
+        "switchboard_queue_depth", "DBOS workflows waiting or running.", labels=["queue", "status"]
+    )
+    with rt.db.session() as s:
+        for provider, status, n in s.execute(
+            select(Event.provider, Event.status, func.count()).group_by(
+                Event.provider, Event.status
+            )
+        ):
+            events.add_metric([provider, status], float(n))
+        for provider, total, t429 in s.execute(
+            select(
+                ApiCallCount.provider,
+                func.sum(ApiCallCount.requests),
+                func.sum(ApiCallCount.http_429),
+            ).group_by(ApiCallCount.provider)
+        ):
+            req.add_metric([provider], float(total or 0))
+            r429.add_metric([provider], float(t429 or 0))
+        for run in s.execute(select(SyncRun).where(SyncRun.status == "running")).scalars():
+            sync_done.add_metric([run.connection_id], float(run.done))
+            if run.total:
+                sync_total.add_metric([run.connection_id], float(run.total))
+                sync_ratio.add_metric([run.connection_id], min(1.0, run.done / run.total))
+        table = "workflow_status" if rt.db.is_sqlite else "dbos.workflow_status"
+        try:
+            with s.begin_nested():
+                for queue, status, n in s.execute(
+                    text(
+                        f"SELECT queue_name, status, count(*) FROM {table} "
+                        "WHERE status IN ('ENQUEUED', 'PENDING') AND queue_name IS NOT NULL "
+                        "GROUP BY queue_name, status"
+                    )
+                ):
+                    depth.add_metric([str(queue), str(status)], float(n))
+        except Exception:
+            pass
+    yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth)
+
+
+REGISTRY.register(DatabaseCollector())
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

@@ -1,0 +1,347 @@
+"""The process-wide runtime: settings, database, secret box and DBOS, started and stopped once.
+
+    rt = Runtime(settings, workers=True)   # workers=False: web only, never dequeues
+    rt.start()                              # migrate, import workflow modules, launch DBOS
+    ...                                     # runtime() returns rt from anywhere (workflow code)
+    rt.stop()
+
+Workflow code is module-level (DBOS decorators register functions at import time), so it reaches
+the database and secrets through `switchboard.runtime.runtime()`.
+
+How DBOS 3.4.0 behaves here (read from the installed source, checked by tests/test_runtime.py):
+
+* **Queues** are persisted rows in the system database: `DBOS.register_queue(...)` needs a
+  launched DBOS, so `start` launches first and then registers `switchboard.workflows.QUEUES`
+  (`on_conflict="always_update"`). Each process's queue thread re-reads the queue list every
+  second, so queues registered after launch are picked up.
+* **Web-only processes** (`serve --no-workers`) call `DBOS.listen_queues([])` before launch: the
+  queue thread skips every user queue, so the process enqueues but never dequeues our work.
+  DBOS's internal queue is still drained by every process; it only carries workflows that were
+  started without a queue (we start none: every Switchboard workflow is enqueued).
+* **Executor ids**: DBOS defaults to `"local"` for every process; we pass a unique id per process
+  (`host-pid-random`, or `SWITCHBOARD_EXECUTOR_ID`). Every workflow row records the executor
+  running it.
+* **Recovery**: at launch DBOS re-enqueues only the PENDING workflows of *its own* executor id
+  (same application version). Nothing in DBOS notices a *dead* executor, so a workflow owned by a
+  process that never comes back would stay PENDING forever. Switchboard closes that gap with the
+  `executor_heartbeats` table: every process upserts its row every `HEARTBEAT_INTERVAL_S`; every
+  worker process runs a watchdog that declares an executor dead when its heartbeat is older than
+  `STALE_AFTER_S`, or when it ran on this host and its pid no longer exists, or when it owns
+  PENDING workflows but has no heartbeat row at all (stopped, or died before its first beat). It
+  then calls `DBOS._recover_pending_workflows([dead ids])`, which flips those rows back to
+  ENQUEUED on their original queue (`reenqueue_for_recovery`); the update matches only rows still
+  owned by the dead executor, so several survivors recovering at once is harmless, and the
+  queue's atomic dequeue admits exactly one runner. Completed steps are not re-run; the step in
+  flight is. A graceful stop deletes the heartbeat row after `DBOS.destroy`, so anything still
+  pending is picked up by the survivors at once.
+* **Same database**: DBOS's system tables live in the application database (SQLite file or
+  PostgreSQL — the `dbos` schema there); the Alembic migration ignores them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from switchboard.config import Settings, get_settings
+from switchboard.crypto import SecretBox, secret_box
+from switchboard.logs import get_logger
+from switchboard.store.db import Database, migrate
+from switchboard.store.models import ExecutorHeartbeat
+
+log = get_logger("switchboard.runtime")
+
+#: Modules imported at start so their DBOS workflows and webhook handlers register.
+WORKFLOW_MODULES = [
+    "switchboard.workflows",
+    "switchboard.setup",
+    "switchboard.sync",
+    "switchboard.activity",
+]
+
+HEARTBEAT_INTERVAL_S = float(os.environ.get("SWITCHBOARD_HEARTBEAT_INTERVAL", "2"))
+STALE_AFTER_S = float(os.environ.get("SWITCHBOARD_EXECUTOR_STALE_AFTER", "15"))
+SWEEP_INTERVAL_S = float(os.environ.get("SWITCHBOARD_SWEEP_INTERVAL", "10"))
+
+_current: Runtime | None = None
+_lock = threading.Lock()
+
+
+class RuntimeNotStarted(RuntimeError):
+    pass
+
+
+def runtime() -> Runtime:
+    """The started runtime of this process (raises RuntimeNotStarted before `start`)."""
+    if _current is None:
+        raise RuntimeNotStarted("switchboard runtime is not started")
+    return _current
+
+
+def current_or_none() -> Runtime | None:
+    return _current
+
+
+def import_workflow_modules() -> list[str]:
+    """Import every module that defines workflows or registers handlers; returns those found."""
+    found = []
+    for name in WORKFLOW_MODULES:
+        try:
+            importlib.import_module(name)
+            found.append(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but one of its imports is missing
+                raise
+    return found
+
+
+class Runtime:
+    """Settings + Database + SecretBox + DBOS for one process.
+
+    `workers=False` launches DBOS without dequeuing (web-only replicas). `launch_dbos=False` gives
+    a runtime for CLI commands that only read/write the database (no DBOS, no threads).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        workers: bool = True,
+        kind: str = "serve",
+        launch_dbos: bool = True,
+    ) -> None:
+        from switchboard.workflows import new_executor_id
+
+        self.settings = settings or get_settings()
+        self.workers = workers
+        self.kind = kind
+        self.launch_dbos = launch_dbos
+        self.database_url = self.settings.resolved_database_url()
+        self.executor_id = new_executor_id(self.settings)
+        self.db: Database = Database(self.database_url)
+        self.box: SecretBox = secret_box(self.settings)
+        self.started = False
+        self.dbos_ready = False
+        self.api_counter: Any = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Runtime:
+        global _current
+        with _lock:
+            if self.started:
+                return self
+            if _current is not None and _current is not self:
+                raise RuntimeError("another Runtime is already started in this process")
+            migrate(self.database_url)
+            _current = self
+            try:
+                from switchboard.connections import ApiCallCounter
+
+                self.api_counter = ApiCallCounter(self.db)
+                if self.launch_dbos:
+                    self._launch_dbos()
+                self.started = True
+            except BaseException:
+                _current = None
+                raise
+        if self.launch_dbos:
+            self._spawn(self._heartbeat_loop, "sb-heartbeat")
+            if self.workers:
+                self._spawn(self._sweep_loop, "sb-ledger-sweeper")
+        self._spawn(self._flush_loop, "sb-api-counter")
+        log.info(
+            "runtime_started",
+            executor_id=self.executor_id,
+            workers=self.workers,
+            database="sqlite" if self.db.is_sqlite else "postgresql",
+        )
+        return self
+
+    def _launch_dbos(self) -> None:
+        from dbos import DBOS
+
+        from switchboard import workflows
+
+        import_workflow_modules()
+        self._beat()  # before launch: a process with pending work always has a heartbeat row
+        workflows.init_dbos(self.settings, self.executor_id)
+        if not self.workers:
+            DBOS.listen_queues([])
+        DBOS.launch()
+        workflows.register_queues()
+        self.dbos_ready = True
+
+    def stop(self, timeout_s: int = 10) -> None:
+        """Graceful: stop taking work, let in-flight workflows finish for up to `timeout_s`,
+        flush counters; anything unfinished is recovered by survivors or the next start."""
+        global _current
+        with _lock:
+            if not self.started:
+                return
+            self._stop.set()
+            for t in self._threads:
+                t.join(timeout=5)
+            self._threads.clear()
+            if self.api_counter is not None:
+                try:
+                    self.api_counter.flush()
+                except Exception as exc:  # pragma: no cover - best effort at shutdown
+                    log.warning("api_counter_flush_failed", error=repr(exc))
+            if self.dbos_ready:
+                from dbos import DBOS
+
+                DBOS.destroy(workflow_completion_timeout_sec=timeout_s)
+                self.dbos_ready = False
+                try:
+                    with self.db.session() as s:
+                        s.execute(
+                            delete(ExecutorHeartbeat).where(
+                                ExecutorHeartbeat.executor_id == self.executor_id
+                            )
+                        )
+                except Exception as exc:  # pragma: no cover
+                    log.warning("heartbeat_cleanup_failed", error=repr(exc))
+            self.db.dispose()
+            self.started = False
+            if _current is self:
+                _current = None
+        log.info("runtime_stopped", executor_id=self.executor_id)
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ health
+    def ready(self) -> dict[str, Any]:
+        """Database reachable and DBOS launched (when this runtime launches DBOS)."""
+        checks: dict[str, Any] = {"database": False, "dbos": not self.launch_dbos}
+        try:
+            from sqlalchemy import text
+
+            with self.db.engine.connect() as c:
+                c.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception as exc:
+            checks["database_error"] = type(exc).__name__
+        if self.launch_dbos:
+            checks["dbos"] = bool(self.dbos_ready)
+        checks["ready"] = bool(self.started and checks["database"] and checks["dbos"])
+        return checks
+
+    # ------------------------------------------------------------------ background loops
+    def _spawn(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _beat(self) -> None:
+        now = datetime.now(UTC)
+        with self.db.session() as s:
+            row = s.get(ExecutorHeartbeat, self.executor_id)
+            if row is None:
+                s.add(
+                    ExecutorHeartbeat(
+                        executor_id=self.executor_id,
+                        kind=self.kind if self.workers else "web",
+                        host=socket.gethostname(),
+                        pid=os.getpid(),
+                        started_at=now,
+                        last_seen=now,
+                    )
+                )
+            else:
+                row.last_seen = now
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+            try:
+                self._beat()
+                if self.workers:
+                    self.recover_dead_executors()
+            except Exception as exc:
+                log.warning("heartbeat_failed", error=repr(exc))
+
+    def dead_executors(self) -> list[str]:
+        """Executors whose heartbeat is stale, whose local pid is gone, or that own PENDING
+        workflows without any heartbeat row."""
+        import psutil  # type: ignore[import-untyped]
+        from dbos import DBOS
+
+        host = socket.gethostname()
+        cutoff = datetime.now(UTC) - timedelta(seconds=STALE_AFTER_S)
+        dead: set[str] = set()
+        with self.db.session() as s:
+            rows = list(s.execute(select(ExecutorHeartbeat)).scalars())
+        known = {r.executor_id for r in rows}
+        for r in rows:
+            if r.executor_id == self.executor_id:
+                continue
+            last = r.last_seen if r.last_seen.tzinfo else r.last_seen.replace(tzinfo=UTC)
+            gone_locally = r.host == host and r.pid > 0 and not psutil.pid_exists(r.pid)
+            if last < cutoff or gone_locally:
+                dead.add(r.executor_id)
+        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+        for wf in pending:
+            owner = getattr(wf, "executor_id", None)
+            if owner and owner != self.executor_id and owner not in known:
+                dead.add(owner)
+        return sorted(dead)
+
+    def recover_dead_executors(self) -> list[str]:
+        """Re-enqueue the PENDING workflows of dead executors; returns the ids recovered."""
+        from dbos import DBOS
+
+        dead = self.dead_executors()
+        if not dead:
+            return []
+        handles = DBOS._recover_pending_workflows(dead)
+        with self.db.session() as s:
+            s.execute(delete(ExecutorHeartbeat).where(ExecutorHeartbeat.executor_id.in_(dead)))
+        log.warning("recovered_dead_executors", executors=dead, workflows=len(handles))
+        return dead
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(SWEEP_INTERVAL_S):
+            try:
+                self.sweep_undispatched()
+            except Exception as exc:
+                log.warning("sweep_failed", error=repr(exc))
+
+    def sweep_undispatched(self, older_than_s: float = 10.0) -> int:
+        """Dispatch events left `accepted` (crash between ledger insert and enqueue)."""
+        from switchboard import ledger, workflows
+        from switchboard.connections import get_settings_for
+
+        n = 0
+        for ev in ledger.undispatched(self.db, older_than_s=older_than_s):
+            workflows.dispatch(
+                workflows.InboundEvent(
+                    id=ev.id,
+                    connection_id=ev.connection_id,
+                    provider=ev.provider,
+                    event_type=ev.event_type,
+                    resource_id=ev.resource_id,
+                    payload=ev.payload,
+                    settings=get_settings_for(self.db, ev.connection_id),
+                )
+            )
+            n += 1
+        return n
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                if self.api_counter is not None:
+                    self.api_counter.flush()
+            except Exception as exc:
+                log.warning("api_counter_flush_failed", error=repr(exc))

@@ -1,0 +1,280 @@
+"""Admin API under /api (OpenAPI at /docs and /openapi.json).
+
+Authentication: `Authorization: Bearer <SWITCHBOARD_ADMIN_TOKEN>` (or `X-Admin-Token`). When no
+token is configured the API is open only if the server is bound to a loopback address; otherwise
+every call answers 401 with a message saying to set the token. Secrets are never returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from switchboard import connections, ledger
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+EventStatus = Literal["accepted", "processing", "processed", "ignored", "skipped", "failed"]
+
+
+def require_admin(request: Request) -> None:
+    token = request.app.state.admin_token
+    if token:
+        given = request.headers.get("x-admin-token")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "admin token required (Authorization: Bearer <token>)")
+        return
+    if not request.app.state.loopback:
+        raise HTTPException(
+            401, "admin API disabled: set SWITCHBOARD_ADMIN_TOKEN or bind to 127.0.0.1"
+        )
+
+
+router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class Subscription(BaseModel):
+    id: int
+    provider: str
+    remote_id: str
+    kind: str
+    version: str
+    url: str
+    events: list[Any]
+    resource_ids: list[Any]
+    status: str
+    created_at: str | None
+
+
+class ConnectionOut(BaseModel):
+    id: str
+    crm: str
+    name: str
+    status: str
+    status_message: str
+    quo_base_url: str
+    crm_base_url: str
+    crm_workspace_id: str | None
+    settings: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+    last_event_at: str | None
+    last_sync_at: str | None
+    last_reconcile_at: str | None
+    last_reconcile_status: str | None
+    disconnected_at: str | None
+    webhooks: list[Subscription]
+    event_counts: dict[str, int] = {}
+
+
+class EventOut(BaseModel):
+    id: str
+    connection_id: str
+    provider: str
+    event_type: str
+    idempotency_key: str
+    resource_id: str | None
+    status: str
+    reason: str | None
+    detail: dict[str, Any]
+    payload: dict[str, Any] | None = None
+    attempts: int
+    received_at: str | None
+    processed_at: str | None
+
+
+class EventsPage(BaseModel):
+    events: list[EventOut]
+    counts: dict[str, int]
+
+
+class ReplayOut(BaseModel):
+    event_id: str
+    workflow_id: str
+
+
+class UsageRow(BaseModel):
+    connection_id: str
+    provider: str
+    requests: int
+    http_429: int
+    errors: int
+
+
+class RejectionOut(BaseModel):
+    id: int
+    connection_id: str | None
+    provider: str
+    status_code: int
+    reason: str
+    received_at: str | None
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_region: str | None = None
+    enabled_lines: list[str] | None = None
+    event_kinds: list[Literal["calls", "messages", "summaries", "transcripts"]] | None = None
+    auto_create_people: bool | None = None
+    sync_objects: list[str] | None = None
+    create_without_phone: bool | None = None
+
+
+class SettingsOut(BaseModel):
+    connection: ConnectionOut
+    resubscribe_workflow_id: str | None
+
+
+def _rt(request: Request) -> Any:
+    return request.app.state.runtime
+
+
+async def _get_conn(rt: Any, connection_id: str) -> connections.ConnectionInfo:
+    try:
+        return await asyncio.to_thread(connections.get_connection, rt.db, connection_id)
+    except connections.ConnectionNotFound as exc:
+        raise HTTPException(404, "unknown connection") from exc
+
+
+@router.get("/connections", response_model=list[ConnectionOut])
+async def list_connections(request: Request) -> list[dict[str, Any]]:
+    rt = _rt(request)
+    rows = await asyncio.to_thread(connections.list_connections, rt.db)
+    return [r.to_dict() for r in rows]
+
+
+@router.get("/connections/{connection_id}", response_model=ConnectionOut)
+async def show_connection(connection_id: str, request: Request) -> dict[str, Any]:
+    rt = _rt(request)
+    info = await _get_conn(rt, connection_id)
+    out = info.to_dict()
+    out["event_counts"] = await asyncio.to_thread(ledger.count_by_status, rt.db, connection_id)
+    return out
+
+
+@router.patch("/connections/{connection_id}/settings", response_model=SettingsOut)
+async def change_settings(
+    connection_id: str, request: Request, changes: SettingsIn = Body(...)
+) -> dict[str, Any]:
+    rt = _rt(request)
+    before = await _get_conn(rt, connection_id)
+    delta = changes.model_dump(exclude_unset=True)
+    if "default_region" in delta and delta["default_region"] is None:
+        raise HTTPException(400, "default_region cannot be null")
+    for key in ("event_kinds", "auto_create_people", "sync_objects", "create_without_phone"):
+        if key in delta and delta[key] is None:
+            raise HTTPException(400, f"{key} cannot be null")
+    try:
+        info = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
+    except connections.InvalidSettings as exc:
+        raise HTTPException(400, str(exc)) from exc
+    wf: str | None = None
+    if any(
+        before.settings.get(k) != info.settings.get(k) for k in ("enabled_lines", "event_kinds")
+    ):
+        from switchboard import setup
+
+        wf = await asyncio.to_thread(setup.start_resubscribe, connection_id)
+    return {"connection": info.to_dict(), "resubscribe_workflow_id": wf}
+
+
+@router.post("/connections/{connection_id}/setup", response_model=ReplayOut)
+async def retry_setup(connection_id: str, request: Request) -> dict[str, Any]:
+    """Run (or re-run) the connection's setup workflow."""
+    from switchboard import setup
+
+    rt = _rt(request)
+    await _get_conn(rt, connection_id)
+    wf = await asyncio.to_thread(setup.start_setup, connection_id, True)
+    return {"event_id": connection_id, "workflow_id": wf}
+
+
+@router.get("/connections/{connection_id}/rejections", response_model=list[RejectionOut])
+async def rejections(
+    connection_id: str, request: Request, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    rt = _rt(request)
+    await _get_conn(rt, connection_id)
+    rows = await asyncio.to_thread(
+        lambda: ledger.list_rejections(rt.db, connection_id=connection_id, limit=limit)
+    )
+    return [r.to_dict() for r in rows]
+
+
+@router.get("/events", response_model=EventsPage)
+async def list_events(
+    request: Request,
+    connection_id: str | None = Query(None, max_length=64),
+    status: list[EventStatus] | None = Query(None),
+    provider: str | None = Query(None, max_length=16),
+    event_type: str | None = Query(None, max_length=64),
+    resource_id: str | None = Query(None, max_length=200),
+    since: datetime | None = Query(None),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+    with_payload: bool = Query(False),
+) -> dict[str, Any]:
+    rt = _rt(request)
+
+    def work() -> dict[str, Any]:
+        rows = ledger.list_events(
+            rt.db,
+            connection_id=connection_id,
+            status=status,
+            provider=provider,
+            event_type=event_type,
+            resource_id=resource_id,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
+        return {
+            "events": [r.to_dict(with_payload=with_payload) for r in rows],
+            "counts": ledger.count_by_status(rt.db, connection_id),
+        }
+
+    return await asyncio.to_thread(work)
+
+
+@router.get("/events/{event_id}", response_model=EventOut)
+async def show_event(event_id: str, request: Request) -> dict[str, Any]:
+    rt = _rt(request)
+    ev = await asyncio.to_thread(ledger.get_event, rt.db, event_id)
+    if ev is None:
+        raise HTTPException(404, "unknown event")
+    return ev.to_dict()
+
+
+@router.post("/events/{event_id}/replay", response_model=ReplayOut)
+async def replay_event(
+    event_id: str, request: Request, force: bool = Query(False)
+) -> dict[str, Any]:
+    rt = _rt(request)
+    try:
+        wf = await asyncio.to_thread(lambda: ledger.replay(rt.db, event_id, force=force))
+    except ledger.EventNotFound as exc:
+        raise HTTPException(404, "unknown event") from exc
+    except ledger.ReplayRefused as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return {"event_id": event_id, "workflow_id": wf}
+
+
+@router.get("/usage", response_model=list[UsageRow])
+async def usage(
+    request: Request,
+    connection_id: str | None = Query(None, max_length=64),
+    since: datetime | None = Query(None),
+) -> list[dict[str, Any]]:
+    rt = _rt(request)
+    return await asyncio.to_thread(
+        lambda: connections.api_usage(rt.db, connection_id=connection_id, since=since)
+    )

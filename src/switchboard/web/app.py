@@ -1,0 +1,79 @@
+"""App factory. The runtime is started by the caller (CLI `serve`, tests) before requests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from switchboard import __version__, metrics
+from switchboard.logs import get_logger, mask_text
+from switchboard.web import admin, webhooks
+
+log = get_logger("switchboard.web")
+
+
+def create_app(
+    runtime: Any, *, bind_host: str = "127.0.0.1", extra_routers: list[Any] | None = None
+) -> FastAPI:
+    """Build the app around a (started) `switchboard.runtime.Runtime`.
+
+    `bind_host` decides whether the admin API may run without a token (loopback only).
+    `extra_routers` lets other packages (dashboard) mount routes on the same app.
+    """
+    app = FastAPI(
+        title="Switchboard",
+        version=__version__,
+        description="Quo ↔ CRM integration service: webhooks, admin API, health, metrics.",
+    )
+    app.state.runtime = runtime
+    token = runtime.settings.admin_token
+    app.state.admin_token = token.get_secret_value() if token is not None else None
+    app.state.loopback = bind_host in admin.LOOPBACK_HOSTS
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"ok": False, "error": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        return JSONResponse({"ok": False, "error": "invalid request", "details": errors}, 422)
+
+    @app.exception_handler(ValueError)
+    async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"ok": False, "error": mask_text(str(exc))[:500]}, status_code=400)
+
+    @app.exception_handler(LookupError)
+    async def lookup_error(_request: Request, exc: LookupError) -> JSONResponse:
+        return JSONResponse({"ok": False, "error": "not found"}, status_code=404)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await asyncio.to_thread(request.app.state.runtime.ready)
+        return JSONResponse(checks, status_code=200 if checks.get("ready") else 503)
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics_endpoint() -> Response:
+        body = await asyncio.to_thread(metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.include_router(webhooks.router)
+    app.include_router(admin.router)
+    for r in extra_routers or []:
+        app.include_router(r)
+    return app

@@ -1,0 +1,301 @@
+"""Webhook ingestion: one URL per connection and provider.
+
+    POST /webhooks/quo/{connection_id}     Quo events (both signature schemes)
+    POST /webhooks/attio/{connection_id}   Attio record changes (one delivery may hold several)
+
+Order of checks (each failure answers at once, records a `webhook_rejections` row and touches
+nothing else):
+
+1. unknown or disconnected connection → 404;
+2. body over 1 MB → 413 (Content-Length checked first, then the stream is counted while read, so
+   an oversized body is never held in memory);
+3. signature over the raw bytes with the connection's stored keys (Quo: every key of the
+   connection's Quo webhooks via `switchboard.quo.signatures.verify`, with a one-time fresh
+   reload of the keys when the cached ones fail; Attio: the connector's `verify_webhook` with each
+   stored secret) → 401;
+4. JSON that does not parse or is not the provider's envelope → 400;
+5. ledger insert (unique per connection + provider + idempotency key; duplicates → 200
+   `duplicate`), then route through the handler registry (`switchboard.workflows`) and enqueue
+   the workflow (workflow id = event id), then 200. No handler → recorded `ignored`, still 200.
+
+Idempotency keys: Quo `"<type>:<resource id>"` (resource id = `data.object.id`, or `callId` for
+summaries/transcripts) so a redelivery — same or new event id — is one ledger row; the Quo event
+id is kept in `detail.quo_event_id`. Attio: the connector's `CrmChange.idempotency_key`. Ledger
+event types: Quo's `type`; for CRMs `record.<kind>` (created, updated, deleted, merged) with the
+change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resource id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from switchboard import ledger, metrics, workflows
+from switchboard.connections import (
+    ConnectionInfo,
+    crm_verifier,
+    find_connection,
+    touch_last_event,
+    webhook_keys,
+)
+from switchboard.logs import get_logger, mask_text
+
+log = get_logger("switchboard.web.webhooks")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+router = APIRouter(tags=["webhooks"])
+
+
+class Reject(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, or Reject(413) as soon as more than `limit` bytes are announced or read."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError as exc:
+            raise Reject(400, "invalid Content-Length") from exc
+        if size > limit:
+            raise Reject(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise Reject(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_last_touch: dict[str, float] = {}
+_touch_lock = threading.Lock()
+
+
+def _maybe_touch(rt: Any, connection_id: str) -> None:
+    now = time.monotonic()
+    with _touch_lock:
+        if now - _last_touch.get(connection_id, 0.0) < 5.0:
+            return
+        _last_touch[connection_id] = now
+    touch_last_event(rt.db, connection_id)
+
+
+def _quo_resource_id(payload: Mapping[str, Any]) -> str | None:
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(obj, Mapping):
+        return None
+    for key in ("callId", "id"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _ingest(
+    rt: Any,
+    conn: ConnectionInfo,
+    provider: str,
+    items: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Insert each item in the ledger, route and enqueue new ones. Runs in a worker thread."""
+    results = []
+    for item in items:
+        record, created = ledger.insert_event(
+            rt.db,
+            connection_id=conn.id,
+            provider=provider,
+            event_type=item["event_type"],
+            idempotency_key=item["key"],
+            resource_id=item.get("resource_id"),
+            payload=item["payload"],
+            detail=item.get("detail"),
+        )
+        outcome = "accepted" if created else "duplicate"
+        if created or record.status == "accepted":
+            event = workflows.InboundEvent(
+                id=record.id,
+                connection_id=conn.id,
+                provider=provider,
+                event_type=record.event_type,
+                resource_id=record.resource_id,
+                payload=record.payload,
+                settings=conn.settings,
+            )
+            try:
+                decision = workflows.dispatch(event)
+                if created and isinstance(decision, workflows.Ignore):
+                    outcome = "ignored"
+            except Exception as exc:
+                # The event is in the ledger: the sweeper dispatches it later. Still 2xx.
+                log.error("dispatch_failed", event_id=record.id, error=mask_text(repr(exc)))
+        results.append({"event_id": record.id, "status": outcome})
+    _maybe_touch(rt, conn.id)
+    return results
+
+
+def _reject(rt: Any, connection_id: str | None, provider: str, status: int, reason: str) -> None:
+    try:
+        ledger.record_rejection(
+            rt.db, connection_id=connection_id, provider=provider, status_code=status, reason=reason
+        )
+    except Exception as exc:  # recording must not change the answer
+        log.warning("rejection_not_recorded", error=repr(exc))
+
+
+def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> None:
+    from switchboard.quo import signatures
+
+    last = "no Quo webhook registered for this connection"
+    for fresh in (False, True):
+        keys = webhook_keys(rt.db, rt.box, conn.id, "quo", fresh=fresh)
+        for key in keys:
+            try:
+                signatures.verify(headers, body, key)
+                return
+            except signatures.SignatureError as exc:
+                last = exc.reason
+                if exc.reason in ("no signature header", "timestamp outside tolerance"):
+                    raise Reject(401, exc.reason) from exc
+    raise Reject(401, last)
+
+
+@lru_cache(maxsize=8)
+def _verifier(crm: str) -> Any:
+    return crm_verifier(crm)
+
+
+def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> Any:
+    from switchboard.crm.base import WebhookVerificationError
+
+    verifier = _verifier(conn.crm)
+    last = "no CRM webhook registered for this connection"
+    for fresh in (False, True):
+        for secret in webhook_keys(rt.db, rt.box, conn.id, conn.crm, fresh=fresh):
+            try:
+                verifier.verify_webhook(body, headers, secret)
+                return verifier
+            except WebhookVerificationError as exc:
+                last = str(exc) or "signature mismatch"
+    raise Reject(401, last)
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Reject(400, "malformed JSON") from exc
+    if not isinstance(payload, dict):
+        raise Reject(400, "JSON body must be an object")
+    return payload
+
+
+def _quo_items(body: bytes) -> list[dict[str, Any]]:
+    payload = _parse_json(body)
+    event_type = payload.get("type")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
+        raise Reject(400, "Quo event without a valid 'type'")
+    if not isinstance(payload.get("data", {}), dict):
+        raise Reject(400, "Quo event 'data' must be an object")
+    event_id = payload.get("id") if isinstance(payload.get("id"), str) else None
+    resource_id = _quo_resource_id(payload)
+    if resource_id:
+        key = f"{event_type}:{resource_id}"
+    elif event_id:
+        key = f"event:{event_id}"
+    else:
+        raise Reject(400, "Quo event without an id or a resource id")
+    return [
+        {
+            "event_type": event_type,
+            "key": key,
+            "resource_id": resource_id,
+            "payload": payload,
+            "detail": {"quo_event_id": event_id} if event_id else {},
+        }
+    ]
+
+
+def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
+    _parse_json(body)
+    try:
+        changes = verifier.parse_webhook(body, headers)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Reject(400, f"malformed webhook: {mask_text(str(exc))[:200]}") from exc
+    return [
+        {
+            "event_type": f"record.{c.kind}",
+            "key": c.idempotency_key,
+            "resource_id": c.record_id,
+            "payload": dataclasses.asdict(c),
+        }
+        for c in changes
+    ]
+
+
+async def _handle(request: Request, provider: str, connection_id: str) -> JSONResponse:
+    started = time.perf_counter()
+    rt = request.app.state.runtime
+    code = 500
+    try:
+        conn = await asyncio.to_thread(find_connection, rt.db, connection_id)
+        if conn is None or conn.disconnected_at is not None:
+            raise Reject(404, "unknown connection")
+        if provider != "quo" and conn.crm != provider:
+            raise Reject(404, f"connection is not connected to {provider}")
+        body = await read_body(request)
+        headers = dict(request.headers)
+        if provider == "quo":
+            await asyncio.to_thread(_verify_quo, rt, conn, headers, body)
+            items = _quo_items(body)
+        else:
+            verifier = await asyncio.to_thread(_verify_crm, rt, conn, headers, body)
+            items = _crm_items(verifier, body, headers)
+        results = await asyncio.to_thread(_ingest, rt, conn, provider, items)
+        code = 200
+        return JSONResponse({"ok": True, "events": results}, status_code=200)
+    except Reject as rej:
+        code = rej.status
+        known = rej.status != 404
+        await asyncio.to_thread(
+            _reject,
+            rt,
+            connection_id if known else None,
+            provider,
+            rej.status,
+            rej.reason if known else f"unknown connection {connection_id[:64]!r}",
+        )
+        return JSONResponse({"ok": False, "error": rej.reason}, status_code=rej.status)
+    finally:
+        metrics.WEBHOOKS.labels(provider=provider, code=str(code)).inc()
+        metrics.WEBHOOK_ACK.labels(
+            provider=provider, result="ok" if code == 200 else "rejected"
+        ).observe(time.perf_counter() - started)
+
+
+@router.post("/webhooks/quo/{connection_id}", summary="Receive a Quo webhook")
+async def quo_webhook(connection_id: str, request: Request) -> JSONResponse:
+    return await _handle(request, "quo", connection_id)
+
+
+@router.post("/webhooks/{crm}/{connection_id}", summary="Receive a CRM webhook (attio, ...)")
+async def crm_webhook(crm: str, connection_id: str, request: Request) -> JSONResponse:
+    if crm not in workflows.CRM_PROVIDERS:
+        return JSONResponse({"ok": False, "error": f"unknown provider {crm[:32]!r}"}, 404)
+    return await _handle(request, crm, connection_id)
