@@ -1,0 +1,325 @@
+"""Contact upsert into Quo: one at a time, and in bulk with verification.
+
+`upsert_contact` — the incremental path (a CRM webhook for one person):
+    mapping known → PATCH (a 404 means it was deleted in Quo → create again);
+    otherwise POST; on 409 (externalId taken: a duplicate delivery, a racing worker, an earlier
+    run) look it up by externalId and PATCH it (skipped when it already holds our data).
+
+`bulk_upsert_contacts` — the initial-sync path:
+    1. known Quo ids are updated one by one (Quo has no bulk update);
+    2. new contacts go to `POST /v1/contacts/bulk` in batches (202, empty body, processed
+       asynchronously — about 2–3 s on Quo);
+    3. verification reads them back by externalId (≤ 20 per read) with short backoff polling
+       until each is seen or `verify_deadline` passes — never a fixed sleep; a contact seen with
+       other data than we sent (it existed before) is PATCHed;
+    4. whatever never appears, and every batch the bulk endpoint refused, is retried as a single
+       upsert; a 404/403 from the bulk endpoint switches the client to single upserts for good.
+    Returns one `UpsertResult` per input contact (created / updated / failed with reason) with
+    the Quo id, in input order. Several calls may run concurrently (overlapping sync pages); the
+    shared rate limiter keeps the total within Quo's budget.
+
+Failures: a permanent 4xx for one contact becomes `failed` with Quo's message. `upsert_contact`
+raises ApiError for transient failures that outlived the retry policy (5xx, network, 429), so a
+durable workflow step can retry it; `bulk_upsert_contacts` reports those as `failed` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from switchboard.http import ApiError
+from switchboard.quo.client import MAX_EXTERNAL_IDS_PER_REQUEST, QuoClient
+from switchboard.quo.models import Contact, ContactInput
+
+Outcome = Literal["created", "updated", "failed"]
+
+
+@dataclass
+class UpsertResult:
+    """What happened to one contact."""
+
+    external_id: str
+    outcome: Outcome
+    quo_id: str | None = None
+    reason: str | None = None
+    via: Literal["single", "bulk"] = "single"
+    recovered_conflict: bool = False  # a 409 was turned into an update
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+
+@dataclass
+class BulkUpsertReport:
+    """Per-contact results (input order) and how the bulk path went."""
+
+    results: list[UpsertResult]
+    bulk_used: bool = False
+    bulk_unavailable: str | None = None  # why the bulk endpoint was not (or no longer) used
+    bulk_batches: int = 0
+    verify_reads: int = 0
+    single_fallbacks: int = 0  # contacts retried one by one after bulk (not visible / refused)
+    visibility_s: list[float] = field(default_factory=list)  # bulk POST → first seen, per contact
+
+    def counts(self) -> dict[str, int]:
+        out = {"created": 0, "updated": 0, "failed": 0}
+        for r in self.results:
+            out[r.outcome] += 1
+        return out
+
+    def by_external_id(self) -> dict[str, UpsertResult]:
+        return {r.external_id: r for r in self.results}
+
+
+def _permanent(exc: ApiError) -> bool:
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
+
+
+def _reason(exc: ApiError) -> str:
+    status = "network error" if exc.status is None else f"HTTP {exc.status}"
+    code = f" {exc.code}" if exc.code else ""
+    return f"{exc.operation}: {status}{code} {exc.message}"
+
+
+async def upsert_contact(
+    quo: QuoClient,
+    contact: ContactInput,
+    quo_id: str | None = None,
+    *,
+    find_attempts: int = 4,
+    find_delay: float = 0.5,
+) -> UpsertResult:
+    """Create or update one contact; see the module docstring.
+
+    Args:
+        quo_id: the Quo id from our mapping, when known.
+        find_attempts, find_delay: after a 409, how often (with doubling delay) to look for the
+            conflicting contact — it may still be in flight from a bulk create.
+    """
+    ext = contact.external_id
+    try:
+        if quo_id:
+            try:
+                updated = await quo.update_contact(quo_id, contact)
+                return UpsertResult(ext, "updated", updated.id)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+            # Deleted in Quo since we mapped it: create it again.
+        try:
+            created = await quo.create_contact(contact)
+            return UpsertResult(ext, "created", created.id)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        delay = find_delay
+        for attempt in range(find_attempts):
+            existing = (await quo.find_contacts_by_external_ids([ext])).get(ext)
+            if existing is not None:
+                if existing.matches(contact):
+                    return UpsertResult(ext, "updated", existing.id, recovered_conflict=True)
+                try:
+                    updated = await quo.update_contact(existing.id, contact)
+                    return UpsertResult(ext, "updated", updated.id, recovered_conflict=True)
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+            if attempt + 1 < find_attempts:
+                await quo.clock.sleep(delay)
+                delay *= 2
+        return UpsertResult(
+            ext, "failed", None, "409 Conflict, but no contact with this externalId is visible"
+        )
+    except ApiError as exc:
+        if _permanent(exc):
+            return UpsertResult(ext, "failed", None, _reason(exc))
+        raise
+
+
+@dataclass
+class _Pending:
+    contact: ContactInput
+    submitted_at: float
+    next_check: float
+    checks: int = 0
+
+
+async def bulk_upsert_contacts(
+    quo: QuoClient,
+    contacts: Sequence[ContactInput],
+    *,
+    known_ids: Mapping[str, str] | None = None,
+    batch_size: int = 50,
+    verify_deadline: float = 20.0,
+    first_check: float = 2.0,
+    poll_interval: float = 0.5,
+    poll_backoff: float = 1.6,
+    max_poll_interval: float = 3.0,
+    concurrency: int = 4,
+    use_bulk: bool = True,
+) -> BulkUpsertReport:
+    """Upsert many contacts, bulk-creating the new ones; see the module docstring.
+
+    Args:
+        known_ids: {externalId: Quo id} from our mappings; those are updated one by one.
+        batch_size: contacts per bulk request (production used 50; Quo documents no maximum).
+        verify_deadline: seconds after its bulk request a contact may take to appear before it
+            is retried as a single upsert.
+        first_check, poll_interval, poll_backoff, max_poll_interval: the read-back schedule —
+            first read `first_check` s after the bulk request (Quo takes ~2–3 s), then after
+            `poll_interval` growing by `poll_backoff` up to `max_poll_interval`.
+        concurrency: requests this call keeps in flight (the rate limiter still paces them).
+        use_bulk: False forces single upserts.
+    """
+    known = dict(known_ids or {})
+    clock = quo.clock
+    # One result per distinct externalId; a repeated id takes the last version.
+    latest: dict[str, ContactInput] = {}
+    for c in contacts:
+        latest.pop(c.external_id, None)
+        latest[c.external_id] = c
+    results: dict[str, UpsertResult] = {}
+    report = BulkUpsertReport(results=[])
+    sem = asyncio.Semaphore(max(1, concurrency))
+    singles: list[asyncio.Task[None]] = []
+
+    async def single(contact: ContactInput, quo_id: str | None) -> None:
+        async with sem:
+            try:
+                result = await upsert_contact(quo, contact, quo_id)
+            except ApiError as exc:
+                result = UpsertResult(contact.external_id, "failed", None, _reason(exc))
+            except Exception as exc:  # one bad contact must not sink the batch
+                result = UpsertResult(contact.external_id, "failed", None, repr(exc))
+        results[contact.external_id] = result
+
+    def run_single(
+        contact: ContactInput, quo_id: str | None = None, fallback: bool = False
+    ) -> None:
+        if fallback:
+            report.single_fallbacks += 1
+        singles.append(asyncio.create_task(single(contact, quo_id)))
+
+    fresh: list[ContactInput] = []
+    for ext, contact in latest.items():
+        if ext in known:
+            run_single(contact, known[ext])
+        else:
+            fresh.append(contact)
+
+    if not use_bulk:
+        report.bulk_unavailable = "disabled by caller"
+    elif quo.bulk_available is False:
+        report.bulk_unavailable = "bulk endpoint unavailable for this key"
+    if report.bulk_unavailable or not fresh:
+        for contact in fresh:
+            run_single(contact)
+        fresh = []
+
+    pending: dict[str, _Pending] = {}
+    submitting = bool(fresh)
+
+    async def submit() -> None:
+        nonlocal submitting
+        try:
+            batches = [fresh[i : i + batch_size] for i in range(0, len(fresh), batch_size)]
+            for index, batch in enumerate(batches):
+                if quo.bulk_available is False:
+                    for contact in batch:
+                        run_single(contact, fallback=True)
+                    continue
+                try:
+                    async with sem:
+                        await quo.bulk_create_contacts(batch)
+                except ApiError as exc:
+                    if exc.status in (403, 404):
+                        quo.bulk_available = False
+                        report.bulk_unavailable = _reason(exc)
+                        for rest in batches[index:]:
+                            for contact in rest:
+                                run_single(contact)
+                        return
+                    for contact in batch:  # refused or failing batch: one by one
+                        run_single(contact, fallback=True)
+                    continue
+                quo.bulk_available = True
+                report.bulk_used = True
+                report.bulk_batches += 1
+                now = clock.now()
+                for contact in batch:
+                    pending[contact.external_id] = _Pending(contact, now, now + first_check)
+        finally:
+            submitting = False
+
+    async def read_back(chunk: list[_Pending]) -> None:
+        async with sem:
+            try:
+                page = await quo.list_contacts(
+                    external_ids=[p.contact.external_id for p in chunk], max_results=50
+                )
+                found: dict[str, Contact] = {}
+                for c in page.data:
+                    if c.external_id is not None:
+                        found.setdefault(c.external_id, c)
+                token = page.next_page_token
+                while token:  # only if Quo holds duplicates; ≤ 20 ids fit one page otherwise
+                    more = await quo.list_contacts(
+                        external_ids=[p.contact.external_id for p in chunk], page_token=token
+                    )
+                    for c in more.data:
+                        if c.external_id is not None:
+                            found.setdefault(c.external_id, c)
+                    token = more.next_page_token
+            except ApiError:
+                found = {}  # try again on the next poll; the deadline still applies
+            report.verify_reads += 1
+        now = clock.now()
+        for p in chunk:
+            ext = p.contact.external_id
+            if pending.get(ext) is not p:
+                continue
+            seen = found.get(ext)
+            if seen is not None:
+                del pending[ext]
+                report.visibility_s.append(now - p.submitted_at)
+                if seen.matches(p.contact):
+                    results[ext] = UpsertResult(ext, "created", seen.id, via="bulk")
+                else:  # existed before with other data: bring it up to date
+                    run_single(p.contact, seen.id)
+            else:
+                p.checks += 1
+                wait = min(max_poll_interval, poll_interval * poll_backoff ** (p.checks - 1))
+                p.next_check = now + wait
+
+    submitter = asyncio.create_task(submit())
+    try:
+        while submitting or pending:
+            now = clock.now()
+            for ext, p in list(pending.items()):
+                if now - p.submitted_at > verify_deadline:
+                    del pending[ext]
+                    run_single(p.contact, fallback=True)
+            due = sorted(
+                (p for p in pending.values() if p.next_check <= now), key=lambda p: p.submitted_at
+            )
+            if due:
+                size = MAX_EXTERNAL_IDS_PER_REQUEST
+                chunks = [due[i : i + size] for i in range(0, len(due), size)][:concurrency]
+                await asyncio.gather(*(read_back(chunk) for chunk in chunks))
+                continue
+            wake = min((p.next_check for p in pending.values()), default=now + 0.05)
+            await clock.sleep(min(wake - now, 0.05) if submitting else wake - now)
+        await submitter
+        if singles:
+            await asyncio.gather(*singles)
+    finally:
+        for task in [submitter, *singles]:
+            if not task.done():
+                task.cancel()
+
+    report.results = [results[c.external_id] for c in contacts]
+    return report
