@@ -1,0 +1,209 @@
+"""Initial sync CRM → Quo: one durable DBOS workflow per connection and run.
+
+Shape of the workflow (`initial_sync`, workflow id = run id = `<connection>-initial-<n>`, enqueued
+on the `sync` queue partitioned by connection, so at most one runs per connection):
+
+    fetch page 0 ─┬─ fetch page 1 ─┬─ fetch page 2 ─ ...
+                  └─ push page 0   └─ push page 1   (≤ PAGES_IN_FLIGHT pushes at once)
+
+- `fetch` (one step per page): reads one page of people with the connector's stable cursor and
+  transforms it (phones normalised, skips with reasons, fingerprints). Its result is the page's
+  checkpoint in DBOS: after a crash the scan continues from the last recorded page, the CRM is
+  not read again for pages already fetched.
+- `push` (one step per page): mapping first; unchanged fingerprints cost nothing; changes are
+  PATCHed; new people go through bulk create + verification. The page's mappings, counters,
+  issues and the `sync_runs.cursor` checkpoint are committed in one transaction, once.
+- Pushes of several pages run concurrently and all Quo calls of the process share one rate
+  limiter per Quo key, so the Quo budget (10 req/s) stays saturated while CRM reads, bulk
+  processing waits and verifications of different pages overlap.
+
+Determinism: DBOS numbers steps in the order they are *called*; the workflow calls them in a
+fixed order (fetch n+1 before push n, and waits for the oldest push before calling more), so a
+recovered workflow replays the same step ids whatever order the steps finished in before.
+
+Crash safety: a step in flight at a crash is run again. `fetch` is a read. `push` marks its page
+as attempted before any Quo write; a re-attempt first looks its new people up by externalId and
+updates what the first attempt created instead of creating again, and `commit_page` applies a
+page's counters only once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from typing import Any
+
+from dbos import DBOS
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from switchboard.logs import get_logger
+from switchboard.store.db import Database
+from switchboard.store.models import SyncRun
+from switchboard.sync import runs
+from switchboard.sync.clients import clients_for
+from switchboard.sync.push import commit_page_results, push_page
+from switchboard.sync.transform import PreparedPage, prepare_people
+
+log = get_logger("switchboard.sync.initial")
+
+PAGE_SIZE = int(os.environ.get("SWITCHBOARD_SYNC_PAGE_SIZE", "200"))
+PAGES_IN_FLIGHT = int(os.environ.get("SWITCHBOARD_SYNC_PAGES_IN_FLIGHT", "4"))
+WORKFLOW_NAME = "switchboard.sync.initial"
+
+
+def _db() -> Database:
+    from switchboard.runtime import runtime
+
+    return runtime().db
+
+
+@DBOS.step(name="sync.initial.begin")
+async def _begin(connection_id: str, run_id: str) -> None:
+    def work() -> None:
+        with _db().session() as s:
+            row = runs.create(s, run_id, connection_id, "initial")
+            if row.status == "queued":
+                row.status = "running"
+
+    await asyncio.to_thread(work)
+
+
+@DBOS.step(name="sync.initial.fetch", retries_allowed=True, max_attempts=6, interval_seconds=1.0)
+async def _fetch(connection_id: str, cursor: str | None) -> PreparedPage:
+    clients = await clients_for(connection_id)
+    page = await clients.connector.list_people_page(cursor, PAGE_SIZE)
+    contacts, skips = await prepare_people(clients.connector, page.people, clients.settings)
+    return PreparedPage(
+        contacts=tuple(contacts),
+        skips=tuple(skips),
+        next_cursor=page.next_cursor,
+        people=len(page.people),
+    )
+
+
+def _mark_attempt(run_id: str, page_no: int) -> tuple[bool, bool]:
+    """(already committed, attempted before): recorded before any Quo write of the page."""
+    with _db().session() as s:
+        row = runs.locked(s, run_id)
+        cursor = dict(row.cursor or {})
+        if runs.page_done(s, run_id, page_no):
+            return True, True
+        attempted = list(cursor.get("attempted") or [])
+        before = page_no in attempted
+        if not before:
+            attempted.append(page_no)
+            cursor["attempted"] = attempted
+            row.cursor = cursor
+        return False, before
+
+
+@DBOS.step(name="sync.initial.push", retries_allowed=True, max_attempts=6, interval_seconds=2.0)
+async def _push(
+    connection_id: str, run_id: str, page_no: int, page: PreparedPage
+) -> dict[str, int]:
+    committed, resumed = await asyncio.to_thread(_mark_attempt, run_id, page_no)
+    if committed:
+        return {}
+    clients = await clients_for(connection_id)
+    results = await push_page(
+        _db(), clients.quo, connection_id, page, clients.settings, resumed=resumed
+    )
+    await asyncio.to_thread(
+        commit_page_results, _db(), connection_id, run_id, page_no, page, results, clients.settings
+    )
+    return dict(results.counts)
+
+
+@DBOS.step(name="sync.initial.finish")
+async def _finish(connection_id: str, run_id: str, status: str, error: str | None) -> None:
+    def work() -> None:
+        from datetime import UTC, datetime
+
+        from switchboard.store.models import Connection
+
+        with _db().session() as s:
+            runs.finish(s, run_id, status, error)
+            conn = s.get(Connection, connection_id)
+            if conn is not None and status == "succeeded":
+                conn.last_sync_at = datetime.now(UTC)
+
+    await asyncio.to_thread(work)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+async def initial_sync(connection_id: str, run_id: str) -> dict[str, Any]:
+    """The whole initial sync of one connection (see the module docstring)."""
+    await _begin(connection_id, run_id)
+    pushes: deque[asyncio.Future[dict[str, int]]] = deque()
+    error: str | None = None
+    try:
+        fetching: asyncio.Future[PreparedPage] | None = asyncio.ensure_future(
+            _fetch(connection_id, None)
+        )
+        page_no = 0
+        while fetching is not None:
+            page = await fetching
+            fetching = (
+                asyncio.ensure_future(_fetch(connection_id, page.next_cursor))
+                if page.next_cursor
+                else None
+            )
+            pushes.append(asyncio.ensure_future(_push(connection_id, run_id, page_no, page)))
+            page_no += 1
+            if len(pushes) >= PAGES_IN_FLIGHT:
+                await pushes.popleft()
+        while pushes:
+            await pushes.popleft()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.error("initial_sync_failed", connection_id=connection_id, run_id=run_id, error=error)
+        for pending in pushes:
+            if not pending.done():
+                await asyncio.wait([pending])
+    await _finish(connection_id, run_id, "failed" if error else "succeeded", error)
+    return {"run_id": run_id, "status": "failed" if error else "succeeded", "error": error}
+
+
+def _next_run_id(db: Database, connection_id: str, kind: str) -> str:
+    with db.session() as s:
+        n = s.scalar(
+            select(func.count())
+            .select_from(SyncRun)
+            .where(SyncRun.connection_id == connection_id, SyncRun.kind == kind)
+        )
+    return f"{connection_id}-{kind}-{int(n or 0) + 1}"
+
+
+def claim_run(db: Database, connection_id: str, kind: str = "initial") -> tuple[str, bool]:
+    """The run to start or join: (run id, joined). At most one active run per connection and
+    kind: a second request gets the running one back."""
+    for _ in range(5):
+        with db.session() as s:
+            active = runs.active_run(s, connection_id, kind)
+            if active is not None:
+                return active.id, True
+        run_id = _next_run_id(db, connection_id, kind)
+        try:
+            with db.session() as s:
+                row = runs.create(s, run_id, connection_id, kind)
+                row.status = "queued"
+            return run_id, False
+        except IntegrityError:
+            continue  # someone else claimed the same number: join theirs
+    raise RuntimeError(f"could not claim a {kind} sync run for {connection_id}")
+
+
+def start_initial_sync(db: Database, connection_id: str) -> tuple[str, bool]:
+    """Enqueue the initial sync of a connection (or join the running one): (run id, joined).
+
+    Needs a launched runtime (DBOS). Enqueueing again with the same workflow id is a no-op, so
+    joining also heals a run whose enqueue was interrupted."""
+    from switchboard.workflows import enqueue
+
+    run_id, joined = claim_run(db, connection_id, "initial")
+    enqueue(
+        "sync", initial_sync, connection_id, run_id, partition_key=connection_id, workflow_id=run_id
+    )
+    return run_id, joined

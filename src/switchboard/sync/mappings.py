@@ -1,0 +1,135 @@
+"""The mapping CRM person (the Quo contact's externalId) ↔ Quo contact id ↔ phones.
+
+`contact_mappings` holds one row per synced person with the fingerprint of what we last pushed;
+`mapping_phones` one row per (person, E.164 phone) so activity logging can answer "who has this
+number?" without calling the CRM. Functions take an open session so callers can commit a page's
+mappings together with its counters in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from switchboard.store.models import ContactMapping, MappingPhone
+
+
+@dataclass(frozen=True)
+class Mapping:
+    external_id: str
+    quo_contact_id: str | None
+    fingerprint: str | None
+    phones: tuple[str, ...]
+    created_by_us: bool
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def load(session: Session, connection_id: str, external_ids: Sequence[str]) -> dict[str, Mapping]:
+    """The mappings of these people, keyed by external id (absent = never synced)."""
+    out: dict[str, Mapping] = {}
+    for chunk in _chunks(list(dict.fromkeys(external_ids))):
+        rows = session.scalars(
+            select(ContactMapping).where(
+                ContactMapping.connection_id == connection_id,
+                ContactMapping.external_id.in_(chunk),
+            )
+        )
+        for row in rows:
+            out[row.external_id] = Mapping(
+                external_id=row.external_id,
+                quo_contact_id=row.quo_contact_id,
+                fingerprint=row.fingerprint,
+                phones=tuple(row.phones or ()),
+                created_by_us=row.created_by_us,
+            )
+    return out
+
+
+def get(session: Session, connection_id: str, external_id: str) -> Mapping | None:
+    return load(session, connection_id, [external_id]).get(external_id)
+
+
+def save(
+    session: Session,
+    connection_id: str,
+    external_id: str,
+    *,
+    quo_contact_id: str | None,
+    phones: Sequence[str],
+    fingerprint: str | None,
+    created_by_us: bool,
+    crm_updated_at: datetime | None = None,
+) -> None:
+    """Insert or update one mapping and replace its phone rows."""
+    row = session.scalar(
+        select(ContactMapping).where(
+            ContactMapping.connection_id == connection_id,
+            ContactMapping.external_id == external_id,
+        )
+    )
+    if row is None:
+        row = ContactMapping(connection_id=connection_id, external_id=external_id)
+        session.add(row)
+        row.created_by_us = created_by_us
+    elif row.quo_contact_id != quo_contact_id:
+        row.created_by_us = created_by_us
+    row.quo_contact_id = quo_contact_id
+    row.phones = list(phones)
+    row.fingerprint = fingerprint
+    if crm_updated_at is not None:
+        row.crm_updated_at = crm_updated_at
+    old = set(
+        session.scalars(
+            select(MappingPhone.phone).where(
+                MappingPhone.connection_id == connection_id,
+                MappingPhone.external_id == external_id,
+            )
+        )
+    )
+    new = set(phones)
+    if old - new:
+        session.execute(
+            delete(MappingPhone).where(
+                MappingPhone.connection_id == connection_id,
+                MappingPhone.external_id == external_id,
+                MappingPhone.phone.in_(old - new),
+            )
+        )
+    for phone in sorted(new - old):
+        session.add(MappingPhone(connection_id=connection_id, external_id=external_id, phone=phone))
+    session.flush()
+
+
+def remove(session: Session, connection_id: str, external_id: str) -> None:
+    """Forget a person (deleted or merged away in the CRM)."""
+    session.execute(
+        delete(MappingPhone).where(
+            MappingPhone.connection_id == connection_id,
+            MappingPhone.external_id == external_id,
+        )
+    )
+    session.execute(
+        delete(ContactMapping).where(
+            ContactMapping.connection_id == connection_id,
+            ContactMapping.external_id == external_id,
+        )
+    )
+
+
+def people_with_phone(session: Session, connection_id: str, e164: str) -> list[str]:
+    """External ids of synced people who have this number."""
+    return list(
+        session.scalars(
+            select(MappingPhone.external_id)
+            .where(MappingPhone.connection_id == connection_id, MappingPhone.phone == e164)
+            .order_by(MappingPhone.external_id)
+        )
+    )

@@ -1,0 +1,76 @@
+"""The sync's seams wired to the real clients: `switchboard.quo` and `switchboard.connections`.
+
+`QuoContactsAdapter` implements `switchboard.sync.ports.QuoContacts` over E2's `QuoClient`:
+bulk create + verification and the 409 → find → update recovery live there, once; the adapter
+only translates results. Ownership: a contact we created, or found under our externalId (the CRM
+record id, which only this integration writes) is ours; `find_by_external_ids` reports Quo's
+`source` so a resumed page can tell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from switchboard.http import ApiError
+from switchboard.quo.client import QuoClient
+from switchboard.quo.contacts import UpsertResult
+from switchboard.quo.models import ContactInput
+from switchboard.sync.clients import SyncClients
+from switchboard.sync.ports import ContactRef, PushResult
+from switchboard.sync.transform import SyncSettings
+
+
+def _result(r: UpsertResult) -> PushResult:
+    if r.outcome == "failed" or not r.quo_id:
+        return PushResult(r.external_id, "failed", None, r.reason or "failed")
+    return PushResult(r.external_id, r.outcome, ContactRef(r.quo_id, r.external_id))
+
+
+class QuoContactsAdapter:
+    def __init__(self, quo: QuoClient, **bulk_options: Any) -> None:
+        self.quo = quo
+        self.bulk_options = bulk_options
+
+    async def create_many(self, contacts: Sequence[ContactInput]) -> Mapping[str, PushResult]:
+        report = await self.quo.bulk_upsert_contacts(contacts, **self.bulk_options)
+        return {r.external_id: _result(r) for r in report.results}
+
+    async def update(self, contact_id: str, contact: ContactInput) -> ContactRef | None:
+        try:
+            updated = await self.quo.update_contact(contact_id, contact)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return ContactRef(updated.id, updated.external_id, updated.source)
+
+    async def upsert(self, contact: ContactInput) -> PushResult:
+        return _result(await self.quo.upsert_contact(contact))
+
+    async def find_by_external_ids(self, external_ids: Sequence[str]) -> Mapping[str, ContactRef]:
+        found = await self.quo.find_contacts_by_external_ids(external_ids)
+        return {ext: ContactRef(c.id, c.external_id, c.source) for ext, c in found.items()}
+
+    async def delete(self, contact_id: str) -> None:
+        await self.quo.delete_contact(contact_id, missing_ok=True)
+
+
+async def clients_from_connection(connection_id: str) -> SyncClients:
+    """Clients of a stored connection (decrypted credentials, counted, shared rate limits)."""
+    from switchboard import connections
+
+    def build() -> SyncClients:
+        from switchboard.runtime import runtime
+
+        info = connections.get_connection(runtime().db, connection_id, with_webhooks=False)
+        return SyncClients(
+            connection_id=connection_id,
+            crm=info.crm,
+            settings=SyncSettings.from_connection(info.settings, info.crm),
+            connector=connections.crm_connector_for(connection_id),
+            quo=QuoContactsAdapter(connections.quo_client_for(connection_id)),
+        )
+
+    return await asyncio.to_thread(build)
