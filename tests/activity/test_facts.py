@@ -18,6 +18,7 @@ from switchboard.activity.facts import (
     facts_from_data,
     facts_from_event,
     is_ai_user,
+    merge_facts,
     resource_id,
 )
 
@@ -447,3 +448,26 @@ def test_merge_is_a_semilattice(data: st.DataObject, picked: list[int]) -> None:
     a, b = parts[0], parts[-1]
     assert a.merge(b) == b.merge(a)
     assert a.merge(a) == a
+
+
+def test_user_ids_to_resolve() -> None:
+    facts = CallFacts.from_event(fixture("call.completed.ai-handled"))
+    assert facts.user_ids() == ("USuser0001",)  # SY... never looked up
+    facts = CallFacts.empty("ACcall0001").apply_event(
+        "call.completed", call_obj(answeredBy="USuser0002", forwardedTo="USuser0003")
+    )
+    facts = facts.apply_event("call.transcript.completed", fixture("call.transcript.completed"))
+    assert facts.user_ids() == ("USuser0001", "USuser0002", "USuser0003")
+    assert CallFacts.empty("ACx").user_ids() == ()
+    assert MessageFacts.from_event(fixture("message.delivered")).user_ids() == ("USuser0001",)
+    assert MessageFacts.from_event(fixture("message.received")).user_ids() == ("USuser0001",)
+
+
+def test_merge_facts_of_either_kind() -> None:
+    call = facts_from_event(fixture("call.completed.answered-incoming"))
+    summary = facts_from_event(fixture("call.summary.completed"))
+    message = facts_from_event(fixture("message.received"))
+    assert merge_facts(call, summary) == merge_facts(summary, call)
+    assert merge_facts(message, message) == message
+    with pytest.raises(ValueError, match="cannot merge"):
+        merge_facts(call, message)

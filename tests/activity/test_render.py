@@ -19,6 +19,7 @@ from switchboard.activity.render import (
     render_call_note,
     render_message_note,
     render_note,
+    to_plain_text,
     user_names_from_phone_numbers,
 )
 
@@ -585,3 +586,29 @@ def test_rendering_survives_storage() -> None:
 
     stored = json.loads(json.dumps(facts.to_data()))
     assert render_note(facts_from_data(stored), CTX) == render_call_note(facts, CTX)
+
+
+def test_plain_text_variant() -> None:
+    facts = call().with_recordings([{"id": "CR1", "duration": 121, "url": "R"}])
+    facts = facts.apply_event(
+        "call.summary.completed", fixture("call.summary.completed")["data"]["object"]
+    )
+    plain = to_plain_text(render_call_note(facts, CTX))
+    assert plain.title == "Call +15550142231 → Front Desk +15550100100"
+    assert plain.body == (
+        "Incoming answered by Sam Ortiz\r\n\r\nRecording (2:01): R\r\n\r\n"
+        "Summary:\r\n• Caller asked about moving the installation date to next week.\r\n"
+        "• Agent confirmed Tuesday 10am is available.\r\n\r\n"
+        "Next Steps:\r\n• Send the updated installation confirmation by email.\r\n\r\n"
+        "Message taking:\r\n• First and last name: Dana Whitfield\r\n"
+        "• Callback number: +15550142231\r\n\r\n"
+        "View the call activity in Quo: L"
+    )
+    sms = to_plain_text(render_message_note(message("message.delivered"), CTX), strip_emoji=False)
+    assert sms.title == f"💬 Message {LINE} → {CONTACT}"
+    cut = call().apply_event("call.transcript.completed", turns(40))
+    text = to_plain_text(
+        render_call_note(cut, make_ctx(transcript_max_chars=100)), newline="\n"
+    ).body
+    assert "… transcript shortened; the full transcript is in Quo." in text
+    assert "_" not in text and "Sona: 0 word" in text

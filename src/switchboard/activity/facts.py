@@ -488,6 +488,20 @@ class CallFacts(_Model):
             return call.initiated_by or call.answered_by or call.user_id
         return call.answered_by or call.user_id
 
+    def user_ids(self) -> tuple[str, ...]:
+        """The Quo user ids a note of this call may name (answeredBy, initiatedBy, userId, a
+        forwardedTo user, transcript speakers), AI agent ids excluded: resolve these into
+        `RenderContext.user_names`."""
+        ids: set[str] = set()
+        if self.call is not None:
+            call = self.call
+            ids.update(u for u in (call.answered_by, call.initiated_by, call.user_id) if u)
+            if call.forwarded_to and call.forwarded_to.startswith("US"):
+                ids.add(call.forwarded_to)
+        if self.transcript is not None:
+            ids.update(t.user_id for t in self.transcript.dialogue if t.user_id)
+        return tuple(sorted(u for u in ids if not is_ai_user(u)))
+
     def outcome(self) -> CallOutcome:
         """The first line of the note, as data. Raises ValueError before the call is known."""
         call = self.call
@@ -676,6 +690,11 @@ class MessageFacts(_Model):
         sender = self.message.from_ if self.message else None
         return phones.external_numbers([sender, *self.to], own_numbers, region)
 
+    def user_ids(self) -> tuple[str, ...]:
+        """The sender's user id (outgoing messages), AI agent ids excluded."""
+        uid = self.message.user_id if self.message else None
+        return (uid,) if uid and not is_ai_user(uid) else ()
+
     def to_data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -692,6 +711,15 @@ def facts_from_data(data: Mapping[str, Any]) -> Facts:
     if data.get("kind") == "message":
         return MessageFacts.from_data(data)
     return CallFacts.from_data(data)
+
+
+def merge_facts(a: Facts, b: Facts) -> Facts:
+    """`a.merge(b)` for facts of either kind; ValueError when kinds or ids differ."""
+    if isinstance(a, CallFacts) and isinstance(b, CallFacts):
+        return a.merge(b)
+    if isinstance(a, MessageFacts) and isinstance(b, MessageFacts):
+        return a.merge(b)
+    raise ValueError(f"cannot merge {b.kind} facts into {a.kind} facts")
 
 
 def facts_from_event(event: Mapping[str, Any]) -> Facts:

@@ -294,6 +294,34 @@ def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote
     return RenderedNote(title=title, body=body)
 
 
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u23e9-\u23fa\u25b6\u25c0]"
+    "[\ufe0f\u200d]* ?|[\ufe0f\u200d]"
+)
+_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+
+
+def to_plain_text(
+    note: RenderedNote, *, strip_emoji: bool = True, newline: str = "\r\n"
+) -> RenderedNote:
+    """The same note as plain text, for CRMs without markdown: links become `text: url`,
+    emphasis markers go, lines end with `newline`, emoji are dropped (some CRMs turn them
+    into "?")."""
+
+    def plain(text: str) -> str:
+        text = _LINK.sub(
+            lambda m: f"{m.group(1)}: {m.group(2)}" if m.group(1) else m.group(2), text
+        )
+        text = text.replace(TRANSCRIPT_CUT_NOTE, TRANSCRIPT_CUT_NOTE.strip("_"))
+        text = text.replace("**", "")
+        if strip_emoji:
+            text = _EMOJI.sub("", text)
+        return text
+
+    body = newline.join(plain(line) for line in note.body.split("\n"))
+    return RenderedNote(title=plain(note.title), body=body)
+
+
 def render_note(facts: CallFacts | MessageFacts, ctx: RenderContext) -> RenderedNote:
     """`render_call_note` or `render_message_note`, by the kind of facts."""
     if isinstance(facts, MessageFacts):
