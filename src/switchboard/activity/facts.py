@@ -96,6 +96,10 @@ def _union(a: Iterable[str], b: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(a) | set(b)))
 
 
+def _timestamp(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else float("-inf")
+
+
 def _max_opt(a: str | None, b: str | None) -> str | None:
     if a is None:
         return b
@@ -126,12 +130,11 @@ class CallInfo(_Model):
     ai_handled: str | None = Field(default=None, alias="aiHandled")
     call_route: str | None = Field(default=None, alias="callRoute")
 
-    def _rank(self) -> tuple[int, str]:
+    def _rank(self) -> tuple[int, float]:
         status_rank = _CALL_STATUS_RANK.get(self.status or "", _TERMINAL_RANK)
         if self.status is None:
             status_rank = -1
-        updated = self.updated_at.isoformat() if self.updated_at else ""
-        return status_rank, updated
+        return status_rank, _timestamp(self.updated_at)
 
 
 class Recording(_Model):
@@ -574,7 +577,7 @@ def _merge_recordings(a: Iterable[Recording], b: Iterable[Recording]) -> tuple[R
     return tuple(
         sorted(
             by_key.values(),
-            key=lambda r: (r.start_time.isoformat() if r.start_time else "", r.key()),
+            key=lambda r: (_timestamp(r.start_time), r.key()),
         )
     )
 
@@ -592,9 +595,9 @@ class MessageInfo(_Model):
     created_at: datetime | None = Field(default=None, alias="createdAt")
     updated_at: datetime | None = Field(default=None, alias="updatedAt")
 
-    def _rank(self) -> tuple[int, str]:
+    def _rank(self) -> tuple[int, float]:
         rank = _MESSAGE_STATUS_RANK.get(self.status or "", 1) if self.status is not None else -1
-        return rank, self.updated_at.isoformat() if self.updated_at else ""
+        return rank, _timestamp(self.updated_at)
 
 
 class MessageFacts(_Model):
