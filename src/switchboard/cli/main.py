@@ -8,6 +8,7 @@ from switchboard import __version__
 from switchboard.cli import db as db_cli
 from switchboard.cli import emulate as emulate_cli
 from switchboard.cli import serve as serve_cli
+from switchboard.cli import sync as sync_cli
 
 app = typer.Typer(
     name="switchboard",
@@ -19,6 +20,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(emulate_cli.app, name="emulate")
 app.command("serve")(serve_cli.serve)
 app.command("worker")(serve_cli.worker)
+app.command("sync")(sync_cli.sync)
 
 
 @app.command()
