@@ -7,6 +7,7 @@ import typer
 from switchboard import __version__
 from switchboard.cli import db as db_cli
 from switchboard.cli import emulate as emulate_cli
+from switchboard.cli import probe as probe_cli
 from switchboard.cli import serve as serve_cli
 from switchboard.cli import sync as sync_cli
 
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(emulate_cli.app, name="emulate")
+app.add_typer(probe_cli.app, name="probe")
 app.command("serve")(serve_cli.serve)
 app.command("worker")(serve_cli.worker)
 app.command("sync")(sync_cli.sync)
