@@ -5,7 +5,6 @@ import itertools
 import json
 from collections.abc import Callable
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,9 @@ from switchboard.activity.facts import (
     merge_facts,
     resource_id,
 )
+from tests.fixtures import QUO_WEBHOOKS
 
-_IN_REPO = Path(__file__).resolve().parents[1] / "fixtures" / "quo-webhooks"
-FIXTURES = _IN_REPO if _IN_REPO.is_dir() else Path("/work/shared/fixtures/quo-webhooks")
+FIXTURES = QUO_WEBHOOKS
 OWN = ["+15550100100"]
 
 

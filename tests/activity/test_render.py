@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +21,9 @@ from switchboard.activity.render import (
     to_plain_text,
     user_names_from_phone_numbers,
 )
+from tests.fixtures import QUO_WEBHOOKS
 
-_IN_REPO = Path(__file__).resolve().parents[1] / "fixtures" / "quo-webhooks"
-FIXTURES = _IN_REPO if _IN_REPO.is_dir() else Path("/work/shared/fixtures/quo-webhooks")
+FIXTURES = QUO_WEBHOOKS
 
 CONTACT = "+15550142231"
 LINE = "📞 Front Desk +15550100100"
