@@ -41,7 +41,8 @@ async def test_answered_incoming_call_worked_example(
     [note] = crm.notes_for("dana")
     assert note["title"] == TITLE_IN
     assert note["content"] == (
-        f"Incoming answered by Sam Ortiz\n\n▶️ Recording (2:05)\n\n[View the call activity in Quo]({LINK1})"
+        "Incoming answered by Sam Ortiz\n\n▶️ Recording (2:05)\n\n"
+        f"[View the call activity in Quo]({LINK1})"
     )
     assert note["created_at"].isoformat() == "2026-03-02T15:04:02.120000+00:00"
     assert quo.requests == ["phone_numbers.list"]  # cold cache; users come with the lines
@@ -118,7 +119,8 @@ async def test_missed_call_with_voicemail_worked_example(
     [note] = crm.notes_for("dana")
     link = "https://my.quo.com/inbox/PNline0001/c/CNconv0001?at=ACcall0002"
     assert note["content"] == (
-        "Incoming missed\n\n**Voicemail:**\n• [Listen to voicemail](V) (0:16)\n**Transcript:**\nT\n\n"
+        "Incoming missed\n\n**Voicemail:**\n• [Listen to voicemail](V) (0:16)\n"
+        "**Transcript:**\nT\n\n"
         f"[View the call activity in Quo]({link})"
     )
 
