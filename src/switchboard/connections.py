@@ -676,6 +676,7 @@ def quo_client_for(connection_id: str, **overrides: Any) -> Any:
         hook=counter.hook(connection_id) if counter else None,
         database_url=settings.resolved_database_url(),
         redis_url=settings.redis_url,
+        webhooks_version=settings.quo_webhooks_version,
         **overrides,
     )
 

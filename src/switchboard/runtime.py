@@ -104,8 +104,9 @@ def import_workflow_modules() -> list[str]:
 class Runtime:
     """Settings + Database + SecretBox + DBOS for one process.
 
-    `workers=False` launches DBOS without dequeuing (web-only replicas). `launch_dbos=False` gives
-    a runtime for CLI commands that only read/write the database (no DBOS, no threads).
+    `workers=False` launches DBOS without dequeuing (web-only replicas); `queues=[...]` dequeues
+    only those queues (the CLI's `connect` runs just the setup queue). `launch_dbos=False` gives a
+    runtime for CLI commands that only read/write the database (no DBOS).
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class Runtime:
         workers: bool = True,
         kind: str = "serve",
         launch_dbos: bool = True,
+        queues: list[str] | None = None,
     ) -> None:
         from switchboard.workflows import new_executor_id
 
@@ -122,6 +124,7 @@ class Runtime:
         self.workers = workers
         self.kind = kind
         self.launch_dbos = launch_dbos
+        self.queues = queues
         self.database_url = self.settings.resolved_database_url()
         self.executor_id = new_executor_id(self.settings)
         self.db: Database = Database(self.database_url)
@@ -175,6 +178,8 @@ class Runtime:
         workflows.init_dbos(self.settings, self.executor_id)
         if not self.workers:
             DBOS.listen_queues([])
+        elif self.queues is not None:
+            DBOS.listen_queues(self.queues)
         DBOS.launch()
         workflows.register_queues()
         self.dbos_ready = True

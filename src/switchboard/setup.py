@@ -1,18 +1,382 @@
-"""Connection setup and teardown workflows (being written; see docs/service.md)."""
+"""Connection setup, re-subscription and teardown.
+
+    wf_id = start_setup(connection_id)             # enqueue on the `setup` queue (per connection)
+    wf_id = start_resubscribe(connection_id)       # after enabled lines / event kinds changed
+    report = await disconnect(db, box, connection_id, delete_quo_contacts=False)
+
+`setup_connection` (DBOS workflow) is idempotent and converges: every run diffs what should exist
+against what we stored and what the providers report, so a re-run after a crash, a partial
+failure or a settings change does exactly the missing work.
+
+1. **Quo webhooks** (`ensure_quo_webhooks`, in a DBOS step with retries): one webhook per
+   (endpoint kind, ≤ 10 enabled lines) for the connection's event kinds (`enabled_lines: null`
+   → `["*"]`, every line); the URL is `<public_url>/webhooks/quo/<connection id>`. Missing
+   webhooks are created first and their signing keys stored encrypted at once; then stored
+   webhooks no longer wanted are deleted (create new, then delete old — no gap); then webhooks
+   at Quo that
+   point at our URL but that we have no record of (a crash between create and store) are
+   deleted. The Quo client retries 401 for 60 s (a new key answers 401 for ~30 s) and 5xx with
+   backoff, and the step itself is retried by DBOS with backoff.
+2. **CRM webhook** (`_ensure_crm_webhook`): one people-change webhook at the CRM (Attio filters it
+   to the people object), secret stored encrypted; unknown webhooks at our URL are removed.
+3. **Status**: `active` when both are in place; otherwise `degraded` with a message naming what
+   failed and why (e.g. "Quo webhooks: ApiError 500 ..."), never silently half-configured. A
+   later `start_setup` ("retry setup") converges from there.
+4. **Initial sync**: `switchboard.sync.start_initial_sync(db, connection_id)` (joins a running one).
+
+`disconnect` deletes every remote webhook we created (and any at our URLs), optionally the Quo
+contacts Switchboard created (from the contact mappings), wipes the stored secrets, marks the
+connection disconnected and writes an audit row with what was removed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+from typing import Any
+
+from dbos import DBOS
+
+from switchboard import connections
+from switchboard.crypto import SecretBox
+from switchboard.logs import get_logger, mask_text
+from switchboard.store.db import Database
+
+log = get_logger("switchboard.setup")
+
+#: Quo webhook kind (create endpoint) per connection `event_kinds` entry, and the events we log.
+KIND_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "calls": ("calls", ("call.completed", "call.recording.completed")),
+    "messages": ("messages", ("message.received", "message.delivered")),
+    "summaries": ("call-summaries", ("call.summary.completed",)),
+    "transcripts": ("call-transcripts", ("call.transcript.completed",)),
+}
 
 
-def start_setup(connection_id: str, force: bool = False) -> str:
-    """Enqueue the setup workflow for a connection; returns the workflow id."""
-    raise NotImplementedError("setup workflow not yet available")
+def quo_webhook_url(settings: Any, connection_id: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/webhooks/quo/{connection_id}"
 
 
-def start_resubscribe(connection_id: str) -> str:
-    raise NotImplementedError("resubscribe workflow not yet available")
+def crm_webhook_url(settings: Any, crm: str, connection_id: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/webhooks/{crm}/{connection_id}"
+
+
+def wanted_events(event_kinds: list[str]) -> list[str]:
+    out: list[str] = []
+    for kind in event_kinds:
+        out.extend(KIND_EVENTS[kind][1])
+    return out
+
+
+def _setup_retry() -> Any:
+    from switchboard.http import RetryPolicy
+
+    return RetryPolicy(max_attempts=12, base_delay=0.5, max_delay=5.0, unauthorized_grace=60.0)
+
+
+def _rt() -> Any:
+    from switchboard.runtime import runtime
+
+    return runtime()
+
+
+def _error_text(exc: BaseException) -> str:
+    return mask_text(f"{type(exc).__name__}: {exc}")[:500]
+
+
+# ------------------------------------------------------------------------------------ Quo part
+async def ensure_quo_webhooks(
+    db: Database, box: SecretBox, settings: Any, connection_id: str, quo: Any
+) -> dict[str, Any]:
+    """Converge the connection's Quo webhooks to its settings. Returns a summary."""
+    from switchboard.quo.webhooks import plan_subscriptions
+
+    info = connections.get_connection(db, connection_id)
+    url = quo_webhook_url(settings, connection_id)
+    lines = info.settings.get("enabled_lines")
+    events = wanted_events(list(info.settings.get("event_kinds") or []))
+    plans = plan_subscriptions(events, lines) if events else []
+    stored = [w for w in info.webhooks if w.provider == "quo"]
+
+    def sig(kind: str, evs: Any, rids: Any) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        return (kind, tuple(sorted(evs)), tuple(sorted(rids)))
+
+    stored_by_sig = {sig(w.kind, w.events, w.resource_ids): w for w in stored}
+    wanted = {sig(p.kind, p.events, p.resource_ids): p for p in plans}
+    created = 0
+    for key, plan in wanted.items():
+        if key in stored_by_sig:
+            continue
+        hook = await quo.create_webhook(
+            plan.kind,
+            url,
+            list(plan.events),
+            resource_ids=list(plan.resource_ids),
+            label=f"switchboard {connection_id}",
+        )
+        connections.add_subscription(
+            db,
+            box,
+            connection_id=connection_id,
+            provider="quo",
+            remote_id=hook.id,
+            kind=plan.kind,
+            url=url,
+            events=list(plan.events),
+            resource_ids=list(plan.resource_ids),
+            key=hook.key.get_secret_value() if hook.key is not None else None,
+            version=getattr(quo, "webhooks_version", "v1"),
+        )
+        created += 1
+    deleted = 0
+    for key, w in stored_by_sig.items():
+        if key not in wanted:
+            await quo.delete_webhook(w.remote_id)
+            connections.remove_subscription(db, "quo", w.remote_id)
+            deleted += 1
+    known = {w.remote_id for w in connections.list_subscriptions(db, connection_id, "quo")}
+    orphans = 0
+    for remote in await quo.list_webhooks():
+        if remote.url == url and remote.id not in known:
+            await quo.delete_webhook(remote.id)
+            orphans += 1
+    return {
+        "created": created,
+        "deleted": deleted,
+        "orphans_deleted": orphans,
+        "wanted": len(wanted),
+    }
+
+
+async def ensure_crm_webhook(
+    db: Database, box: SecretBox, settings: Any, connection_id: str, crm: Any
+) -> dict[str, Any]:
+    info = connections.get_connection(db, connection_id)
+    url = crm_webhook_url(settings, info.crm, connection_id)
+    stored = [w for w in info.webhooks if w.provider == info.crm]
+    remote = await crm.list_subscriptions()
+    remote_ids = {r.remote_id for r in remote}
+    created = 0
+    # A stored webhook the CRM no longer has (deleted by hand, expired) is recreated.
+    for w in stored:
+        if w.remote_id not in remote_ids:
+            connections.remove_subscription(db, info.crm, w.remote_id)
+    stored = [w for w in stored if w.remote_id in remote_ids]
+    if not stored:
+        sub = await crm.subscribe(url)
+        connections.add_subscription(
+            db,
+            box,
+            connection_id=connection_id,
+            provider=info.crm,
+            remote_id=sub.remote_id,
+            kind="people",
+            url=url,
+            events=["record.created", "record.updated", "record.deleted", "record.merged"],
+            key=sub.secret,
+        )
+        created = 1
+    known = {w.remote_id for w in connections.list_subscriptions(db, connection_id, info.crm)}
+    orphans = 0
+    for r in remote:
+        if r.target_url == url and r.remote_id not in known:
+            await crm.unsubscribe(r.remote_id)
+            orphans += 1
+    return {"created": created, "orphans_deleted": orphans}
+
+
+# ------------------------------------------------------------------------------ DBOS workflow
+@DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=2.0, backoff_rate=2.0)
+async def _quo_step(connection_id: str) -> dict[str, Any]:
+    rt = _rt()
+    quo = connections.quo_client_for(connection_id, retry=_setup_retry())
+    try:
+        return await ensure_quo_webhooks(rt.db, rt.box, rt.settings, connection_id, quo)
+    finally:
+        await quo.aclose()
+
+
+@DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=2.0, backoff_rate=2.0)
+async def _crm_step(connection_id: str) -> dict[str, Any]:
+    rt = _rt()
+    crm = connections.crm_connector_for(connection_id)
+    try:
+        return await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
+    finally:
+        await crm.aclose()
+
+
+@DBOS.step()
+async def _set_status(connection_id: str, status: str, message: str) -> None:
+    db = _rt().db
+    await asyncio.to_thread(connections.set_status, db, connection_id, status, message)
+
+
+@DBOS.step()
+async def _audit(connection_id: str, action: str, detail: dict[str, Any]) -> None:
+    db = _rt().db
+    await asyncio.to_thread(connections.audit, db, connection_id, action, detail)
+
+
+@DBOS.workflow()
+async def setup_connection(connection_id: str, start_sync: bool = True) -> dict[str, Any]:
+    """Converge webhooks at both providers, record the status, then start the initial sync."""
+    await _set_status(connection_id, "setting_up", "registering webhooks")
+    problems: list[str] = []
+    report: dict[str, Any] = {}
+    try:
+        report["quo"] = await _quo_step(connection_id)
+    except Exception as exc:
+        problems.append(f"Quo webhooks: {_error_text(exc)}")
+    try:
+        report["crm"] = await _crm_step(connection_id)
+    except Exception as exc:
+        problems.append(f"CRM webhook: {_error_text(exc)}")
+    if problems:
+        message = "; ".join(problems) + " — fix the cause, then retry setup"
+        await _set_status(connection_id, "degraded", message)
+    else:
+        await _set_status(connection_id, "active", "webhooks registered")
+    report["problems"] = problems
+    if start_sync:
+        try:
+            from switchboard.sync import start_initial_sync
+
+            run_id, joined = start_initial_sync(_rt().db, connection_id)
+            report["sync_run_id"] = run_id
+            report["sync_joined"] = joined
+        except Exception as exc:  # a missing sync package must not fail setup
+            report["sync_error"] = _error_text(exc)
+            log.warning("initial_sync_not_started", connection_id=connection_id, error=str(exc))
+    await _audit(connection_id, "setup", {"problems": problems, "report": _plain(report)})
+    return report
+
+
+def _plain(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if isinstance(v, str | int | float | dict | list)}
 
 
 def _wid(prefix: str, connection_id: str) -> str:
     return f"{prefix}:{connection_id}:{secrets.token_hex(4)}"
+
+
+def start_setup(connection_id: str, force: bool = False, start_sync: bool = True) -> str:
+    """Enqueue `setup_connection` on the `setup` queue (serialised per connection); returns the
+    workflow id. `force` is accepted for API symmetry: every run converges."""
+    from switchboard.workflows import enqueue
+
+    wid = _wid("setup", connection_id)
+    enqueue("setup", setup_connection, connection_id, start_sync, partition_key=connection_id,
+            workflow_id=wid)  # fmt: skip
+    return wid
+
+
+def start_resubscribe(connection_id: str) -> str:
+    """Re-converge webhooks after a lines / event-kinds change (no new initial sync)."""
+    from switchboard.workflows import enqueue
+
+    wid = _wid("resubscribe", connection_id)
+    enqueue("setup", setup_connection, connection_id, False, partition_key=connection_id,
+            workflow_id=wid)  # fmt: skip
+    return wid
+
+
+# ---------------------------------------------------------------------------------- teardown
+async def disconnect(
+    db: Database,
+    box: SecretBox,
+    settings: Any,
+    connection_id: str,
+    *,
+    delete_quo_contacts: bool = False,
+    quo: Any = None,
+    crm: Any = None,
+) -> dict[str, Any]:
+    """Remove everything we created remotely, wipe secrets, keep an audit row.
+
+    Errors on individual deletions are collected (and reported) rather than stopping the
+    teardown; the connection is marked disconnected either way."""
+    from sqlalchemy import select
+
+    from switchboard.store.models import ContactMapping
+
+    info = connections.get_connection(db, connection_id)
+    creds = connections.load_credentials(db, box, connection_id)
+    own_quo = quo is None
+    own_crm = crm is None
+    if quo is None:
+        quo = connections.build_quo_client(
+            creds.quo_api_key,
+            info.quo_base_url,
+            retry=_setup_retry(),
+            database_url=settings.resolved_database_url(),
+            redis_url=settings.redis_url,
+            webhooks_version=settings.quo_webhooks_version,
+        )
+    if crm is None:
+        crm = connections.build_crm_connector(
+            info.crm, creds.crm_token, info.crm_base_url,
+            database_url=settings.resolved_database_url(), redis_url=settings.redis_url,
+        )  # fmt: skip
+    report: dict[str, Any] = {
+        "quo_webhooks_deleted": 0,
+        "crm_webhooks_deleted": 0,
+        "quo_contacts_deleted": 0,
+        "errors": [],
+    }
+    try:
+        quo_url = quo_webhook_url(settings, connection_id)
+        crm_url = crm_webhook_url(settings, info.crm, connection_id)
+        ours = {w.remote_id for w in info.webhooks if w.provider == "quo"}
+        try:
+            ours |= {h.id for h in await quo.list_webhooks() if h.url == quo_url}
+        except Exception as exc:
+            report["errors"].append(f"list Quo webhooks: {_error_text(exc)}")
+        for remote_id in sorted(ours):
+            try:
+                await quo.delete_webhook(remote_id)
+                report["quo_webhooks_deleted"] += 1
+            except Exception as exc:
+                report["errors"].append(f"delete Quo webhook {remote_id}: {_error_text(exc)}")
+        crm_ours = {w.remote_id for w in info.webhooks if w.provider == info.crm}
+        try:
+            crm_ours |= {
+                s.remote_id for s in await crm.list_subscriptions() if s.target_url == crm_url
+            }
+        except Exception as exc:
+            report["errors"].append(f"list CRM webhooks: {_error_text(exc)}")
+        for remote_id in sorted(crm_ours):
+            try:
+                await crm.unsubscribe(remote_id)
+                report["crm_webhooks_deleted"] += 1
+            except Exception as exc:
+                report["errors"].append(f"delete CRM webhook {remote_id}: {_error_text(exc)}")
+        if delete_quo_contacts:
+            with db.session() as s:
+                ids = [
+                    cid
+                    for (cid,) in s.execute(
+                        select(ContactMapping.quo_contact_id).where(
+                            ContactMapping.connection_id == connection_id,
+                            ContactMapping.created_by_us.is_(True),
+                            ContactMapping.quo_contact_id.is_not(None),
+                        )
+                    )
+                ]
+            for cid in ids:
+                try:
+                    await quo.delete_contact(cid)
+                    report["quo_contacts_deleted"] += 1
+                except Exception as exc:
+                    report["errors"].append(f"delete Quo contact {cid}: {_error_text(exc)}")
+    finally:
+        if own_quo:
+            with contextlib.suppress(Exception):
+                await quo.aclose()
+        if own_crm:
+            with contextlib.suppress(Exception):
+                await crm.aclose()
+    connections.delete_connection(db, connection_id)
+    connections.audit(db, connection_id, "disconnect", {**report, "errors": report["errors"][:50]})
+    return report

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from switchboard import __version__
+from switchboard.cli import connections as connections_cli
 from switchboard.cli import db as db_cli
 from switchboard.cli import emulate as emulate_cli
+from switchboard.cli import events as events_cli
 from switchboard.cli import probe as probe_cli
 from switchboard.cli import serve as serve_cli
 from switchboard.cli import sync as sync_cli
@@ -22,6 +24,10 @@ app.add_typer(emulate_cli.app, name="emulate")
 app.add_typer(probe_cli.app, name="probe")
 app.command("serve")(serve_cli.serve)
 app.command("worker")(serve_cli.worker)
+app.add_typer(connections_cli.connect_app, name="connect")
+app.add_typer(connections_cli.connections_app, name="connections")
+app.command("disconnect")(connections_cli.disconnect_cmd)
+app.add_typer(events_cli.app, name="events")
 app.command("sync")(sync_cli.sync)
 
 

@@ -1,0 +1,310 @@
+"""`switchboard connect attio`, `switchboard connections list|show|settings`,
+`switchboard disconnect ID`. Secrets are never printed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import typer
+
+from switchboard.config import get_settings
+
+connect_app = typer.Typer(help="Create a connection (Quo + CRM).", no_args_is_help=True)
+connections_app = typer.Typer(help="List, show and configure connections.", no_args_is_help=True)
+
+
+def _runtime(*, dbos: bool, queues: list[str] | None = None) -> Any:
+    from switchboard.logs import configure_logging
+    from switchboard.runtime import Runtime
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    workers = queues is not None
+    return Runtime(settings, workers=workers, kind="cli", launch_dbos=dbos, queues=queues).start()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else str(data))
+
+
+async def _check_credentials(
+    quo_key: str, quo_base_url: str, attio_token: str, attio_base_url: str
+) -> dict[str, Any]:
+    """Attio must answer; Quo may answer 401 (a new key takes ~30 s) — noted, not fatal."""
+    from switchboard.connections import build_crm_connector, build_quo_client
+    from switchboard.http import ApiError, RetryPolicy
+
+    facts: dict[str, Any] = {}
+    crm = build_crm_connector("attio", attio_token, attio_base_url)
+    try:
+        facts["attio"] = dict(await crm.check_credentials())
+    finally:
+        await crm.aclose()
+    quo = build_quo_client(
+        quo_key, quo_base_url, retry=RetryPolicy(max_attempts=3, unauthorized_grace=0.0)
+    )
+    try:
+        numbers = await quo.list_phone_numbers()
+        facts["quo"] = {"phone_numbers": len(numbers)}
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        facts["quo"] = {"warning": "Quo answered 401; new keys take ~30 s — setup will retry"}
+    finally:
+        await quo.aclose()
+    return facts
+
+
+@connect_app.command("attio")
+def connect_attio(
+    quo_api_key: str = typer.Option(
+        ..., envvar="QUO_API_KEY", help="Quo API key (or env QUO_API_KEY).", show_default=False
+    ),
+    attio_token: str = typer.Option(
+        ...,
+        envvar="ATTIO_TOKEN",
+        help="Attio access token (or env ATTIO_TOKEN).",
+        show_default=False,
+    ),
+    quo_base_url: str = typer.Option("https://api.openphone.com", help="Quo API base URL."),
+    attio_base_url: str = typer.Option("https://api.attio.com", help="Attio API base URL."),
+    name: str = typer.Option("", help="A label for the connection."),
+    skip_check: bool = typer.Option(False, help="Do not check the credentials first."),
+    setup: bool = typer.Option(True, help="Register webhooks and start the initial sync."),
+    wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
+    timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Connect a Quo workspace to an Attio workspace: check, store encrypted, set up."""
+    from switchboard import connections
+    from switchboard.logs import register_secret
+
+    register_secret(quo_api_key)
+    register_secret(attio_token)
+    facts: dict[str, Any] = {}
+    if not skip_check:
+        try:
+            facts = asyncio.run(
+                _check_credentials(quo_api_key, quo_base_url, attio_token, attio_base_url)
+            )
+        except Exception as exc:
+            from switchboard.logs import mask_text
+
+            _fail(f"credential check failed: {mask_text(str(exc))[:300]}")
+    rt = _runtime(dbos=setup, queues=["setup"] if setup and wait else None)
+    try:
+        info = connections.create_connection(
+            rt.db,
+            rt.box,
+            crm="attio",
+            quo_api_key=quo_api_key,
+            crm_token=attio_token,
+            quo_base_url=quo_base_url,
+            crm_base_url=attio_base_url,
+            name=name,
+            crm_workspace_id=(facts.get("attio") or {}).get("workspace_id"),
+        )
+        out: dict[str, Any] = {"connection_id": info.id, "checks": facts}
+        if setup:
+            from switchboard import setup as setup_mod
+
+            wid = setup_mod.start_setup(info.id)
+            out["setup_workflow_id"] = wid
+            if wait:
+                if not as_json:
+                    typer.echo(f"connection {info.id}: setting up webhooks...", err=True)
+                from dbos import DBOS
+
+                handle: Any = DBOS.retrieve_workflow(wid)
+                try:
+                    report = _wait(handle, timeout)
+                    out["setup"] = report
+                except TimeoutError:
+                    out["setup"] = {"pending": True}
+        final = connections.get_connection(rt.db, info.id)
+        out["status"] = final.status
+        out["status_message"] = final.status_message
+        out["webhook_urls"] = {
+            "quo": f"{rt.settings.public_url.rstrip('/')}/webhooks/quo/{info.id}",
+            "attio": f"{rt.settings.public_url.rstrip('/')}/webhooks/attio/{info.id}",
+        }
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(out, True)
+    else:
+        typer.echo(info.id)
+        typer.echo(f"status: {out['status']} {out['status_message']}".rstrip(), err=True)
+        if "sync_run_id" in (out.get("setup") or {}):
+            typer.echo(
+                "initial sync queued; `switchboard serve` or `switchboard worker` runs it",
+                err=True,
+            )
+
+
+def _wait(handle: Any, timeout: float) -> Any:
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(handle.get_result)
+        try:
+            return fut.result(timeout=timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise TimeoutError from exc
+
+
+@connections_app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """All connections (no secrets)."""
+    from switchboard import connections
+
+    rt = _runtime(dbos=False)
+    try:
+        rows = [c.to_dict() for c in connections.list_connections(rt.db)]
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(rows, True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "crm", "status", "message", "created")
+    for r in rows:
+        table.add_row(r["id"], r["crm"], r["status"], r["status_message"][:60], r["created_at"])
+    Console().print(table)
+
+
+@connections_app.command("show")
+def show_cmd(connection_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One connection: settings, webhooks, event counts, API usage."""
+    from switchboard import connections, ledger
+
+    rt = _runtime(dbos=False)
+    try:
+        try:
+            info = connections.get_connection(rt.db, connection_id)
+        except connections.ConnectionNotFound:
+            _fail(f"unknown connection {connection_id}")
+            return
+        out = info.to_dict()
+        out["event_counts"] = ledger.count_by_status(rt.db, connection_id)
+        out["api_usage"] = connections.api_usage(rt.db, connection_id)
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(out, True)
+        return
+    for key in ("id", "crm", "name", "status", "status_message", "quo_base_url", "crm_base_url"):
+        typer.echo(f"{key:15} {out[key]}")
+    typer.echo(f"{'settings':15} {json.dumps(out['settings'])}")
+    typer.echo(f"{'events':15} {json.dumps(out['event_counts'])}")
+    for w in out["webhooks"]:
+        typer.echo(
+            f"{'webhook':15} {w['provider']} {w['kind']} {w['remote_id']} {w['resource_ids']}"
+        )
+    for u in out["api_usage"]:
+        typer.echo(
+            f"{'api usage':15} {u['provider']}: {u['requests']} requests, {u['http_429']} 429s"
+        )
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+@connections_app.command("settings")
+def settings_cmd(
+    connection_id: str,
+    assignments: list[str] = typer.Argument(
+        None, help="KEY=VALUE (JSON values: enabled_lines='[\"PN1\"]' auto_create_people=true)"
+    ),
+    wait: bool = typer.Option(True, help="Wait for re-subscription when lines/kinds change."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show or change a connection's settings; line / event-kind changes re-subscribe."""
+    from switchboard import connections
+
+    changes: dict[str, Any] = {}
+    for item in assignments or []:
+        if "=" not in item:
+            _fail(f"expected KEY=VALUE, got {item!r}", 2)
+        key, _, raw = item.partition("=")
+        changes[key.strip()] = _parse_value(raw)
+    needs_dbos = bool({"enabled_lines", "event_kinds"} & set(changes))
+    rt = _runtime(dbos=needs_dbos, queues=["setup"] if needs_dbos and wait else None)
+    out: dict[str, Any] = {}
+    try:
+        try:
+            before = connections.get_connection(rt.db, connection_id)
+            info = connections.update_settings(rt.db, connection_id, changes) if changes else before
+        except connections.ConnectionNotFound:
+            _fail(f"unknown connection {connection_id}")
+            return
+        except connections.InvalidSettings as exc:
+            _fail(str(exc), 2)
+            return
+        out["settings"] = info.settings
+        if any(
+            before.settings.get(k) != info.settings.get(k) for k in ("enabled_lines", "event_kinds")
+        ):
+            from switchboard import setup
+
+            wid = setup.start_resubscribe(connection_id)
+            out["resubscribe_workflow_id"] = wid
+            if wait:
+                from dbos import DBOS
+
+                out["resubscribe"] = _wait(DBOS.retrieve_workflow(wid), 180.0)
+    finally:
+        rt.stop()
+    _emit(out, True)
+
+
+def disconnect_cmd(
+    connection_id: str,
+    delete_quo_contacts: bool = typer.Option(
+        False, "--delete-quo-contacts", help="Also delete the Quo contacts Switchboard created."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete every remote webhook we created (optionally our Quo contacts); keep an audit row."""
+    from switchboard import connections, setup
+
+    rt = _runtime(dbos=False)
+    try:
+        try:
+            report = asyncio.run(
+                setup.disconnect(
+                    rt.db,
+                    rt.box,
+                    rt.settings,
+                    connection_id,
+                    delete_quo_contacts=delete_quo_contacts,
+                )
+            )
+        except connections.ConnectionNotFound:
+            _fail(f"unknown or already disconnected connection {connection_id}")
+            return
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(report, True)
+    else:
+        typer.echo(
+            f"disconnected {connection_id}: {report['quo_webhooks_deleted']} Quo webhooks, "
+            f"{report['crm_webhooks_deleted']} CRM webhooks, "
+            f"{report['quo_contacts_deleted']} Quo contacts deleted"
+        )
+        for err in report["errors"]:
+            typer.echo(f"warning: {err}", err=True)
