@@ -108,3 +108,14 @@ async def test_merge_keeps_survivor_removes_loser(db: Database) -> None:
     assert list(quo.contacts) == [survivor_contact]
     with db.session() as s:
         assert mappings.people_with_phone(s, C, "+15550100101") == ["s"]
+
+
+async def test_merge_event_naming_the_loser_first_still_keeps_the_survivor(db: Database) -> None:
+    crm = FakeCrm([person("s", "+15550100100"), person("l", "+15550100101")])
+    quo = FakeQuo()
+    for pid in ("s", "l"):
+        await push.sync_person(db, quo, crm, C, pid, crm.people[pid], SETTINGS)
+    del crm.people["l"]
+    res = await push.merge_people(db, quo, crm, C, "l", "s", SETTINGS)  # ids swapped
+    assert res.outcome == "unchanged"
+    assert [c["externalId"] for c in quo.contacts.values()] == ["s"]

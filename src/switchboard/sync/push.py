@@ -262,9 +262,15 @@ async def merge_people(
     loser_id: str,
     settings: SyncSettings,
 ) -> PersonResult:
-    """A CRM merge: the survivor keeps (or gets) its contact, the loser's contact is removed."""
-    survivor = await connector.get_person(survivor_id)
-    result = await sync_person(db, quo, connector, connection_id, survivor_id, survivor, settings)
-    if loser_id and loser_id != survivor_id:
-        await remove_person(db, quo, connection_id, loser_id)
-    return result
+    """A CRM merge: the survivor keeps (or gets) its contact, the loser's contact is removed.
+
+    Which id survived is read from the CRM, not trusted from the event (a merge fires one event
+    per original, and deliveries are reordered): the record that still exists is synced first,
+    then every record that is gone loses its contact."""
+    ids = [i for i in dict.fromkeys((survivor_id, loser_id)) if i]
+    found = {i: await connector.get_person(i) for i in ids}
+    results = [
+        await sync_person(db, quo, connector, connection_id, i, found[i], settings)
+        for i in sorted(ids, key=lambda i: found[i] is None)
+    ]
+    return results[0]
