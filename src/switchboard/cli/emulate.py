@@ -51,3 +51,28 @@ def quo(
         emu.create_workspace(api_key=key)
     typer.echo(f"Quo emulator on http://{host}:{port} (profile {profile}); control: /_emulator")
     serve(create_app(emu), host=host, port=port, log_level=log_level)
+
+
+@app.command("attio")
+def attio(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8020, help="Port to listen on."),
+    allow_http_targets: bool = typer.Option(
+        False, "--allow-http-targets", help="Accept plain-http loopback webhook target_urls."
+    ),
+    seed: int | None = typer.Option(None, help="Random seed (ids, secrets stay random)."),
+    token: str | None = typer.Option(None, help="Bearer token of the default workspace."),
+    people: int = typer.Option(0, help="Seed this many people (and one company per ten)."),
+    log_level: str = typer.Option("warning", help="uvicorn log level."),
+) -> None:
+    """Serve the Attio REST API v2 emulator (control surface under /_emulator)."""
+    from switchboard.emulators.attio import AttioEmulator, create_app
+    from switchboard.emulators.common import serve
+
+    emu = AttioEmulator(allow_http_targets=allow_http_targets, seed_value=seed, token=token)
+    if people:
+        emu.seed(emu.default_workspace, people, seed=seed or 0)
+    typer.echo(
+        f"Attio emulator on http://{host}:{port}; token {emu.default_token}; control: /_emulator"
+    )
+    serve(create_app(emu), host=host, port=port, log_level=log_level)

@@ -1,0 +1,462 @@
+"""`AttioEmulator`: the in-process Python API of the Attio emulator.
+
+It owns the workspaces, tokens and OAuth codes, the request log, faults, rate limits and the
+webhook dispatcher. `create_app(emulator)` (in `app.py`) serves it over HTTP; tests may also drive
+it directly:
+
+    emu = AttioEmulator(allow_http_targets=True)
+    ws = emu.default_workspace                    # token: emu.default_token
+    emu.seed(ws, people=1000, seed=1)
+    rec = emu.create_record(ws, "people", {"phone_numbers": ["+14155550134"]})  # fires webhooks
+    emu.merge_records(ws, "people", a, b)         # fires two record.merged
+    emu.faults.update({"webhook_drop_count": 1})  # the next delivery is dropped entirely
+    await emu.drain_webhooks()
+
+Webhook deliveries are signed (`Attio-Signature` and `X-Attio-Signature`: lowercase hex
+HMAC-SHA256 of the raw body keyed with the webhook secret) and carry an `Idempotency-Key` that is
+the same on every retry and on duplicate deliveries of the same event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from pydantic import Field
+
+from switchboard.emulators.attio.errors import AttioError, not_found
+from switchboard.emulators.attio.records import Record, WriteMode
+from switchboard.emulators.attio.seed import SeedResult, seed_workspace
+from switchboard.emulators.attio.values import Actor
+from switchboard.emulators.attio.workspace import (
+    Clock,
+    Workspace,
+    WorkspaceEvent,
+    event_matches,
+    utcnow,
+)
+from switchboard.emulators.common import (
+    FaultConfig,
+    FaultInjector,
+    RequestLog,
+    SlidingWindowRateLimiter,
+    WebhookDeliverer,
+)
+
+DEFAULT_SCOPES = (
+    "record_permission:read-write object_configuration:read note:read-write "
+    "webhook:read-write user_management:read task:read-write"
+)
+
+
+class AttioFaultConfig(FaultConfig):
+    """Common faults plus dropping webhook deliveries entirely (never sent, never retried):
+    `webhook_drop_rate` drops a fraction, `webhook_drop_count` the next N."""
+
+    webhook_drop_rate: float = Field(default=0, ge=0, le=1)
+    webhook_drop_count: int = Field(default=0, ge=0)
+
+
+class AttioRateLimiter(SlidingWindowRateLimiter):
+    """Attio's per-workspace budgets: keys are `<workspace id>:read` or `<workspace id>:write`."""
+
+    def __init__(
+        self, reads_per_second: int = 100, writes_per_second: int = 25, clock: Any = time.monotonic
+    ) -> None:
+        super().__init__(reads_per_second, 1.0, clock)
+        self.reads = SlidingWindowRateLimiter(reads_per_second, 1.0, clock)
+        self.writes = SlidingWindowRateLimiter(writes_per_second, 1.0, clock)
+
+    def configure(self, reads_per_second: int, writes_per_second: int) -> None:
+        self.reads.limit = reads_per_second
+        self.writes.limit = writes_per_second
+        self.reset()
+
+    def hit(self, key: str) -> float | None:
+        limiter = self.writes if key.endswith(":write") else self.reads
+        return limiter.hit(key)
+
+    def reset(self) -> None:
+        self.reads.reset()
+        self.writes.reset()
+
+
+@dataclass
+class Token:
+    value: str
+    workspace_id: str
+    kind: str  # "api" | "oauth"
+    id: str
+    issued_at: float
+    client_id: str = "emulator"
+    scope: str = DEFAULT_SCOPES
+
+
+@dataclass
+class OAuthCode:
+    code: str
+    workspace_id: str
+    client_id: str | None
+    redirect_uri: str | None
+    scope: str
+
+
+@dataclass
+class DispatchedEvent:
+    """One event sent (or dropped) to one webhook; deliveries are in `deliverer.deliveries`."""
+
+    ts: float
+    webhook_id: str
+    event_type: str
+    record_id: str | None
+    idempotency_key: str
+    status: str  # "scheduled" | "dropped" | "no-loop"
+    body: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts,
+            "webhook_id": self.webhook_id,
+            "event_type": self.event_type,
+            "record_id": self.record_id,
+            "idempotency_key": self.idempotency_key,
+            "status": self.status,
+            "body": self.body,
+        }
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Attio's webhook signature: lowercase hex HMAC-SHA256 of the raw body."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class AttioEmulator:
+    """The Attio emulator's state and knobs (see the module docstring)."""
+
+    allow_http_targets: bool = False
+    seed_value: int | None = None
+    token: str | None = None
+    include_historic_values: bool = True
+    reads_per_second: int = 100
+    writes_per_second: int = 25
+    webhook_max_attempts: int = 10
+    webhook_backoff_s: float = 1.0
+    webhook_time_scale: float = 1.0
+    clock: Clock = utcnow
+    workspaces: dict[str, Workspace] = field(default_factory=dict)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
+    dispatched: list[DispatchedEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.log = RequestLog()
+        self.faults = FaultInjector(AttioFaultConfig(), seed=self.seed_value or 0)
+        self.limiter = AttioRateLimiter(self.reads_per_second, self.writes_per_second)
+        self.deliverer = WebhookDeliverer(
+            self.faults,
+            max_attempts=self.webhook_max_attempts,
+            backoff_s=self.webhook_backoff_s,
+            time_scale=self.webhook_time_scale,
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.RLock()
+        self._dropped_so_far = 0
+        self._drop_config: FaultConfig | None = None
+        self.default_workspace = self.create_workspace("Emulator Workspace", token=self.token)
+        self.default_token = next(
+            t.value for t in self.tokens.values() if t.workspace_id == self.default_workspace.id
+        )
+
+    # ---------------------------------------------------------------- workspaces & tokens
+
+    def create_workspace(
+        self,
+        name: str = "Workspace",
+        slug: str | None = None,
+        *,
+        token: str | None = None,
+        workspace_id: str | None = None,
+    ) -> Workspace:
+        with self._lock:
+            seed = None
+            if self.seed_value is not None:
+                seed = self.seed_value * 7919 + len(self.workspaces)
+            ws = Workspace(
+                name,
+                slug,
+                workspace_id=workspace_id,
+                seed=seed,
+                clock=self.clock,
+                include_historic_values=self.include_historic_values,
+            )
+            ws.listeners.append(partial(self._dispatch, ws))
+            self.workspaces[ws.id] = ws
+            self.issue_token(ws, token)
+            return ws
+
+    def workspace(self, ref: str) -> Workspace:
+        """A workspace by id, slug, or "default"."""
+        if ref == "default":
+            return self.default_workspace
+        found = self.workspaces.get(ref)
+        if found is not None:
+            return found
+        for ws in self.workspaces.values():
+            if ws.slug == ref:
+                return ws
+        raise not_found(f'Workspace "{ref}" not found.')
+
+    def issue_token(
+        self,
+        ws: Workspace,
+        value: str | None = None,
+        *,
+        kind: str = "api",
+        client_id: str = "emulator",
+        scope: str = DEFAULT_SCOPES,
+    ) -> Token:
+        token = Token(
+            value or f"attio_{secrets.token_hex(24)}",
+            ws.id,
+            kind,
+            str(uuid.uuid4()),
+            time.time(),
+            client_id,
+            scope,
+        )
+        with self._lock:
+            self.tokens[token.value] = token
+        return token
+
+    def revoke_token(self, value: str) -> None:
+        with self._lock:
+            self.tokens.pop(value, None)
+
+    def authenticate(self, value: str | None) -> tuple[Workspace, Token] | None:
+        if not value:
+            return None
+        token = self.tokens.get(value)
+        if token is None:
+            return None
+        ws = self.workspaces.get(token.workspace_id)
+        return None if ws is None else (ws, token)
+
+    def issue_oauth_code(
+        self,
+        ws: Workspace,
+        *,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str = DEFAULT_SCOPES,
+    ) -> str:
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self.oauth_codes[code] = OAuthCode(code, ws.id, client_id, redirect_uri, scope)
+        return code
+
+    def exchange_code(
+        self, code: str | None, client_id: str | None, redirect_uri: str | None
+    ) -> Token | None:
+        """One-time exchange of an authorization code; None when the grant is invalid."""
+        with self._lock:
+            grant = self.oauth_codes.get(code or "")
+            if grant is None:
+                return None
+            if grant.client_id is not None and grant.client_id != client_id:
+                return None
+            if grant.redirect_uri is not None and grant.redirect_uri != redirect_uri:
+                return None
+            del self.oauth_codes[grant.code]
+            ws = self.workspaces.get(grant.workspace_id)
+            if ws is None:
+                return None
+            return self.issue_token(
+                ws, kind="oauth", client_id=client_id or "emulator", scope=grant.scope
+            )
+
+    # ---------------------------------------------------------------- data (fires webhooks)
+
+    def member_actor(self, ws: Workspace) -> Actor:
+        return ("workspace-member", ws.admin_member_id)
+
+    def seed(
+        self, ws: Workspace, people: int, companies: int | None = None, seed: int = 0
+    ) -> SeedResult:
+        return seed_workspace(ws, people, companies, seed)
+
+    def create_record(self, ws: Workspace, object_slug: str, values: dict[str, Any]) -> Record:
+        """Create a record as a workspace member would in the Attio app (webhooks fire)."""
+        return ws.create_record(object_slug, values, self.member_actor(ws))
+
+    def update_record(
+        self,
+        ws: Workspace,
+        object_slug: str,
+        record_id: str,
+        values: dict[str, Any],
+        *,
+        overwrite: bool = True,
+    ) -> Record:
+        mode: WriteMode = "overwrite" if overwrite else "append"
+        return ws.update_record(object_slug, record_id, values, self.member_actor(ws), mode)
+
+    def delete_record(self, ws: Workspace, object_slug: str, record_id: str) -> None:
+        ws.delete_record(object_slug, record_id, self.member_actor(ws))
+
+    def merge_records(
+        self, ws: Workspace, object_slug: str, primary_id: str, secondary_id: str
+    ) -> Record:
+        return ws.merge_records(object_slug, primary_id, secondary_id, self.member_actor(ws))
+
+    def reset(self) -> None:
+        """Forget all data, webhooks, logs and faults; workspaces and tokens keep their ids."""
+        with self._lock:
+            self.deliverer.cancel_all()
+            self.deliverer.deliveries.clear()
+            self.dispatched.clear()
+            self.log.clear()
+            self.faults.clear()
+            self.limiter.reset()
+            old = list(self.workspaces.values())
+            tokens = list(self.tokens.values())
+            self.workspaces.clear()
+            self.tokens.clear()
+            self.oauth_codes.clear()
+            for ws in old:
+                fresh = self.create_workspace(ws.name, ws.slug, workspace_id=ws.id)
+                if ws is self.default_workspace:
+                    self.default_workspace = fresh
+            self.tokens.clear()
+            for token in tokens:
+                self.tokens[token.value] = token
+
+    # ---------------------------------------------------------------- knobs
+
+    def set_rate_limits(self, reads_per_second: int, writes_per_second: int) -> None:
+        """0 disables a budget."""
+        self.reads_per_second = reads_per_second
+        self.writes_per_second = writes_per_second
+        self.limiter.configure(reads_per_second, writes_per_second)
+
+    def set_webhook_delivery(
+        self,
+        *,
+        max_attempts: int | None = None,
+        backoff_s: float | None = None,
+        time_scale: float | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Retry policy for deliveries; `time_scale=0.001` makes redelivery fast in tests."""
+        if max_attempts is not None:
+            self.deliverer.max_attempts = max_attempts
+        if backoff_s is not None:
+            self.deliverer.backoff_s = backoff_s
+        if time_scale is not None:
+            self.deliverer.time_scale = time_scale
+        if timeout_s is not None:
+            self.deliverer.timeout_s = timeout_s
+
+    def webhook_settings(self) -> dict[str, Any]:
+        return {
+            "max_attempts": self.deliverer.max_attempts,
+            "backoff_s": self.deliverer.backoff_s,
+            "time_scale": self.deliverer.time_scale,
+            "timeout_s": self.deliverer.timeout_s,
+        }
+
+    async def drain_webhooks(self, timeout: float = 30.0) -> None:
+        """Wait until every scheduled delivery (including retries) has finished. Must run on the
+        loop that delivers (the server's, or the test's for in-process apps)."""
+        await self.deliverer.drain(timeout)
+
+    # ---------------------------------------------------------------- webhook dispatch
+
+    def _dispatch(self, ws: Workspace, event: WorkspaceEvent) -> None:
+        for hook in list(ws.webhooks.values()):
+            if not any(event_matches(sub, event.payload) for sub in hook.subscriptions):
+                continue
+            body = json.dumps({"webhook_id": hook.id, "events": [event.payload]}).encode()
+            key = str(uuid.uuid4())
+            record_id = event.payload.get("id", {}).get("record_id")
+            status = "dropped" if self._drop_next() else "scheduled"
+            if status == "scheduled" and not self._schedule(
+                hook.target_url, body, hook.secret, key, event.event_type
+            ):
+                status = "no-loop"
+            with self._lock:
+                self.dispatched.append(
+                    DispatchedEvent(
+                        time.time(),
+                        hook.id,
+                        event.event_type,
+                        record_id,
+                        key,
+                        status,
+                        body.decode(),
+                    )
+                )
+
+    def _drop_next(self) -> bool:
+        cfg = self.faults.config
+        if not isinstance(cfg, AttioFaultConfig):
+            return False
+        with self._lock:
+            if self._drop_config is not cfg:  # a new fault config starts a new count
+                self._drop_config = cfg
+                self._dropped_so_far = 0
+            if cfg.webhook_drop_count > self._dropped_so_far:
+                self._dropped_so_far += 1
+                return True
+            rate = cfg.webhook_drop_rate
+            return bool(rate) and self.faults.random.random() < rate
+
+    def _schedule(
+        self, url: str, body: bytes, secret: str, idempotency_key: str, event_type: str
+    ) -> bool:
+        signature = sign(secret, body)
+
+        def headers(_: bytes) -> dict[str, str]:
+            return {
+                "Attio-Signature": signature,
+                "X-Attio-Signature": signature,
+                "Idempotency-Key": idempotency_key,
+            }
+
+        def go() -> None:
+            self.deliverer.schedule(
+                url, body, headers, event_id=idempotency_key, event_type=event_type
+            )
+
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None:
+            go()
+            return True
+        loop = self.loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(go)
+            return True
+        return False
+
+
+__all__ = [
+    "AttioEmulator",
+    "AttioError",
+    "AttioFaultConfig",
+    "AttioRateLimiter",
+    "DispatchedEvent",
+    "Token",
+    "sign",
+]
