@@ -285,8 +285,8 @@ async def bulk_upsert_contacts(
             seen = found.get(ext)
             if seen is not None:
                 del pending[ext]
-                report.visibility_s.append(now - p.submitted_at)
                 if seen.matches(p.contact):
+                    report.visibility_s.append(now - p.submitted_at)
                     results[ext] = UpsertResult(ext, "created", seen.id, via="bulk")
                 else:  # existed before with other data: bring it up to date
                     run_single(p.contact, seen.id)
