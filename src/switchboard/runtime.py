@@ -89,8 +89,16 @@ def current_or_none() -> Runtime | None:
 
 
 def import_workflow_modules() -> list[str]:
-    """Import every module that defines workflows or registers handlers; returns those found."""
+    """Import every module that defines workflows or registers handlers; returns those found.
+
+    `SWITCHBOARD_EXTRA_WORKFLOW_MODULES` (comma-separated) adds modules, e.g. test plugins or
+    site-specific handlers; unlike the built-in list, those must exist."""
     found = []
+    extra = [m.strip() for m in os.environ.get("SWITCHBOARD_EXTRA_WORKFLOW_MODULES", "").split(",")]
+    for name in extra:
+        if name:
+            importlib.import_module(name)
+            found.append(name)
     for name in WORKFLOW_MODULES:
         try:
             importlib.import_module(name)
