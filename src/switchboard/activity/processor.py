@@ -39,7 +39,7 @@ from switchboard.activity.render import LineInfo, NotRenderable, RenderContext, 
 from switchboard.activity.settings import ActivitySettings
 from switchboard.crm.base import CrmConnector, CrmNote
 from switchboard.store.db import Database
-from switchboard.store.models import ActivityResource
+from switchboard.store.models import ActivityResource, Event
 
 
 @dataclass
@@ -176,7 +176,50 @@ async def plan_event(svc: Services, event_type: str, payload: Mapping[str, Any])
     facts = await asyncio.to_thread(
         merge_into_resource, svc.db, svc.connection_id, event_type, payload
     )
+    siblings = await asyncio.to_thread(sibling_events, svc.db, svc.connection_id, rid, svc.settings)
+    if siblings:
+        # Phases of this call already acknowledged but still queued behind this one: fold them
+        # in now (the merge is a join, so their own turn later changes nothing), and the note
+        # is written complete once instead of being replaced once per phase.
+        facts = await asyncio.to_thread(_merge_siblings, svc.db, svc.connection_id, facts, siblings)
     return await plan_resource(svc, facts, trigger=event_type)
+
+
+def sibling_events(
+    db: Database, connection_id: str, rid: str, settings: ActivitySettings
+) -> list[tuple[str, dict[str, Any]]]:
+    """Other accepted Quo events of the same call or message, kinds enabled (for coalescing)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(Event.event_type, Event.payload).where(
+                Event.connection_id == connection_id,
+                Event.provider == "quo",
+                Event.resource_id == rid,
+                Event.status.in_(("accepted", "processing", "processed", "failed")),
+            )
+        ).all()
+    return [
+        (str(t), dict(p or {}))
+        for t, p in rows
+        if (t in CALL_EVENTS or t in MESSAGE_EVENTS) and kind_disabled_reason(settings, t) is None
+    ]
+
+
+def _merge_siblings(
+    db: Database, connection_id: str, facts: F.Facts, siblings: list[tuple[str, dict[str, Any]]]
+) -> F.Facts:
+    merged = facts
+    for event_type, payload in siblings:
+        try:
+            merged = merged.apply_event(event_type, payload)
+        except ValueError:
+            continue  # a malformed sibling is reported when its own turn comes
+    if merged == facts:
+        return facts
+    rtype = "message" if isinstance(facts, F.MessageFacts) else "call"
+    rid = facts.message_id if isinstance(facts, F.MessageFacts) else facts.call_id
+    _save_resource(db, connection_id, rtype, rid, facts=merged)
+    return _load_resource(db, connection_id, rtype, rid)[0]
 
 
 async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[str, Any]:

@@ -1,0 +1,398 @@
+"""The activity stack as separate processes: Quo emulator, Attio emulator, Switchboard.
+
+Used by tests/e2e/test_activity*.py and bench/activity.py:
+
+    with ExitStack() as stack:
+        sb = ActivityStack.start(stack, tmp_path, separate_worker=False)
+        person = sb.create_person("Dana", "+15550142231")
+        sb.simulate_call(direction="incoming", outcome="answered", participants=[...])
+        sb.wait_settled()
+        sb.notes_for(person)
+
+The connection is created directly in the database (encrypted credentials, like `switchboard
+connect` does) and subscribed to the Quo emulator's webhooks over its REST API, pointing at
+Switchboard's `/webhooks/quo/<connection>` (or at `webhook_target`, e.g. a measuring proxy).
+No contact sync runs, so activity is measured alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.servers import RunningServer, cli_server, free_port, switchboard_command
+
+QUO_KEY = "quo-activity-key"
+ATTIO_TOKEN = "attio-activity-token"
+ACTIVITY_OPERATIONS = (
+    "getCallById_v1",
+    "getCallVoicemails_v1",
+    "listPhoneNumbers_v1",
+    "getUserById_v1",
+)
+WEBHOOK_KINDS = {
+    "calls": ["call.completed", "call.ringing", "call.recording.completed"],
+    "call-summaries": ["call.summary.completed"],
+    "call-transcripts": ["call.transcript.completed"],
+    "messages": ["message.received", "message.delivered"],
+}
+
+
+@dataclass
+class Worker:
+    """A `switchboard worker` process that can be killed with SIGKILL and started again."""
+
+    env: dict[str, str]
+    log_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_dir / f"worker-{self.starts}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [*switchboard_command(), "worker"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class ActivityStack:
+    tmp: Path
+    db_url: str
+    env: dict[str, str]
+    quo: RunningServer
+    attio: RunningServer
+    sb: RunningServer
+    connection_id: str
+    worker: Worker | None = None
+    people: dict[str, str] = field(default_factory=dict)
+    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
+
+    # ------------------------------------------------------------------ start
+    @classmethod
+    def start(
+        cls,
+        stack: ExitStack,
+        tmp: Path,
+        *,
+        separate_worker: bool = False,
+        settings: dict[str, Any] | None = None,
+        extra_env: dict[str, str] | None = None,
+        webhook_target: str | None = None,
+        database_url: str | None = None,
+    ) -> ActivityStack:
+        from switchboard import connections
+        from switchboard.config import Settings
+        from switchboard.crypto import generate_master_key, secret_box
+        from switchboard.store.db import Database, migrate
+
+        tmp.mkdir(parents=True, exist_ok=True)
+        db_url = database_url or f"sqlite:///{tmp / 'switchboard.db'}"
+        secret = generate_master_key()
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "SWITCHBOARD_DATA_DIR": str(tmp),
+            "SWITCHBOARD_DATABASE_URL": db_url,
+            "SWITCHBOARD_SECRET_KEY": secret,
+            "SWITCHBOARD_LOG_LEVEL": "WARNING",
+            "SWITCHBOARD_VOICEMAIL_DELAY_S": "0.5",
+            "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
+            **(extra_env or {}),
+        }
+        quo = stack.enter_context(
+            cli_server(
+                "emulate",
+                "quo",
+                "--api-key",
+                QUO_KEY,
+                "--phase-scale",
+                "0",
+                "--seed",
+                "7",
+                ready_path="/_emulator/health",
+            )
+        )
+        attio = stack.enter_context(
+            cli_server(
+                "emulate",
+                "attio",
+                "--token",
+                ATTIO_TOKEN,
+                "--seed",
+                "7",
+                ready_path="/_emulator/health",
+            )
+        )
+        migrate(db_url)
+        settings_obj = Settings(data_dir=tmp, database_url=db_url, secret_key=secret)
+        db = Database(db_url)
+        try:
+            info = connections.create_connection(
+                db,
+                secret_box(settings_obj),
+                crm="attio",
+                quo_api_key=QUO_KEY,
+                crm_token=ATTIO_TOKEN,
+                quo_base_url=quo.url,
+                crm_base_url=attio.url,
+                name="activity e2e",
+                settings=settings or {},
+            )
+        finally:
+            db.dispose()
+        sb_args = ["serve", "--no-workers"] if separate_worker else ["serve"]
+        sb = stack.enter_context(cli_server(*sb_args, ready_path="/healthz", env=env))
+        worker = None
+        if separate_worker:
+            worker = Worker(env, tmp)
+            worker.start()
+            stack.callback(worker.stop)
+        me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker)
+        stack.callback(me._http.close)
+        me.subscribe((webhook_target or sb.url) + f"/webhooks/quo/{info.id}", secret)
+        return me
+
+    def subscribe(self, url: str, secret: str) -> None:
+        """Create the Quo webhooks (one per kind) and store their keys on the connection."""
+        from switchboard import connections
+        from switchboard.config import Settings
+        from switchboard.crypto import secret_box
+        from switchboard.store.db import Database
+
+        db = Database(self.db_url)
+        box = secret_box(Settings(data_dir=self.tmp, database_url=self.db_url, secret_key=secret))
+        try:
+            for kind, events in WEBHOOK_KINDS.items():
+                r = self._http.post(
+                    f"{self.quo.url}/v1/webhooks/{kind}",
+                    headers={"Authorization": QUO_KEY},
+                    json={"url": url, "events": events, "resourceIds": ["*"]},
+                )
+                r.raise_for_status()
+                hook = r.json()["data"]
+                connections.add_subscription(
+                    db,
+                    box,
+                    connection_id=self.connection_id,
+                    provider="quo",
+                    remote_id=hook["id"],
+                    kind=kind,
+                    url=url,
+                    events=events,
+                    resource_ids=["*"],
+                    key=hook["key"],
+                )
+        finally:
+            db.dispose()
+
+    # ------------------------------------------------------------------ Attio side
+    def attio_api(self, method: str, path: str, **kw: Any) -> Any:
+        r = self._http.request(
+            method,
+            self.attio.url + path,
+            headers={"Authorization": f"Bearer {ATTIO_TOKEN}"},
+            **kw,
+        )
+        r.raise_for_status()
+        return r.json()
+
+    def create_person(self, name: str, phone: str) -> str:
+        first, _, last = name.partition(" ")
+        values = {
+            "name": [{"first_name": first, "last_name": last, "full_name": name}],
+            "phone_numbers": [{"original_phone_number": phone}],
+        }
+        body = self.attio_api(
+            "POST", "/_emulator/workspaces/default/objects/people/records", json={"values": values}
+        )
+        data = body.get("data", body)
+        rid = str(data["id"]["record_id"])
+        self.people[phone] = rid
+        return rid
+
+    def add_mapping(self, person_id: str, phone: str) -> None:
+        """Record `person_id` as synced by Switchboard with `phone` (the sync mapping)."""
+        from switchboard.store.db import Database
+        from switchboard.store.models import ContactMapping, MappingPhone
+
+        db = Database(self.db_url)
+        try:
+            with db.session() as s:
+                s.add(
+                    ContactMapping(
+                        connection_id=self.connection_id, external_id=person_id, phones=[phone]
+                    )
+                )
+                s.add(
+                    MappingPhone(
+                        connection_id=self.connection_id, phone=phone, external_id=person_id
+                    )
+                )
+        finally:
+            db.dispose()
+        self.people[phone] = person_id
+
+    def notes_for(self, person_id: str) -> list[dict[str, Any]]:
+        notes: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.attio_api(
+                "GET",
+                "/v2/notes",
+                params={
+                    "parent_object": "people",
+                    "parent_record_id": person_id,
+                    "limit": 50,
+                    "offset": offset,
+                },
+            )["data"]
+            notes.extend(page)
+            if len(page) < 50:
+                return notes
+            offset += 50
+
+    def attio_stats(self) -> dict[str, Any]:
+        return dict(self._http.get(self.attio.url + "/_emulator/stats").json())
+
+    # ------------------------------------------------------------------ Quo side
+    def quo_control(self, method: str, path: str, **kw: Any) -> Any:
+        r = self._http.request(method, self.quo.url + "/_emulator" + path, **kw)
+        r.raise_for_status()
+        return r.json() if r.content else None
+
+    def quo_api(self, path: str, **params: Any) -> Any:
+        r = self._http.get(self.quo.url + path, headers={"Authorization": QUO_KEY}, params=params)
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()["data"]
+
+    def simulate_call(self, **body: Any) -> dict[str, Any]:
+        return dict(self.quo_control("POST", "/calls", json={"workspace": QUO_KEY, **body}))
+
+    def simulate_message(self, **body: Any) -> dict[str, Any]:
+        return dict(self.quo_control("POST", "/messages", json={"workspace": QUO_KEY, **body}))
+
+    def quo_stats(self) -> dict[str, Any]:
+        return dict(self.quo_control("GET", "/stats"))
+
+    def quo_activity_requests(self) -> int:
+        per_op = self.quo_stats().get("perOperation", {})
+        return sum(int(per_op.get(op, 0)) for op in ACTIVITY_OPERATIONS)
+
+    def workspace(self) -> dict[str, Any]:
+        return dict(self.quo_control("GET", f"/workspaces/{QUO_KEY}"))
+
+    # ------------------------------------------------------------------ Switchboard side
+    def events(self) -> list[Any]:
+        from switchboard import ledger
+        from switchboard.store.db import Database
+
+        db = Database(self.db_url)
+        try:
+            out: list[Any] = []
+            offset = 0
+            while True:
+                page = ledger.list_events(
+                    db, connection_id=self.connection_id, limit=1000, offset=offset
+                )
+                out.extend(page)
+                if len(page) < 1000:
+                    return out
+                offset += 1000
+        finally:
+            db.dispose()
+
+    def pending_workflows(self) -> int:
+        """DBOS workflows not finished yet (queued, delayed or running), from the database."""
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.db_url.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with engine.connect() as c:
+                table = (
+                    "workflow_status"
+                    if self.db_url.startswith("sqlite")
+                    else "dbos.workflow_status"
+                )
+                return int(
+                    c.execute(
+                        sa.text(
+                            f"SELECT count(*) FROM {table} WHERE status IN "
+                            "('PENDING','ENQUEUED','DELAYED')"
+                        )
+                    ).scalar_one()
+                )
+        finally:
+            engine.dispose()
+
+    def wait_settled(self, timeout: float = 120.0, quiet_s: float = 0.5) -> None:
+        """Wait until Quo has delivered everything and every event and workflow has finished."""
+        from switchboard.ledger import FINAL_STATUSES
+
+        self.quo_control("POST", "/deliveries/wait", params={"timeout": timeout})
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            done = all(e.status in FINAL_STATUSES for e in self.events())
+            if done and self.pending_workflows() == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= quiet_s:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(0.1)
+        raise TimeoutError(f"activity did not settle in {timeout}s")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*switchboard_command(), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+def python_executable() -> str:
+    return sys.executable
+
+
+def temp_dir(prefix: str = "sb-activity-") -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+__all__ = ["ActivityStack", "Worker", "free_port", "python_executable", "temp_dir"]
