@@ -116,3 +116,14 @@ def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> A
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+def wait_status(db: Any, event_id: str, status: str, timeout: float = 15.0) -> Any:
+    """Wait until the ledger event reaches `status`; returns the EventRecord."""
+    from switchboard import ledger
+
+    def check() -> Any:
+        ev = ledger.get_event(db, event_id)
+        return ev if ev is not None and ev.status == status else None
+
+    return wait_for(check, timeout)

@@ -24,6 +24,7 @@ from tests.web.conftest import (
     quo_event,
     quo_headers,
     wait_for,
+    wait_status,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -121,9 +122,7 @@ def test_accepted_event_is_in_ledger_before_ack_and_processed_once(
     assert len(event_ids) == 1
     (event_id,) = event_ids
     assert seen_in_ledger and all(seen_in_ledger)
-    ev = wait_for(
-        lambda: (e := ledger.get_event(started.db, event_id)) and e.status == "processed" and e
-    )
+    ev = wait_status(started.db, event_id, "processed")
     # a redelivery with a different Quo event id is the same ledger row
     body2 = quo_event("test.dummy", "AConce", event_id="EVother")
     r = client.post(url, content=body2, headers=quo_headers(body2))
