@@ -367,3 +367,50 @@ def test_zz_every_operation_was_covered() -> None:
     for operation, statuses in covered.items():
         assert any(s < 300 for s in statuses), operation
         assert any(400 <= s < 500 for s in statuses), operation
+
+
+async def test_invalid_requests_get_spec_4xx_never_500(env: Env) -> None:
+    """Bad JSON, missing fields and wrong types on every operation with a body; unknown ids."""
+    bodies: list[tuple[str, bytes]] = [
+        ("bad json", b"{"),
+        ("empty", b""),
+        ("array", b"[]"),
+        ("string", b'"x"'),
+        ("null", b"null"),
+        (
+            "wrong types",
+            json.dumps(
+                {
+                    "url": 1,
+                    "events": "x",
+                    "defaultFields": [],
+                    "to": 5,
+                    "content": 3,
+                    "from": False,
+                    "externalId": [],
+                }
+            ).encode(),
+        ),
+    ]
+    created = await env.call("POST", "/v1/contacts", json=CONTACT)
+    real = created.json()["data"]["id"]
+    for operation, (method, path) in OPERATIONS.items():
+        if method not in ("post", "patch"):
+            continue
+        concrete = path.replace("{id}", real)
+        for label, raw in bodies:
+            resp = await env.call(method.upper(), concrete, content=raw)
+            expected = 400
+            body = validate(operation, resp, expected)
+            assert body is not None and body["status"] == expected, (operation, label)
+    for path in ("/v1/contacts/%00", "/v1/calls/AC%20x", "/v1/users/US" + "x" * 500):
+        resp = await env.call("GET", path)
+        assert 400 <= resp.status_code < 500
+    resp = await env.call("POST", "/v1/contacts/bulk", content=b"{")
+    assert resp.status_code == 400 and resp.json()["code"] == "0801400"
+    resp = await env.call("POST", "/v1/contacts/bulk", json={"contacts": "x"})
+    assert resp.status_code == 400
+    resp = await env.call("GET", "/v1/unknown")
+    assert resp.status_code == 404 and resp.json()["status"] == 404
+    resp = await env.call("PUT", "/v1/contacts")
+    assert resp.status_code == 405 and resp.json()["status"] == 405

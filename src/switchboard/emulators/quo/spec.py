@@ -109,7 +109,10 @@ def _consts(schema: dict[str, Any]) -> dict[str, Any]:
 
 def error_body(operation: str, status: int, message: str | None = None) -> dict[str, Any]:
     """The error body Quo sends for `operation` answering `status`."""
-    base = operation.replace("_v2", "_v1")
+    # The partner bulk endpoint answers like single create; v2 webhook paths like v1.
+    base = (
+        "createContact_v1" if operation == "bulkCreateContacts" else operation.replace("_v2", "_v1")
+    )
     op = operations().get(base)
     if op is not None:
         resp = op[2].get("responses", {}).get(str(status))
