@@ -121,7 +121,9 @@ def sync(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     reconcile: bool = typer.Option(False, "--reconcile", help="Run a delta pass instead."),
     deep: bool = typer.Option(False, "--deep", help="With --reconcile: also find deleted people."),
-    status: bool = typer.Option(False, "--status", help="Show the latest run; start nothing."),
+    status: bool = typer.Option(
+        False, "--status", help="Show the latest run (with --wait: until it ends); start nothing."
+    ),
     run_here: bool = typer.Option(
         False, "--run-here", help="Work the run in this process even if workers are alive."
     ),
@@ -136,6 +138,8 @@ def sync(
         rt = Runtime(settings, launch_dbos=False, kind="cli").start()
         try:
             p = sync_progress(rt.db, connection_id, "reconcile" if reconcile else None)
+            if p is not None and wait:
+                p = _wait(rt.db, connection_id, p["run_id"], as_json)
         finally:
             rt.stop()
         if p is None:
@@ -145,7 +149,8 @@ def sync(
                 else f"no sync run for {connection_id}"
             )
             raise typer.Exit(1)
-        typer.echo(json.dumps(p) if as_json else _line(p))
+        if as_json or not wait:
+            typer.echo(json.dumps(p) if as_json else _line(p))
         return
 
     probe = Runtime(settings, launch_dbos=False, kind="cli").start()

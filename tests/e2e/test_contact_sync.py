@@ -1,0 +1,165 @@
+"""Contact sync end to end over real HTTP: Quo emulator, Attio emulator and `switchboard serve`
+as separate processes, on SQLite and on PostgreSQL.
+
+One stack per database: the initial sync of seeded people (some without phones, some sharing
+phones, some with several), then incremental changes with duplicate and reordered webhook
+deliveries, a dropped webhook repaired by reconciliation, and bad webhooks rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.sync.stack import (
+    SyncStack,
+    assert_quo_matches,
+    expected_contacts,
+    sync_stack,
+    wait_for,
+)
+
+PEOPLE = int(os.environ.get("SWITCHBOARD_E2E_PEOPLE", "3000"))
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _db_rows(db_url: str, sql: str) -> list[Any]:
+    url = db_url.replace("postgresql://", "postgresql+psycopg://")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return list(c.execute(text(sql)))
+    finally:
+        engine.dispose()
+
+
+def _initial_sync(s: SyncStack) -> dict[str, Any]:
+    people = s.people()
+    assert len(people) == PEOPLE
+    s.connect(setup=True)  # registers webhooks, then enqueues the initial sync for `serve`
+    report = s.cli_json("sync", s.connection_id, "--status", "--wait", timeout=200)
+    assert report["status"] == "succeeded" and report["kind"] == "initial", report
+    expected = expected_contacts(people)
+    assert_quo_matches(s, expected)
+    without_phone = PEOPLE - len(expected)
+    assert without_phone > 0
+    assert report["done"] == report["total"] == PEOPLE
+    assert report["created"] == len(expected)
+    assert report["skipped"] == without_phone
+    assert report["skip_reasons"] == {"no_phone": without_phone}
+    assert report["failed"] == 0
+    shared = {}
+    for want in expected.values():
+        for p in want["phones"]:
+            shared[p] = shared.get(p, 0) + 1
+    assert any(n > 1 for n in shared.values()), "seed has people sharing a phone"
+    assert any(len(w["phones"]) > 1 for w in expected.values()), "seed has several numbers"
+    stats = s.quo_stats()
+    assert stats["perStatus"].get("429", 0) == 0
+    assert stats["maxPerSecondByKey"][next(iter(stats["maxPerSecondByKey"]))] <= 10
+    return expected
+
+
+def _incremental(s: SyncStack, expected: dict[str, dict[str, Any]]) -> None:
+    s.control(
+        "PATCH", "/faults", json={"webhook_duplicate_rate": 1.0, "webhook_reorder_jitter_s": 0.4}
+    )
+    ids = list(expected)
+    created = s.create_person("Newcomer", "+14155550101")
+    s.update_person(ids[0], {"name": [{"first_name": "Renamed", "last_name": "Person"}]})
+    s.update_person(ids[1], {"phone_numbers": ["+14155550102", "+14155550103"]})
+    s.delete_person(ids[2])
+    s.merge(ids[3], ids[4])  # ids[4] disappears into ids[3]
+
+    def converged() -> bool:
+        assert_quo_matches(s, expected_contacts(s.people()))
+        return True
+
+    wait_for(converged, timeout=20, interval=0.5)
+    names = {c["externalId"]: c for c in s.quo_contacts()}
+    assert names[ids[0]]["defaultFields"]["firstName"] == "Renamed"
+    assert created in names and ids[2] not in names and ids[4] not in names
+    events = _db_rows(
+        s.db_url, "select status, count(*) from events where provider = 'attio' group by status"
+    )
+    statuses = dict(events)
+    assert set(statuses) <= {"processed"}, statuses  # no failure, no unhandled 409
+
+    # A dropped webhook: nothing arrives, reconciliation repairs it.
+    s.control(
+        "PATCH",
+        "/faults",
+        json={
+            "webhook_duplicate_rate": 0.0,
+            "webhook_reorder_jitter_s": 0.0,
+            "webhook_drop_count": 1,
+        },
+    )
+    s.update_person(ids[5], {"phone_numbers": ["+14155550199"]})
+    s.control("POST", "/webhooks/drain", json={"timeout": 10})
+    quo = {c["externalId"]: c for c in s.quo_contacts()}
+    assert [p["value"] for p in quo[ids[5]]["defaultFields"]["phoneNumbers"]] != ["+14155550199"]
+    report = s.cli_json("sync", s.connection_id, "--reconcile", "--wait", timeout=120)
+    assert report["status"] == "succeeded" and report["kind"] == "reconcile"
+    assert report["updated"] >= 1 and report["failed"] == 0
+    assert_quo_matches(s, expected_contacts(s.people()))
+
+
+def _bad_webhooks(s: SyncStack) -> None:
+    assert s.serve is not None
+    url = f"{s.serve.url}/webhooks/attio/{s.connection_id}"
+    before_events = _db_rows(s.db_url, "select count(*) from events")[0][0]
+    before_quo = s.quo_stats()["total"]
+    body = json.dumps(
+        {
+            "webhook_id": "x",
+            "events": [
+                {
+                    "event_type": "record.updated",
+                    "id": {"workspace_id": "w", "object_id": "o", "record_id": "r"},
+                }
+            ],
+        }
+    ).encode()
+    wrong = hmac.new(b"wrong-secret", body, hashlib.sha256).hexdigest()
+    cases = [
+        (url, body, {}, 401),
+        (url, body, {"Attio-Signature": wrong}, 401),
+        (url, b"{not json", {"Attio-Signature": wrong}, (400, 401)),
+        (url, b"x" * (1024 * 1024 + 10), {"Attio-Signature": wrong}, 413),
+        (f"{s.serve.url}/webhooks/attio/conn_unknown", body, {"Attio-Signature": wrong}, 404),
+    ]
+    for target, payload, headers, want in cases:
+        r = httpx.post(
+            target,
+            content=payload,
+            headers={"content-type": "application/json", **headers},
+            timeout=30,
+        )
+        allowed = want if isinstance(want, tuple) else (want,)
+        assert r.status_code in allowed, (target[-20:], r.status_code, r.text[:200])
+    assert _db_rows(s.db_url, "select count(*) from events")[0][0] == before_events
+    assert s.quo_stats()["total"] == before_quo
+
+
+def test_contact_sync_end_to_end(tmp_path: Path, db_url: str) -> None:
+    with sync_stack(tmp_path, db_url, people=PEOPLE, serve=True) as s:
+        expected = _initial_sync(s)
+        # a second run is idempotent: unchanged people cost no Quo writes
+        writes_before = s.quo_stats()["perOperation"]
+        again = s.cli_json("sync", s.connection_id, "--wait", timeout=200)
+        assert again["unchanged"] == len(expected) and again["created"] == 0
+        writes_after = s.quo_stats()["perOperation"]
+        for op in ("bulkCreateContacts", "createContact_v1", "updateContactById_v1"):
+            assert writes_after.get(op, 0) == writes_before.get(op, 0), op
+        _incremental(s, expected)
+        _bad_webhooks(s)

@@ -1,0 +1,241 @@
+"""A whole Switchboard stack over real HTTP for the contact-sync end-to-end tests.
+
+Quo emulator, Attio emulator and (optionally) `switchboard serve` run as separate processes
+(`tests/servers.py`); CLI commands run as subprocesses with the same environment. Ground truth
+is read from the emulators: Attio people through its public API, Quo contacts through the Quo
+emulator's control surface (every contact, visible or not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.servers import RunningServer, cli_server, free_port, quo_emulator, switchboard_command
+
+QUO_KEY = "quo-sync-key"
+ATTIO_TOKEN = "attio-sync-token"
+
+
+@dataclass
+class SyncStack:
+    quo: RunningServer
+    attio: RunningServer
+    env: dict[str, str]
+    db_url: str
+    serve: RunningServer | None = None
+    connection_id: str = ""
+    workspace_id: str = ""
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ CLI
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*switchboard_command(), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def cli_json(self, *args: str, timeout: float = 120) -> Any:
+        out = self.cli(*args, "--json", timeout=timeout)
+        if out.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1])
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [*switchboard_command(), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def connect(self, *, setup: bool) -> str:
+        args = [
+            "connect", "attio",
+            "--quo-api-key", QUO_KEY, "--attio-token", ATTIO_TOKEN,
+            "--quo-base-url", self.quo.url, "--attio-base-url", self.attio.url,
+        ]  # fmt: skip
+        if not setup:
+            args.append("--no-setup")
+        out = self.cli(*args, "--json", timeout=180)
+        assert out.returncode == 0, out.stdout + out.stderr
+        data = json.loads(out.stdout)
+        self.connection_id = data["connection_id"]
+        return self.connection_id
+
+    # ------------------------------------------------------------------ Attio
+    def attio_api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.attio.url,
+            headers={"Authorization": f"Bearer {ATTIO_TOKEN}"},
+            timeout=30,
+        )
+
+    def people(self) -> list[dict[str, Any]]:
+        """Every Attio person (raw records), by offset paging (nothing changes meanwhile)."""
+        out: list[dict[str, Any]] = []
+        with self.attio_api() as c:
+            while True:
+                r = c.post(
+                    "/v2/objects/people/records/query",
+                    json={
+                        "limit": 500,
+                        "offset": len(out),
+                        "sorts": [{"attribute": "created_at", "direction": "asc"}],
+                    },
+                )
+                r.raise_for_status()
+                page = r.json()["data"]
+                out.extend(page)
+                if len(page) < 500:
+                    return out
+
+    def control(self, method: str, path: str, **kw: Any) -> Any:
+        r = httpx.request(method, f"{self.attio.url}/_emulator{path}", timeout=30, **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def records_path(self) -> str:
+        if not self.workspace_id:
+            self.workspace_id = self.control("GET", "/workspaces")["data"][0]["workspace_id"]
+        return f"/workspaces/{self.workspace_id}/objects/people/records"
+
+    def create_person(self, first: str, *phones: str) -> str:
+        body = {
+            "values": {
+                "name": {"first_name": first, "last_name": "E2e"},
+                "phone_numbers": list(phones),
+            }
+        }
+        return str(self.control("POST", self.records_path(), json=body)["data"]["id"]["record_id"])
+
+    def update_person(self, record_id: str, values: dict[str, Any]) -> None:
+        self.control("PATCH", f"{self.records_path()}/{record_id}", json={"values": values})
+
+    def delete_person(self, record_id: str) -> None:
+        self.control("DELETE", f"{self.records_path()}/{record_id}")
+
+    def merge(self, primary: str, secondary: str) -> None:
+        self.control(
+            "POST",
+            f"{self.records_path()}/merge",
+            json={"primary_record_id": primary, "secondary_record_id": secondary},
+        )
+
+    # ------------------------------------------------------------------ Quo
+    def quo_contacts(self) -> list[dict[str, Any]]:
+        r = httpx.get(f"{self.quo.url}/_emulator/workspaces/{QUO_KEY}/contacts", timeout=30)
+        r.raise_for_status()
+        return list(r.json()["data"])
+
+    def quo_stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.quo.url}/_emulator/stats", timeout=30).json())
+
+
+def current(record: dict[str, Any], slug: str) -> list[dict[str, Any]]:
+    return [v for v in record["values"].get(slug) or [] if v.get("active_until") is None]
+
+
+def expected_contacts(people: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """externalId → what Quo must hold, computed from Attio's raw records (not our code)."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in people:
+        phones = list(dict.fromkeys(
+            v.get("phone_number") for v in current(rec, "phone_numbers") if v.get("phone_number")
+        ))  # fmt: skip
+        if not phones:
+            continue
+        names = current(rec, "name")
+        first = (names[0].get("first_name") or "").strip() if names else ""
+        out[rec["id"]["record_id"]] = {"phones": phones, "first": first}
+    return out
+
+
+def assert_quo_matches(stack: SyncStack, expected: dict[str, dict[str, Any]]) -> None:
+    contacts = [c for c in stack.quo_contacts() if c.get("source") == "switchboard-attio"]
+    by_ext: dict[str, list[dict[str, Any]]] = {}
+    for c in contacts:
+        by_ext.setdefault(c["externalId"], []).append(c)
+    dupes = {k: len(v) for k, v in by_ext.items() if len(v) > 1}
+    assert not dupes, f"duplicate contacts: {list(dupes.items())[:5]}"
+    assert set(by_ext) == set(expected), (
+        f"missing {len(set(expected) - set(by_ext))}, unexpected {len(set(by_ext) - set(expected))}"
+    )
+    for ext, want in expected.items():
+        got = by_ext[ext][0]
+        phones = [p["value"] for p in got["defaultFields"]["phoneNumbers"]]
+        assert phones == want["phones"], (ext, phones, want)
+        if want["first"]:
+            assert got["defaultFields"]["firstName"] == want["first"], (ext, got, want)
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except AssertionError as exc:
+            last_exc = exc
+        time.sleep(interval)
+    if last_exc is not None:
+        raise last_exc
+    raise AssertionError("condition not met in time")
+
+
+@contextlib.contextmanager
+def sync_stack(
+    tmp_path: Path, db_url: str, *, people: int, serve: bool, seed: int = 5
+) -> Iterator[SyncStack]:
+    serve_port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+        "SWITCHBOARD_DATABASE_URL": db_url,
+        "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{serve_port}",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
+    }
+    env.pop("SWITCHBOARD_EXECUTOR_ID", None)
+    with contextlib.ExitStack() as stack:
+        quo = stack.enter_context(quo_emulator("--api-key", QUO_KEY))
+        attio = stack.enter_context(
+            cli_server(
+                "emulate", "attio", "--token", ATTIO_TOKEN, "--allow-http-targets",
+                "--people", str(people), "--seed", str(seed),
+                ready_path="/_emulator/health",
+            )
+        )  # fmt: skip
+        s = SyncStack(quo=quo, attio=attio, env=env, db_url=db_url)
+        try:
+            if serve:
+                s.serve = stack.enter_context(
+                    cli_server("serve", port=serve_port, env=env, ready_path="/healthz", timeout=60)
+                )
+            yield s
+        finally:
+            for proc in s.procs:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, 9)
+                    proc.wait(10)
