@@ -1,0 +1,245 @@
+"""Runtime and DBOS wiring: queues, web-only processes, dead-executor recovery after SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from switchboard import connections, ledger, workflows
+from switchboard.config import Settings
+from switchboard.crypto import generate_master_key
+from switchboard.runtime import Runtime
+from switchboard.store.models import ExecutorHeartbeat
+from tests.web.conftest import wait_for, wait_status
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def registry_snapshot() -> Iterator[None]:
+    routers, processors = dict(workflows._routers), dict(workflows._processors)
+    yield
+    workflows._routers.clear()
+    workflows._routers.update(routers)
+    workflows._processors.clear()
+    workflows._processors.update(processors)
+
+
+@pytest.fixture
+def master_key() -> str:
+    return generate_master_key()
+
+
+def _settings(url: str, tmp_path: Path, key: str) -> Settings:
+    return Settings(database_url=url, data_dir=tmp_path, secret_key=key)  # type: ignore[arg-type]
+
+
+def _event(rt: Runtime, conn_id: str, etype: str, rid: str) -> str:
+    rec, _ = ledger.insert_event(
+        rt.db, connection_id=conn_id, provider="quo", event_type=etype,
+        idempotency_key=f"{etype}:{rid}", payload={}, resource_id=rid,
+    )  # fmt: skip
+    workflows.dispatch(
+        workflows.InboundEvent(rec.id, conn_id, "quo", etype, rid, {}, {}),
+    )
+    return rec.id
+
+
+def _conn(rt: Runtime) -> str:
+    return connections.create_connection(
+        rt.db, rt.box, crm="attio", quo_api_key="quo-k-123456", crm_token="attio-t-123456",
+        quo_base_url="http://q", crm_base_url="http://a",
+    ).id  # fmt: skip
+
+
+def test_queues_are_registered_partitioned(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    from dbos import DBOS
+
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        assert rt.ready()["ready"]
+        for name, spec in workflows.QUEUES.items():
+            q = DBOS.retrieve_queue(name)
+            assert q is not None
+            assert q._partition_concurrency == 1
+            assert q._worker_concurrency == spec.worker_concurrency
+        with pytest.raises(ValueError):
+            workflows.enqueue(
+                "activity", workflows.run_event, "x", "y", partition_key="", workflow_id="w"
+            )
+        with pytest.raises(ValueError):
+            workflows.enqueue(
+                "nope", workflows.run_event, "x", "y", partition_key="k", workflow_id="w"
+            )
+    assert not rt.started
+    with pytest.raises(RuntimeError):
+        from switchboard.runtime import runtime
+
+        runtime()
+
+
+def test_web_only_process_never_dequeues(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    from tests.web import plugin
+
+    plugin.install()
+    settings = _settings(sqlite_url, tmp_path, master_key)
+    with Runtime(settings, workers=False) as web:
+        conn_id = _conn(web)
+        event_id = _event(web, conn_id, "test.dummy", "ACweb")
+        time.sleep(1.0)
+        ev = ledger.get_event(web.db, event_id)
+        assert ev is not None and ev.status == "accepted"
+        assert plugin.COUNTS[event_id] == 0
+    with Runtime(settings, workers=True) as worker:
+        wait_status(worker.db, event_id, "processed")
+        assert plugin.COUNTS[event_id] == 1
+
+
+def test_dead_executor_detection(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        old = datetime.now(UTC) - timedelta(minutes=5)
+        with rt.db.session() as s:
+            s.add(ExecutorHeartbeat(executor_id="stale", host="elsewhere", pid=1, last_seen=old))
+            s.add(
+                ExecutorHeartbeat(
+                    executor_id="gone-local",
+                    host=os.uname().nodename,
+                    pid=2**22 + 12345,
+                    last_seen=datetime.now(UTC),
+                )
+            )
+            s.add(
+                ExecutorHeartbeat(
+                    executor_id="alive", host="elsewhere", pid=1, last_seen=datetime.now(UTC)
+                )
+            )
+        import socket
+
+        if socket.gethostname() != os.uname().nodename:  # pragma: no cover
+            pytest.skip("hostname mismatch")
+        assert rt.dead_executors() == ["gone-local", "stale"]
+        assert rt.recover_dead_executors() == ["gone-local", "stale"]
+        with rt.db.session() as s:
+            left = {h.executor_id for h in s.query(ExecutorHeartbeat)}
+        assert left == {"alive", rt.executor_id}
+
+
+# ------------------------------------------------------------------------------ SIGKILL recovery
+def _spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).parent / "switchboard"
+    out = open(log, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [str(exe), "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _steps(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        _stop(p)
+
+
+@pytest.mark.parametrize("mode", ["postgres-survivor", "sqlite-restart"])
+def test_sigkill_worker_work_is_finished_elsewhere(
+    mode: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    master_key: str,
+    registry_snapshot: None,
+    workers: list[subprocess.Popen[bytes]],
+) -> None:
+    from tests.web import plugin
+
+    plugin.install()
+    url = str(request.getfixturevalue("pg_url" if mode.startswith("postgres") else "sqlite_url"))
+    step_log = tmp_path / "steps.jsonl"
+    env = {
+        **os.environ,
+        "SWITCHBOARD_DATABASE_URL": url,
+        "SWITCHBOARD_DATA_DIR": str(tmp_path),
+        "SWITCHBOARD_SECRET_KEY": master_key,
+        "SWITCHBOARD_EXTRA_WORKFLOW_MODULES": "tests.web.plugin",
+        "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
+        "SWITCHBOARD_EXECUTOR_STALE_AFTER": "5",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        "SB_TEST_STEP_LOG": str(step_log),
+        "SB_TEST_STEP_SLEEP": "2",
+    }
+    env.pop("SWITCHBOARD_EXECUTOR_ID", None)
+    with Runtime(_settings(url, tmp_path, master_key), workers=False) as web:
+        conn_id = _conn(web)
+        ids = [_event(web, conn_id, "test.steps", f"ACkill{i}") for i in range(3)]
+        n_workers = 2 if mode.startswith("postgres") else 1
+        for i in range(n_workers):
+            workers.append(_spawn_worker(env, tmp_path / f"worker{i}.log"))
+
+        def in_sleep() -> Any:
+            return next((r for r in _steps(step_log) if r["step"] == 3), None)
+
+        victim_row = wait_for(in_sleep, timeout=60, interval=0.1)
+        victim_pid = victim_row["pid"]
+        victim = next(p for p in workers if p.pid == victim_pid)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        killed_at = len(_steps(step_log))
+        if mode == "sqlite-restart":
+            workers.append(_spawn_worker(env, tmp_path / "worker-restarted.log"))
+        for eid in ids:
+            ev = wait_status(web.db, eid, "processed", timeout=90)
+            assert ev.attempts == 1  # the begin step was checkpointed, not re-run
+            assert ev.detail["steps"] == 5
+        rows = _steps(step_log)
+        survivor_pids = {p.pid for p in workers if p.poll() is None}
+        victim_event = victim_row["event"]
+        mine = [r for r in rows if r["event"] == victim_event]
+        done_by_victim = {
+            r["step"] for r in mine if r["phase"] == "done" and r["pid"] == victim_pid
+        }
+        done_by_survivor = {
+            r["step"] for r in mine if r["phase"] == "done" and r["pid"] in survivor_pids
+        }
+        assert 3 not in done_by_victim
+        assert done_by_victim | done_by_survivor == {1, 2, 3, 4, 5}
+        assert done_by_victim & done_by_survivor == set()  # completed steps were not re-run
+        assert {1, 2} <= done_by_victim
+        ev = ledger.get_event(web.db, victim_event)
+        assert ev is not None and ev.detail["finished_by"] in survivor_pids
+        assert len(rows) > killed_at
