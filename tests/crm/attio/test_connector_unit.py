@@ -106,7 +106,11 @@ async def test_inactive_token_is_refused() -> None:
 
 
 async def test_scan_sorts_by_created_at_and_pages_with_keyset() -> None:
-    pages = [[person_record("a"), person_record("b")], [person_record("c")]]
+    pages = [
+        [person_record("a"), person_record("b")],
+        # The boundary instant's ids come back again (>=) and are dropped client-side.
+        [person_record("b"), person_record("a"), person_record("c")],
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": pages.pop(0)})
@@ -120,14 +124,22 @@ async def test_scan_sorts_by_created_at_and_pages_with_keyset() -> None:
     body0, body1 = rec.bodies()
     assert body0 == {"sorts": [{"attribute": "created_at", "direction": "asc"}], "limit": 2}
     assert "offset" not in body1
-    assert body1["filter"] == {
-        "$and": [
-            {"created_at": {"$gte": "2024-01-01T00:00:00.000000000Z"}},
-            {"$not": {"record_id": {"$in": ["a", "b"]}}},
-        ]
-    }
+    assert body1["filter"] == {"created_at": {"$gte": "2024-01-01T00:00:00.000000000Z"}}
+    assert body1["limit"] == 4  # the page size plus the two ids already returned at that instant
     with pytest.raises(ValueError):
         await connector.list_people_page("garbage-cursor")
+
+
+async def test_scan_continues_when_a_full_answer_is_trimmed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        limit = json.loads(request.content)["limit"]
+        return httpx.Response(200, json={"data": [person_record(f"r{i}") for i in range(limit)]})
+
+    connector = Recorder(handler).connector()
+    first = await connector.list_people_page(None, limit=3)
+    second = await connector.list_people_page(first.next_cursor, limit=3)
+    # r0..r2 were seen; the answer r0..r5 yields r3..r5 and the scan is not over.
+    assert [p.id for p in second.people] == ["r3", "r4", "r5"] and second.next_cursor
 
 
 async def test_get_person_404_is_gone() -> None:

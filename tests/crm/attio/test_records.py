@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.crm.attio._cursor import ScanCursor, advance
+from switchboard.crm.attio._cursor import ScanCursor, advance, page_request_size, unseen
 from switchboard.crm.attio._records import parse_timestamp, phone_e164, to_person
 
 
@@ -104,12 +104,11 @@ def test_parse_timestamp_nanoseconds() -> None:
 def test_cursor_round_trip_and_filter() -> None:
     cursor = ScanCursor(created_at="2024-01-01T00:00:00.000000000Z", seen_ids=("a", "b"))
     assert ScanCursor.decode(cursor.encode()) == cursor
-    assert cursor.filter() == {
-        "$and": [
-            {"created_at": {"$gte": "2024-01-01T00:00:00.000000000Z"}},
-            {"$not": {"record_id": {"$in": ["a", "b"]}}},
-        ]
-    }
+    assert cursor.filter() == {"created_at": {"$gte": "2024-01-01T00:00:00.000000000Z"}}
+    assert page_request_size(cursor, 500) == 502
+    assert page_request_size(None, 500) == 500
+    answer = [record("a"), record("c"), record("b"), record("d")]
+    assert [r["id"]["record_id"] for r in unseen(cursor, answer, 1)] == ["c"]
 
 
 @pytest.mark.parametrize("text", ["", "!!", "eyJ2IjoyfQ", "bm90IGpzb24"])

@@ -11,7 +11,13 @@ import httpx
 
 from switchboard.crm.attio import _webhooks
 from switchboard.crm.attio._contacts import person_to_contact
-from switchboard.crm.attio._cursor import SCAN_SORTS, ScanCursor, advance
+from switchboard.crm.attio._cursor import (
+    SCAN_SORTS,
+    ScanCursor,
+    advance,
+    page_request_size,
+    unseen,
+)
 from switchboard.crm.attio._records import company_name, record_id, to_person
 from switchboard.crm.base import (
     CrmChange,
@@ -224,12 +230,14 @@ class AttioConnector(CrmConnector):
     ) -> PeoplePage:
         position = ScanCursor.decode(cursor) if cursor else None
         parts = [f for f in (condition, position.filter() if position else None) if f]
-        body: dict[str, Any] = {"sorts": SCAN_SORTS, "limit": limit}
+        asked = page_request_size(position, limit)
+        body: dict[str, Any] = {"sorts": SCAN_SORTS, "limit": asked}
         if parts:
             body["filter"] = parts[0] if len(parts) == 1 else {"$and": parts}
-        records = await self._query(PEOPLE, body, operation)
+        answer = await self._query(PEOPLE, body, operation)
+        records = unseen(position, answer, limit)
         people = [to_person(r) for r in records]
-        if len(records) < limit:
+        if len(answer) < asked:
             return PeoplePage(people=people, next_cursor=None)
         after = advance(position, records)
         return PeoplePage(people=people, next_cursor=after.encode() if after else None)

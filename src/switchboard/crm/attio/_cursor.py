@@ -7,15 +7,16 @@ before it makes the scan repeat one. A keyset cursor does not shift. The scan is
 seen), and the cursor remembers the last `created_at` returned plus the ids already returned
 *at exactly that instant*. The next page asks for
 
-    created_at >= last  AND  NOT record_id IN (ids already returned at `last`)
+    created_at >= last        (limit + number of remembered ids)
 
-so records at the boundary instant are neither skipped (`>=`, not `>`) nor repeated (the id
-exclusion). Deleting a record removes only that record from later pages; creating one adds it
-at the end (or at the boundary instant, where the exclusion still keeps it to one appearance).
-Only documented filter operators are used (timestamp `$gte`, `$not`, `record_id` `$in`), so
-the same cursor works against Attio and its emulator. The id list is normally one id long; it
-grows only when many records share one timestamp (bulk imports), and then only to the size of
-that group.
+and drops the remembered ids from the answer, so records at the boundary instant are neither
+skipped (`>=`, not `>`) nor repeated (the exclusion). Deleting a record removes only that
+record from later pages; creating one adds it at the end (or at the boundary instant, where
+the exclusion still keeps it to one appearance). The only filter used is a timestamp `$gte`,
+the most widely supported operator, and the exclusion happens client-side, so the cursor does
+not depend on `$not`/`$in` support. The id list is normally one id long; it grows only when
+many records share one timestamp (bulk imports), and then only to the size of that group —
+each page request asks for that many extra records.
 
 Cursors are opaque urlsafe-base64 JSON, so a checkpoint can store them as text.
 """
@@ -63,11 +64,8 @@ class ScanCursor:
         return cls(created_at=payload["t"], seen_ids=tuple(ids))
 
     def filter(self) -> dict[str, Any]:
-        """The Attio query filter selecting everything after this position."""
-        after: dict[str, Any] = {"created_at": {"$gte": self.created_at}}
-        if not self.seen_ids:
-            return after
-        return {"$and": [after, {"$not": {"record_id": {"$in": list(self.seen_ids)}}}]}
+        """The Attio query filter selecting this position and everything after it."""
+        return {"created_at": {"$gte": self.created_at}}
 
 
 SCAN_SORTS: list[dict[str, str]] = [{"attribute": "created_at", "direction": "asc"}]
@@ -86,3 +84,16 @@ def advance(cursor: ScanCursor | None, records: Sequence[Mapping[str, Any]]) -> 
     if cursor is not None and parse_timestamp(cursor.created_at) == last:
         carried = cursor.seen_ids
     return ScanCursor(created_at=last_raw, seen_ids=tuple(dict.fromkeys([*carried, *at_last])))
+
+
+def page_request_size(cursor: ScanCursor | None, limit: int) -> int:
+    """How many records to ask for so that `limit` remain after dropping the seen ids."""
+    return limit + (len(cursor.seen_ids) if cursor else 0)
+
+
+def unseen(
+    cursor: ScanCursor | None, records: Sequence[Mapping[str, Any]], limit: int
+) -> list[Mapping[str, Any]]:
+    """The first `limit` records of an answer that the cursor has not returned yet."""
+    seen = set(cursor.seen_ids) if cursor else set()
+    return [r for r in records if record_id(r) not in seen][:limit]
