@@ -1,4 +1,4 @@
-"""Fixtures: one real `switchboard emulate quo` server per module, reset before every test."""
+"""Fixtures: one real `switchboard emulate quo` server per session, reset before every test."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Quo:
         return str(self.workspace["phoneNumbers"][0]["id"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quo_server() -> Iterator[RunningServer]:
     with quo_emulator("--bulk-delay", "0", "--phase-scale", "0") as srv:
         yield srv

@@ -183,18 +183,17 @@ def test_rate_limit_429_with_retry_after(quo: Quo) -> None:
         return httpx.get(quo.url + "/v1/phone-numbers", headers={"Authorization": "k1"})
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(one, range(25)))
-    codes = [r.status_code for r in responses]
-    assert codes.count(200) <= 10 + 1  # a second window may open during the burst
+        responses = list(pool.map(one, range(40)))
     limited = [r for r in responses if r.status_code == 429]
-    assert limited, codes
+    assert limited, [r.status_code for r in responses]
     assert all(int(r.headers["Retry-After"]) >= 1 for r in limited)
     assert limited[0].json()["status"] == 429 and limited[0].json()["code"] == "0400429"
     stats = quo.control("GET", "/stats").json()
-    assert stats["perOperation"]["listPhoneNumbers_v1"] == 25
+    assert stats["perOperation"]["listPhoneNumbers_v1"] == 40
     accepted = [e for e in quo.control("GET", "/requests").json()["data"] if e["status"] == 200]
     stamps = sorted(e["ts"] for e in accepted)
-    assert all(stamps[i + 10] - stamps[i] >= 0.9 for i in range(len(stamps) - 10))
+    # Never more than 10 accepted requests of one key within any one second.
+    assert all(stamps[i + 10] - stamps[i] >= 0.99 for i in range(len(stamps) - 10))
     # Another key has its own budget.
     quo.control("POST", "/workspaces", json={"apiKey": "other"})
     assert quo.api("GET", "/v1/phone-numbers", key="other").status_code == 200
