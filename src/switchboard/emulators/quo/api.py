@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -137,7 +136,7 @@ def build_router(emu: QuoEmulator) -> APIRouter:
 
     # ---------------------------------------------------------------- calls
 
-    def call_of(ws: Workspace, call_id: str, pattern_ok: bool = True) -> Any:
+    def call_of(ws: Workspace, call_id: str) -> Any:
         if not call_id.startswith("AC"):
             raise QuoError(400, "callId must start with AC")
         call = ws.calls.get(call_id)
@@ -457,7 +456,3 @@ def _webhook_routes(
             return create
 
         op("POST", f"{prefix}/{kind}", names[kind] + suffix, status=201)(make(kind))
-
-
-def parse_datetime(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
