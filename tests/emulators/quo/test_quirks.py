@@ -110,6 +110,8 @@ def test_bulk_drops_duplicates_silently_and_can_be_unavailable(quo: Quo) -> None
     body = {"contacts": [contact("z")]}
     assert quo.api("POST", "/v1/contacts/bulk", key="nobulk", json=body).status_code == 404
     assert quo.api("POST", "/v1/contacts/bulk", key="forbid", json=body).status_code == 403
+    quo.control("PATCH", "/workspaces/k1", json={"bulk": "missing"})
+    assert quo.api("POST", "/v1/contacts/bulk", json=body).status_code == 404
 
 
 def test_external_ids_are_repeated_keys_and_limited_to_20(quo: Quo) -> None:

@@ -44,6 +44,7 @@ CALL_FIELDS = {
     "forwardedTo": "forwarded_to",
     "emptyParticipants": "empty_participants",
     "ringing": "ringing",
+    "shuffleParticipants": "shuffle_participants",
     "delays": "delays",
     "delayScale": "delay_scale",
 }
@@ -153,6 +154,21 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
     @route("GET", "/workspaces/{ref}")
     async def get_workspace(request: Request) -> Any:
         return summary(find(request.path_params["ref"]))
+
+    @route("PATCH", "/workspaces/{ref}")
+    async def patch_workspace(request: Request) -> Any:
+        ws = find(request.path_params["ref"])
+        body = await _body(request)
+        unknown = set(body) - {"name", "bulk"}
+        if unknown:
+            raise ValueError(f"unknown fields: {sorted(unknown)}")
+        if "bulk" in body:
+            if body["bulk"] not in ("enabled", "forbidden", "missing"):
+                raise ValueError("bulk must be enabled, forbidden or missing")
+            ws.bulk = body["bulk"]
+        if "name" in body:
+            ws.name = str(body["name"])
+        return summary(ws)
 
     @route("POST", "/workspaces/{ref}/api-keys", status=201)
     async def add_key(request: Request) -> Any:

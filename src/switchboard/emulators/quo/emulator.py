@@ -614,6 +614,7 @@ class QuoEmulator:
         forwarded_to: str | None = None,
         empty_participants: bool = False,
         ringing: bool = True,
+        shuffle_participants: bool = False,
         delays: dict[str, float] | None = None,
         delay_scale: float | None = None,
     ) -> dict[str, Any]:
