@@ -185,6 +185,32 @@ async def plan_event(svc: Services, event_type: str, payload: Mapping[str, Any])
     return await plan_resource(svc, facts, trigger=event_type)
 
 
+def _with_ringing(db: Database, connection_id: str, facts: F.CallFacts) -> F.CallFacts:
+    with db.session() as s:
+        payloads = s.scalars(
+            select(Event.payload).where(
+                Event.connection_id == connection_id,
+                Event.provider == "quo",
+                Event.resource_id == facts.call_id,
+                Event.event_type == "call.ringing",
+            )
+        ).all()
+    merged = facts
+    for payload in payloads:
+        try:
+            merged = merged.apply_event("call.ringing", dict(payload or {}))
+        except ValueError:
+            continue
+    if merged.participants == facts.participants:
+        return facts
+    # Only the numbers are taken: the ringing snapshot never outranks the completed call.
+    merged = facts.model_copy(update={"participants": merged.participants})
+    _save_resource(db, connection_id, "call", facts.call_id, facts=merged)
+    loaded = _load_resource(db, connection_id, "call", facts.call_id)[0]
+    assert isinstance(loaded, F.CallFacts)
+    return loaded
+
+
 def sibling_events(
     db: Database, connection_id: str, rid: str, settings: ActivitySettings
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -243,16 +269,26 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
         return _plan("ignored", reason, rtype, rid, detail=detail)
 
     if isinstance(facts, F.CallFacts) and facts.needs_participants:
+        # Quo's empty-participants quirk. The call's `call.ringing` (acknowledged and ignored,
+        # but kept in the ledger) lists them: no request, and it works for calls with more than
+        # two participants, which `GET /v1/calls/{id}` refuses.
+        facts = await asyncio.to_thread(_with_ringing, svc.db, svc.connection_id, facts)
+        if not facts.needs_participants:
+            detail["participants_from"] = "call.ringing"
+    if isinstance(facts, F.CallFacts) and facts.needs_participants:
         try:
             call = await svc.quo.get_call(rid)
         except QuoRequestRefused as exc:
-            return _plan(
+            plan = _plan(
                 "skipped",
-                f"Quo refused to list the call's participants: {exc}",
+                f"participants unknown: the payload lists none and Quo refused to list them "
+                f"({exc}); retried when the call's call.ringing is in",
                 rtype,
                 rid,
                 detail=detail,
             )
+            plan["participants_retry"] = True
+            return plan
         except QuoNotFound:
             return _plan("skipped", "the call no longer exists in Quo", rtype, rid, detail=detail)
         fetched = facts.with_call(call)

@@ -61,6 +61,7 @@ log = get_logger(__name__)
 
 PROCESSOR = "activity.quo"
 QUEUE = "activity"
+PARTICIPANT_RETRIES = 3
 
 
 def partition_key(connection_id: str, resource_id: str) -> str:
@@ -188,7 +189,7 @@ async def voicemail_delay_step(connection_id: str, attempt: int) -> float:
 
 
 # ------------------------------------------------------------------------------ workflows
-async def execute_plan(plan: dict[str, Any]) -> Outcome:
+async def execute_plan(plan: dict[str, Any], attempt: int = 0) -> Outcome:
     """Write the planned notes (one step each) and schedule the voicemail follow-up."""
     connection_id = str(plan["connection_id"])
     rtype, rid = str(plan["resource_type"]), str(plan["resource_id"])
@@ -200,6 +201,8 @@ async def execute_plan(plan: dict[str, Any]) -> Outcome:
         detail["notes"] = results
     if plan.get("voicemail_followup"):
         detail["voicemail_followup"] = await schedule_voicemail(connection_id, rid, 1)
+    if plan.get("participants_retry") and attempt < PARTICIPANT_RETRIES:
+        detail["participants_retry"] = await schedule_refresh(connection_id, rid, attempt + 1)
     status = "processed" if plan["status"] == "write" else str(plan["status"])
     return Outcome(status=status, reason=plan.get("reason"), detail=detail)
 
@@ -217,6 +220,27 @@ async def schedule_voicemail(connection_id: str, call_id: str, attempt: int) -> 
             QUEUE, voicemail_followup, connection_id, call_id, attempt
         )
     return f"{workflow_id} in {delay:g}s"
+
+
+async def schedule_refresh(connection_id: str, call_id: str, attempt: int) -> str:
+    delay = float(min(30.0, 2.0 * 2 ** (attempt - 1)))
+    workflow_id = f"refresh:{connection_id}:{call_id}:{attempt}"
+    with (
+        SetWorkflowID(workflow_id),
+        SetEnqueueOptions(
+            queue_partition_key=partition_key(connection_id, call_id), delay_seconds=delay
+        ),
+    ):
+        await DBOS.enqueue_workflow_async(QUEUE, refresh_later, connection_id, call_id, attempt)
+    return f"{workflow_id} in {delay:g}s"
+
+
+@DBOS.workflow()
+async def refresh_later(connection_id: str, call_id: str, attempt: int) -> str:
+    """Re-plan a call whose participants were unknown (its call.ringing may be in by now)."""
+    plan = await refresh_step(connection_id, call_id, "participants retry")
+    outcome = await execute_plan(plan, attempt)
+    return f"{outcome.status}: {outcome.reason or ''}"
 
 
 @processor(PROCESSOR)
