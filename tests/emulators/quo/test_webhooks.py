@@ -281,6 +281,11 @@ def test_outcomes_and_empty_participants(quo: Quo, receiver: Receiver) -> None:
     assert ai["answeredBy"].startswith("SY")
     assert out["direction"] == "outgoing" and out["initiatedBy"].startswith("US")
     assert out["participants"][0] == "+15550100100"
+    orders = set()
+    for _ in range(6):
+        call = quo.control("POST", "/calls", json={"shuffleParticipants": True}).json()["call"]
+        orders.add(tuple(call["participants"]))
+    assert len(orders) == 2
 
 
 def test_messages_fire_received_and_delivered(quo: Quo, receiver: Receiver) -> None:

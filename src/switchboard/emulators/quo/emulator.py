@@ -647,6 +647,8 @@ class QuoEmulator:
             all_parts = (
                 [*external, pn.number] if direction == "incoming" else [pn.number, *external]
             )
+            if shuffle_participants:  # "participants order is not fixed"
+                self.faults.random.shuffle(all_parts)
             scale = self.settings.phase_delay_scale if delay_scale is None else delay_scale
             phase = {k: v * scale for k, v in {**PHASE_DELAYS, **(delays or {})}.items()}
             now = self.clock()
