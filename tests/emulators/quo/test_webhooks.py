@@ -282,7 +282,7 @@ def test_outcomes_and_empty_participants(quo: Quo, receiver: Receiver) -> None:
     assert out["direction"] == "outgoing" and out["initiatedBy"].startswith("US")
     assert out["participants"][0] == "+15550100100"
     orders = set()
-    for _ in range(6):
+    for _ in range(12):
         call = quo.control("POST", "/calls", json={"shuffleParticipants": True}).json()["call"]
         orders.add(tuple(call["participants"]))
     assert len(orders) == 2
