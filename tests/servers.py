@@ -73,23 +73,20 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         proc.wait(grace)
 
 
-@contextlib.contextmanager
-def cli_server(
-    *args: str,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    ready_path: str = "/",
-    env: dict[str, str] | None = None,
-    timeout: float = 30.0,
-    host_flag: str | None = "--host",
-    port_flag: str | None = "--port",
-) -> Iterator[RunningServer]:
-    """Run `switchboard *args --host H --port P` until the block exits.
+class _PortTaken(RuntimeError):
+    pass
 
-    Pass `host_flag=None` / `port_flag=None` when the command takes them differently (then put
-    the port in `args` yourself and pass `port=`).
-    """
-    port = port or free_port(host)
+
+def _start(
+    args: tuple[str, ...],
+    host: str,
+    port: int,
+    ready_path: str,
+    env: dict[str, str] | None,
+    timeout: float,
+    host_flag: str | None,
+    port_flag: str | None,
+) -> RunningServer:
     cmd = [*switchboard_command(), *args]
     if host_flag:
         cmd += [host_flag, host]
@@ -111,12 +108,13 @@ def cli_server(
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{' '.join(cmd)} exited with {proc.returncode}:\n{server.output()}"
-                )
+                out = server.output()
+                error = _PortTaken if "address already in use" in out.lower() else RuntimeError
+                raise error(f"{' '.join(cmd)} exited with {proc.returncode}:\n{out}")
             try:
                 httpx.get(server.url + ready_path, timeout=1.0)
-                break
+                if proc.poll() is None:  # the answer came from our process, not a port thief
+                    return server
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
@@ -124,11 +122,46 @@ def cli_server(
                     f"{' '.join(cmd)} did not answer in {timeout}s:\n{server.output()}"
                 )
             time.sleep(0.05)
-        yield server
-    finally:
+    except BaseException:
         _stop(proc)
         with contextlib.suppress(OSError):
             log_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def cli_server(
+    *args: str,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    ready_path: str = "/",
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    host_flag: str | None = "--host",
+    port_flag: str | None = "--port",
+) -> Iterator[RunningServer]:
+    """Run `switchboard *args --host H --port P` until the block exits.
+
+    Pass `host_flag=None` / `port_flag=None` when the command takes them differently (then put
+    the port in `args` yourself and pass `port=`). With an automatic port, a start that fails
+    because another process grabbed the port meanwhile is retried on a new port.
+    """
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        try:
+            server = _start(
+                args, host, port or free_port(host), ready_path, env, timeout, host_flag, port_flag
+            )
+            break
+        except _PortTaken:
+            if attempt == attempts - 1:
+                raise
+    try:
+        yield server
+    finally:
+        _stop(server.process)
+        with contextlib.suppress(OSError):
+            server.log_path.unlink()
 
 
 @contextlib.contextmanager
