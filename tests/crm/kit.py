@@ -19,6 +19,7 @@ What the kit proves (one test each):
   never by a number the person no longer has;
 - `to_quo_contacts` resolves company names with one batch query per page, correctly;
 - `get_person` of a deleted person is None;
+- `list_people_changed_since` lists people created or edited after the instant, nobody else;
 - notes: write (back-dated), replace (new exists, old gone), delete (twice is fine);
 - webhooks: subscribe → a change fires → the delivery verifies with the secret and parses to the
   right change; tampering fails verification; unsubscribe removes it (twice is fine);
@@ -199,30 +200,53 @@ class ConnectorContractKit:
         before = await kit.control.person_ids()
         assert seeded <= before
         doomed = rng.sample(sorted(before), self.concurrent_changes)
-        pages_expected = len(before) // self.page_size + 1
-        batches = max(1, min(10, pages_expected - 1))
+        batches = max(1, min(10, len(before) // self.page_size - 1))
         per_batch = -(-self.concurrent_changes // batches)
+        newcomer_phones = fresh_phones(rng, self.concurrent_changes)
         created: list[str] = []
         seen: list[str] = []
-        cursor: str | None = None
-        pages = 0
-        while True:
-            page = await kit.connector.list_people_page(cursor, limit=self.page_size)
-            seen.extend(p.id for p in page.people)
-            pages += 1
-            # Between pages, another writer deletes people on both sides of the cursor and
-            # adds new ones — exactly what makes offset pagination skip and repeat.
-            if pages <= batches:
-                for person_id in doomed[(pages - 1) * per_batch : pages * per_batch]:
+        pages_done = 0
+        progress = asyncio.Condition()
+        scan_over = False
+        mutations_during_scan = 0
+
+        async def mutate() -> None:
+            # Another writer, running while the scan's next page is in flight: it deletes
+            # people on both sides of the cursor and adds new ones — exactly what makes offset
+            # pagination skip and repeat people.
+            nonlocal mutations_during_scan
+            for batch in range(batches):
+                async with progress:
+                    await progress.wait_for(lambda b=batch: pages_done > b or scan_over)
+                for person_id in doomed[batch * per_batch : (batch + 1) * per_batch]:
                     await kit.control.delete_person(person_id)
-                for phone in fresh_phones(rng, per_batch):
-                    if len(created) < self.concurrent_changes:
-                        created.append(await kit.control.add_person([phone], "Scan Newcomer"))
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-            assert pages < 100, "scan does not terminate"
-        assert len(set(doomed)) == len(created) == self.concurrent_changes, (pages, len(created))
+                    mutations_during_scan += not scan_over
+                    await asyncio.sleep(0)
+                for phone in newcomer_phones[batch * per_batch : (batch + 1) * per_batch]:
+                    created.append(await kit.control.add_person([phone], "Scan Newcomer"))
+                    mutations_during_scan += not scan_over
+                    await asyncio.sleep(0)
+
+        async def scan() -> None:
+            nonlocal pages_done, scan_over
+            cursor: str | None = None
+            while True:
+                page = await kit.connector.list_people_page(cursor, limit=self.page_size)
+                seen.extend(p.id for p in page.people)
+                async with progress:
+                    pages_done += 1
+                    progress.notify_all()
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+                assert pages_done < 1000, "scan does not terminate"
+            async with progress:
+                scan_over = True
+                progress.notify_all()
+
+        await asyncio.gather(scan(), mutate())
+        assert len(set(doomed)) == len(created) == self.concurrent_changes
+        assert mutations_during_scan >= self.concurrent_changes, "the scan outran the writer"
         counts = Counter(seen)
         repeated = {i: n for i, n in counts.items() if n > 1}
         assert not repeated, f"{len(repeated)} people returned more than once"
@@ -231,7 +255,6 @@ class ConnectorContractKit:
         assert not missing, f"{len(missing)} surviving people were skipped"
         unknown = counts.keys() - before - set(created)
         assert not unknown, f"scan returned people that never existed: {sorted(unknown)[:5]}"
-        assert len(seen) >= len(survivors)
 
     # ------------------------------------------------------------------ phones
 
@@ -291,6 +314,21 @@ class ConnectorContractKit:
         assert person is not None and person.phones == tuple(phone)
         await kit.control.delete_person(person_id)
         assert await kit.connector.get_person(person_id) is None
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def test_changed_since_lists_recent_creates_and_edits(self, kit: KitEnv) -> None:
+        old = await kit.control.seed_people(40)
+        since = datetime.now(UTC)
+        first, second = fresh_phones(random.Random(time.time_ns()), 2)
+        newcomer = await kit.control.add_person([first], "Late Arrival")
+        await kit.control.set_phones(old[0], [second])
+        await kit.control.delete_person(old[1])
+        changed = await kit.connector.list_people_changed_since(since)
+        ids = [p.id for p in changed]
+        assert sorted(ids) == sorted([newcomer, old[0]])
+        edited = next(p for p in changed if p.id == old[0])
+        assert edited.phones == (second,)
 
     # ------------------------------------------------------------------ notes
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from switchboard.crm.attio import SOURCE, AttioConnector
-from switchboard.emulators.attio import AttioEmulator, Workspace, create_app
+from switchboard.crm.attio._records import to_person
+from switchboard.crm.base import PeoplePage
+from switchboard.emulators.attio import AttioEmulator, Workspace
 from switchboard.emulators.common import ServerThread
 from switchboard.http import RequestInfo
+from tests.crm.attio.conftest import TOKEN
 from tests.crm.kit import Budget, ConnectorContractKit, KitEnv, KitNote
-
-TOKEN = "attio-contract-kit-token"
 
 
 class AttioControl:
@@ -86,18 +87,6 @@ class AttioControl:
         return self.emu.log.max_per_second(key=f"{self.ws.id}:{budget}")
 
 
-@pytest.fixture(scope="module")
-def attio_server() -> Iterator[tuple[AttioEmulator, ServerThread]]:
-    emu = AttioEmulator(allow_http_targets=True, token=TOKEN, seed_value=11)
-    emu.set_webhook_delivery(time_scale=0.001)
-    server = ServerThread(create_app(emu)).start()
-    try:
-        yield emu, server
-    finally:
-        emu.deliverer.cancel_all()
-        server.stop()
-
-
 class TestAttioConnectorContract(ConnectorContractKit):
     @pytest.fixture
     async def kit(self, attio_server: tuple[AttioEmulator, ServerThread]) -> AsyncIterator[KitEnv]:
@@ -111,3 +100,36 @@ class TestAttioConnectorContract(ConnectorContractKit):
             await connector.aclose()
         # The connector itself never saw a 429 either (nothing needed a retry).
         assert not [c for c in calls if c.status == 429]
+
+
+class OffsetPagingConnector(AttioConnector):
+    """What the kit must reject: the obvious offset-paginated scan."""
+
+    async def list_people_page(self, cursor: str | None, limit: int = 500) -> PeoplePage:
+        offset = int(cursor or 0)
+        records = await self._query(
+            "people",
+            {"sorts": [{"attribute": "created_at", "direction": "asc"}], "limit": limit,
+             "offset": offset},
+            "people.scan",
+        )  # fmt: skip
+        people = [to_person(r) for r in records]
+        done = len(records) < limit
+        return PeoplePage(people, None if done else str(offset + len(records)))
+
+
+async def test_the_kit_rejects_an_offset_paginated_scan(
+    attio_server: tuple[AttioEmulator, ServerThread],
+) -> None:
+    emu, server = attio_server
+    emu.reset()
+    connector = OffsetPagingConnector(TOKEN, server.url)
+    kit = ConnectorContractKit()
+    kit.scan_size, kit.page_size = 1_000, 200
+    try:
+        with pytest.raises(AssertionError, match=r"skipped|more than once"):
+            await kit.test_full_scan_is_stable_under_concurrent_creates_and_deletes(
+                KitEnv(connector, AttioControl(emu), source=SOURCE)
+            )
+    finally:
+        await connector.aclose()
