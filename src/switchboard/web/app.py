@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, webhooks
+from switchboard.web import admin, dashboard, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -74,6 +74,7 @@ def create_app(
 
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(dashboard.router)
     for r in extra_routers or []:
         app.include_router(r)
     return app
