@@ -158,15 +158,16 @@ class RetryAfterAsHttpDate:
 
 
 class CaptureLoop:
-    """Remembers the server's event loop, so webhooks fired from other threads (the Python API)
-    are scheduled on it."""
+    """Remembers the server's event loop (at lifespan startup or the first request), so webhooks
+    fired from other threads (the Python API) are scheduled on it."""
 
     def __init__(self, app: ASGIApp, emulator: AttioEmulator) -> None:
         self.app = app
         self.emulator = emulator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.emulator.loop is None:
+        known = self.emulator.loop
+        if known is None or known.is_closed():
             self.emulator.loop = asyncio.get_running_loop()
         await self.app(scope, receive, send)
 

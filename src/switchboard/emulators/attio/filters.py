@@ -54,10 +54,13 @@ RECORD_FIELDS = frozenset({"record_id", "created_at", "updated_at"})
 
 @dataclass
 class Plan:
-    """`candidates`: ids that may match (None = every record); `predicate` decides."""
+    """`candidates`: ids that may match (None = every record); `predicate` decides.
+    `created_from`: no record created before this instant matches (lets a `created_at`-sorted
+    query start its scan there)."""
 
     candidates: set[str] | None
     predicate: Predicate
+    created_from: datetime | None = None
 
 
 def _always(_: Record) -> bool:
@@ -117,7 +120,11 @@ def _and(children: list[Plan]) -> Plan:
         for other in sets[1:]:
             candidates &= other
     preds = [c.predicate for c in children]
-    return Plan(candidates, lambda r: all(p(r) for p in preds))
+    bounds = [c.created_from for c in children if c.created_from is not None]
+    created_from = max(bounds) if bounds else None
+    if len(preds) == 1:
+        return Plan(candidates, preds[0], created_from)
+    return Plan(candidates, lambda r: all(p(r) for p in preds), created_from)
 
 
 def _negate(inner: Plan) -> Plan:
@@ -175,9 +182,13 @@ def _record_field(store: ObjectStore, key: str, sub: Any) -> Plan:
                 checks.append(_string_check(key, op, operand))
         return Plan(candidates, lambda r: all(c(r.id) for c in checks))
     time_checks = [_time_check(key, op, operand) for op, operand in ops.items()]
+    check = (
+        time_checks[0] if len(time_checks) == 1 else (lambda ts: all(c(ts) for c in time_checks))
+    )
     if key == "created_at":
-        return Plan(None, lambda r: all(c(r.created_at) for c in time_checks))
-    return Plan(None, lambda r: all(c(r.updated_at) for c in time_checks))
+        lower = [parse_ts(v) for op, v in ops.items() if op in ("$gt", "$gte", "$eq")]
+        return Plan(None, lambda r: check(r.created_at), max(lower) if lower else None)
+    return Plan(None, lambda r: check(r.updated_at))
 
 
 def _intersect(a: set[str] | None, b: set[str]) -> set[str]:

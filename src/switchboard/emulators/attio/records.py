@@ -7,6 +7,7 @@ matches a number the person used to have, and a lookup over 10,000 people is a d
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,8 @@ class Record:
     created_by: Actor
     seq: int
     values: dict[str, list[Value]] = field(default_factory=dict)
+    # (updated_at, include_historic, attribute count) -> the record's JSON, reused until a write
+    json_cache: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def current(self, slug: str) -> list[Value]:
         return [v for v in self.values.get(slug, ()) if v.active_until is None]
@@ -59,6 +62,8 @@ class ObjectStore:
     def __init__(self, obj: ObjectDef) -> None:
         self.obj = obj
         self.records: dict[str, Record] = {}
+        # (created_at, seq, id), sorted: `created_at`-ordered scans start at their lower bound.
+        self.by_created: list[tuple[datetime, int, str]] = []
         self.index: dict[str, dict[Any, set[str]]] = defaultdict(lambda: defaultdict(set))
         # Ids of records merged away, so reads of them answer 404 like any deleted record.
         self.merged_into: dict[str, str] = {}
@@ -90,6 +95,11 @@ class ObjectStore:
 
     def add(self, record: Record) -> None:
         self.records[record.id] = record
+        entry = (record.created_at, record.seq, record.id)
+        if not self.by_created or self.by_created[-1] < entry:
+            self.by_created.append(entry)
+        else:
+            bisect.insort(self.by_created, entry)
         for slug, values in record.values.items():
             if slug in ("created_at", "created_by", "record_id"):
                 continue
@@ -108,6 +118,10 @@ class ObjectStore:
                         if not bucket:
                             del self.index[slug][key]
         self.records.pop(record.id, None)
+        entry = (record.created_at, record.seq, record.id)
+        at = bisect.bisect_left(self.by_created, entry)
+        if at < len(self.by_created) and self.by_created[at] == entry:
+            del self.by_created[at]
 
     # ---------------------------------------------------------------- writes
 
@@ -213,6 +227,23 @@ class ObjectStore:
     # ---------------------------------------------------------------- output
 
     def record_json(
+        self,
+        record: Record,
+        workspace_id: str,
+        web_base: str,
+        *,
+        include_historic: bool,
+    ) -> dict[str, Any]:
+        """The record as Attio shows it. Cached per record until its next write (every write
+        that changes a value moves `updated_at`); callers must not mutate the result."""
+        key = (record.updated_at, include_historic, len(self.obj.attributes), workspace_id)
+        if record.json_cache is not None and record.json_cache[0] == key:
+            return record.json_cache[1]
+        out = self._record_json(record, workspace_id, web_base, include_historic=include_historic)
+        record.json_cache = (key, out)
+        return out
+
+    def _record_json(
         self,
         record: Record,
         workspace_id: str,

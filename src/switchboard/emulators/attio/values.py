@@ -7,6 +7,7 @@ one is appended, which is how Attio keeps history.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,10 @@ Actor = tuple[str, str | None]
 SYSTEM_ACTOR: Actor = ("system", None)
 
 
+@functools.lru_cache(maxsize=262_144)
 def format_ts(ts: datetime) -> str:
-    """Attio's timestamp format: nanosecond precision, `Z` suffix."""
+    """Attio's timestamp format: nanosecond precision, `Z` suffix. Cached: serialising a page of
+    500 records formats ~5,000 timestamps."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 

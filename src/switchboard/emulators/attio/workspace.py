@@ -8,6 +8,7 @@ workspace's event listeners (the webhook dispatcher) with Attio-shaped events.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 import secrets
@@ -414,6 +415,24 @@ class Workspace:
             offset_n = _non_negative_int("offset", 0 if offset is None else offset)
             plan = compile_filter(store, filter_)
             sort_keys = self._compile_sorts(store, sorts)
+            wanted = offset_n + limit_n
+            if plan.candidates is None and (not sorts or _is_created_asc(sorts)):
+                # Creation-ordered scans (the default order, or created_at asc) stop as soon as
+                # the page is full, starting at the filter's created_at lower bound if any.
+                if sorts:
+                    start = 0
+                    if plan.created_from is not None:
+                        start = bisect.bisect_left(store.by_created, (plan.created_from,))
+                    ordered: Any = (store.records[rid] for _, _, rid in store.by_created[start:])
+                else:
+                    ordered = iter(store.records.values())
+                page: list[Record] = []
+                for record in ordered:
+                    if plan.predicate(record):
+                        page.append(record)
+                        if len(page) >= wanted:
+                            break
+                return QueryResult(page[offset_n:wanted], store)
             if plan.candidates is None:
                 matched = [r for r in store.records.values() if plan.predicate(r)]
             else:
@@ -896,6 +915,17 @@ class Workspace:
         with self.lock:
             self.get_webhook(webhook_id)
             del self.webhooks[webhook_id]
+
+
+def _is_created_asc(sorts: Any) -> bool:
+    return (
+        isinstance(sorts, list)
+        and len(sorts) == 1
+        and isinstance(sorts[0], dict)
+        and sorts[0].get("attribute") == "created_at"
+        and sorts[0].get("direction") == "asc"
+        and "field" not in sorts[0]
+    )
 
 
 def _sort_key(key: Callable[[Record], Any], descending: bool) -> Callable[[Record], Any]:
