@@ -431,3 +431,12 @@ def test_authorize_url() -> None:
         "redirect_uri": ["https://sb.example/cb"],
         "state": ["st4te"],
     }
+
+
+async def test_find_by_phone_normalises_its_argument() -> None:
+    rec = Recorder(lambda _r: httpx.Response(200, json={"data": [person_record("p1")]}))
+    connector = rec.connector()
+    assert [p.id for p in await connector.find_people_by_phone("+1 (555) 000-1111")] == ["p1"]
+    assert rec.bodies()[0]["filter"] == {"phone_numbers": "+15550001111"}
+    assert await connector.find_people_by_phone("not a phone") == []
+    assert len(rec.requests) == 1

@@ -9,6 +9,8 @@ Public API:
 - `attio_limiters(token, database_url=..., redis_url=...)` — the read (100/s) and write (25/s)
   budgets, shareable across processes.
 - `AttioOAuthToken`, `authorize_url`, `exchange_code` — OAuth authorization-code flow.
+- `verify_webhook(raw_body, headers, secret)`, `parse_webhook(raw_body, headers)` — the
+  connector's webhook methods without a connector (no network, no credentials).
 - `SOURCE` — the Quo contact `source` Switchboard uses for Attio people.
 """
 
@@ -26,6 +28,8 @@ from switchboard.crm.attio._oauth import (
     authorize_url,
     exchange_code,
 )
+from switchboard.crm.attio._webhooks import parse as parse_webhook
+from switchboard.crm.attio._webhooks import verify as verify_webhook
 
 SOURCE = "switchboard-attio"
 
@@ -41,5 +45,7 @@ __all__ = [
     "authorize_url",
     "display_names",
     "exchange_code",
+    "parse_webhook",
     "person_to_contact",
+    "verify_webhook",
 ]

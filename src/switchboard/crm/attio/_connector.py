@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from switchboard import phones
 from switchboard.crm.attio import _webhooks
 from switchboard.crm.attio._contacts import person_to_contact
 from switchboard.crm.attio._cursor import (
@@ -259,16 +260,21 @@ class AttioConnector(CrmConnector):
 
         Uses the exact shorthand filter `{"phone_numbers": e164}` (not the eventually consistent
         search endpoint), then keeps only people whose current values contain the number — a
-        number that was removed from a person (a historic value) never matches.
+        number that was removed from a person (a historic value) never matches. The argument is
+        normalised first (`+1 (415) 555-0134` works); a number without a country code matches
+        nobody.
         """
+        number = phones.normalise(e164, region=None)
+        if number is None:  # not an international number: nobody can have it
+            return []
         found: list[Person] = []
         offset = 0
         while True:
-            body = {"filter": {"phone_numbers": e164}, "limit": _PHONE_LOOKUP_PAGE}
+            body = {"filter": {"phone_numbers": number}, "limit": _PHONE_LOOKUP_PAGE}
             if offset:
                 body["offset"] = offset
             records = await self._query(PEOPLE, body, "people.find_by_phone")
-            found.extend(p for p in map(to_person, records) if e164 in p.phones)
+            found.extend(p for p in map(to_person, records) if number in p.phones)
             if len(records) < _PHONE_LOOKUP_PAGE:
                 return found
             offset += len(records)
