@@ -72,7 +72,7 @@ async def test_in_process_webhook_delivery() -> None:
     assert [e["type"] for e in received] == ["call.completed"]
 
 
-def test_seed_file_and_api_keys_from_command_line(tmp_path: Path) -> None:
+def test_command_line_seed_file_api_keys_and_profile(tmp_path: Path) -> None:
     seed = {
         "workspaces": [
             {
@@ -101,7 +101,12 @@ def test_seed_file_and_api_keys_from_command_line(tmp_path: Path) -> None:
     }
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(seed))
-    with quo_emulator("--seed-file", str(path), "--api-key", "plain") as srv:
+    args = ("--seed-file", str(path), "--api-key", "plain", "--profile", "dev-2025-11")
+    with quo_emulator(*args) as srv:
+        v2 = httpx.get(srv.url + "/v2/webhooks", headers={"Authorization": "plain"})
+        assert v2.status_code == 500 and v2.json()["code"] == "0301500"
+        v1 = httpx.get(srv.url + "/v1/webhooks", headers={"Authorization": "plain"})
+        assert v1.status_code == 200
         numbers = httpx.get(
             srv.url + "/v1/phone-numbers", headers={"Authorization": "seeded"}
         ).json()

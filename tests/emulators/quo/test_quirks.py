@@ -225,17 +225,6 @@ def test_webhook_profiles(quo: Quo) -> None:
     assert quo.api("POST", "/v1/webhooks/calls", json=hook).status_code == 201
 
 
-def test_dev_profile_from_command_line() -> None:
-    from tests.servers import quo_emulator
-
-    with quo_emulator("--api-key", "k", "--profile", "dev-2025-11") as srv:
-        resp = httpx.get(srv.url + "/v2/webhooks", headers={"Authorization": "k"})
-        assert resp.status_code == 500 and resp.json()["code"] == "0301500"
-        assert (
-            httpx.get(srv.url + "/v1/webhooks", headers={"Authorization": "k"}).status_code == 200
-        )
-
-
 def test_too_many_participants_and_ai_agent_user(quo: Quo) -> None:
     call = quo.control("POST", "/calls", json={"participantCount": 3}).json()
     resp = quo.api("GET", f"/v1/calls/{call['callId']}")
