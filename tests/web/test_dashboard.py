@@ -192,6 +192,17 @@ def seed(rt: Any) -> tuple[str, str, str, str]:
                 started_at=datetime.now(UTC) - timedelta(seconds=60),
             )
         )
+    gone = connections.create_connection(
+        db,
+        box,
+        crm="attio",
+        quo_api_key=QUO_KEY + "g",
+        crm_token=CRM_TOKEN + "g",
+        name="Gone Corp",
+        quo_base_url="http://127.0.0.1:9",
+        crm_base_url="http://127.0.0.1:9",
+    ).id
+    connections.delete_connection(db, gone)
     return acme, beta, acme_failed, beta_failed
 
 
@@ -308,6 +319,16 @@ def test_token_required_off_loopback(seeded: Seeded) -> None:
         assert r.status_code == 200 and r.json()["progress"]["total"] == 500
     # static files need no token (the login page uses them)
     assert httpx.get(base + "/dashboard/static/dashboard.css").status_code == 200
+
+
+def test_disconnected_connection_refuses_actions(seeded: Seeded) -> None:
+    r = httpx.get(seeded.url + "/dashboard")
+    rows = [chunk for chunk in r.text.split("<tr data-connection=")[1:] if "Gone Corp" in chunk]
+    assert len(rows) == 1 and 'class="level-off"' in rows[0] and "disconnected" in rows[0]
+    gone = rows[0].split('"')[1]
+    for action in ("sync", "reconcile", "setup"):
+        r = httpx.post(f"{seeded.url}/dashboard/connections/{gone}/{action}")
+        assert r.status_code == 409 and "disconnected" in r.text
 
 
 def test_pages_never_show_secrets(seeded: Seeded) -> None:
@@ -523,6 +544,15 @@ def test_browser_actions(seeded: Seeded, page: Any) -> None:
     assert page.locator('[data-field="run_id"]').inner_text() == run.id
     page.locator("#action-sync").click()  # a second click joins the queued run
     page.wait_for_url("**flash=sync_joined**")
+
+    # reconcile now → a queued reconcile run
+    page.locator("#action-reconcile").click()
+    page.wait_for_url("**flash=reconcile_started**")
+    with db.session() as s:
+        kinds = sorted(
+            r.kind for r in s.scalars(select(SyncRun).where(SyncRun.connection_id == beta))
+        )
+    assert kinds == ["initial", "reconcile"]
 
     # retry setup → a setup workflow on the setup queue
     page.locator("#action-setup").click()

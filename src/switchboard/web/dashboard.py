@@ -165,8 +165,8 @@ def duration(seconds: float | None) -> str:
     if s < 60:
         return f"{s} s"
     if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {(s % 3600) // 60} min"
+        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
+    return f"{s // 3600} h" + (f" {(s % 3600) // 60} min" if s % 3600 >= 60 else "")
 
 
 def _pretty_json(value: Any) -> str:
@@ -260,6 +260,10 @@ class HtmlErrorRoute(APIRoute):
                     loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path"))
                     parts.append(f"{loc}: {e.get('msg', '')}")
                 return error_page(request, 400, "invalid input — " + "; ".join(parts))
+            except LookupError:
+                return error_page(request, 404, "not found")
+            except ValueError as exc:
+                return error_page(request, 400, str(exc))
 
         return handler
 
@@ -286,12 +290,18 @@ def same_origin(request: Request) -> None:
     if site and site not in ("same-origin", "none"):
         raise DashboardError(403, "cross-site form posts are refused")
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        host = request.headers.get("host", "")
-        if urlsplit(origin).netloc.lower() != host.lower():
-            raise DashboardError(403, "form posted from another origin; refused")
-    elif origin == "null":
+    if origin == "null":
         raise DashboardError(403, "form posted from an opaque origin; refused")
+    if origin:
+        allowed = {request.headers.get("host", "").lower()}
+        forwarded = request.headers.get("x-forwarded-host")
+        if forwarded:
+            allowed.add(forwarded.split(",")[0].strip().lower())
+        public_url = getattr(getattr(_rt(request), "settings", None), "public_url", None)
+        if public_url:
+            allowed.add(urlsplit(str(public_url)).netloc.lower())
+        if urlsplit(origin).netloc.lower() not in allowed:
+            raise DashboardError(403, "form posted from another origin; refused")
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
@@ -780,7 +790,8 @@ async def login(request: Request) -> Response:
         session_value(token),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https"
+        or str(getattr(_rt(request).settings, "public_url", "")).startswith("https://"),
         path="/",
         max_age=12 * 3600,
     )
