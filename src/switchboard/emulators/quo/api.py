@@ -238,12 +238,7 @@ def build_router(emu: QuoEmulator) -> APIRouter:
                 raise QuoError(400, "externalIds and sources items must be 1-75 characters")
         max_results = int_param(q, "maxResults", 10, 1, 50)
         token = page_param(q)
-        contacts = [
-            c
-            for c in emu.visible_contacts(ws)
-            if (not external_ids or c.external_id in external_ids)
-            and (not sources or c.source in sources)
-        ]
+        contacts = emu.find_contacts(ws, external_ids, sources)
         page, nxt = paginate(contacts, max_results, token)
         return {
             "data": [c.to_api() for c in page],

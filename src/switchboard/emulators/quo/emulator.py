@@ -186,7 +186,14 @@ class QuoEmulator:
             self.limiter.reset()
             if keep_workspaces:
                 for ws in self.workspaces.values():
-                    for attr in ("contacts", "calls", "messages", "conversations", "webhooks"):
+                    for attr in (
+                        "contacts",
+                        "by_external",
+                        "calls",
+                        "messages",
+                        "conversations",
+                        "webhooks",
+                    ):
                         getattr(ws, attr).clear()
                     ws.bulk_jobs.clear()
             else:
@@ -384,7 +391,8 @@ class QuoEmulator:
     ) -> bool:
         if external_id is None:
             return False
-        return any(c.external_id == external_id and c.id != but for c in ws.contacts.values())
+        holder = ws.by_external.get(external_id)
+        return holder is not None and holder != but
 
     def create_contact(
         self,
@@ -417,6 +425,8 @@ class QuoEmulator:
                 visible_at=now if visible_at is None else visible_at,
             )
             ws.contacts[contact.id] = contact
+            if external_id is not None:
+                ws.by_external[external_id] = contact.id
             return contact
 
     def bulk_create(self, ws: Workspace, body: Any) -> BulkJob:
@@ -447,10 +457,30 @@ class QuoEmulator:
             return [c for c in ws.contacts.values() if c.visible_at <= now]
 
     def get_contact(self, ws: Workspace, contact_id: str) -> Contact:
-        for c in self.visible_contacts(ws):
-            if c.id == contact_id:
-                return c
-        raise QuoError(404, "Contact not found")
+        with self.lock:
+            self._process_bulk(ws)
+            contact = ws.contacts.get(contact_id)
+            if contact is None or contact.visible_at > self.clock():
+                raise QuoError(404, "Contact not found")
+            return contact
+
+    def find_contacts(
+        self, ws: Workspace, external_ids: list[str], sources: list[str]
+    ) -> list[Contact]:
+        """Visible contacts, filtered like GET /v1/contacts (externalIds via the index)."""
+        with self.lock:
+            self._process_bulk(ws)
+            now = self.clock()
+            if external_ids:
+                ids = [
+                    ws.by_external[e] for e in dict.fromkeys(external_ids) if e in ws.by_external
+                ]
+                found = sorted((ws.contacts[i] for i in ids), key=lambda c: c.created_at)
+            else:
+                found = list(ws.contacts.values())
+            return [
+                c for c in found if c.visible_at <= now and (not sources or c.source in sources)
+            ]
 
     def update_contact(self, ws: Workspace, contact_id: str, body: Any) -> Contact:
         with self.lock:
@@ -461,7 +491,11 @@ class QuoEmulator:
             ):
                 raise QuoError(409, "Failed to update contact")
             if "externalId" in body:
+                if contact.external_id is not None:
+                    ws.by_external.pop(contact.external_id, None)
                 contact.external_id = body["externalId"]
+                if contact.external_id is not None:
+                    ws.by_external[contact.external_id] = contact.id
             if "source" in body:
                 contact.source = body["source"]
             if "sourceUrl" in body:
@@ -481,6 +515,8 @@ class QuoEmulator:
         with self.lock:
             contact = self.get_contact(ws, contact_id)
             del ws.contacts[contact.id]
+            if contact.external_id is not None:
+                ws.by_external.pop(contact.external_id, None)
 
     # ------------------------------------------------------------------ webhooks
 

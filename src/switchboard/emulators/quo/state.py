@@ -435,6 +435,7 @@ class Workspace:
     phone_numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
+    by_external: dict[str, str] = field(default_factory=dict)  # externalId → contact id
     custom_fields: dict[str, CustomField] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
