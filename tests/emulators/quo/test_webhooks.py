@@ -334,3 +334,18 @@ def test_duplicate_reorder_and_retry(quo: Quo, receiver: Receiver) -> None:
     assert [d["status"] for d in deliveries] == [500, 500, 204]
     assert [d["attempt"] for d in deliveries] == [1, 2, 3]
     assert len(receiver.events()) == 1
+
+
+def test_ringing_event_shape(quo: Quo, receiver: Receiver) -> None:
+    resp = quo.api(
+        "POST", "/v1/webhooks/calls", json={"url": receiver.url, "events": ["call.ringing"]}
+    )
+    key = resp.json()["data"]["key"]
+    quo.control("POST", "/calls", json={"outcome": "answered"})
+    wait(quo)
+    ((headers, body),) = receiver.received
+    verify_legacy(headers, body, key)
+    event = json.loads(body)
+    assert_like_fixture(event, "call.ringing.json")
+    obj = event["data"]["object"]
+    assert obj["status"] == "ringing" and obj["answeredAt"] is None and obj["completedAt"] is None
