@@ -440,3 +440,93 @@ async def test_find_by_phone_normalises_its_argument() -> None:
     assert rec.bodies()[0]["filter"] == {"phone_numbers": "+15550001111"}
     assert await connector.find_people_by_phone("not a phone") == []
     assert len(rec.requests) == 1
+
+
+class NoteServer:
+    """Notes endpoint whose first create may take effect and then lose its response."""
+
+    def __init__(self, first_create: str) -> None:
+        self.first_create = first_create  # "lost" | "500" | "ok"
+        self.notes: list[dict[str, Any]] = []
+        self.posts = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            assert request.url.params["parent_record_id"] == "p1"
+            return httpx.Response(200, json={"data": self.notes})
+        self.posts += 1
+        data = json.loads(request.content)["data"]
+        if self.posts == 1 and self.first_create == "500":
+            return error(500, "internal")
+        note = {
+            "id": {"workspace_id": "w", "note_id": f"n{len(self.notes) + 1}"},
+            "parent_object": "people",
+            "parent_record_id": data["parent_record_id"],
+            "title": data["title"],
+            "content_markdown": data["content"],
+            "content_plaintext": data["content"],
+            "created_at": data["created_at"].replace("Z", "000Z"),
+        }
+        self.notes.append(note)
+        if self.posts == 1 and self.first_create == "lost":
+            raise httpx.ReadTimeout("response lost", request=request)
+        return httpx.Response(200, json={"data": note})
+
+
+CALL_NOTE = CrmNote(
+    person_id="p1",
+    title="Call",
+    content="**Answered**",
+    created_at=datetime(2024, 5, 1, tzinfo=UTC),
+)
+
+
+async def test_a_note_whose_response_was_lost_is_not_written_twice() -> None:
+    server = NoteServer("lost")
+    ref = await Recorder(server).connector().write_note(CALL_NOTE)
+    assert (ref.id, server.posts, len(server.notes)) == ("n1", 1, 1)
+
+
+async def test_a_note_that_failed_with_500_is_sent_again() -> None:
+    server = NoteServer("500")
+    ref = await Recorder(server).connector().write_note(CALL_NOTE)
+    assert (ref.id, server.posts, len(server.notes)) == ("n1", 2, 1)
+
+
+async def test_replace_never_mistakes_the_old_note_for_the_new_one() -> None:
+    server = NoteServer("ok")
+    connector = Recorder(server).connector()
+    old = await connector.write_note(CALL_NOTE)
+    server.posts = 0
+    server.first_create = "500"  # the replacement's first create fails, nothing written
+    deleted: list[str] = []
+
+    async def record_delete(note_id: str) -> None:
+        deleted.append(note_id)
+
+    connector.delete_note = record_delete  # type: ignore[method-assign]
+    new = await connector.replace_note(old.id, CALL_NOTE)  # identical title/content/time
+    assert new.id != old.id and server.posts == 2 and deleted == [old.id]
+
+
+async def test_a_rejected_note_is_not_retried() -> None:
+    rec = Recorder(lambda _r: error(400, "validation_type"))
+    with pytest.raises(ApiError):
+        await rec.connector().write_note(CALL_NOTE)
+    assert len(rec.requests) == 1
+
+
+async def test_a_person_whose_create_response_was_lost_is_found_not_duplicated() -> None:
+    people: list[dict[str, Any]] = []
+    posts = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        if request.url.path.endswith("/query"):
+            return httpx.Response(200, json={"data": people})
+        posts += 1
+        people.append(person_record("new"))
+        raise httpx.ConnectError("reset", request=request)
+
+    person = await Recorder(handler).connector().create_person("+15550001111")
+    assert (person.id, posts) == ("new", 1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,7 +20,7 @@ from switchboard.crm.attio._cursor import (
     page_request_size,
     unseen,
 )
-from switchboard.crm.attio._records import company_name, record_id, to_person
+from switchboard.crm.attio._records import company_name, parse_timestamp, record_id, to_person
 from switchboard.crm.base import (
     CrmChange,
     CrmConnector,
@@ -51,6 +52,10 @@ PEOPLE = "people"
 COMPANIES = "companies"
 _PHONE_LOOKUP_PAGE = 50
 _WEBHOOK_PAGE = 100
+_NOTE_PAGE = 50
+_NOTE_SEARCH_PAGES = 20
+_CREATE_ATTEMPTS = 4
+_T = TypeVar("_T")
 
 
 def attio_limiters(
@@ -147,6 +152,11 @@ class AttioConnector(CrmConnector):
             hook=hook,
             clock=clock,
         )
+        # Creates are not idempotent: the HTTP layer may retry only what certainly did nothing
+        # (429); everything else goes through `_create_guarded`.
+        self._create_retry = replace(
+            self.http.retry, statuses=frozenset({429}), retry_network=False
+        )
         self._people_object_id: str | None = None
         # Whether the server accepts the `updated_at` filter (None: not asked yet).
         self._server_side_changes: bool | None = None
@@ -163,9 +173,10 @@ class AttioConnector(CrmConnector):
         json: Any = None,
         params: Any = None,
         budget: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Any:
         response = await self.http.request(
-            method, path, operation=operation, json=json, params=params, budget=budget
+            method, path, operation=operation, json=json, params=params, budget=budget, retry=retry
         )
         if not response.content:
             return {}
@@ -323,7 +334,8 @@ class AttioConnector(CrmConnector):
         """Create a person with this number (and name, when known) for an unknown caller.
 
         Looks the number up first and returns the existing person if there is one, so a retried
-        create (or two callers racing past the core's own lookup) does not add a duplicate.
+        create (or two callers racing past the core's own lookup) does not add a duplicate; after
+        an ambiguous failure of the create itself it looks again before sending it again.
         """
         existing = await self.find_people_by_phone(e164)
         if existing:
@@ -334,13 +346,22 @@ class AttioConnector(CrmConnector):
             values["name"] = [
                 {"first_name": first, "last_name": last.strip(), "full_name": name.strip()}
             ]
-        payload = await self._call(
-            "POST",
-            f"/v2/objects/{PEOPLE}/records",
-            "people.create",
-            json={"data": {"values": values}},
-        )
-        return to_person(payload["data"])
+
+        async def send() -> Person:
+            payload = await self._call(
+                "POST",
+                f"/v2/objects/{PEOPLE}/records",
+                "people.create",
+                json={"data": {"values": values}},
+                retry=self._create_retry,
+            )
+            return to_person(payload["data"])
+
+        async def already_created() -> Person | None:
+            again = await self.find_people_by_phone(e164)
+            return again[0] if again else None
+
+        return await self._create_guarded(send, already_created)
 
     async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
         """One ContactInput per person, in order (people without a phone included: the caller
@@ -369,7 +390,23 @@ class AttioConnector(CrmConnector):
     # ------------------------------------------------------------------ notes
 
     async def write_note(self, note: CrmNote) -> NoteRef:
-        """`POST /v2/notes` on the person; `created_at` back-dates the note to the activity."""
+        """`POST /v2/notes` on the person; `created_at` back-dates the note to the activity.
+
+        Creating a note is not idempotent, so it is never retried blindly: after an ambiguous
+        failure (network error, 5xx) the person's notes are searched for this exact note (same
+        title, content and `created_at`) before sending it again. Without `created_at` that
+        check is impossible and the note is sent again.
+        """
+        return await self._write_note(note, exclude=frozenset())
+
+    async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:
+        """Create the new note, then delete the old one (Attio has no note update). The old
+        note never counts as "already written" when a create has to be checked."""
+        new = await self._write_note(note, exclude=frozenset({old_note_id}))
+        await self.delete_note(old_note_id)
+        return new
+
+    async def _write_note(self, note: CrmNote, exclude: frozenset[str]) -> NoteRef:
         data: dict[str, Any] = {
             "parent_object": PEOPLE,
             "parent_record_id": note.person_id,
@@ -379,8 +416,73 @@ class AttioConnector(CrmConnector):
         }
         if note.created_at is not None:
             data["created_at"] = _iso(note.created_at)
-        payload = await self._call("POST", "/v2/notes", "notes.create", json={"data": data})
-        return NoteRef(id=str(payload["data"]["id"]["note_id"]))
+
+        async def send() -> NoteRef:
+            payload = await self._call(
+                "POST", "/v2/notes", "notes.create", json={"data": data}, retry=self._create_retry
+            )
+            return NoteRef(id=str(payload["data"]["id"]["note_id"]))
+
+        async def already_written() -> NoteRef | None:
+            return await self._find_note(note, exclude) if note.created_at else None
+
+        return await self._create_guarded(send, already_written)
+
+    async def _find_note(self, note: CrmNote, exclude: frozenset[str]) -> NoteRef | None:
+        wanted_at = note.created_at.astimezone(UTC) if note.created_at else None
+        offset = 0
+        for _ in range(_NOTE_SEARCH_PAGES):
+            payload = await self._call(
+                "GET",
+                "/v2/notes",
+                "notes.list",
+                params={
+                    "parent_object": PEOPLE,
+                    "parent_record_id": note.person_id,
+                    "limit": _NOTE_PAGE,
+                    "offset": offset,
+                },
+            )
+            data = payload.get("data") or []
+            for item in data:
+                note_id = str(item.get("id", {}).get("note_id", ""))
+                created = parse_timestamp(item.get("created_at"))
+                if (
+                    note_id
+                    and note_id not in exclude
+                    and item.get("title") == note.title
+                    and note.content
+                    in (item.get("content_markdown"), item.get("content_plaintext"))
+                    and created is not None
+                    and wanted_at is not None
+                    and abs((created - wanted_at).total_seconds()) < 0.001
+                ):
+                    return NoteRef(id=note_id)
+            if len(data) < _NOTE_PAGE:
+                return None
+            offset += len(data)
+        return None
+
+    async def _create_guarded(
+        self,
+        send: Callable[[], Awaitable[_T]],
+        already_written: Callable[[], Awaitable[_T | None]],
+    ) -> _T:
+        """Send a non-idempotent create. Inside `send`, only 429s are retried ("nothing
+        happened"); after an ambiguous failure `already_written` decides whether the create
+        took effect before it is sent again."""
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                return await send()
+            except ApiError as exc:
+                ambiguous = exc.status is None or exc.status >= 500
+                if not ambiguous or attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+            found = await already_written()
+            if found is not None:
+                return found
+            await self.http.clock.sleep(self.http.retry.backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def delete_note(self, note_id: str) -> None:
         """`DELETE /v2/notes/{id}`; a note that is already gone (404) is fine."""
