@@ -92,7 +92,7 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
         try:
             return emu.workspace(ref)
         except KeyError as exc:
-            raise LookupError(f"unknown workspace or api key {ref!r}") from exc
+            raise LookupError(f"unknown workspace or api key: {ref}") from exc
 
     def ws_ref(body: dict[str, Any]) -> str:
         ref = body.get("workspace") or body.get("workspaceId") or body.get("apiKey")
@@ -108,7 +108,7 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
                 try:
                     result = await fn(request)
                 except LookupError as exc:
-                    return _bad(str(exc).strip("'\""), 404)
+                    return _bad(str(exc.args[0]) if exc.args else "not found", 404)
                 except (ValueError, TypeError, ValidationError) as exc:
                     return _bad(str(exc))
                 except TimeoutError as exc:

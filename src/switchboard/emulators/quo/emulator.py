@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import threading
 import time
@@ -161,16 +162,31 @@ class QuoEmulator:
             "webhookBackoffS": "webhook_backoff_s",
         }
         with self.lock:
+            new = dataclasses.replace(self.settings)
             for key, value in patch.items():
                 attr = names.get(key, key)
-                if not hasattr(self.settings, attr):
+                if not hasattr(new, attr):
                     raise ValueError(f"unknown setting {key!r}")
-                setattr(self.settings, attr, value)
-            if self.settings.profile not in ("current", "dev-2025-11"):
+                current = getattr(new, attr)
+                if isinstance(current, str):
+                    value = str(value)
+                elif isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{key} must be a number")
+                elif isinstance(current, int) and not isinstance(current, bool):
+                    value = int(value)
+                else:
+                    value = float(value)
+                setattr(new, attr, value)
+            if new.profile not in ("current", "dev-2025-11"):
                 raise ValueError("profile must be 'current' or 'dev-2025-11'")
-            self.limiter.limit = int(self.settings.rate_limit)
-            self.deliverer.max_attempts = int(self.settings.webhook_max_attempts)
-            self.deliverer.backoff_s = float(self.settings.webhook_backoff_s)
+            if min(new.bulk_delay_s, new.key_propagation_s, new.rate_limit) < 0:
+                raise ValueError("delays and the rate limit must not be negative")
+            if new.webhook_max_attempts < 1:
+                raise ValueError("webhookMaxAttempts must be at least 1")
+            self.settings = new
+            self.limiter.limit = new.rate_limit
+            self.deliverer.max_attempts = new.webhook_max_attempts
+            self.deliverer.backoff_s = new.webhook_backoff_s
             return self.settings
 
     def reset(self, *, keep_workspaces: bool = False) -> None:
