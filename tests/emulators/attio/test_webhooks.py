@@ -273,3 +273,24 @@ async def test_notes_fire_note_events(attio: Attio) -> None:
     await attio.ok("DELETE", f"/v2/notes/{note['data']['id']['note_id']}")
     await attio.emu.drain_webhooks()
     assert [e["event_type"] for e in _events(attio.receiver)] == ["note.created", "note.deleted"]
+
+
+async def test_webhook_degrades_after_exhausted_retries_and_patch_reactivates(
+    attio: Attio,
+) -> None:
+    hook = await attio.subscribe(["record.created"])
+    wid = hook["id"]["webhook_id"]
+    await attio.ok("PUT", "/_emulator/webhook-delivery", json={"max_attempts": 2})
+    attio.receiver.fail_first = 2
+    await attio.create_person(name="Lost")
+    await attio.emu.drain_webhooks()
+    assert (await attio.ok("GET", f"/v2/webhooks/{wid}"))["data"]["status"] == "degraded"
+    listed = (await attio.ok("GET", "/v2/webhooks"))["data"]
+    assert [h["status"] for h in listed] == ["degraded"]
+    patched = await attio.ok(
+        "PATCH", f"/v2/webhooks/{wid}", json={"data": {"target_url": "https://hooks.test/attio"}}
+    )
+    assert patched["data"]["status"] == "active"
+    await attio.create_person(name="Delivered")
+    await attio.emu.drain_webhooks()
+    assert (await attio.ok("GET", f"/v2/webhooks/{wid}"))["data"]["status"] == "active"

@@ -579,6 +579,7 @@ def _api_routes(api: FastAPI) -> None:
     @api.get("/v2/webhooks")
     async def list_webhooks(request: Request) -> dict[str, Any]:
         ws, _ = auth(request)
+        request.app.state.emulator.refresh_webhook_status(ws)
         hooks = list(ws.webhooks.values())
         offset = _query_int(request, "offset") or 0
         limit = _query_int(request, "limit")
@@ -588,6 +589,7 @@ def _api_routes(api: FastAPI) -> None:
     @api.get("/v2/webhooks/{webhook_id}")
     async def get_webhook(webhook_id: str, request: Request) -> dict[str, Any]:
         ws, _ = auth(request)
+        request.app.state.emulator.refresh_webhook_status(ws)
         return {"data": ws.get_webhook(webhook_id).to_json(ws.id)}
 
     @api.patch("/v2/webhooks/{webhook_id}")

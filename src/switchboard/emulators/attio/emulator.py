@@ -379,6 +379,22 @@ class AttioEmulator:
         loop that delivers (the server's, or the test's for in-process apps)."""
         await self.deliverer.drain(timeout)
 
+    def refresh_webhook_status(self, ws: Workspace) -> None:
+        """Mark webhooks `degraded` once a delivery to them has used up every attempt (as Attio
+        does after its retries); they keep receiving events."""
+        with self._lock:
+            sent = {d.idempotency_key: d for d in self.dispatched}
+            attempts = list(self.deliverer.deliveries)
+        for attempt in attempts:
+            if attempt.attempt < self.deliverer.max_attempts or (
+                attempt.status is not None and 200 <= attempt.status < 300
+            ):
+                continue
+            event = sent.get(attempt.event_id)
+            hook = ws.webhooks.get(event.webhook_id) if event is not None else None
+            if hook is not None and event is not None and event.ts >= hook.active_since:
+                hook.status = "degraded"
+
     # ---------------------------------------------------------------- webhook dispatch
 
     def _dispatch(self, ws: Workspace, event: WorkspaceEvent) -> None:

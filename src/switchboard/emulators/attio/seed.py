@@ -296,12 +296,14 @@ def _phone(rng: random.Random) -> dict[str, Any]:
     """A valid number in a random country, written the way people type them."""
     while True:
         region, _, prefixes, digits = rng.choices(COUNTRIES, weights=_WEIGHTS)[0]
-        candidate = rng.choice(prefixes) + "".join(str(rng.randrange(10)) for _ in range(digits))
+        candidate = rng.choice(prefixes) + str(rng.randrange(10**digits)).zfill(digits)
         try:
             number = phonenumbers.parse(candidate, None)
         except phonenumbers.NumberParseException:
             continue
-        if not phonenumbers.is_valid_number(number):
+        # Validating against the intended region only is much cheaper than is_valid_number,
+        # which first searches the region (25 of them share +1).
+        if not phonenumbers.is_valid_number_for_region(number, region):
             continue
         style = rng.random()
         if style < 0.4:

@@ -13,9 +13,10 @@ import random
 import re
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,6 +186,8 @@ class Webhook:
     secret: str
     created_at: datetime
     status: str = "active"
+    # epoch seconds; deliveries failing for good after this make the webhook "degraded"
+    active_since: float = field(default_factory=time.time)
 
     def to_json(self, workspace_id: str, *, with_secret: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -909,6 +912,7 @@ class Workspace:
                 hook.target_url = url
             if subs is not None:
                 hook.subscriptions = subs
+            hook.status, hook.active_since = "active", time.time()  # an update re-activates
             return hook
 
     def delete_webhook(self, webhook_id: str) -> None:
