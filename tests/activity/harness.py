@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +34,26 @@ from typing import Any
 
 import httpx
 
+from switchboard.activity.facts import CallFacts, MessageFacts
+from switchboard.activity.render import (
+    LineInfo,
+    RenderContext,
+    render_note,
+    user_names_from_phone_numbers,
+)
+from switchboard.emulators.quo.webhooks import deep_link
 from tests.servers import RunningServer, cli_server, free_port, switchboard_command
 
 QUO_KEY = "quo-activity-key"
+OWN_NUMBER = "+15550100100"
+DANA = "+15550142231"  # the worked examples' caller (Attio refuses it: linked by the mapping)
+LINE = "📞 Front Desk +15550100100"
+KNOWN = [f"+1650253{n:04d}" for n in range(1, 31)]
+UNKNOWN = [f"+1650254{n:04d}" for n in range(1, 6)]
+LINK_RE = re.compile(
+    r"\[View the (?:call|message) activity in Quo\]\((?P<link>[^)]*at=(?P<id>AC\w+))\)$"
+)
+
 ATTIO_TOKEN = "attio-activity-token"
 ACTIVITY_OPERATIONS = (
     "getCallById_v1",
@@ -111,6 +131,7 @@ class ActivityStack:
         extra_env: dict[str, str] | None = None,
         webhook_target: str | None = None,
         database_url: str | None = None,
+        worker_env: dict[str, str] | None = None,
     ) -> ActivityStack:
         from switchboard import connections
         from switchboard.config import Settings
@@ -176,7 +197,7 @@ class ActivityStack:
         sb = stack.enter_context(cli_server(*sb_args, ready_path="/healthz", env=env))
         worker = None
         if separate_worker:
-            worker = Worker(env, tmp)
+            worker = Worker({**env, **(worker_env or {})}, tmp)
             worker.start()
             stack.callback(worker.stop)
         me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker)
@@ -335,6 +356,31 @@ class ActivityStack:
         finally:
             db.dispose()
 
+    def recovered_workflows(self) -> int:
+        """Workflows DBOS started more than once (recovered after their executor died)."""
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.db_url.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with engine.connect() as c:
+                table = (
+                    "workflow_status"
+                    if self.db_url.startswith("sqlite")
+                    else "dbos.workflow_status"
+                )
+                return int(
+                    c.execute(
+                        sa.text(f"SELECT count(*) FROM {table} WHERE recovery_attempts > 1")
+                    ).scalar_one()
+                )
+        finally:
+            engine.dispose()
+
+    def worker_log_count(self, needle: str) -> int:
+        return sum(
+            p.read_text(errors="replace").count(needle) for p in self.tmp.glob("worker-*.log")
+        )
+
     def pending_workflows(self) -> int:
         """DBOS workflows not finished yet (queued, delayed or running), from the database."""
         import sqlalchemy as sa
@@ -358,14 +404,21 @@ class ActivityStack:
         finally:
             engine.dispose()
 
-    def wait_settled(self, timeout: float = 120.0, quiet_s: float = 0.5) -> None:
-        """Wait until Quo has delivered everything and every event and workflow has finished."""
+    def wait_settled(
+        self, timeout: float = 120.0, quiet_s: float = 0.5, restart_worker: bool = False
+    ) -> None:
+        """Wait until Quo has delivered everything and every event and workflow has finished.
+        With `restart_worker`, a worker that died meanwhile is started again."""
         from switchboard.ledger import FINAL_STATUSES
 
         self.quo_control("POST", "/deliveries/wait", params={"timeout": timeout})
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
         while time.monotonic() < deadline:
+            if restart_worker and self.worker is not None:
+                proc = self.worker.process
+                if proc is not None and proc.poll() is not None:
+                    self.worker.start()
             done = all(e.status in FINAL_STATUSES for e in self.events())
             if done and self.pending_workflows() == 0:
                 quiet_since = quiet_since or time.monotonic()
@@ -385,6 +438,145 @@ class ActivityStack:
             timeout=60,
             check=False,
         )
+
+
+def call_scenarios(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    kinds = [
+        {"direction": "incoming", "outcome": "answered"},
+        {"direction": "outgoing", "outcome": "answered"},
+        {"direction": "incoming", "outcome": "missed"},
+        {"direction": "incoming", "outcome": "voicemail"},
+        {"direction": "incoming", "outcome": "ai-handled"},
+        {"direction": "incoming", "outcome": "forwarded"},
+        {"direction": "outgoing", "outcome": "missed"},
+    ]
+    out = []
+    for i in range(n):
+        body: dict[str, Any] = dict(kinds[i % len(kinds)])
+        body["duration"] = rng.choice([7, 42, 125, 3665])
+        caller = rng.choice(KNOWN if rng.random() < 0.9 else UNKNOWN)
+        body["participants"] = [caller]
+        if i % 11 == 0:
+            body["participants"] = [caller, rng.choice(KNOWN)]  # three parties with the line
+        if i % 13 == 0:
+            body["emptyParticipants"] = True
+        answered = body["outcome"] in ("answered", "ai-handled", "forwarded")
+        if answered:
+            body["recording"] = rng.choice([False, True, True, 2])
+            body["summary"] = rng.random() < 0.6
+            body["transcript"] = rng.random() < 0.5
+        if body["outcome"] == "voicemail":
+            body["voicemail"] = {
+                "duration": rng.choice([5, 16, 61]),
+                "transcript": rng.choice(["", "Call me back"]),
+            }
+        out.append(body)
+    return out
+
+
+def expected_call_note(
+    sb: ActivityStack, sim: dict[str, Any], phone: str, ctx: dict[str, Any]
+) -> tuple[str, str]:
+    cid = sim["callId"]
+    call = sim["call"]  # GET /v1/calls/{id} refuses calls with more than two participants
+    facts = CallFacts.empty(cid).with_call(
+        call, deep_link=deep_link(call["phoneNumberId"], sim["conversationId"], cid)
+    )
+    facts = facts.with_recordings(sb.quo_api(f"/v1/call-recordings/{cid}") or [])
+    voicemail = sb.quo_api(f"/v1/call-voicemails/{cid}")
+    if voicemail is not None:
+        facts = facts.with_voicemail(voicemail)
+    summary = sb.quo_api(f"/v1/call-summaries/{cid}")
+    if summary is not None:
+        facts = facts.with_summary(summary)
+    transcript = sb.quo_api(f"/v1/call-transcripts/{cid}")
+    if transcript is not None:
+        facts = facts.with_transcript(transcript)
+    note = render_note(facts, RenderContext(contact_number=phone, **ctx))
+    return note.title, note.body
+
+
+def expected_message_note(
+    sb: ActivityStack, mid: str, link: str, phone: str, ctx: dict[str, Any]
+) -> tuple[str, str]:
+    message = sb.quo_api(f"/v1/messages/{mid}")
+    facts = MessageFacts.empty(mid).with_message(message, deep_link=link)
+    note = render_note(facts, RenderContext(contact_number=phone, **ctx))
+    return note.title, note.body
+
+
+@dataclass
+class NotesReport:
+    checked: int = 0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    mismatches: list[tuple[Any, ...]] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+
+    def explain(self) -> list[Any]:
+        return [
+            (m, [(e.event_type, e.status, e.reason) for e in self.events if e.resource_id == m[1]])
+            for m in self.mismatches
+        ]
+
+
+def verify_notes(
+    sb: ActivityStack, calls: list[dict[str, Any]], messages: list[tuple[str, dict[str, Any]]]
+) -> NotesReport:
+    """Exactly one note per (call or message, person with that number), each byte-identical to
+    the renderer's output for the call's final state read back over Quo's REST API."""
+    sb.quo_control("PATCH", "/settings", json={"rateLimit": 0})  # fast read-back
+    lines = sb.quo_api("/v1/phone-numbers")
+    ctx = {
+        "lines": {pn["id"]: LineInfo.from_quo(pn) for pn in lines},
+        "user_names": user_names_from_phone_numbers(lines),
+    }
+    report = NotesReport(events=sb.events())
+    person_of = dict(sb.people)
+    count: Counter[tuple[str, str]] = Counter()
+    actual: dict[tuple[str, str], dict[str, Any]] = {}
+    for pid in set(person_of.values()):
+        for note in sb.notes_for(pid):
+            m = LINK_RE.search(note["content_markdown"])
+            key = (m["id"] if m else f"?{note['id']['note_id']}", pid)
+            count[key] += 1
+            actual[key] = {**note, "link": m["link"] if m else ""}
+    report.duplicates = sorted(k for k, v in count.items() if v > 1)
+    expected: set[tuple[str, str]] = set()
+    for sim in calls:
+        cid = sim["callId"]
+        for phone in [p for p in sim["call"]["participants"] if p != OWN_NUMBER]:
+            pid = person_of.get(phone)
+            if pid is None:
+                continue
+            expected.add((cid, pid))
+            got = actual.get((cid, pid))
+            if got is None:
+                report.mismatches.append(("missing", cid, phone))
+                continue
+            title, body = expected_call_note(sb, sim, phone, ctx)
+            report.checked += 1
+            if (got["title"], got["content_markdown"]) != (title, body):
+                report.mismatches.append(
+                    ("differs", cid, title, body, got["title"], got["content_markdown"])
+                )
+    for phone, sim in messages:
+        mid, pid = sim["messageId"], person_of.get(phone)
+        if pid is None:
+            continue
+        expected.add((mid, pid))
+        got = actual.get((mid, pid))
+        if got is None:
+            report.mismatches.append(("missing", mid, phone))
+            continue
+        title, body = expected_message_note(sb, mid, got["link"], phone, ctx)
+        report.checked += 1
+        if (got["title"], got["content_markdown"]) != (title, body):
+            report.mismatches.append(
+                ("differs", mid, title, body, got["title"], got["content_markdown"])
+            )
+    report.extra = sorted(set(actual) - expected)
+    return report
 
 
 def python_executable() -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,92 +29,22 @@ from typing import Any
 
 import pytest
 
-from switchboard.activity.facts import CallFacts, MessageFacts
-from switchboard.activity.render import (
-    LineInfo,
-    RenderContext,
-    render_note,
-    user_names_from_phone_numbers,
-)
 from switchboard.emulators.quo.webhooks import deep_link
-from tests.activity.harness import ActivityStack
+from tests.activity.harness import (
+    DANA,
+    KNOWN,
+    LINE,
+    LINK_RE,
+    UNKNOWN,
+    ActivityStack,
+    call_scenarios,
+    verify_notes,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 N_CALLS = int(os.environ.get("SB_E2E_ACTIVITY_CALLS", "120"))
 N_MESSAGES = int(os.environ.get("SB_E2E_ACTIVITY_MESSAGES", "120"))
-DANA = "+15550142231"  # the worked examples' caller
-LINE = "📞 Front Desk +15550100100"
-KNOWN = [f"+1650253{n:04d}" for n in range(1, 31)]
-UNKNOWN = [f"+1650254{n:04d}" for n in range(1, 6)]
-LINK_RE = re.compile(
-    r"\[View the (?:call|message) activity in Quo\]\((?P<link>[^)]*at=(?P<id>AC\w+))\)$"
-)
-
-
-def call_scenarios(rng: random.Random, n: int) -> list[dict[str, Any]]:
-    kinds = [
-        {"direction": "incoming", "outcome": "answered"},
-        {"direction": "outgoing", "outcome": "answered"},
-        {"direction": "incoming", "outcome": "missed"},
-        {"direction": "incoming", "outcome": "voicemail"},
-        {"direction": "incoming", "outcome": "ai-handled"},
-        {"direction": "incoming", "outcome": "forwarded"},
-        {"direction": "outgoing", "outcome": "missed"},
-    ]
-    out = []
-    for i in range(n):
-        body: dict[str, Any] = dict(kinds[i % len(kinds)])
-        body["duration"] = rng.choice([7, 42, 125, 3665])
-        caller = rng.choice(KNOWN if rng.random() < 0.9 else UNKNOWN)
-        body["participants"] = [caller]
-        if i % 11 == 0:
-            body["participants"] = [caller, rng.choice(KNOWN)]  # three parties with the line
-        if i % 13 == 0:
-            body["emptyParticipants"] = True
-        answered = body["outcome"] in ("answered", "ai-handled", "forwarded")
-        if answered:
-            body["recording"] = rng.choice([False, True, True, 2])
-            body["summary"] = rng.random() < 0.6
-            body["transcript"] = rng.random() < 0.5
-        if body["outcome"] == "voicemail":
-            body["voicemail"] = {
-                "duration": rng.choice([5, 16, 61]),
-                "transcript": rng.choice(["", "Call me back"]),
-            }
-        out.append(body)
-    return out
-
-
-def expected_call_note(
-    sb: ActivityStack, sim: dict[str, Any], phone: str, ctx: dict[str, Any]
-) -> tuple[str, str]:
-    cid = sim["callId"]
-    call = sim["call"]  # GET /v1/calls/{id} refuses calls with more than two participants
-    facts = CallFacts.empty(cid).with_call(
-        call, deep_link=deep_link(call["phoneNumberId"], sim["conversationId"], cid)
-    )
-    facts = facts.with_recordings(sb.quo_api(f"/v1/call-recordings/{cid}") or [])
-    voicemail = sb.quo_api(f"/v1/call-voicemails/{cid}")
-    if voicemail is not None:
-        facts = facts.with_voicemail(voicemail)
-    summary = sb.quo_api(f"/v1/call-summaries/{cid}")
-    if summary is not None:
-        facts = facts.with_summary(summary)
-    transcript = sb.quo_api(f"/v1/call-transcripts/{cid}")
-    if transcript is not None:
-        facts = facts.with_transcript(transcript)
-    note = render_note(facts, RenderContext(contact_number=phone, **ctx))
-    return note.title, note.body
-
-
-def expected_message_note(
-    sb: ActivityStack, mid: str, link: str, phone: str, ctx: dict[str, Any]
-) -> tuple[str, str]:
-    message = sb.quo_api(f"/v1/messages/{mid}")
-    facts = MessageFacts.empty(mid).with_message(message, deep_link=link)
-    note = render_note(facts, RenderContext(contact_number=phone, **ctx))
-    return note.title, note.body
 
 
 def test_every_call_and_message_once_on_the_right_person(tmp_path: Path) -> None:
@@ -213,64 +142,11 @@ def test_every_call_and_message_once_on_the_right_person(tmp_path: Path) -> None
         )
 
         # ---- every note: one per (resource, person), byte-identical to the renderer
-        sb.quo_control("PATCH", "/settings", json={"rateLimit": 0})  # fast read-back
-        lines = sb.quo_api("/v1/phone-numbers")
-        ctx = {
-            "lines": {pn["id"]: LineInfo.from_quo(pn) for pn in lines},
-            "user_names": user_names_from_phone_numbers(lines),
-        }
-        person_of = {phone: pid for phone, pid in sb.people.items()}
-        notes_by_key: Counter[tuple[str, str]] = Counter()
-        actual: dict[tuple[str, str], dict[str, Any]] = {}
-        for pid in set(person_of.values()):
-            for note in sb.notes_for(pid):
-                m = LINK_RE.search(note["content_markdown"])
-                assert m is not None, note
-                notes_by_key[(m["id"], pid)] += 1
-                actual[(m["id"], pid)] = {**note, "link": m["link"]}
-        duplicates = [k for k, v in notes_by_key.items() if v > 1]
-        assert duplicates == []
-
-        expected_keys = set()
-        mismatches = []
-        for sim in [ex1, ex2, ex3, *calls]:
-            cid = sim["callId"]
-            externals = [p for p in sim["call"]["participants"] if p != "+15550100100"]
-            for phone in externals:
-                pid = person_of.get(phone)
-                if pid is None:
-                    continue
-                expected_keys.add((cid, pid))
-                got = actual.get((cid, pid))
-                if got is None:
-                    mismatches.append(("missing", cid, phone))
-                    continue
-                title, body = expected_call_note(sb, sim, phone, ctx)
-                if (got["title"], got["content_markdown"]) != (title, body):
-                    mismatches.append(
-                        ("differs", cid, title, body, got["title"], got["content_markdown"])
-                    )
-        for phone, sim in [(DANA, ex4), *messages]:
-            mid, pid = sim["messageId"], person_of.get(phone)
-            if pid is None:
-                continue
-            expected_keys.add((mid, pid))
-            got = actual.get((mid, pid))
-            if got is None:
-                mismatches.append(("missing", mid, phone))
-                continue
-            title, body = expected_message_note(sb, mid, got["link"], phone, ctx)
-            if (got["title"], got["content_markdown"]) != (title, body):
-                mismatches.append(
-                    ("differs", mid, title, body, got["title"], got["content_markdown"])
-                )
-        events = sb.events()
-        explain = [
-            (m, [(e.event_type, e.status, e.reason) for e in events if e.resource_id == m[1]])
-            for m in mismatches
-        ]
-        assert mismatches == [], explain
-        assert set(actual) == expected_keys  # nothing extra either
+        report = verify_notes(sb, [ex1, ex2, ex3, *calls], [(DANA, ex4), *messages])
+        assert report.duplicates == []
+        assert report.mismatches == [], report.explain()
+        assert report.extra == []
+        assert report.checked >= N_CALLS // 2
 
         # ---- the ledger explains what was not logged
         events = sb.events()

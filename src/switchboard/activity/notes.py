@@ -42,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -213,6 +215,21 @@ def stored_record(db: Database, key: NoteKey) -> dict[str, Any] | None:
         }
 
 
+# ------------------------------------------------------------------------------ chaos
+_CHAOS_ENV = "SWITCHBOARD_CHAOS_EXIT_AFTER_NOTE_CREATE"
+
+
+def _chaos_exit(point: str) -> None:
+    """Fault injection for the kill test. With probability `$SWITCHBOARD_CHAOS_EXIT_AFTER_
+    NOTE_CREATE` the process dies (`os._exit`, as abrupt as SIGKILL) right after the CRM created
+    a note and before its id is recorded: the worst moment for duplicates. Unset in production.
+    """
+    rate = os.environ.get(_CHAOS_ENV)
+    if rate and random.random() < float(rate):
+        log.warning("chaos_exit", point=point)
+        os._exit(137)
+
+
 # ------------------------------------------------------------------------------ note listing
 async def list_person_notes(connector: CrmConnector, person_id: str) -> list[ExistingNote] | None:
     """The person's notes, or None when this connector cannot list notes."""
@@ -288,6 +305,7 @@ async def sync_note(
     else:
         await asyncio.to_thread(_set_intent, db, key, digest)
         ref = await connector.write_note(note)
+        _chaos_exit("after_note_create")
         previous = await asyncio.to_thread(_record_written, db, key, ref.id, digest)
         action = "replaced" if previous else "created"
         note_id = ref.id
@@ -334,7 +352,7 @@ async def _recover(
     if extra:
         await asyncio.to_thread(_add_stale, db, key, extra)
     if orphans:
-        log.info(
+        log.warning(
             "note_write_recovered",
             resource_id=key.resource_id,
             person_id=key.person_id,
