@@ -349,3 +349,22 @@ def test_ringing_event_shape(quo: Quo, receiver: Receiver) -> None:
     assert_like_fixture(event, "call.ringing.json")
     obj = event["data"]["object"]
     assert obj["status"] == "ringing" and obj["answeredAt"] is None and obj["completedAt"] is None
+
+
+def test_summary_and_transcript_added_later(quo: Quo, receiver: Receiver) -> None:
+    subscribe(quo, receiver)
+    call_id = quo.control("POST", "/calls", json={"ringing": False}).json()["callId"]
+    assert quo.api("GET", f"/v1/call-summaries/{call_id}").status_code == 404
+    quo.control("POST", f"/calls/{call_id}/summary", json={"summary": ["Later."], "nextSteps": []})
+    quo.control("POST", f"/calls/{call_id}/transcript", json={})
+    wait(quo)
+    assert sorted(e["type"] for e in receiver.events()) == [
+        "call.completed",
+        "call.summary.completed",
+        "call.transcript.completed",
+    ]
+    summary = quo.api("GET", f"/v1/call-summaries/{call_id}").json()["data"]
+    assert summary["summary"] == ["Later."] and summary["status"] == "completed"
+    assert quo.api("GET", f"/v1/call-transcripts/{call_id}").json()["data"]["status"] == "completed"
+    resp = quo.http.post(quo.url + "/_emulator/calls/ACnope/summary", json={})
+    assert resp.status_code == 404

@@ -281,6 +281,31 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
         find(ref)
         return await emu.simulate_call(ref, **_kwargs(body, CALL_FIELDS))
 
+    @route("POST", "/calls/{callId}/summary", status=201)
+    async def simulate_summary(request: Request) -> Any:
+        body = await _body(request)
+        names = {
+            "summary": "summary",
+            "nextSteps": "next_steps",
+            "jobs": "jobs",
+            "delayS": "delay_s",
+        }
+        try:
+            return await emu.simulate_summary(request.path_params["callId"], **_kwargs(body, names))
+        except KeyError as exc:
+            raise LookupError(f"unknown call: {request.path_params['callId']}") from exc
+
+    @route("POST", "/calls/{callId}/transcript", status=201)
+    async def simulate_transcript(request: Request) -> Any:
+        body = await _body(request)
+        names = {"dialogue": "dialogue", "delayS": "delay_s"}
+        try:
+            return await emu.simulate_transcript(
+                request.path_params["callId"], **_kwargs(body, names)
+            )
+        except KeyError as exc:
+            raise LookupError(f"unknown call: {request.path_params['callId']}") from exc
+
     @route("POST", "/messages", status=201)
     async def simulate_message(request: Request) -> Any:
         body = await _body(request)

@@ -830,6 +830,78 @@ class QuoEmulator:
                 "readyAt": {k: now + v for k, v in phase.items()},
             }
 
+    def find_call(self, call_id: str) -> tuple[Workspace, Call]:
+        for ws in self.workspaces.values():
+            if call_id in ws.calls:
+                return ws, ws.calls[call_id]
+        raise KeyError(call_id)
+
+    async def simulate_summary(
+        self,
+        call_id: str,
+        *,
+        summary: list[str] | None = None,
+        next_steps: list[str] | None = None,
+        jobs: list[dict[str, Any]] | None = None,
+        delay_s: float = 0.0,
+    ) -> dict[str, Any]:
+        """Give an existing call a (new) AI summary and fire call.summary.completed."""
+        ws, call = self.find_call(call_id)
+        with self.lock:
+            call.summary = Summary(
+                summary=summary or ["Caller asked about moving the installation date."],
+                next_steps=next_steps or [],
+                jobs=jobs,
+                ready_at=self.clock() + delay_s,
+            )
+            link = wh.deep_link(call.phone_number_id, call.conversation_id, call.id)
+            sent = self._fire(
+                ws,
+                "call.summary.completed",
+                call.phone_number_id,
+                wh.summary_object(call),
+                link,
+                delay_s,
+            )
+            return {"callId": call.id, "webhooks": {"call.summary.completed": sent}}
+
+    async def simulate_transcript(
+        self, call_id: str, *, dialogue: list[dict[str, Any]] | None = None, delay_s: float = 0.0
+    ) -> dict[str, Any]:
+        """Give an existing call a (new) transcript and fire call.transcript.completed."""
+        ws, call = self.find_call(call_id)
+        with self.lock:
+            external = [p for p in call.participants if p not in ws.own_numbers()]
+            line = ws.phone_numbers[call.phone_number_id].number
+            call.transcript = Transcript(
+                dialogue=dialogue
+                or [
+                    {
+                        "start": 0.4,
+                        "end": 3.1,
+                        "content": "Thanks for calling.",
+                        "identifier": line,
+                        "userId": call.user_id,
+                    },
+                    {
+                        "start": 3.5,
+                        "end": 8.0,
+                        "content": "Hi, I need to move my date.",
+                        "identifier": external[0] if external else line,
+                        "userId": None,
+                    },
+                ],
+                duration=float(call.duration),
+                created_at=self.clock() + delay_s,
+                ready_at=self.clock() + delay_s,
+            )
+            link = wh.deep_link(call.phone_number_id, call.conversation_id, call.id)
+            obj = wh.transcript_object(call)
+            sent = self._fire(
+                ws, "call.transcript.completed", call.phone_number_id, obj, link, delay_s
+            )
+            return {"callId": call.id, "webhooks": {"call.transcript.completed": sent}}
+
     async def simulate_message(
         self,
         workspace: str,
