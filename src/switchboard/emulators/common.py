@@ -318,8 +318,12 @@ class SlidingWindowRateLimiter:
 ErrorBody = Callable[[int, str, str | None], dict[str, Any]]
 
 
-class ConnectionDropped(Exception):
-    """Raised in-process (no socket to close) when a dropped-connection fault fires."""
+class ConnectionDropped(httpx.RemoteProtocolError):
+    """Raised in-process (no socket to close) when a dropped-connection fault fires.
+
+    An `httpx.RemoteProtocolError`, so a client driven through `httpx.ASGITransport` sees the same
+    exception family (`httpx.TransportError`) as over a real socket that closed mid-request.
+    """
 
 
 def _drop_socket(send: Send) -> bool:
