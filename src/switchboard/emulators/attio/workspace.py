@@ -400,9 +400,11 @@ class Workspace:
             return store, record
 
     def record_json(self, store: ObjectStore, record: Record) -> dict[str, Any]:
-        return store.record_json(
-            record, self.id, self.web_base, include_historic=self.include_historic_values
-        )
+        # Under the lock: another thread (the Python API) may be writing this record.
+        with self.lock:
+            return store.record_json(
+                record, self.id, self.web_base, include_historic=self.include_historic_values
+            )
 
     def query(
         self,
