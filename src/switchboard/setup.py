@@ -187,24 +187,54 @@ async def ensure_crm_webhook(
 
 
 # ------------------------------------------------------------------------------ DBOS workflow
-@DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=2.0, backoff_rate=2.0)
+#: Step-level retries on top of the HTTP client's own (attempts, first delay s, backoff factor).
+STEP_RETRY = {"attempts": 4, "delay": 2.0, "backoff": 2.0}
+
+
+async def _with_retries(what: str, connection_id: str, fn: Any) -> Any:
+    delay = float(STEP_RETRY["delay"])
+    attempts = int(STEP_RETRY["attempts"])
+    for attempt in range(1, attempts + 1):
+        try:
+            return await fn()
+        except Exception as exc:
+            if attempt >= attempts:
+                raise
+            log.warning(
+                "setup_step_retry", what=what, connection_id=connection_id,
+                attempt=attempt, error=_error_text(exc),
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+            delay *= float(STEP_RETRY["backoff"])
+    raise AssertionError("unreachable")
+
+
+@DBOS.step()
 async def _quo_step(connection_id: str) -> dict[str, Any]:
-    rt = _rt()
-    quo = connections.quo_client_for(connection_id, retry=_setup_retry())
-    try:
-        return await ensure_quo_webhooks(rt.db, rt.box, rt.settings, connection_id, quo)
-    finally:
-        await quo.aclose()
+    async def run() -> dict[str, Any]:
+        rt = _rt()
+        quo = connections.quo_client_for(connection_id, retry=_setup_retry())
+        try:
+            return await ensure_quo_webhooks(rt.db, rt.box, rt.settings, connection_id, quo)
+        finally:
+            await quo.aclose()
+
+    result: dict[str, Any] = await _with_retries("quo_webhooks", connection_id, run)
+    return result
 
 
-@DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=2.0, backoff_rate=2.0)
+@DBOS.step()
 async def _crm_step(connection_id: str) -> dict[str, Any]:
-    rt = _rt()
-    crm = connections.crm_connector_for(connection_id)
-    try:
-        return await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
-    finally:
-        await crm.aclose()
+    async def run() -> dict[str, Any]:
+        rt = _rt()
+        crm = connections.crm_connector_for(connection_id)
+        try:
+            return await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
+        finally:
+            await crm.aclose()
+
+    result: dict[str, Any] = await _with_retries("crm_webhook", connection_id, run)
+    return result
 
 
 @DBOS.step()

@@ -21,6 +21,14 @@ from tests.web.conftest import (
     wait_status,
 )
 
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    """The admin API is database-agnostic; its tests run on SQLite (the ledger and ingestion
+    tests cover PostgreSQL)."""
+    return sqlite_url
+
+
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRETS = (QUO_KEY, ATTIO_TOKEN, WEBHOOK_KEY, ATTIO_SECRET)
 

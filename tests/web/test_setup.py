@@ -1,0 +1,171 @@
+"""Connection setup against the Quo and Attio emulators (real HTTP, emulators in threads):
+webhooks for the enabled lines (≤ 10 per webhook), tolerant of a fresh key's 401s and 500s on
+webhook creation, idempotent re-runs, orphan cleanup, re-subscribe on line changes, partial
+failures visible on the connection, and disconnect removing every webhook it created."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dbos import DBOS
+
+from switchboard import connections, setup
+from switchboard.emulators.attio import AttioEmulator
+from switchboard.emulators.attio import create_app as attio_app
+from switchboard.emulators.common import run_in_thread
+from switchboard.emulators.quo import QuoEmulator
+from switchboard.emulators.quo import create_app as quo_app
+from switchboard.runtime import Runtime
+from tests.web.conftest import make_settings
+
+QUO_KEY = "quo-fresh-key-0001"
+LINES = [f"+1555010{i:04d}" for i in range(12)]
+
+
+@pytest.fixture
+def emulators() -> Iterator[dict[str, Any]]:
+    quo = QuoEmulator(phase_delay_scale=0, bulk_delay_s=0, rate_limit=100)
+    ws = quo.create_workspace(
+        api_key=QUO_KEY,
+        phone_numbers=[
+            {"number": n, "name": f"Line {i}", "symbol": "📞"} for i, n in enumerate(LINES)
+        ],
+        key_propagation_s=2.0,  # a fresh key answers 401 at first
+    )
+    attio = AttioEmulator(allow_http_targets=True, seed_value=3)
+    with run_in_thread(quo_app(quo)) as q, run_in_thread(attio_app(attio)) as a:
+        yield {"quo": quo, "ws": ws, "quo_url": q.url, "attio": attio, "attio_url": a.url}
+
+
+@pytest.fixture
+def rt(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    monkeypatch.setitem(setup.STEP_RETRY, "delay", 0.2)
+    runtime = Runtime(make_settings(sqlite_url, tmp_path)).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+def _quo_hooks(env: dict[str, Any]) -> list[dict[str, Any]]:
+    r = httpx.get(f"{env['quo_url']}/_emulator/workspaces/{env['ws'].id}/webhooks")
+    return list(r.json()["data"])
+
+
+def _attio_hooks(env: dict[str, Any]) -> list[dict[str, Any]]:
+    r = httpx.get(
+        f"{env['attio_url']}/v2/webhooks",
+        headers={"Authorization": f"Bearer {env['attio'].default_token}"},
+    )
+    return list(r.json()["data"])
+
+
+def _run(wid: str) -> Any:
+    return DBOS.retrieve_workflow(wid).get_result()
+
+
+def _line_ids(env: dict[str, Any]) -> list[str]:
+    return sorted(env["ws"].phone_numbers)
+
+
+def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) -> None:
+    env = emulators
+    fresh = "quo-key-made-a-moment-ago"
+    env["quo"].add_api_key(env["ws"].id, fresh, propagation_s=1.5)  # 401 at first
+    info = connections.create_connection(
+        rt.db, rt.box, crm="attio", quo_api_key=fresh, crm_token=env["attio"].default_token,
+        quo_base_url=env["quo_url"], crm_base_url=env["attio_url"],
+    )  # fmt: skip
+    # Quo answers 500 twice on webhook creation, and 401 while the new key propagates.
+    env["quo"].faults.update(
+        {"errors": {"createCallWebhook_v1": {"rate": 1.0, "status": 500, "count": 2}}}
+    )
+    lines = _line_ids(env)
+    connections.update_settings(rt.db, info.id, {"enabled_lines": lines})
+    report = _run(setup.start_setup(info.id, start_sync=False))
+    assert report["problems"] == []
+    stats = httpx.get(f"{env['quo_url']}/_emulator/stats").json()
+    assert stats["perStatus"].get("401", 0) >= 1  # the fresh key was refused at first
+    assert stats["perStatus"].get("500", 0) == 2  # and webhook creation failed twice
+    hooks = _quo_hooks(env)
+    assert len(hooks) == 8  # 4 kinds x 2 groups of lines (12 = 10 + 2)
+    assert all(len(h["resourceIds"]) <= 10 for h in hooks)
+    assert {h["url"] for h in hooks} == {f"http://127.0.0.1:8400/webhooks/quo/{info.id}"}
+    events = {e for h in hooks for e in h["events"]}
+    assert events == set(setup.wanted_events(list(connections.QUO_EVENT_KINDS)))
+    stored = connections.get_connection(rt.db, info.id)
+    assert stored.status == "active"
+    assert {w.remote_id for w in stored.webhooks if w.provider == "quo"} == {h["id"] for h in hooks}
+    keys = set(connections.webhook_keys(rt.db, rt.box, info.id, "quo", fresh=True))
+    assert keys == {h["key"] for h in hooks}
+    attio_hooks = _attio_hooks(env)
+    assert len(attio_hooks) == 1
+    assert attio_hooks[0]["target_url"] == f"http://127.0.0.1:8400/webhooks/attio/{info.id}"
+    assert len(connections.webhook_keys(rt.db, rt.box, info.id, "attio", fresh=True)) == 1
+
+    # Re-running converges to the same state: nothing created, nothing deleted.
+    again = _run(setup.start_setup(info.id, start_sync=False))
+    assert again["quo"]["created"] == 0 and again["quo"]["deleted"] == 0
+    assert again["crm"]["created"] == 0
+    assert {h["id"] for h in _quo_hooks(env)} == {h["id"] for h in hooks}
+
+    # A webhook at our URL that we have no record of (crash between create and store) goes.
+    httpx.post(
+        f"{env['quo_url']}/v1/webhooks/messages",
+        headers={"Authorization": QUO_KEY},
+        json={
+            "url": f"http://127.0.0.1:8400/webhooks/quo/{info.id}",
+            "events": ["message.received"],
+        },
+    ).raise_for_status()
+    cleaned = _run(setup.start_resubscribe(info.id))
+    assert cleaned["quo"]["orphans_deleted"] == 1 and len(_quo_hooks(env)) == 8
+
+    # Fewer lines: create new, then delete old.
+    connections.update_settings(
+        rt.db, info.id, {"enabled_lines": lines[:3], "event_kinds": ["calls", "messages"]}
+    )
+    changed = _run(setup.start_resubscribe(info.id))
+    assert changed["quo"]["created"] == 2 and changed["quo"]["deleted"] == 8
+    hooks = _quo_hooks(env)
+    assert sorted(h["resourceIds"] for h in hooks) == [sorted(lines[:3])] * 2
+    assert {w.remote_id for w in connections.list_subscriptions(rt.db, info.id, "quo")} == {
+        h["id"] for h in hooks
+    }
+
+    # Disconnect removes every webhook we created, keeps an audit row, wipes the secrets.
+    import asyncio
+
+    result = asyncio.run(setup.disconnect(rt.db, rt.box, rt.settings, info.id))
+    assert result["quo_webhooks_deleted"] == 2 and result["crm_webhooks_deleted"] == 1
+    assert result["errors"] == []
+    assert _quo_hooks(env) == [] and _attio_hooks(env) == []
+    gone = connections.get_connection(rt.db, info.id)
+    assert gone.status == "disconnected" and gone.webhooks == []
+    from sqlalchemy import select
+
+    from switchboard.store.models import AuditEntry
+
+    with rt.db.session() as s:
+        actions = [a.action for a in s.execute(select(AuditEntry)).scalars()]
+    assert "disconnect" in actions and "setup" in actions
+
+
+def test_partial_failure_is_visible(emulators: dict[str, Any], rt: Runtime) -> None:
+    env = emulators
+    info = connections.create_connection(
+        rt.db, rt.box, crm="attio", quo_api_key=QUO_KEY, crm_token="not-a-valid-attio-token",
+        quo_base_url=env["quo_url"], crm_base_url=env["attio_url"],
+    )  # fmt: skip
+    report = _run(setup.start_setup(info.id, start_sync=False))
+    assert len(report["problems"]) == 1 and report["problems"][0].startswith("CRM webhook")
+    state = connections.get_connection(rt.db, info.id)
+    assert state.status == "degraded"
+    assert "CRM webhook" in state.status_message and "retry setup" in state.status_message
+    assert "not-a-valid-attio-token" not in state.status_message
+    assert len(_quo_hooks(env)) == 4  # the Quo half is in place (every line: one per kind)
+    assert all(h["resourceIds"] == ["*"] for h in _quo_hooks(env))
