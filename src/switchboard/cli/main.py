@@ -7,6 +7,7 @@ import typer
 from switchboard import __version__
 from switchboard.cli import connections as connections_cli
 from switchboard.cli import db as db_cli
+from switchboard.cli import demo as demo_cli
 from switchboard.cli import emulate as emulate_cli
 from switchboard.cli import events as events_cli
 from switchboard.cli import probe as probe_cli
@@ -29,6 +30,7 @@ app.add_typer(connections_cli.connections_app, name="connections")
 app.command("disconnect")(connections_cli.disconnect_cmd)
 app.add_typer(events_cli.app, name="events")
 app.command("sync")(sync_cli.sync)
+app.command("demo")(demo_cli.demo)
 
 
 @app.command()
