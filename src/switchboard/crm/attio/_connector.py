@@ -35,7 +35,6 @@ from switchboard.http import (
     ApiClient,
     ApiError,
     Clock,
-    MemoryRateLimiter,
     RateLimit,
     RateLimiter,
     RequestHook,
@@ -134,10 +133,7 @@ class AttioConnector(CrmConnector):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if limiters is None:
-            limiters = {
-                budget: MemoryRateLimiter.shared(limiter_key("attio", token, budget), limit, clock)
-                for budget, limit in (("read", READ_LIMIT), ("write", WRITE_LIMIT))
-            }
+            limiters = attio_limiters(token, clock=clock)
         self.base_url = base_url.rstrip("/")
         self.http = ApiClient(
             provider="attio",
