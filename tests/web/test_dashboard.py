@@ -629,3 +629,38 @@ def test_browser_login_off_loopback(seeded: Seeded, page: Any) -> None:
     assert page.locator("h1").first.inner_text().startswith("Acme Dental")
     # the live poll works with the session cookie
     expect(page.locator("#progress")).to_have_attribute("data-polls", re.compile(r"^[1-9]"))
+
+
+# ------------------------------------------------------------------------------- pure helpers
+def test_helpers() -> None:
+    from switchboard.web import dashboard as d
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert d.ago(None) == "never"
+    assert d.ago(now - timedelta(seconds=30), now) == "30 s ago"
+    assert d.ago(now - timedelta(minutes=5), now) == "5 min ago"
+    assert d.ago((now - timedelta(hours=3)).replace(tzinfo=None), now) == "3 h ago"
+    assert d.duration(None) == "—" and d.duration(42) == "42 s"
+    assert d.duration(900) == "15 min" and d.duration(3725) == "1 h 2 min"
+    empty = {"size": 60, "count": 10, "first": 1000}
+    svg = str(d.svg_chart(empty, [("processed", [0] * 10)], title="t<x>", unit="events"))
+    assert "no events in this window" in svg and "t&lt;x&gt;" in svg
+    form = {
+        "submitted": ["1"],
+        "default_region": [" de "],
+        "enabled_lines": ["PN1, PN2\nPN3"],
+        "event_kinds": ["calls"],
+        "sync_objects": ["people"],
+    }
+    assert d.parse_settings_form(form) == {
+        "default_region": "DE",
+        "enabled_lines": ["PN1", "PN2", "PN3"],
+        "event_kinds": ["calls"],
+        "auto_create_people": False,
+        "create_without_phone": False,
+        "sync_objects": ["people"],
+    }
+    with pytest.raises(d.DashboardError):
+        d.parse_settings_form({"default_region": ["US"]})  # not the dashboard's form
+    assert d._safe_next("//evil.example/x") == "/dashboard"
+    assert d._safe_next("/dashboard/connections/c1") == "/dashboard/connections/c1"
