@@ -75,7 +75,6 @@ def _line_ids(env: dict[str, Any]) -> list[str]:
 def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) -> None:
     env = emulators
     fresh = "quo-key-made-a-moment-ago"
-    env["quo"].add_api_key(env["ws"].id, fresh, propagation_s=1.5)  # 401 at first
     info = connections.create_connection(
         rt.db, rt.box, crm="attio", quo_api_key=fresh, crm_token=env["attio"].default_token,
         quo_base_url=env["quo_url"], crm_base_url=env["attio_url"],
@@ -86,6 +85,7 @@ def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) ->
     )
     lines = _line_ids(env)
     connections.update_settings(rt.db, info.id, {"enabled_lines": lines})
+    env["quo"].add_api_key(env["ws"].id, fresh, propagation_s=3.0)  # 401 for its first 3 s
     report = _run(setup.start_setup(info.id, start_sync=False))
     assert report["problems"] == []
     stats = httpx.get(f"{env['quo_url']}/_emulator/stats").json()
