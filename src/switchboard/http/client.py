@@ -22,6 +22,8 @@ the budget hold back too). Everything else raises ApiError, scrubbed of every kn
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import inspect
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -37,6 +39,12 @@ from switchboard.http.retry import RetryPolicy, parse_retry_after
 from switchboard.logs import get_logger, register_secret
 
 log = get_logger("switchboard.http")
+
+# httpx imports its HTTP/1.1 machinery on the first request. Loaded lazily, that first request
+# would leave 100+ ms after its rate-limit slot and could land among later slots; load it now.
+for _module in ("h11", "anyio._backends._asyncio", "httpcore._async.http11"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module)
 
 _MASK = "***"
 

@@ -1,0 +1,88 @@
+"""Two processes share one API key's budget: zero 429s, ≤ 10 requests in every second."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.quo.conftest import Control
+from tests.servers import RunningServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def max_in_window(stamps: list[float], window: float = 1.0) -> int:
+    stamps = sorted(stamps)
+    best, lo = 0, 0
+    for hi, ts in enumerate(stamps):
+        while ts - stamps[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def hammer_together(url: str, key: str, store: str, seconds: float) -> list[dict[str, object]]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.quo.hammer", url, key, store, str(seconds)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outputs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=seconds + 60)
+            assert p.returncode == 0, err.decode()
+            outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return outputs
+
+
+@pytest.mark.parametrize(
+    ("store", "seconds"),
+    [
+        ("sqlite", 10.0),
+        pytest.param("redis", 3.0),
+        pytest.param("postgres", 3.0, marks=pytest.mark.postgres),
+    ],
+)
+def test_two_processes_share_one_key(
+    control: Control, quo_server: RunningServer, tmp_path: Path, store: str, seconds: float,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path / 'limits.db'}"
+    elif store == "redis":
+        redis = pytest.importorskip("redis")
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+        except Exception:
+            pytest.skip("Redis is not reachable")
+        url = "redis://127.0.0.1:6379/0"  # the bucket is named after the (fresh) key
+    else:
+        url = str(request.getfixturevalue("pg_url"))
+    key = control.workspace()
+    results = hammer_together(quo_server.url, key, url, seconds)
+    log = control.requests(key)
+    statuses = [r["status"] for r in log]
+    assert statuses.count(429) == 0 and set(statuses) == {200}
+    assert all(r["statuses"] == {"200": r["requests"]} for r in results)
+    assert max_in_window([r["ts"] for r in log]) <= 10
+    stats = control.call("GET", "/stats")
+    assert stats["maxPerSecondByKey"][key] <= 10
+    assert stats["maxPerCalendarSecondByKey"][key] <= 10
+    # Both processes got work done, and together they used most of the budget.
+    assert all(int(str(r["requests"])) > 0 for r in results)
+    span = max(r["ts"] for r in log) - min(r["ts"] for r in log)
+    assert len(log) >= 0.85 * span * 10 / 1.15
