@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import deque
+import time
 from typing import Any
 
 from dbos import DBOS
@@ -103,15 +103,28 @@ def _mark_attempt(run_id: str, page_no: int) -> tuple[bool, bool]:
 async def _push(
     connection_id: str, run_id: str, page_no: int, page: PreparedPage
 ) -> dict[str, int]:
+    started = time.monotonic()
     committed, resumed = await asyncio.to_thread(_mark_attempt, run_id, page_no)
     if committed:
         return {}
     clients = await clients_for(connection_id)
+    marked = time.monotonic()
     results = await push_page(
         _db(), clients.quo, connection_id, page, clients.settings, resumed=resumed
     )
+    pushed = time.monotonic()
     await asyncio.to_thread(
         commit_page_results, _db(), connection_id, run_id, page_no, page, results, clients.settings
+    )
+    log.info(
+        "sync_page_pushed",
+        run_id=run_id,
+        page=page_no,
+        resumed=resumed,
+        counts=dict(results.counts),
+        mark_s=round(marked - started, 3),
+        push_s=round(pushed - marked, 3),
+        commit_s=round(time.monotonic() - pushed, 3),
     )
     return dict(results.counts)
 
@@ -136,7 +149,7 @@ async def _finish(connection_id: str, run_id: str, status: str, error: str | Non
 async def initial_sync(connection_id: str, run_id: str) -> dict[str, Any]:
     """The whole initial sync of one connection (see the module docstring)."""
     await _begin(connection_id, run_id)
-    pushes: deque[asyncio.Future[dict[str, int]]] = deque()
+    pushes: set[asyncio.Future[dict[str, int]]] = set()
     error: str | None = None
     try:
         fetching: asyncio.Future[PreparedPage] | None = asyncio.ensure_future(
@@ -150,18 +163,23 @@ async def initial_sync(connection_id: str, run_id: str) -> dict[str, Any]:
                 if page.next_cursor
                 else None
             )
-            pushes.append(asyncio.ensure_future(_push(connection_id, run_id, page_no, page)))
+            pushes.add(asyncio.ensure_future(_push(connection_id, run_id, page_no, page)))
             page_no += 1
             if len(pushes) >= PAGES_IN_FLIGHT:
-                await pushes.popleft()
+                # Whichever push ends first frees the slot: only *when* the next steps start
+                # depends on timing, never their order, so step ids stay deterministic.
+                done, pushes = await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    finished.result()
         while pushes:
-            await pushes.popleft()
+            done, pushes = await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                finished.result()
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.error("initial_sync_failed", connection_id=connection_id, run_id=run_id, error=error)
-        for pending in pushes:
-            if not pending.done():
-                await asyncio.wait([pending])
+        if pushes:
+            await asyncio.wait(pushes)
     await _finish(connection_id, run_id, "failed" if error else "succeeded", error)
     return {"run_id": run_id, "status": "failed" if error else "succeeded", "error": error}
 

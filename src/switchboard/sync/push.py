@@ -15,6 +15,7 @@ what changed:
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,8 +60,9 @@ async def push_page(
         out.counts["skipped"] += 1
         out.reasons[skip.reason] += 1
         out.issues.append((skip.external_id, "skipped", skip.reason))
-    with db.session() as s:
-        known = mappings.load(s, connection_id, [c.external_id for c in page.contacts])
+    known = await asyncio.to_thread(
+        _load_mappings, db, connection_id, [c.external_id for c in page.contacts]
+    )
     to_create: list[PreparedContact] = []
     to_update: list[tuple[PreparedContact, str]] = []
     for c in page.contacts:
@@ -118,6 +120,39 @@ async def push_page(
     return out
 
 
+def _load_mappings(
+    db: Database, connection_id: str, external_ids: list[str]
+) -> dict[str, mappings.Mapping]:
+    with db.session() as s:
+        return mappings.load(s, connection_id, external_ids)
+
+
+def _get_mapping(db: Database, connection_id: str, external_id: str) -> mappings.Mapping | None:
+    with db.session() as s:
+        return mappings.get(s, connection_id, external_id)
+
+
+def _forget(db: Database, connection_id: str, external_id: str) -> None:
+    with db.session() as s:
+        mappings.remove(s, connection_id, external_id)
+
+
+def _save(
+    db: Database, connection_id: str, c: PreparedContact, ref: ContactRef, settings: SyncSettings
+) -> None:
+    with db.session() as s:
+        mappings.save(
+            s,
+            connection_id,
+            c.external_id,
+            quo_contact_id=ref.id,
+            phones=c.phones,
+            fingerprint=c.fingerprint,
+            created_by_us=_ours(ref, settings),
+            crm_updated_at=_ts(c.crm_updated_at),
+        )
+
+
 def _reason(exc: BaseException) -> str:
     status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
     code = getattr(exc, "code", None)
@@ -144,17 +179,21 @@ def commit_page_results(
     with db.session() as s:
         if runs.page_done(s, run_id, page_no):
             return False
-        for c, ref in results.saved:
-            mappings.save(
-                s,
-                connection_id,
-                c.external_id,
-                quo_contact_id=ref.id,
-                phones=c.phones,
-                fingerprint=c.fingerprint,
-                created_by_us=_ours(ref, settings),
-                crm_updated_at=_ts(c.crm_updated_at),
-            )
+        mappings.save_many(
+            s,
+            connection_id,
+            [
+                mappings.NewMapping(
+                    external_id=c.external_id,
+                    quo_contact_id=ref.id,
+                    phones=c.phones,
+                    fingerprint=c.fingerprint,
+                    created_by_us=_ours(ref, settings),
+                    crm_updated_at=_ts(c.crm_updated_at),
+                )
+                for c, ref in results.saved
+            ],
+        )
         return runs.commit_page(
             s,
             run_id,
@@ -180,14 +219,12 @@ async def remove_person(
     db: Database, quo: QuoContacts, connection_id: str, external_id: str
 ) -> PersonResult:
     """Delete the Quo contact we created for this person (only ours) and forget the mapping."""
-    with db.session() as s:
-        m = mappings.get(s, connection_id, external_id)
+    m = await asyncio.to_thread(_get_mapping, db, connection_id, external_id)
     if m is None:
         return PersonResult("gone", "not_synced")
     if m.quo_contact_id and m.created_by_us:
         await quo.delete(m.quo_contact_id)
-    with db.session() as s:
-        mappings.remove(s, connection_id, external_id)
+    await asyncio.to_thread(_forget, db, connection_id, external_id)
     return PersonResult("deleted", None if m.created_by_us else "not_ours", m.quo_contact_id)
 
 
@@ -225,8 +262,7 @@ async def upsert_prepared(
 ) -> PersonResult:
     """Mapping first; unchanged fingerprint → nothing; else PATCH, or create (409 → update)."""
     external_id = c.external_id
-    with db.session() as s:
-        m = mappings.get(s, connection_id, external_id)
+    m = await asyncio.to_thread(_get_mapping, db, connection_id, external_id)
     if m is not None and m.quo_contact_id and m.fingerprint == c.fingerprint:
         return PersonResult("unchanged", None, m.quo_contact_id)
     ref: ContactRef | None = None
@@ -239,17 +275,7 @@ async def upsert_prepared(
             return PersonResult("failed", pushed.reason or "upsert_failed")
         ref = pushed.contact
         outcome = "created" if pushed.outcome == "created" else "updated"
-    with db.session() as s:
-        mappings.save(
-            s,
-            connection_id,
-            external_id,
-            quo_contact_id=ref.id,
-            phones=c.phones,
-            fingerprint=c.fingerprint,
-            created_by_us=_ours(ref, settings),
-            crm_updated_at=_ts(c.crm_updated_at),
-        )
+    await asyncio.to_thread(_save, db, connection_id, c, ref, settings)
     return PersonResult(outcome, None, ref.id)
 
 

@@ -1,0 +1,149 @@
+"""Benchmark: the initial sync of 10,000 Attio people into Quo, against the emulators at their
+real rate limits (Quo 10 req/s per key, Attio 100 reads/s + 25 writes/s, Quo bulk contacts
+visible after 2.5 s).
+
+    .venv/bin/python bench/initial_sync.py [--people 10000] [--database-url URL]
+
+The Quo and Attio emulators run as separate processes; the sync runs in this process (a
+Switchboard runtime with workers, DBOS on a fresh SQLite file unless --database-url is given).
+The last line printed is JSON:
+
+    people, wall_s, quo_requests, attio_requests, quo_requests_per_contact, http_429,
+    bound_ratio (wall ÷ the rate-limit lower bound quo_requests / 10 req/s), peak_rss_mb
+    (this process: the sync), plus created/skipped/failed and the lower bound itself.
+
+Targets: bound_ratio ≤ 1.2, http_429 = 0, peak_rss_mb ≤ 250.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import cli_server, quo_emulator  # noqa: E402
+
+QUO_KEY = "bench-quo-key"
+ATTIO_TOKEN = "bench-attio-token"
+QUO_RATE = 10.0
+
+
+def _stats(url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{url}/_emulator/stats", timeout=30).json())
+
+
+def _count_429(stats: dict[str, Any]) -> int:
+    return int((stats.get("perStatus") or {}).get("429", 0))
+
+
+def _run(args: argparse.Namespace, quo_url: str, attio_url: str) -> dict[str, Any]:
+    from dbos import DBOS
+
+    from switchboard import connections
+    from switchboard.config import Settings
+    from switchboard.runtime import Runtime
+    from switchboard.sync import start_initial_sync, sync_progress
+
+    data_dir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=args.database_url or f"sqlite:///{data_dir / 'switchboard.db'}",
+        log_level="WARNING",
+        redis_url=args.redis_url,
+    )
+    rt = Runtime(settings, kind="bench").start()
+    try:
+        info = connections.create_connection(
+            rt.db, rt.box, crm="attio", quo_api_key=QUO_KEY, crm_token=ATTIO_TOKEN,
+            quo_base_url=quo_url, crm_base_url=attio_url, name="bench",
+        )  # fmt: skip
+        quo_before, attio_before = _stats(quo_url), _stats(attio_url)
+        started = time.monotonic()
+        run_id, _ = start_initial_sync(rt.db, info.id)
+        result = DBOS.retrieve_workflow(run_id).get_result()
+        wall = time.monotonic() - started
+        quo_after, attio_after = _stats(quo_url), _stats(attio_url)
+        progress = sync_progress(rt.db, info.id, run_id=run_id) or {}
+    finally:
+        rt.stop()
+    quo_requests = int(quo_after["total"]) - int(quo_before["total"])
+    attio_requests = int(attio_after["total"]) - int(attio_before["total"])
+    synced = int(progress.get("created", 0)) + int(progress.get("updated", 0))
+    bound = quo_requests / QUO_RATE
+    return {
+        "people": int(progress.get("done", 0)),
+        "wall_s": round(wall, 2),
+        "quo_requests": quo_requests,
+        "attio_requests": attio_requests,
+        "quo_requests_per_contact": round(quo_requests / max(synced, 1), 4),
+        "http_429": _count_429(quo_after)
+        - _count_429(quo_before)
+        + _count_429(attio_after)
+        - _count_429(attio_before),
+        "http_429_quo": _count_429(quo_after) - _count_429(quo_before),
+        "bound_s": round(bound, 2),
+        "bound_ratio": round(wall / bound, 3) if bound else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_s": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_utime
+            + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+            1,
+        ),
+        "created": progress.get("created"),
+        "skipped": progress.get("skipped"),
+        "failed": progress.get("failed"),
+        "status": result.get("status") if isinstance(result, dict) else result,
+        "quo_max_per_second": max((quo_after.get("maxPerSecondByKey") or {0: 0}).values()),
+        **({"quo_timeline": _timeline(quo_after)} if args.timeline else {}),
+        "quo_per_operation": {
+            op: int(n) - int((quo_before.get("perOperation") or {}).get(op, 0))
+            for op, n in (quo_after.get("perOperation") or {}).items()
+        },
+    }
+
+
+def _timeline(stats: dict[str, Any]) -> list[int]:
+    """Quo requests per second of the run (diagnosis: gaps show where the budget idled)."""
+    per = (stats.get("perKeyPerSecond") or {}).get(QUO_KEY) or {}
+    if not per:
+        return []
+    seconds = sorted(int(k) for k in per)
+    return [int(per.get(str(t), 0)) for t in range(seconds[0], seconds[-1] + 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("SWITCHBOARD_REDIS_URL"),
+        help="Share the rate limits through Redis instead of the database.",
+    )
+    parser.add_argument("--timeline", action="store_true", help="Add Quo requests per second.")
+    args = parser.parse_args()
+    with (
+        quo_emulator("--api-key", QUO_KEY) as quo,
+        cli_server(
+            "emulate", "attio", "--token", ATTIO_TOKEN, "--people", str(args.people),
+            "--seed", str(args.seed), ready_path="/_emulator/health", timeout=120,
+        ) as attio,
+    ):  # fmt: skip
+        out = _run(args, quo.url, attio.url)
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
