@@ -393,3 +393,33 @@ async def test_auth_errors(api: Api) -> None:
         assert resp.status_code == 401
         validate(method, path, 401, resp.json())
         assert resp.json()["type"] == "auth_error"
+
+
+def test_the_validator_is_not_vacuous() -> None:
+    import jsonschema
+
+    good_value = {
+        "active_from": "2026-01-01T00:00:00.000000000Z",
+        "active_until": None,
+        "created_by_actor": {"type": "system", "id": None},
+        "attribute_type": "text",
+        "value": "x",
+    }
+    record = {
+        "id": {"workspace_id": MISSING, "object_id": MISSING, "record_id": MISSING},
+        "created_at": "2026-01-01T00:00:00.000000000Z",
+        "web_url": "https://app.attio.com/w/person/x",
+        "values": {"job_title": [good_value]},
+    }
+    path = f"/v2/objects/people/records/{MISSING}"
+    validate("GET", path, 200, {"data": record})
+    for bad in (
+        {"data": {**record, "web_url": None}},
+        {"data": {**record, "id": {"record_id": "not-a-uuid"}}},
+        {"data": {**record, "values": {"job_title": [{**good_value, "extra": 1}]}}},
+        {"data": {**record, "values": {"job_title": [{**good_value, "active_until": 5}]}}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate("GET", path, 200, bad)
+    with pytest.raises(jsonschema.ValidationError):
+        validate("GET", path, 404, {"status_code": 404, "type": "x", "code": "not_found"})

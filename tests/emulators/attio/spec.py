@@ -158,20 +158,29 @@ def template_for(method: str, path: str) -> str:
     return min(candidates, key=lambda t: t.count("{"))
 
 
+@functools.cache
+def _validator(method: str, template: str, status: int) -> jsonschema.Draft202012Validator | None:
+    raw = response_schema(method, template, status)
+    if raw is None:
+        return None
+    schema = json.loads(raw)
+    if status >= 400:
+        schema.get("properties", {}).get("code", {}).pop("enum", None)
+    return jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
+
+
+_GENERIC = jsonschema.Draft202012Validator(GENERIC_ERROR, format_checker=FORMATS)
+
+
 def validate(method: str, path: str, status: int, body: Any) -> str:
     """Validate one response; returns the template it was matched to."""
     template = template_for(method, path.split("?")[0])
-    raw = response_schema(method.upper(), template, status)
-    checker = FORMATS
-    if raw is None:
-        assert status >= 400, f"{method} {template}: status {status} is not documented"
-        jsonschema.validate(body, GENERIC_ERROR, format_checker=checker)
-        assert body["status_code"] == status
-        return template
-    schema = json.loads(raw)
+    validator = _validator(method.upper(), template, status)
     if status >= 400:
-        code = schema.get("properties", {}).get("code", {})
-        code.pop("enum", None)
-        jsonschema.validate(body, GENERIC_ERROR, format_checker=checker)
-    jsonschema.validate(body, schema, format_checker=checker)
+        _GENERIC.validate(body)
+        assert body["status_code"] == status
+    if validator is None:
+        assert status >= 400, f"{method} {template}: status {status} is not documented"
+        return template
+    validator.validate(body)
     return template
