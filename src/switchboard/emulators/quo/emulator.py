@@ -156,6 +156,7 @@ class QuoEmulator:
             "bulkDelayS": "bulk_delay_s",
             "keyPropagationS": "key_propagation_s",
             "rateLimit": "rate_limit",
+            "rateWindowS": "rate_window_s",
             "phaseDelayScale": "phase_delay_scale",
             "messageDeliveryDelayS": "message_delivery_delay_s",
             "webhookMaxAttempts": "webhook_max_attempts",
@@ -184,7 +185,10 @@ class QuoEmulator:
             if new.webhook_max_attempts < 1:
                 raise ValueError("webhookMaxAttempts must be at least 1")
             self.settings = new
+            if new.rate_window_s <= 0:
+                raise ValueError("rateWindowS must be positive")
             self.limiter.limit = new.rate_limit
+            self.limiter.window = new.rate_window_s
             self.deliverer.max_attempts = new.webhook_max_attempts
             self.deliverer.backoff_s = new.webhook_backoff_s
             return self.settings

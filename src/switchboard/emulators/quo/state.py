@@ -499,6 +499,7 @@ class Settings:
     bulk_delay_s: float = 2.5
     key_propagation_s: float = 0.0
     rate_limit: int = 10
+    rate_window_s: float = 1.0
     phase_delay_scale: float = 1.0
     message_delivery_delay_s: float = 1.0
     webhook_max_attempts: int = 5
@@ -510,6 +511,7 @@ class Settings:
             "bulkDelayS": self.bulk_delay_s,
             "keyPropagationS": self.key_propagation_s,
             "rateLimit": self.rate_limit,
+            "rateWindowS": self.rate_window_s,
             "phaseDelayScale": self.phase_delay_scale,
             "messageDeliveryDelayS": self.message_delivery_delay_s,
             "webhookMaxAttempts": self.webhook_max_attempts,
