@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from switchboard import connections, ledger
 from switchboard.config import Settings
-from switchboard.store.models import ApiCallCount, AuditEntry, Event, SyncRun
+from switchboard.store.models import ApiCallCount, AuditEntry, CacheEntry, Event, SyncRun
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -203,6 +203,17 @@ def seed(rt: Any) -> tuple[str, str, str, str]:
         crm_base_url="http://127.0.0.1:9",
     ).id
     connections.delete_connection(db, gone)
+    with db.session() as s:
+        lines = [
+            {"id": "PN1", "name": "Front Desk", "number": "+15550100100"},
+            {"id": "PN2", "name": "Sales", "number": "+15550100200"},
+            {"id": "PN9", "name": "Support", "number": "+15550100900"},
+        ]
+        s.add(
+            CacheEntry(
+                connection_id=beta, kind="quo_phone_numbers", key="all", data={"data": lines}
+            )
+        )
     return acme, beta, acme_failed, beta_failed
 
 
@@ -577,7 +588,10 @@ def test_browser_actions(seeded: Seeded, page: Any) -> None:
     page.locator("#action-settings").click()
     page.wait_for_url("**/settings")
     page.fill('input[name="default_region"]', "gb")
-    page.fill('textarea[name="enabled_lines"]', "PN2, PN1\nPN3")
+    assert page.locator("#known-lines").inner_text().count("+1555") == 3
+    page.check('input[name="line"][value="PN2"]')
+    page.check('input[name="line"][value="PN1"]')
+    page.fill('textarea[name="enabled_lines"]', "PN3")
     page.uncheck('input[name="event_kinds"][value="transcripts"]')
     page.check('input[name="auto_create_people"]')
     page.locator("#save-settings").click()
@@ -601,6 +615,9 @@ def test_browser_actions(seeded: Seeded, page: Any) -> None:
 
     # bad input → 400 with the message, the form keeps what was typed
     page.locator("#action-settings").click()
+    assert page.locator('input[name="line"][value="PN1"]').is_checked()
+    assert not page.locator('input[name="line"][value="PN9"]').is_checked()
+    assert page.locator('textarea[name="enabled_lines"]').input_value() == "PN3"
     page.fill('input[name="default_region"]', "ZZ")
     with page.expect_response(lambda r: r.request.method == "POST") as info:
         page.locator("#save-settings").click()
@@ -648,13 +665,14 @@ def test_helpers() -> None:
     form = {
         "submitted": ["1"],
         "default_region": [" de "],
+        "line": ["PN4", "PN1"],
         "enabled_lines": ["PN1, PN2\nPN3"],
         "event_kinds": ["calls"],
         "sync_objects": ["people"],
     }
     assert d.parse_settings_form(form) == {
         "default_region": "DE",
-        "enabled_lines": ["PN1", "PN2", "PN3"],
+        "enabled_lines": ["PN4", "PN1", "PN2", "PN3"],
         "event_kinds": ["calls"],
         "auto_create_people": False,
         "create_without_phone": False,

@@ -1006,6 +1006,7 @@ async def replay_event(request: Request, connection_id: str, event_id: str) -> R
 _SPLIT = re.compile(r"[\s,;]+")
 SETTINGS_FIELDS = (
     "default_region",
+    "line",
     "enabled_lines",
     "event_kinds",
     "auto_create_people",
@@ -1028,8 +1029,9 @@ def parse_settings_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
             raise DashboardError(400, f"{name} was sent more than once.")
         return values[0].strip()
 
-    lines_text = one("enabled_lines")
-    lines = [x for x in _SPLIT.split(lines_text) if x]
+    picked = [x.strip() for x in form.get("line", []) if x.strip()]
+    typed = [x for x in _SPLIT.split(one("enabled_lines")) if x]
+    lines = list(dict.fromkeys(picked + typed))
     objects = [x for x in _SPLIT.split(one("sync_objects")) if x]
     return {
         "default_region": one("default_region").upper(),
@@ -1041,18 +1043,57 @@ def parse_settings_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
     }
 
 
+def known_lines(db: Database, connection_id: str) -> tuple[list[dict[str, str]], datetime | None]:
+    """The workspace's Quo lines as last cached by activity logging (`cache_entries`, kind
+    `quo_phone_numbers`), so the settings form can offer them; ([], None) when never fetched."""
+    from switchboard.store.models import CacheEntry
+
+    with db.session() as s:
+        row = s.scalar(
+            select(CacheEntry).where(
+                CacheEntry.connection_id == connection_id,
+                CacheEntry.kind == "quo_phone_numbers",
+                CacheEntry.key == "all",
+            )
+        )
+        if row is None:
+            return [], None
+        data, fetched = row.data, _aware(row.fetched_at)
+    items = data.get("data") if isinstance(data, dict) else None
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            out.append(
+                {
+                    "id": item["id"],
+                    "name": str(item.get("name") or ""),
+                    "number": str(item.get("number") or item.get("formattedNumber") or ""),
+                }
+            )
+    return out, fetched
+
+
 def _settings_context(
-    info: connections.ConnectionInfo, values: Mapping[str, Any], error: str = ""
+    info: connections.ConnectionInfo,
+    values: Mapping[str, Any],
+    lines_known: tuple[list[dict[str, str]], datetime | None],
+    error: str = "",
 ) -> dict[str, Any]:
-    lines = values.get("enabled_lines")
+    lines = list(values.get("enabled_lines") or [])
+    known, fetched = lines_known
+    known_ids = {k["id"] for k in known}
     return {
         "title": f"Settings · {info.name or info.id}",
         "info": info,
         "values": values,
-        "lines_text": "\n".join(lines) if lines else "",
+        "known_lines": known,
+        "lines_fetched_at": fetched,
+        "checked_lines": set(lines),
+        "lines_text": "\n".join(x for x in lines if x not in known_ids),
         "objects_text": ", ".join(values.get("sync_objects") or []),
         "kinds": connections.QUO_EVENT_KINDS,
         "error": error,
+        "now": _now(),
     }
 
 
@@ -1060,7 +1101,8 @@ def _settings_context(
 async def settings_form(request: Request, connection_id: str) -> Response:
     rt = _rt(request)
     info = await asyncio.to_thread(_connection, rt.db, connection_id)
-    return _page(request, "settings.html", _settings_context(info, info.settings))
+    lines = await asyncio.to_thread(known_lines, rt.db, connection_id)
+    return _page(request, "settings.html", _settings_context(info, info.settings, lines))
 
 
 @protected.post("/dashboard/connections/{connection_id}/settings")
@@ -1071,12 +1113,13 @@ async def save_settings(request: Request, connection_id: str) -> Response:
     info = await asyncio.to_thread(_connection, rt.db, connection_id)
     _require_live(info)
     values = parse_settings_form(form)
+    lines = await asyncio.to_thread(known_lines, rt.db, connection_id)
     if not values["sync_objects"]:
         return _page(
             request,
             "settings.html",
             _settings_context(
-                info, values, "Sync objects: name at least one CRM object (e.g. people)."
+                info, values, lines, "Sync objects: name at least one CRM object (e.g. people)."
             ),
             400,
         )
@@ -1086,7 +1129,8 @@ async def save_settings(request: Request, connection_id: str) -> Response:
     try:
         after = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
     except connections.InvalidSettings as exc:
-        return _page(request, "settings.html", _settings_context(info, values, str(exc)), 400)
+        ctx = _settings_context(info, values, lines, str(exc))
+        return _page(request, "settings.html", ctx, 400)
     except connections.ConnectionNotFound as exc:
         raise DashboardError(404, "unknown connection") from exc
     if any(info.settings.get(k) != after.settings.get(k) for k in ("enabled_lines", "event_kinds")):
