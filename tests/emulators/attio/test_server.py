@@ -197,3 +197,34 @@ def test_python_api_from_another_thread_delivers(hooks: tuple[Hooks, ServerThrea
             merged.id
         }
         api.close()
+
+
+async def test_async_test_with_server_thread(hooks: tuple[Hooks, ServerThread]) -> None:
+    """Inside a test's own event loop, Python API changes still go to the server thread's loop,
+    and `await emu.drain_webhooks()` waits for them there."""
+    receiver, hook_server = hooks
+    emu = AttioEmulator(token=TOKEN, allow_http_targets=True)
+    emu.set_webhook_delivery(time_scale=0.001)
+    with run_in_thread(create_app(emu)) as server:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as client:
+            people = (await client.get("/v2/objects/people")).json()["data"]["id"]["object_id"]
+            flt = {"$and": [{"field": "id.object_id", "operator": "equals", "value": people}]}
+            resp = await client.post(
+                "/v2/webhooks",
+                json={
+                    "data": {
+                        "target_url": hook_server.url + "/hook",
+                        "subscriptions": [{"event_type": "record.created", "filter": flt}],
+                    }
+                },
+            )
+            assert resp.status_code == 200
+            receiver.fail_first = 1
+            emu.create_record(emu.default_workspace, "people", {"name": "A"})
+            await emu.drain_webhooks()
+            assert len(receiver.received) == 2  # one failure, one redelivery, both done
+            emu.create_record(emu.default_workspace, "people", {"name": "B"})
+            emu.drain_webhooks_sync()
+            assert len(receiver.received) == 3

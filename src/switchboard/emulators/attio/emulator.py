@@ -374,10 +374,33 @@ class AttioEmulator:
             "timeout_s": self.deliverer.timeout_s,
         }
 
+    def _server_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The served app's loop when it runs in another thread than the caller."""
+        loop = self.loop
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if loop is not None and loop is not current and loop.is_running():
+            return loop
+        return None
+
     async def drain_webhooks(self, timeout: float = 30.0) -> None:
-        """Wait until every scheduled delivery (including retries) has finished. Must run on the
-        loop that delivers (the server's, or the test's for in-process apps)."""
-        await self.deliverer.drain(timeout)
+        """Wait until every scheduled delivery (including retries) has finished; works from the
+        server's loop, a test's loop (in-process app), or another thread's loop (server thread)."""
+        loop = self._server_loop()
+        if loop is None:
+            await self.deliverer.drain(timeout)
+            return
+        future = asyncio.run_coroutine_threadsafe(self.deliverer.drain(timeout), loop)
+        await asyncio.wrap_future(future)
+
+    def drain_webhooks_sync(self, timeout: float = 30.0) -> None:
+        """`drain_webhooks` for synchronous callers while the app runs in a server thread."""
+        loop = self._server_loop()
+        if loop is None:
+            raise RuntimeError("no server loop running in another thread; await drain_webhooks()")
+        asyncio.run_coroutine_threadsafe(self.deliverer.drain(timeout), loop).result(timeout + 5)
 
     def refresh_webhook_status(self, ws: Workspace) -> None:
         """Mark webhooks `degraded` once a delivery to them has used up every attempt (as Attio
@@ -453,18 +476,18 @@ class AttioEmulator:
                 url, body, headers, event_id=idempotency_key, event_type=event_type
             )
 
+        # Deliveries belong on the served app's loop: when the app runs in a server thread, a
+        # change made from a test thread (even inside the test's own event loop) goes there.
+        server = self._server_loop()
+        if server is not None:
+            server.call_soon_threadsafe(go)
+            return True
         try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
-            running = None
-        if running is not None:
-            go()
-            return True
-        loop = self.loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(go)
-            return True
-        return False
+            return False
+        go()
+        return True
 
 
 __all__ = [
