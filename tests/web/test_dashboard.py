@@ -337,6 +337,8 @@ def test_disconnected_connection_refuses_actions(seeded: Seeded) -> None:
     rows = [chunk for chunk in r.text.split("<tr data-connection=")[1:] if "Gone Corp" in chunk]
     assert len(rows) == 1 and 'class="level-off"' in rows[0] and "disconnected" in rows[0]
     gone = rows[0].split('"')[1]
+    r = httpx.get(f"{seeded.url}/dashboard/connections/{gone}")
+    assert r.status_code == 200 and "No sync has run yet" in r.text
     for action in ("sync", "reconcile", "setup"):
         r = httpx.post(f"{seeded.url}/dashboard/connections/{gone}/{action}")
         assert r.status_code == 409 and "disconnected" in r.text
@@ -355,6 +357,14 @@ def test_pages_never_show_secrets(seeded: Seeded) -> None:
         assert r.status_code == 200, path
         for secret in SECRETS:
             assert secret not in r.text, (path, secret)
+
+
+def test_events_paging(seeded: Seeded) -> None:
+    page = f"{seeded.url}/dashboard/connections/{seeded.acme}"
+    first = httpx.get(page).text
+    assert first.count("<tr data-event=") == 33 and "older →" not in first
+    later = httpx.get(page, params={"offset": "30"}).text
+    assert later.count("<tr data-event=") == 3 and "← newer" in later
 
 
 def test_budget_and_charts(seeded: Seeded) -> None:
