@@ -303,15 +303,27 @@ async def bulk_upsert_contacts(
                 if now - p.submitted_at > verify_deadline:
                     del pending[ext]
                     run_single(p.contact, fallback=True)
+            # While batches are still going out, posts go first: the reads can only start paying
+            # off ~2-3 s after a post anyway, and a backlog of reads then fills the wait for the
+            # last batch. Contacts halfway to their deadline are read regardless.
+            hold = verify_deadline / 2 if submitting else 0.0
             due = sorted(
-                (p for p in pending.values() if p.next_check <= now), key=lambda p: p.submitted_at
+                (
+                    p
+                    for p in pending.values()
+                    if p.next_check <= now and now - p.submitted_at >= hold
+                ),
+                key=lambda p: p.submitted_at,
             )
             if due:
                 size = MAX_EXTERNAL_IDS_PER_REQUEST
                 chunks = [due[i : i + size] for i in range(0, len(due), size)][:concurrency]
                 await asyncio.gather(*(read_back(chunk) for chunk in chunks))
                 continue
-            wake = min((p.next_check for p in pending.values()), default=now + 0.05)
+            wake = min(
+                (max(p.next_check, p.submitted_at + hold) for p in pending.values()),
+                default=now + 0.05,
+            )
             await clock.sleep(min(wake - now, 0.05) if submitting else wake - now)
         await submitter
         if singles:
