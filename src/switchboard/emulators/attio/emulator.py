@@ -321,7 +321,11 @@ class AttioEmulator:
     def reset(self) -> None:
         """Forget all data, webhooks, logs and faults; workspaces and tokens keep their ids."""
         with self._lock:
-            self.deliverer.cancel_all()
+            server = self._server_loop()
+            if server is not None:  # tasks belong to the server thread's loop
+                server.call_soon_threadsafe(self.deliverer.cancel_all)
+            else:
+                self.deliverer.cancel_all()
             self.deliverer.deliveries.clear()
             self.dispatched.clear()
             self.log.clear()
