@@ -65,6 +65,38 @@ WORKFLOW_MODULES = [
     "switchboard.activity",
 ]
 
+#: Called once DBOS is launched and queues are registered, in worker processes (not in web-only
+#: or CLI processes): "module:function" names (missing ones are skipped) and `after_launch` hooks.
+AFTER_LAUNCH = ["switchboard.sync:install_schedule"]
+_after_launch_hooks: list[Any] = []
+
+
+def after_launch(fn: Any) -> Any:
+    """Register `fn()` to run after DBOS launch in worker processes (e.g. DBOS schedules)."""
+    if fn not in _after_launch_hooks:
+        _after_launch_hooks.append(fn)
+    return fn
+
+
+def _run_after_launch() -> None:
+    hooks = list(_after_launch_hooks)
+    for ref in AFTER_LAUNCH:
+        module_name, _, attr = ref.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), attr)
+        except (ModuleNotFoundError, AttributeError):
+            continue
+        if fn not in hooks:
+            hooks.append(fn)
+    for fn in hooks:
+        try:
+            fn()
+        except Exception as exc:
+            log.error(
+                "after_launch_failed", hook=getattr(fn, "__name__", repr(fn)), error=repr(exc)
+            )
+
+
 HEARTBEAT_INTERVAL_S = float(os.environ.get("SWITCHBOARD_HEARTBEAT_INTERVAL", "2"))
 STALE_AFTER_S = float(os.environ.get("SWITCHBOARD_EXECUTOR_STALE_AFTER", "15"))
 SWEEP_INTERVAL_S = float(os.environ.get("SWITCHBOARD_SWEEP_INTERVAL", "10"))
@@ -191,6 +223,8 @@ class Runtime:
         DBOS.launch()
         workflows.register_queues()
         self.dbos_ready = True
+        if self.workers and self.queues is None:
+            _run_after_launch()
 
     def stop(self, timeout_s: int = 10) -> None:
         """Graceful: stop taking work, let in-flight workflows finish for up to `timeout_s`,

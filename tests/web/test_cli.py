@@ -1,0 +1,125 @@
+"""End to end over real HTTP, every piece a separate process: Quo and Attio emulators,
+`switchboard connect attio`, `switchboard serve`, `switchboard events`, `switchboard disconnect`.
+A simulated call reaches the service's webhook URL, lands in the ledger and is listed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.servers import cli_server, free_port, quo_emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+EXE = str(Path(sys.executable).parent / "switchboard")
+QUO_KEY = "quo-cli-key-123456"
+ATTIO_TOKEN = "attio-cli-token-123456"
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXE, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def _inproc(*args: str, env: dict[str, str], monkeypatch: Any) -> Any:
+    """Run a database-only CLI command in this process (no interpreter start-up)."""
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app
+    from switchboard.config import get_settings
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.slow
+def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> None:
+    port = free_port()
+    env = {
+        "SWITCHBOARD_DATA_DIR": str(tmp_path),
+        "SWITCHBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'sb.db'}",
+        "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+    }
+    with (
+        quo_emulator("--api-key", QUO_KEY, "--phase-scale", "0") as quo,
+        cli_server("emulate", "attio", "--allow-http-targets", "--token", ATTIO_TOKEN) as attio,
+    ):
+        bad = _inproc(
+            "connect", "attio", "--quo-base-url", quo.url, "--attio-base-url", attio.url,
+            "--quo-api-key", QUO_KEY, "--attio-token", "wrong-token-99999", "--json",
+            env=env, monkeypatch=monkeypatch,
+        )  # fmt: skip
+        assert bad.exit_code != 0 and "credential check failed" in bad.output
+        assert "wrong-token-99999" not in bad.output
+        done = _cli(
+            "connect", "attio", "--quo-base-url", quo.url, "--attio-base-url", attio.url,
+            "--json", env={**env, "QUO_API_KEY": QUO_KEY, "ATTIO_TOKEN": ATTIO_TOKEN},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        out: dict[str, Any] = json.loads(done.stdout)
+        conn_id = out["connection_id"]
+        assert out["status"] == "active", out
+        assert QUO_KEY not in done.stdout + done.stderr
+        assert ATTIO_TOKEN not in done.stdout + done.stderr
+        hooks = httpx.get(f"{quo.url}/_emulator/workspaces/{QUO_KEY}/webhooks").json()["data"]
+        assert hooks and all(h["url"].endswith(f"/webhooks/quo/{conn_id}") for h in hooks)
+
+        with cli_server("serve", port=port, env=env) as srv:
+            assert httpx.get(f"{srv.url}/readyz").status_code == 200
+            listed = httpx.get(f"{srv.url}/api/connections").json()
+            assert [c["id"] for c in listed] == [conn_id]
+            assert QUO_KEY not in json.dumps(listed)
+            r = httpx.post(
+                f"{quo.url}/_emulator/calls",
+                json={
+                    "workspace": QUO_KEY,
+                    "outcome": "answered",
+                    "participants": ["+15550142231"],
+                },
+            )
+            assert r.status_code == 201, r.text
+            deadline = time.monotonic() + 30
+            events: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                events = httpx.get(f"{srv.url}/api/events?connection_id={conn_id}").json()["events"]
+                if any(e["event_type"] == "call.completed" for e in events):
+                    break
+                time.sleep(0.2)
+            assert any(e["event_type"] == "call.completed" for e in events), events
+            unsigned = httpx.post(
+                f"{srv.url}/webhooks/quo/{conn_id}", json={"type": "call.completed"}
+            )
+            assert unsigned.status_code == 401
+            assert httpx.get(f"{srv.url}/metrics").status_code == 200
+
+        listed_cli = _cli("events", "--connection", conn_id, "--json", env=env)
+        assert listed_cli.returncode == 0, listed_cli.stderr
+        assert any(
+            e["event_type"] == "call.completed" for e in json.loads(listed_cli.stdout)["events"]
+        )
+        bad_status = _cli("events", "--status", "nonsense", env=env)
+        assert bad_status.returncode == 2
+        show = _cli("connections", "show", conn_id, "--json", env=env)
+        assert show.returncode == 0 and json.loads(show.stdout)["status"] == "active"
+        gone = _cli("disconnect", conn_id, "--json", env=env)
+        assert gone.returncode == 0, gone.stderr
+        report = json.loads(gone.stdout)
+        assert report["quo_webhooks_deleted"] == len(hooks) and report["crm_webhooks_deleted"] == 1
+        assert httpx.get(f"{quo.url}/_emulator/workspaces/{QUO_KEY}/webhooks").json()["data"] == []
+        again = _inproc("disconnect", conn_id, env=env, monkeypatch=monkeypatch)
+        assert again.exit_code == 1
