@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from switchboard.crm.attio import AttioConnector
 from switchboard.crm.attio._webhooks import parse, sign, verify
 from switchboard.crm.base import WebhookVerificationError
+from tests.fixtures import ATTIO_WEBHOOKS
 
-# Copies of the shared Attio webhook examples (fixtures/attio-webhooks), byte for byte.
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = ATTIO_WEBHOOKS
 
 SECRET = "whsec-attio-test-secret"
 

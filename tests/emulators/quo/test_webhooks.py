@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,9 @@ from starlette.routing import Route
 
 from switchboard.emulators.common import ServerThread, run_in_thread
 from tests.emulators.quo.conftest import Quo
+from tests.fixtures import QUO_WEBHOOKS
 
-FIXTURES = Path(__file__).resolve().parents[2] / "data" / "quo-webhooks"
+FIXTURES = QUO_WEBHOOKS
 
 
 @dataclass
