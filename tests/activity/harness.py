@@ -117,6 +117,7 @@ class ActivityStack:
     connection_id: str
     worker: Worker | None = None
     people: dict[str, str] = field(default_factory=dict)
+    extra_workers: list[Worker] = field(default_factory=list)
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
 
     # ------------------------------------------------------------------ start
@@ -204,6 +205,14 @@ class ActivityStack:
         stack.callback(me._http.close)
         me.subscribe((webhook_target or sb.url) + f"/webhooks/quo/{info.id}", secret)
         return me
+
+    def add_worker(self) -> Worker:
+        """Another worker process (scale-out), stopped with the stack by the caller."""
+        extra = Worker(dict(self.worker.env if self.worker else self.env), self.tmp)
+        extra.starts = 100 * (len(self.extra_workers) + 1)  # distinct log file names
+        extra.start()
+        self.extra_workers.append(extra)
+        return extra
 
     def subscribe(self, url: str, secret: str) -> None:
         """Create the Quo webhooks (one per kind) and store their keys on the connection."""

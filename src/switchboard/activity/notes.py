@@ -39,7 +39,6 @@ the process died inside steps 3–5).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -52,6 +51,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from switchboard.activity._db import run_db
 from switchboard.crm.base import CrmConnector, CrmNote
 from switchboard.logs import get_logger
 from switchboard.store.db import Database
@@ -134,30 +134,6 @@ def _where(key: NoteKey) -> Any:
     )
 
 
-def _load(db: Database, key: NoteKey) -> _Record:
-    for _ in range(2):
-        with db.session() as s:
-            row = s.scalars(select(ActivityRecord).where(_where(key))).first()
-            if row is not None:
-                return _Record(
-                    row.note_id, row.content_hash, row.pending_hash, tuple(row.stale_note_ids or ())
-                )
-        try:
-            with db.session() as s:
-                s.add(
-                    ActivityRecord(
-                        connection_id=key.connection_id,
-                        resource_type=key.resource_type,
-                        resource_id=key.resource_id,
-                        person_id=key.person_id,
-                        stale_note_ids=[],
-                    )
-                )
-        except IntegrityError:
-            continue
-    return _Record(None, None, None, ())
-
-
 def _update(db: Database, key: NoteKey, **values: Any) -> None:
     with db.session() as s:
         row = s.scalars(select(ActivityRecord).where(_where(key))).one()
@@ -165,12 +141,11 @@ def _update(db: Database, key: NoteKey, **values: Any) -> None:
             setattr(row, name, value)
 
 
-def _set_intent(db: Database, key: NoteKey, digest: str) -> None:
-    _update(db, key, pending_hash=digest, pending_since=utcnow())
-
-
-def _record_written(db: Database, key: NoteKey, note_id: str, digest: str) -> str | None:
-    """Make `note_id` current; the previous note (if any) becomes stale. Returns the previous."""
+def _record_written(
+    db: Database, key: NoteKey, note_id: str, digest: str
+) -> tuple[str | None, tuple[str, ...]]:
+    """Make `note_id` current; the previous note (if any) becomes stale.
+    Returns (the previous note id, the stale ids now to delete)."""
     with db.session() as s:
         row = s.scalars(select(ActivityRecord).where(_where(key))).one()
         previous = row.note_id
@@ -183,7 +158,7 @@ def _record_written(db: Database, key: NoteKey, note_id: str, digest: str) -> st
         row.pending_since = None
         row.stale_note_ids = stale
         row.writes = (row.writes or 0) + 1
-        return previous
+        return previous, tuple(stale)
 
 
 def _add_stale(db: Database, key: NoteKey, note_ids: Sequence[str]) -> None:
@@ -292,25 +267,57 @@ async def sync_note(
 ) -> NoteResult:
     """Make the one note for `key` hold `note`. Idempotent; see the module docstring."""
     digest = content_hash(note)
-    rec = await asyncio.to_thread(_load, db, key)
+    rec, claimed = await run_db(_claim, db, key, digest)
     recovered: list[str] = []
     adopted = False
-    if rec.pending_hash is not None:
+    if rec.pending_hash is not None and not claimed:
         adopted, recovered = await _recover(db, connector, key, note, digest, rec)
-        rec = await asyncio.to_thread(_load, db, key)
+        rec, claimed = await run_db(_claim, db, key, digest)
 
-    if rec.note_id and rec.content_hash == digest and rec.pending_hash is None:
+    stale: tuple[str, ...] = rec.stale
+    if not claimed:
         action: NoteAction = "adopted" if adopted else "unchanged"
-        note_id = rec.note_id
+        note_id = str(rec.note_id)
     else:
-        await asyncio.to_thread(_set_intent, db, key, digest)
         ref = await connector.write_note(note)
         _chaos_exit("after_note_create")
-        previous = await asyncio.to_thread(_record_written, db, key, ref.id, digest)
+        previous, stale = await run_db(_record_written, db, key, ref.id, digest)
         action = "replaced" if previous else "created"
         note_id = ref.id
-    deleted = await _delete_stale(db, connector, key)
+    deleted = await _delete_stale(db, connector, key, note_id, stale)
     return NoteResult(key.person_id, action, note_id, deleted, recovered)
+
+
+def _claim(db: Database, key: NoteKey, digest: str) -> tuple[_Record, bool]:
+    """One transaction: the record as stored, and whether a write of `digest` is now intended
+    (intent recorded). Not claimed: the note already holds it, or an earlier intent is pending
+    (recover first)."""
+    for _ in range(2):
+        try:
+            with db.session() as s:
+                row = s.scalars(select(ActivityRecord).where(_where(key))).first()
+                if row is None:
+                    row = ActivityRecord(
+                        connection_id=key.connection_id,
+                        resource_type=key.resource_type,
+                        resource_id=key.resource_id,
+                        person_id=key.person_id,
+                        stale_note_ids=[],
+                    )
+                    s.add(row)
+                rec = _Record(
+                    row.note_id, row.content_hash, row.pending_hash, tuple(row.stale_note_ids or ())
+                )
+                if rec.pending_hash is not None:
+                    return rec, False
+                if rec.note_id and rec.content_hash == digest:
+                    return rec, False
+                row.pending_hash = digest
+                row.pending_since = utcnow()
+                return rec, True
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"activity record for {key} could not be created")
 
 
 async def _recover(
@@ -330,7 +337,7 @@ async def _recover(
             person_id=key.person_id,
             crm=getattr(connector, "name", "?"),
         )
-        await asyncio.to_thread(_update, db, key, pending_hash=None, pending_since=None)
+        await run_db(_update, db, key, pending_hash=None, pending_since=None)
         return False, []
     known = {rec.note_id, *rec.stale}
     orphans = sorted(
@@ -345,12 +352,12 @@ async def _recover(
     )
     keep = next((n for n in orphans if n.content == note.content), None)
     if keep is not None:
-        await asyncio.to_thread(_record_written, db, key, keep.id, digest)
+        await run_db(_record_written, db, key, keep.id, digest)
     else:
-        await asyncio.to_thread(_update, db, key, pending_hash=None, pending_since=None)
+        await run_db(_update, db, key, pending_hash=None, pending_since=None)
     extra = [n.id for n in orphans if keep is None or n.id != keep.id]
     if extra:
-        await asyncio.to_thread(_add_stale, db, key, extra)
+        await run_db(_add_stale, db, key, extra)
     if orphans:
         log.warning(
             "note_write_recovered",
@@ -362,13 +369,14 @@ async def _recover(
     return keep is not None, [n.id for n in orphans]
 
 
-async def _delete_stale(db: Database, connector: CrmConnector, key: NoteKey) -> list[str]:
-    rec = await asyncio.to_thread(_load, db, key)
+async def _delete_stale(
+    db: Database, connector: CrmConnector, key: NoteKey, current: str, stale: tuple[str, ...]
+) -> list[str]:
     deleted: list[str] = []
-    for note_id in rec.stale:
-        if note_id == rec.note_id:
+    for note_id in stale:
+        if note_id == current:
             continue
         await connector.delete_note(note_id)
-        await asyncio.to_thread(_drop_stale, db, key, note_id)
+        await run_db(_drop_stale, db, key, note_id)
         deleted.append(note_id)
     return deleted

@@ -19,7 +19,6 @@ one CRM search (none when the number is in the sync mapping) plus one note creat
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +28,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from switchboard.activity import facts as F
+from switchboard.activity._db import run_db
 from switchboard.activity.directory import Directory
-from switchboard.activity.events import CALL_EVENTS, MESSAGE_EVENTS, resource_id_of
+from switchboard.activity.events import (
+    CALL_EVENTS,
+    HANDLED_EVENTS,
+    MESSAGE_EVENTS,
+    resource_id_of,
+)
 from switchboard.activity.notes import NoteKey, NoteResult, sync_note
 from switchboard.activity.participants import external_participants
 from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
@@ -112,18 +117,70 @@ def _save_resource(
 
 
 def merge_into_resource(
-    db: Database, connection_id: str, event_type: str, payload: Mapping[str, Any]
+    db: Database,
+    connection_id: str,
+    event_type: str,
+    payload: Mapping[str, Any],
+    settings: ActivitySettings | None = None,
 ) -> F.Facts:
-    """Fold one webhook envelope into the stored facts; returns the merged facts."""
+    """Fold one webhook envelope into the stored facts, in one transaction; returns the merged
+    facts. With `settings`, also fold in the other ledgered phases of the same call (enabled
+    kinds only) that are still queued behind this one: the merge is a join, so their own turn
+    later changes nothing, and the note is written complete once instead of once per phase."""
     obj = (payload.get("data") or {}).get("object") or {}
     rid = resource_id_of(event_type, obj)
     if not rid:
         raise ValueError(f"{event_type}: no call or message id")
     rtype = "message" if event_type in MESSAGE_EVENTS else "call"
-    current, _ = _load_resource(db, connection_id, rtype, rid)
-    merged = current.apply_event(event_type, payload)
-    _save_resource(db, connection_id, rtype, rid, facts=merged)
-    return _load_resource(db, connection_id, rtype, rid)[0]
+    for _ in range(2):
+        try:
+            with db.session() as s:
+                row = s.scalars(
+                    select(ActivityResource).where(
+                        ActivityResource.connection_id == connection_id,
+                        ActivityResource.resource_id == rid,
+                    )
+                ).first()
+                if row is None:
+                    row = ActivityResource(
+                        connection_id=connection_id,
+                        resource_type=rtype,
+                        resource_id=rid,
+                        data={},
+                        lookups={},
+                    )
+                    s.add(row)
+                facts: F.Facts
+                if row.data:
+                    facts = F.facts_from_data(row.data)
+                elif rtype == "message":
+                    facts = F.MessageFacts.empty(rid)
+                else:
+                    facts = F.CallFacts.empty(rid)
+                facts = facts.apply_event(event_type, payload)
+                if settings is not None:
+                    siblings = s.execute(
+                        select(Event.event_type, Event.payload).where(
+                            Event.connection_id == connection_id,
+                            Event.provider == "quo",
+                            Event.resource_id == rid,
+                            Event.status.in_(("accepted", "processing", "processed", "failed")),
+                        )
+                    ).all()
+                    for sibling_type, sibling_payload in siblings:
+                        if sibling_type not in HANDLED_EVENTS:
+                            continue
+                        if kind_disabled_reason(settings, sibling_type) is not None:
+                            continue
+                        try:
+                            facts = facts.apply_event(sibling_type, dict(sibling_payload or {}))
+                        except ValueError:
+                            continue  # a malformed sibling is reported on its own turn
+                row.data = facts.to_data()
+                return facts
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"activity resource {rid} could not be stored")
 
 
 # ------------------------------------------------------------------------------ planning
@@ -173,15 +230,9 @@ async def plan_event(svc: Services, event_type: str, payload: Mapping[str, Any])
     reason = kind_disabled_reason(svc.settings, event_type)
     if reason:
         return _plan("ignored", reason, rtype, rid)
-    facts = await asyncio.to_thread(
-        merge_into_resource, svc.db, svc.connection_id, event_type, payload
+    facts = await run_db(
+        merge_into_resource, svc.db, svc.connection_id, event_type, payload, svc.settings
     )
-    siblings = await asyncio.to_thread(sibling_events, svc.db, svc.connection_id, rid, svc.settings)
-    if siblings:
-        # Phases of this call already acknowledged but still queued behind this one: fold them
-        # in now (the merge is a join, so their own turn later changes nothing), and the note
-        # is written complete once instead of being replaced once per phase.
-        facts = await asyncio.to_thread(_merge_siblings, svc.db, svc.connection_id, facts, siblings)
     return await plan_resource(svc, facts, trigger=event_type)
 
 
@@ -211,43 +262,6 @@ def _with_ringing(db: Database, connection_id: str, facts: F.CallFacts) -> F.Cal
     return loaded
 
 
-def sibling_events(
-    db: Database, connection_id: str, rid: str, settings: ActivitySettings
-) -> list[tuple[str, dict[str, Any]]]:
-    """Other accepted Quo events of the same call or message, kinds enabled (for coalescing)."""
-    with db.session() as s:
-        rows = s.execute(
-            select(Event.event_type, Event.payload).where(
-                Event.connection_id == connection_id,
-                Event.provider == "quo",
-                Event.resource_id == rid,
-                Event.status.in_(("accepted", "processing", "processed", "failed")),
-            )
-        ).all()
-    return [
-        (str(t), dict(p or {}))
-        for t, p in rows
-        if (t in CALL_EVENTS or t in MESSAGE_EVENTS) and kind_disabled_reason(settings, t) is None
-    ]
-
-
-def _merge_siblings(
-    db: Database, connection_id: str, facts: F.Facts, siblings: list[tuple[str, dict[str, Any]]]
-) -> F.Facts:
-    merged = facts
-    for event_type, payload in siblings:
-        try:
-            merged = merged.apply_event(event_type, payload)
-        except ValueError:
-            continue  # a malformed sibling is reported when its own turn comes
-    if merged == facts:
-        return facts
-    rtype = "message" if isinstance(facts, F.MessageFacts) else "call"
-    rid = facts.message_id if isinstance(facts, F.MessageFacts) else facts.call_id
-    _save_resource(db, connection_id, rtype, rid, facts=merged)
-    return _load_resource(db, connection_id, rtype, rid)[0]
-
-
 async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[str, Any]:
     """The notes the current facts of one call or message should produce."""
     rtype = "message" if isinstance(facts, F.MessageFacts) else "call"
@@ -272,7 +286,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
         # Quo's empty-participants quirk. The call's `call.ringing` (acknowledged and ignored,
         # but kept in the ledger) lists them: no request, and it works for calls with more than
         # two participants, which `GET /v1/calls/{id}` refuses.
-        facts = await asyncio.to_thread(_with_ringing, svc.db, svc.connection_id, facts)
+        facts = await run_db(_with_ringing, svc.db, svc.connection_id, facts)
         if not facts.needs_participants:
             detail["participants_from"] = "call.ringing"
     if isinstance(facts, F.CallFacts) and facts.needs_participants:
@@ -292,7 +306,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
         except QuoNotFound:
             return _plan("skipped", "the call no longer exists in Quo", rtype, rid, detail=detail)
         fetched = facts.with_call(call)
-        await asyncio.to_thread(_save_resource, svc.db, svc.connection_id, rtype, rid, fetched)
+        await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, fetched)
         facts = fetched
         detail["fetched_call"] = True
 
@@ -360,7 +374,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
 
 
 async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> list[Lookup]:
-    _, stored = await asyncio.to_thread(_load_resource, svc.db, svc.connection_id, rtype, rid)
+    _, stored = await run_db(_load_resource, svc.db, svc.connection_id, rtype, rid)
     out: list[Lookup] = []
     fresh: dict[str, Any] = {}
     for phone in phones:
@@ -374,7 +388,7 @@ async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> li
         fresh[phone] = lk.to_json()
         out.append(lk)
     if fresh:
-        await asyncio.to_thread(_save_resource, svc.db, svc.connection_id, rtype, rid, None, fresh)
+        await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, None, fresh)
     return out
 
 
@@ -401,7 +415,7 @@ async def _render_context(svc: Services, facts: F.Facts) -> RenderContext:
 
 async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> dict[str, Any]:
     """Re-plan a resource from its stored facts (after a voicemail arrived)."""
-    facts, _ = await asyncio.to_thread(_load_resource, svc.db, svc.connection_id, rtype, rid)
+    facts, _ = await run_db(_load_resource, svc.db, svc.connection_id, rtype, rid)
     return await plan_resource(svc, facts, trigger=trigger)
 
 
@@ -426,10 +440,10 @@ async def fetch_voicemail(svc: Services, call_id: str) -> str:
         resource = await svc.quo.get_call_voicemail(call_id)
     except QuoNotFound:
         return "none"
-    facts, _ = await asyncio.to_thread(_load_resource, svc.db, svc.connection_id, "call", call_id)
+    facts, _ = await run_db(_load_resource, svc.db, svc.connection_id, "call", call_id)
     assert isinstance(facts, F.CallFacts)
     merged = facts.with_voicemail(resource)
-    await asyncio.to_thread(_save_resource, svc.db, svc.connection_id, "call", call_id, merged)
+    await run_db(_save_resource, svc.db, svc.connection_id, "call", call_id, merged)
     vm = merged.voicemail
     if vm is not None and vm.status == "completed":
         return "ready"
