@@ -133,6 +133,24 @@ async def test_oauth_code_exchange(attio: Attio) -> None:
     assert wrong_grant.json()["error"] == "unsupported_grant_type"
 
 
+async def test_registered_oauth_client_must_authenticate(attio: Attio) -> None:
+    await attio.ok(
+        "POST", "/_emulator/oauth/clients", json={"client_id": "cid", "client_secret": "s3cret"}
+    )
+    code = (await attio.ok("POST", "/_emulator/workspaces/default/oauth/codes", json={}))["code"]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "cid",
+        "client_secret": "wrong",
+        "redirect_uri": "https://app.test/cb",
+    }
+    denied = await attio.client.post("/oauth/token", data=form)
+    assert denied.status_code == 401 and denied.json()["error"] == "invalid_client"
+    form["client_secret"] = "s3cret"
+    assert (await attio.client.post("/oauth/token", data=form)).status_code == 200
+
+
 async def test_oauth_authorize_redirects_with_code(attio: Attio) -> None:
     resp = await attio.client.get(
         "/oauth/authorize",

@@ -313,6 +313,11 @@ def _api_routes(api: FastAPI) -> None:
             params = {k: v for k, v in form.items() if isinstance(v, str)}
         if params.get("grant_type") != "authorization_code":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if not emu.client_authenticates(params.get("client_id"), params.get("client_secret")):
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Client authentication failed."},
+                status_code=401,
+            )
         token = emu.exchange_code(
             params.get("code"), params.get("client_id"), params.get("redirect_uri")
         )

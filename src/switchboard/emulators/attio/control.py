@@ -6,6 +6,7 @@ fault-injected, not in the request log). `{ws}` is a workspace id, slug, or `def
     GET    /_emulator/workspaces                         POST {name?, slug?, token?}
     POST   /_emulator/workspaces/{ws}/tokens             {token?}            -> {token}
     POST   /_emulator/workspaces/{ws}/oauth/codes  {client_id?, redirect_uri?, scope?} -> {code}
+    POST   /_emulator/oauth/clients                      {client_id, client_secret}
     POST   /_emulator/workspaces/{ws}/seed               {people, companies?, seed?}
     POST   /_emulator/workspaces/{ws}/objects            {api_slug, singular_noun, plural_noun}
     POST   /_emulator/workspaces/{ws}/objects/{object}/records             {values}
@@ -132,6 +133,16 @@ def control_router() -> APIRouter:
             **kwargs,
         )
         return {"code": code}
+
+    @router.post("/oauth/clients")
+    async def oauth_client(request: Request) -> dict[str, Any]:
+        emu = _emu(request)
+        body = await _body(request)
+        client_id, secret = body.get("client_id"), body.get("client_secret")
+        if not isinstance(client_id, str) or not isinstance(secret, str):
+            raise validation_type('"client_id" and "client_secret" are required.')
+        emu.register_oauth_client(client_id, secret)
+        return {"client_id": client_id}
 
     @router.post("/workspaces/{ws_ref}/seed")
     async def seed(ws_ref: str, request: Request) -> dict[str, Any]:

@@ -156,6 +156,8 @@ class AttioEmulator:
     workspaces: dict[str, Workspace] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
+    # client_id -> client_secret; registered clients must authenticate at POST /oauth/token
+    oauth_clients: dict[str, str] = field(default_factory=dict)
     dispatched: list[DispatchedEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -264,6 +266,16 @@ class AttioEmulator:
             self.oauth_codes[code] = OAuthCode(code, ws.id, client_id, redirect_uri, scope)
         return code
 
+    def register_oauth_client(self, client_id: str, client_secret: str) -> None:
+        """From now on `client_id` must present `client_secret` when exchanging codes
+        (unregistered clients are accepted with any secret)."""
+        with self._lock:
+            self.oauth_clients[client_id] = client_secret
+
+    def client_authenticates(self, client_id: str | None, client_secret: str | None) -> bool:
+        expected = self.oauth_clients.get(client_id or "")
+        return expected is None or expected == client_secret
+
     def exchange_code(
         self, code: str | None, client_id: str | None, redirect_uri: str | None
     ) -> Token | None:
@@ -319,7 +331,8 @@ class AttioEmulator:
         return ws.merge_records(object_slug, primary_id, secondary_id, self.member_actor(ws))
 
     def reset(self) -> None:
-        """Forget all data, webhooks, logs and faults; workspaces and tokens keep their ids."""
+        """Forget all data, webhooks, logs, faults and OAuth clients/codes; workspaces and
+        tokens keep their ids."""
         with self._lock:
             server = self._server_loop()
             if server is not None:  # tasks belong to the server thread's loop
@@ -336,6 +349,7 @@ class AttioEmulator:
             self.workspaces.clear()
             self.tokens.clear()
             self.oauth_codes.clear()
+            self.oauth_clients.clear()
             for ws in old:
                 fresh = self.create_workspace(ws.name, ws.slug, workspace_id=ws.id)
                 if ws is self.default_workspace:
