@@ -204,7 +204,13 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.25) -> Any:
 
 @contextlib.contextmanager
 def sync_stack(
-    tmp_path: Path, db_url: str, *, people: int, serve: bool, seed: int = 5
+    tmp_path: Path,
+    db_url: str,
+    *,
+    people: int,
+    serve: bool,
+    seed: int = 5,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[SyncStack]:
     serve_port = free_port()
     env = {
@@ -215,6 +221,7 @@ def sync_stack(
         "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{serve_port}",
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
+        **(extra_env or {}),
     }
     env.pop("SWITCHBOARD_EXECUTOR_ID", None)
     with contextlib.ExitStack() as stack:

@@ -14,6 +14,7 @@ resumes from its last checkpoint (the same run is joined, never a second one).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -133,7 +134,9 @@ def sync(
     from switchboard.sync import start_initial_sync, start_reconcile, sync_progress
 
     settings = get_settings()
-    configure_logging("WARNING", settings.log_format)
+    # Quiet by default (the progress display is the output); an explicit level is honoured.
+    level = settings.log_level if "SWITCHBOARD_LOG_LEVEL" in os.environ else "WARNING"
+    configure_logging(level, settings.log_format)
     if status:
         rt = Runtime(settings, launch_dbos=False, kind="cli").start()
         try:
@@ -153,16 +156,23 @@ def sync(
             typer.echo(json.dumps(p) if as_json else _line(p))
         return
 
-    probe = Runtime(settings, launch_dbos=False, kind="cli").start()
-    try:
-        from switchboard import connections
+    from sqlalchemy.exc import OperationalError, ProgrammingError
 
-        if connections.find_connection(probe.db, connection_id) is None:
+    from switchboard import connections
+    from switchboard.store import Database
+
+    probe = Database(settings.resolved_database_url())
+    try:
+        try:
+            known = connections.find_connection(probe, connection_id) is not None
+        except (OperationalError, ProgrammingError):  # no tables yet: nothing is connected
+            known = False
+        if not known:
             typer.echo(f"unknown connection {connection_id}", err=True)
             raise typer.Exit(2)
-        here = run_here or _live_workers(probe.db) == 0
+        here = run_here or _live_workers(probe) == 0
     finally:
-        probe.stop()
+        probe.dispose()
 
     rt = Runtime(settings, workers=here, kind="sync").start()
     try:

@@ -49,7 +49,7 @@ from switchboard.sync.transform import PreparedPage, prepare_people
 log = get_logger("switchboard.sync.initial")
 
 PAGE_SIZE = int(os.environ.get("SWITCHBOARD_SYNC_PAGE_SIZE", "200"))
-PAGES_IN_FLIGHT = int(os.environ.get("SWITCHBOARD_SYNC_PAGES_IN_FLIGHT", "4"))
+PAGES_IN_FLIGHT = int(os.environ.get("SWITCHBOARD_SYNC_PAGES_IN_FLIGHT", "8"))
 WORKFLOW_NAME = "switchboard.sync.initial"
 
 
