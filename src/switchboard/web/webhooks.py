@@ -83,6 +83,23 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
+_conn_cache: dict[str, tuple[float, ConnectionInfo | None]] = {}
+CONNECTION_CACHE_TTL_S = 2.0
+
+
+def _connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
+    """The connection (cached for 2 s per process: the ack path reads it on every request)."""
+    now = time.monotonic()
+    hit = _conn_cache.get(connection_id)
+    if hit is not None and now - hit[0] < CONNECTION_CACHE_TTL_S:
+        return hit[1]
+    info = find_connection(rt.db, connection_id)
+    if len(_conn_cache) > 10_000:
+        _conn_cache.clear()
+    _conn_cache[connection_id] = (now, info)
+    return info
+
+
 _last_touch: dict[str, float] = {}
 _touch_lock = threading.Lock()
 
@@ -249,25 +266,32 @@ def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[d
     ]
 
 
+def _verify_and_ingest(
+    rt: Any, conn: ConnectionInfo, provider: str, headers: dict[str, str], body: bytes
+) -> list[dict[str, Any]]:
+    """Signature (401), envelope (400), then ledger + dispatch — one worker-thread hop."""
+    if provider == "quo":
+        _verify_quo(rt, conn, headers, body)
+        items = _quo_items(body)
+    else:
+        verifier = _verify_crm(rt, conn, headers, body)
+        items = _crm_items(verifier, body, headers)
+    return _ingest(rt, conn, provider, items)
+
+
 async def _handle(request: Request, provider: str, connection_id: str) -> JSONResponse:
     started = time.perf_counter()
     rt = request.app.state.runtime
     code = 500
     try:
-        conn = await asyncio.to_thread(find_connection, rt.db, connection_id)
+        conn = await asyncio.to_thread(_connection, rt, connection_id)
         if conn is None or conn.disconnected_at is not None:
             raise Reject(404, "unknown connection")
         if provider != "quo" and conn.crm != provider:
             raise Reject(404, f"connection is not connected to {provider}")
         body = await read_body(request)
         headers = dict(request.headers)
-        if provider == "quo":
-            await asyncio.to_thread(_verify_quo, rt, conn, headers, body)
-            items = _quo_items(body)
-        else:
-            verifier = await asyncio.to_thread(_verify_crm, rt, conn, headers, body)
-            items = _crm_items(verifier, body, headers)
-        results = await asyncio.to_thread(_ingest, rt, conn, provider, items)
+        results = await asyncio.to_thread(_verify_and_ingest, rt, conn, provider, headers, body)
         code = 200
         return JSONResponse({"ok": True, "events": results}, status_code=200)
     except Reject as rej:
