@@ -100,7 +100,7 @@ def _compile(store: ObjectStore, node: dict[str, Any]) -> Plan:
         elif key == "path":
             raise filter_error("Path filters are not supported by the emulator.")
         elif key in RECORD_FIELDS:
-            parts.append(_record_field(store, key, sub))
+            parts.append(_record_field(key, sub))
         else:
             attr = store.obj.attribute(key)
             if attr is None:
@@ -163,7 +163,7 @@ def _operators(sub: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- record-level fields
 
 
-def _record_field(store: ObjectStore, key: str, sub: Any) -> Plan:
+def _record_field(key: str, sub: Any) -> Plan:
     ops = _operators(sub)
     if key == "record_id":
         candidates: set[str] | None = None

@@ -273,7 +273,7 @@ class ObjectStore:
         }
 
 
-def system_values(record_id: str, created_at: datetime, actor: Actor) -> dict[str, list[Value]]:
+def system_values(created_at: datetime, actor: Actor) -> dict[str, list[Value]]:
     """The read-only values every record has: when and by whom it was created."""
     return {
         "created_at": [

@@ -346,7 +346,7 @@ def seed_workspace(
             stamp_i += 1
             rid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             record = Record(
-                rid, store.obj.api_slug, ts, ts, actor, ws.next_seq(), system_values(rid, ts, actor)
+                rid, store.obj.api_slug, ts, ts, actor, ws.next_seq(), system_values(ts, actor)
             )
             pending = store.prepare(values, ctx, None)
             store.apply(record, pending, "overwrite", actor, ts)

@@ -8,7 +8,8 @@ one is appended, which is how Attio keeps history.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -235,12 +236,16 @@ def name_data(first: str | None, last: str | None, full: str | None) -> dict[str
     return {"first_name": first, "last_name": last, "full_name": full}
 
 
+def _no_references(object_ref: str, record_id: str) -> str:
+    raise validation_type("Record references cannot be written here.")
+
+
 @dataclass
 class WriteContext:
-    """What parsing a written value may need: the record-reference resolver."""
+    """What parsing a written value may need: `resolve_reference(object, record_id)` checks a
+    record-reference target exists and returns the object's slug (or raises AttioError)."""
 
-    resolve_reference: Any = None  # Callable[[str, str], str] -> (object slug) after validation
-    extra: dict[str, Any] = field(default_factory=dict)
+    resolve_reference: Callable[[str, str], str] = _no_references
 
 
 def parse_input(

@@ -506,7 +506,7 @@ class Workspace:
                 now,
                 actor,
                 self.next_seq(),
-                system_values(rid, now, actor),
+                system_values(now, actor),
             )
             store.apply(record, pending, "overwrite", actor, now)
             record.updated_at = now
@@ -592,7 +592,7 @@ class Workspace:
                 now,
                 actor,
                 self.next_seq(),
-                system_values(rid, now, actor),
+                system_values(now, actor),
             )
             for slug, attr in store.obj.attributes.items():
                 if attr.is_system and slug in ("created_at", "created_by", "record_id"):
