@@ -201,3 +201,18 @@ def test_usage_and_metrics(started: Any, conn: Any, client: TestClient) -> None:
         "switchboard_sync_progress_ratio",
     ):
         assert name in text, name
+
+
+def test_sync_and_setup_endpoints(started: Any, conn: Any, client: TestClient) -> None:
+    r = client.get(f"/api/connections/{conn.id}/sync", headers=AUTH)
+    assert r.status_code == 200 and r.json() == {}
+    assert client.get("/api/connections/conn_nope/sync", headers=AUTH).status_code == 404
+    r = client.get(f"/api/connections/{conn.id}/sync?kind=weekly", headers=AUTH)
+    assert r.status_code == 422
+    connections.delete_connection(started.db, conn.id)
+    assert client.post(f"/api/connections/{conn.id}/setup", headers=AUTH).status_code == 409
+    assert client.post(f"/api/connections/{conn.id}/sync", headers=AUTH).status_code == 409
+    r = client.patch(
+        f"/api/connections/{conn.id}/settings", json={"auto_create_people": True}, headers=AUTH
+    )
+    assert r.status_code == 409

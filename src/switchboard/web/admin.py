@@ -167,6 +167,8 @@ async def change_settings(
 ) -> dict[str, Any]:
     rt = _rt(request)
     before = await _get_conn(rt, connection_id)
+    if before.disconnected_at is not None:
+        raise HTTPException(409, "connection is disconnected")
     delta = changes.model_dump(exclude_unset=True)
     if "default_region" in delta and delta["default_region"] is None:
         raise HTTPException(400, "default_region cannot be null")
@@ -187,15 +189,31 @@ async def change_settings(
     return {"connection": info.to_dict(), "resubscribe_workflow_id": wf}
 
 
-@router.post("/connections/{connection_id}/setup", response_model=ReplayOut)
+class SetupOut(BaseModel):
+    connection_id: str
+    workflow_id: str
+    starts_initial_sync: bool
+
+
+@router.post("/connections/{connection_id}/setup", response_model=SetupOut)
 async def retry_setup(connection_id: str, request: Request) -> dict[str, Any]:
-    """Run (or re-run) the connection's setup workflow."""
+    """Run (or re-run) the connection's setup workflow: converge webhooks at both providers;
+    start the initial sync if none ever ran."""
     from switchboard import setup
 
     rt = _rt(request)
-    await _get_conn(rt, connection_id)
-    wf = await asyncio.to_thread(setup.start_setup, connection_id, True)
-    return {"event_id": connection_id, "workflow_id": wf}
+    info = await _get_conn(rt, connection_id)
+    if info.disconnected_at is not None:
+        raise HTTPException(409, "connection is disconnected")
+    first_sync = True
+    try:
+        from switchboard.sync import sync_progress
+
+        first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
+    except ImportError:
+        first_sync = False
+    wf = await asyncio.to_thread(setup.start_setup, connection_id, True, first_sync)
+    return {"connection_id": connection_id, "workflow_id": wf, "starts_initial_sync": first_sync}
 
 
 @router.get("/connections/{connection_id}/rejections", response_model=list[RejectionOut])
@@ -208,6 +226,46 @@ async def rejections(
         lambda: ledger.list_rejections(rt.db, connection_id=connection_id, limit=limit)
     )
     return [r.to_dict() for r in rows]
+
+
+class SyncStarted(BaseModel):
+    run_id: str
+    joined: bool
+
+
+@router.get("/connections/{connection_id}/sync", response_model=dict[str, Any])
+async def sync_status(
+    connection_id: str,
+    request: Request,
+    kind: Literal["initial", "reconcile"] | None = Query(None),
+) -> dict[str, Any]:
+    """Latest sync run (done / total / skipped / failed, rate, ETA); `{}` when none ran yet."""
+    from switchboard.sync import sync_progress
+
+    rt = _rt(request)
+    await _get_conn(rt, connection_id)
+    progress = await asyncio.to_thread(sync_progress, rt.db, connection_id, kind)
+    return progress or {}
+
+
+@router.post("/connections/{connection_id}/sync", response_model=SyncStarted)
+async def start_sync(
+    connection_id: str,
+    request: Request,
+    kind: Literal["initial", "reconcile"] = Query("initial"),
+) -> dict[str, Any]:
+    """Start the initial sync (or a reconcile pass); joins the running one."""
+    from switchboard import sync
+
+    rt = _rt(request)
+    info = await _get_conn(rt, connection_id)
+    if info.disconnected_at is not None:
+        raise HTTPException(409, "connection is disconnected")
+    if kind == "initial":
+        run_id, joined = await asyncio.to_thread(sync.start_initial_sync, rt.db, connection_id)
+    else:
+        run_id, joined = await asyncio.to_thread(sync.start_reconcile, rt.db, connection_id)
+    return {"run_id": run_id, "joined": joined}
 
 
 @router.get("/events", response_model=EventsPage)
