@@ -375,6 +375,9 @@ def dbos_config(settings: Settings, executor_id: str | None = None) -> dict[str,
         "application_version": "switchboard-1",
         "log_level": "WARNING",
         "notification_listener_polling_interval_sec": 0.1,
+        # DBOS's default is 20 connections per process; with many processes on one PostgreSQL
+        # (max_connections 100 by default) that runs out. Checkouts are short, 8 is plenty.
+        "sys_db_pool_size": int(os.environ.get("SWITCHBOARD_DBOS_POOL_SIZE", "8")),
     }
 
 
