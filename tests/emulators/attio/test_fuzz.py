@@ -95,3 +95,19 @@ async def test_no_500_on_junk(attio: Attio) -> None:
         assert resp.status_code < 500, (method, path, body, resp.text)
         if resp.status_code >= 400:
             assert set(resp.json()) == {"status_code", "type", "code", "message"}, resp.text
+
+
+async def test_hostile_json_values(attio: Attio) -> None:
+    cases = [
+        ("POST", "/v2/objects/people/records/query", b'{"limit": 1e400}'),
+        ("POST", "/v2/objects/people/records/query", b'{"offset": NaN}'),
+        ("POST", "/v2/objects/people/records/query", b'{"filter": {"job_title": {"$gt": 1e400}}}'),
+        ("POST", "/v2/objects/people/records", b'{"data": {"values": {"job_title": "\\ud800"}}}'),
+        ("POST", "/v2/notes", b'{"data": {"title": "\\uDFFF"}}'),
+        ("PUT", "/_emulator/webhook-delivery", b'{"time_scale": Infinity}'),
+        ("PATCH", "/_emulator/faults", b'{"latency_ms": "\\ud83d"}'),
+    ]
+    for method, path, content in cases:
+        resp = await attio.api(method, path, content=content)
+        assert resp.status_code == 400, (path, content, resp.text)
+        assert resp.json()["code"] in ("validation_type", "filter_error")

@@ -10,7 +10,6 @@ any fault with a retry hint) carries `Retry-After` as an HTTP date, as Attio sen
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from email.utils import formatdate
@@ -24,7 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.emulators.attio.control import control_router
 from switchboard.emulators.attio.emulator import AttioEmulator
-from switchboard.emulators.attio.errors import AttioError, not_found, unauthorized, validation_type
+from switchboard.emulators.attio.errors import (
+    AttioError,
+    not_found,
+    parse_json,
+    unauthorized,
+    validation_type,
+)
 from switchboard.emulators.attio.values import Actor, format_ts
 from switchboard.emulators.attio.workspace import Workspace
 from switchboard.emulators.common import (
@@ -181,10 +186,7 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         if required:
             raise validation_type("Request body is required and must be JSON.")
         return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise validation_type(f"Request body is not valid JSON: {exc}") from exc
+    return parse_json(raw)
 
 
 async def read_data(request: Request) -> dict[str, Any]:

@@ -30,14 +30,14 @@ fire webhooks exactly like API writes.
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from switchboard.emulators.attio.emulator import AttioEmulator
-from switchboard.emulators.attio.errors import AttioError, validation_type
+from switchboard.emulators.attio.errors import AttioError, parse_json, validation_type
 from switchboard.emulators.attio.workspace import Workspace
 
 
@@ -50,10 +50,7 @@ async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise validation_type(f"Request body is not valid JSON: {exc}") from exc
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise validation_type("Request body must be a JSON object.")
     return body
@@ -341,6 +338,6 @@ def _opt(body: dict[str, Any], key: str, kind: type) -> Any:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f'"{key}" must be a number.')
     return kind(value)

@@ -3,6 +3,7 @@ emulator and turned into a JSON response by the app."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -32,6 +33,18 @@ class AttioError(Exception):
             "code": self.code,
             "message": self.message,
         }
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or 400 `validation_type`: malformed JSON, and strings holding
+    lone surrogates (valid JSON escapes that no UTF-8 response could ever echo back)."""
+    try:
+        body = json.loads(raw)
+        if b"\\ud" in raw.lower():
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError) as exc:
+        raise validation_type(f"Request body is not valid JSON: {exc}") from exc
+    return body
 
 
 def not_found(message: str) -> AttioError:

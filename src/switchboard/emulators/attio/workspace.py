@@ -9,6 +9,7 @@ workspace's event listeners (the webhook dispatcher) with Attio-shaped events.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import re
 import secrets
@@ -945,7 +946,8 @@ def _sort_key(key: Callable[[Record], Any], descending: bool) -> Callable[[Recor
 
 
 def _non_negative_int(name: str, raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0 or raw != int(raw):
+    ok = isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw)
+    if not ok or raw < 0 or raw != int(raw):
         raise validation_type(f'"{name}" must be a non-negative integer.')
     return int(raw)
 
