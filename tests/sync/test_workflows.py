@@ -93,3 +93,21 @@ async def test_initial_sync_pages_reruns_and_reconcile(rt: Runtime, monkeypatch)
     assert pr is not None and (pr["created"], pr["updated"]) == (1, 1)
     assert quo.by_external("p001")[0]["defaultFields"]["firstName"] == "Changed"
     assert len(quo.by_external("late")) == 1
+
+
+async def test_reconcile_tick_enqueues_one_pass_per_active_connection(rt: Runtime) -> None:
+    from switchboard.sync.reconcile import reconcile_tick
+
+    with rt.db.session() as s:
+        conn = s.get(Connection, C)
+        assert conn is not None
+        conn.status = "active"
+    crm, quo = FakeCrm([person("p1", "+15550100001")]), FakeQuo()
+    _install(crm, quo)
+    handle = await DBOS.start_workflow_async(reconcile_tick, datetime.now(UTC), None)
+    await asyncio.wait_for(handle.get_result(), 60)
+    p = sync_progress(rt.db, C, "reconcile")
+    assert p is not None
+    await _result(p["run_id"])
+    p = sync_progress(rt.db, C, run_id=p["run_id"])
+    assert p is not None and p["status"] == "succeeded" and p["created"] == 1

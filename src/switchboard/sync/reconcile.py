@@ -217,31 +217,37 @@ def start_reconcile(db: Database, connection_id: str, *, deep: bool = False) -> 
 
 @DBOS.workflow(name="switchboard.sync.reconcile_tick")
 async def reconcile_tick(scheduled: datetime, context: Any) -> None:
-    """Cron tick: one pass per active connection."""
-    await _enqueue_all()
+    """Cron tick: one pass per active connection (a pass already queued or running is joined)."""
+    from switchboard.workflows import enqueue_async
+
+    for connection_id in await _active_connections():
+        run_id = await _claim(connection_id)
+        await enqueue_async(
+            "sync", reconcile, connection_id, run_id, False,
+            partition_key=connection_id, workflow_id=run_id,
+        )  # fmt: skip
 
 
-@DBOS.step(name="sync.reconcile.enqueue_all")
-async def _enqueue_all() -> int:
-    def work() -> int:
-        db = _db()
-        with db.session() as s:
-            ids = list(
+@DBOS.step(name="sync.reconcile.active_connections")
+async def _active_connections() -> list[str]:
+    def work() -> list[str]:
+        with _db().session() as s:
+            return list(
                 s.scalars(
                     select(Connection.id).where(
                         Connection.disconnected_at.is_(None),
-                        Connection.status.in_(("active", "ready", "connected", "syncing")),
+                        Connection.status.in_(("active", "degraded")),
                     )
                 )
             )
-        for cid in ids:
-            try:
-                start_reconcile(db, cid)
-            except Exception as exc:  # one bad connection must not stop the others
-                log.warning("reconcile_enqueue_failed", connection_id=cid, error=repr(exc))
-        return len(ids)
 
     return await asyncio.to_thread(work)
+
+
+@DBOS.step(name="sync.reconcile.claim")
+async def _claim(connection_id: str) -> str:
+    run_id, _ = await asyncio.to_thread(claim_run, _db(), connection_id, "reconcile")
+    return run_id
 
 
 def install_schedule(cron: str = SCHEDULE_CRON) -> None:
