@@ -150,7 +150,6 @@ class ActivityStack:
             "SWITCHBOARD_SECRET_KEY": secret,
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
             "SWITCHBOARD_VOICEMAIL_DELAY_S": "0.5",
-            "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
             **(extra_env or {}),
         }
         quo = stack.enter_context(
