@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.emulators.attio.conftest import Attio
 
 Q = "/v2/objects/people/records/query"
@@ -260,77 +258,75 @@ async def test_delete_and_merge(attio: Attio) -> None:
     assert await _query(attio) == []
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"filter": "phone"},
-        {"filter": {"phone_numbers": ["+1"]}},
-        {"filter": {"phone_numbers": {"$eq": {"x": 1}}}},
-        {"filter": {"phone_numbers": {"country": "US"}}},
-        {"filter": {"$or": {"a": 1}}},
-        {"filter": {"$not": [1]}},
-        {"filter": {"$xor": []}},
-        {"filter": {"record_id": {"$in": "abc"}}},
-        {"filter": {"record_id": {"$gt": 3}}},
-        {"filter": {"created_at": {"$contains": "2026"}}},
-        {"filter": {"updated_at": {"$lt": None}}},
-        {"filter": {"name": {"$gt": "x"}}},
-        {"filter": {"name": {}}},
-        {"filter": {"job_title": {"$not_empty": "yes"}}},
-        {"filter": {"path": [["people", "company"]]}},
-        {"sorts": "name"},
-        {"sorts": [{"attribute": "nope", "direction": "asc"}]},
-        {"sorts": [{"attribute": "name", "direction": "sideways"}]},
-        {"limit": -1},
-        {"limit": "ten"},
-        {"offset": 1.5},
-        [],
-    ],
-)
-async def test_bad_queries_get_attio_400(attio: Attio, body: Any) -> None:
-    resp = await attio.api("POST", Q, json=body)
-    assert resp.status_code == 400, resp.text
-    payload = resp.json()
-    assert payload["status_code"] == 400 and payload["type"] == "invalid_request_error"
-    assert payload["code"] in ("filter_error", "validation_type")
+BAD_QUERIES: list[Any] = [
+    {"filter": "phone"},
+    {"filter": {"phone_numbers": ["+1"]}},
+    {"filter": {"phone_numbers": {"$eq": {"x": 1}}}},
+    {"filter": {"phone_numbers": {"country": "US"}}},
+    {"filter": {"$or": {"a": 1}}},
+    {"filter": {"$not": [1]}},
+    {"filter": {"$xor": []}},
+    {"filter": {"record_id": {"$in": "abc"}}},
+    {"filter": {"record_id": {"$gt": 3}}},
+    {"filter": {"created_at": {"$contains": "2026"}}},
+    {"filter": {"updated_at": {"$lt": None}}},
+    {"filter": {"name": {"$gt": "x"}}},
+    {"filter": {"name": {}}},
+    {"filter": {"job_title": {"$not_empty": "yes"}}},
+    {"filter": {"path": [["people", "company"]]}},
+    {"sorts": "name"},
+    {"sorts": [{"attribute": "nope", "direction": "asc"}]},
+    {"sorts": [{"attribute": "name", "direction": "sideways"}]},
+    {"limit": -1},
+    {"limit": "ten"},
+    {"offset": 1.5},
+    [],
+]
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "content"),
-    [
-        ("POST", "/v2/objects/people/records", b"{"),
-        ("POST", "/v2/objects/people/records", b'{"data": []}'),
-        ("POST", "/v2/objects/people/records", b'{"data": {"values": []}}'),
-        ("POST", "/v2/objects/people/records", b'{"data": {"values": {"name": 42}}}'),
-        ("POST", "/v2/objects/people/records", b'{"data": {"values": {"name": ["a", "b"]}}}'),
-        ("POST", "/v2/objects/people/records", b'{"data": {"values": {"created_at": "x"}}}'),
-        ("POST", "/v2/objects/people/records", b'{"data": {"values": {"company": "nope"}}}'),
-        ("POST", "/v2/objects/people/records", b'{"data": {"values": {"email_addresses": "x"}}}'),
-        ("POST", "/v2/objects/people/records/query", b"\xff\xfe"),
-        ("POST", "/v2/notes", b'{"data": {"title": 1}}'),
-        ("POST", "/v2/notes", b"null"),
-        ("POST", "/v2/webhooks", b'{"data": {"target_url": 5, "subscriptions": []}}'),
-        (
-            "POST",
-            "/v2/webhooks",
-            b'{"data": {"target_url": "https://a.test", "subscriptions": [{}]}}',
-        ),
-        ("POST", "/v2/tasks", b'{"data": {}}'),
-        ("GET", "/v2/notes?limit=51", b""),
-        ("GET", "/v2/notes?limit=x", b""),
-        (
-            "POST",
-            "/v2/objects",
-            b'{"data": {"api_slug": "Bad Slug", "singular_noun": "a", "plural_noun": "b"}}',
-        ),
-    ],
-)
-async def test_malformed_input_gets_400(
-    attio: Attio, method: str, path: str, content: bytes
-) -> None:
-    resp = await attio.api(method, path, content=content)
-    assert resp.status_code == 400, resp.text
-    assert set(resp.json()) == {"status_code", "type", "code", "message"}
+async def test_bad_queries_get_attio_400(attio: Attio) -> None:
+    for body in BAD_QUERIES:
+        resp = await attio.api("POST", Q, json=body)
+        assert resp.status_code == 400, (body, resp.text)
+        payload = resp.json()
+        assert payload["status_code"] == 400 and payload["type"] == "invalid_request_error"
+        assert payload["code"] in ("filter_error", "validation_type")
+
+
+MALFORMED: list[tuple[str, str, bytes]] = [
+    ("POST", "/v2/objects/people/records", b"{"),
+    ("POST", "/v2/objects/people/records", b'{"data": []}'),
+    ("POST", "/v2/objects/people/records", b'{"data": {"values": []}}'),
+    ("POST", "/v2/objects/people/records", b'{"data": {"values": {"name": 42}}}'),
+    ("POST", "/v2/objects/people/records", b'{"data": {"values": {"name": ["a", "b"]}}}'),
+    ("POST", "/v2/objects/people/records", b'{"data": {"values": {"created_at": "x"}}}'),
+    ("POST", "/v2/objects/people/records", b'{"data": {"values": {"company": "nope"}}}'),
+    ("POST", "/v2/objects/people/records", b'{"data": {"values": {"email_addresses": "x"}}}'),
+    ("POST", "/v2/objects/people/records/query", b"\xff\xfe"),
+    ("POST", "/v2/notes", b'{"data": {"title": 1}}'),
+    ("POST", "/v2/notes", b"null"),
+    ("POST", "/v2/webhooks", b'{"data": {"target_url": 5, "subscriptions": []}}'),
+    (
+        "POST",
+        "/v2/webhooks",
+        b'{"data": {"target_url": "https://a.test", "subscriptions": [{}]}}',
+    ),
+    ("POST", "/v2/tasks", b'{"data": {}}'),
+    ("GET", "/v2/notes?limit=51", b""),
+    ("GET", "/v2/notes?limit=x", b""),
+    (
+        "POST",
+        "/v2/objects",
+        b'{"data": {"api_slug": "Bad Slug", "singular_noun": "a", "plural_noun": "b"}}',
+    ),
+]
+
+
+async def test_malformed_input_gets_400(attio: Attio) -> None:
+    for method, path, content in MALFORMED:
+        resp = await attio.api(method, path, content=content)
+        assert resp.status_code == 400, (path, content, resp.text)
+        assert set(resp.json()) == {"status_code", "type", "code", "message"}
 
 
 async def test_unknown_things_get_404(attio: Attio) -> None:
