@@ -213,6 +213,21 @@ def claim_run(db: Database, connection_id: str, kind: str = "initial") -> tuple[
     raise RuntimeError(f"could not claim a {kind} sync run for {connection_id}")
 
 
+def claim_live_run(db: Database, connection_id: str, kind: str) -> tuple[str, bool]:
+    """`claim_run`, but a run whose workflow already ended (cancelled by an operator, or failed
+    before it could record the failure) is closed as failed instead of being joined forever."""
+    for _ in range(3):
+        run_id, joined = claim_run(db, connection_id, kind)
+        if not joined:
+            return run_id, False
+        status = DBOS.get_workflow_status(run_id)
+        if status is None or status.status not in ("SUCCESS", "ERROR", "CANCELLED"):
+            return run_id, True
+        with db.session() as s:
+            runs.finish(s, run_id, "failed", f"workflow ended ({status.status}) mid-run")
+    raise RuntimeError(f"could not start a {kind} run for {connection_id}")
+
+
 def start_initial_sync(db: Database, connection_id: str) -> tuple[str, bool]:
     """Enqueue the initial sync of a connection (or join the running one): (run id, joined).
 
@@ -220,7 +235,7 @@ def start_initial_sync(db: Database, connection_id: str) -> tuple[str, bool]:
     joining also heals a run whose enqueue was interrupted."""
     from switchboard.workflows import enqueue
 
-    run_id, joined = claim_run(db, connection_id, "initial")
+    run_id, joined = claim_live_run(db, connection_id, "initial")
     enqueue(
         "sync", initial_sync, connection_id, run_id, partition_key=connection_id, workflow_id=run_id
     )

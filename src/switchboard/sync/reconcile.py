@@ -42,7 +42,7 @@ from switchboard.store.db import Database
 from switchboard.store.models import Connection, ContactMapping, SyncRun
 from switchboard.sync import runs
 from switchboard.sync.clients import clients_for
-from switchboard.sync.initial import claim_run
+from switchboard.sync.initial import claim_live_run, claim_run
 from switchboard.sync.push import drop_unqualified, remove_person, upsert_prepared
 from switchboard.sync.transform import prepare_people
 
@@ -202,7 +202,7 @@ def start_reconcile(db: Database, connection_id: str, *, deep: bool = False) -> 
     """Enqueue a pass for one connection (or join the one queued/running): (run id, joined)."""
     from switchboard.workflows import enqueue
 
-    run_id, joined = claim_run(db, connection_id, "reconcile")
+    run_id, joined = claim_live_run(db, connection_id, "reconcile")
     enqueue(
         "sync",
         reconcile,
