@@ -265,6 +265,7 @@ def main() -> None:
             "wrong_notes": wrong,
             "extra_notes": len(report.extra),
             "statuses": dict(sorted(Counter(e.status for e in events).items())),
+            "failed_reasons": [e.reason for e in events if e.status == "failed"][:5],
             "rate": args.rate,
             "workers": args.workers,
             "database": "postgresql"
