@@ -288,6 +288,17 @@ class RateBucket(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class RatePermit(Base):
+    """One request that holds a place in its key's window: in flight, or completed less than a
+    period ago (`expires_at`, epoch seconds). See switchboard.http.limiters."""
+
+    __tablename__ = "rate_permits"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    permit: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class AuditEntry(Base):
     """Connect, disconnect, settings changes, replays: who did what to a connection."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:46:43.922244
+Create Date: 2026-11-26 21:28:17.753996
 """
 
 from collections.abc import Sequence
@@ -95,6 +95,18 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+    op.create_table(
+        "rate_permits",
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("permit", sa.String(length=32), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "permit"),
+    )
+    with op.batch_alter_table("rate_permits", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_rate_permits_expires_at"), ["expires_at"], unique=False
+        )
+
     op.create_table(
         "webhook_rejections",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -326,6 +338,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_webhook_rejections_connection_id"))
 
     op.drop_table("webhook_rejections")
+    with op.batch_alter_table("rate_permits", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rate_permits_expires_at"))
+
+    op.drop_table("rate_permits")
     op.drop_table("rate_buckets")
     op.drop_table("executor_heartbeats")
     op.drop_table("connections")
