@@ -224,7 +224,8 @@ def test_sigkill_worker_work_is_finished_elsewhere(
             workers.append(_spawn_worker(env, tmp_path / "worker-restarted.log"))
         for eid in ids:
             ev = wait_status(web.db, eid, "processed", timeout=90)
-            assert ev.attempts == 1  # the begin step was checkpointed, not re-run
+            # 1, or 2 when the kill hit that event's begin step itself (the in-flight step re-runs)
+            assert ev.attempts in (1, 2)
             assert ev.detail["steps"] == 5
         rows = _steps(step_log)
         survivor_pids = {p.pid for p in workers if p.poll() is None}

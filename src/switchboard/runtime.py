@@ -40,16 +40,19 @@ How DBOS 3.4.0 behaves here (read from the installed source, checked by tests/te
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from switchboard.config import Settings, get_settings
+from switchboard.config import Settings, get_settings, normalise_database_url
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
 from switchboard.store.db import Database, migrate
@@ -103,6 +106,41 @@ SWEEP_INTERVAL_S = float(os.environ.get("SWITCHBOARD_SWEEP_INTERVAL", "10"))
 
 _current: Runtime | None = None
 _lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def startup_lock(database_url: str, data_dir: Any) -> Iterator[None]:
+    """Serialise migrations and DBOS's own schema set-up between processes starting at once:
+    a PostgreSQL advisory lock, or an flock next to the SQLite file."""
+    url = normalise_database_url(database_url)
+    if url.startswith("sqlite"):
+        import fcntl
+
+        path = url.split("///", 1)[-1]
+        lock_path = Path(path + ".startup.lock") if path and path != ":memory:" else None
+        if lock_path is None:
+            yield
+            return
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_STARTUP_LOCK_ID,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_STARTUP_LOCK_ID,))
+
+
+_STARTUP_LOCK_ID = 0x5B0A4D  # "switchboard start-up"
 
 
 class RuntimeNotStarted(RuntimeError):
@@ -183,14 +221,15 @@ class Runtime:
                 return self
             if _current is not None and _current is not self:
                 raise RuntimeError("another Runtime is already started in this process")
-            migrate(self.database_url)
             _current = self
             try:
                 from switchboard.connections import ApiCallCounter
 
                 self.api_counter = ApiCallCounter(self.db)
-                if self.launch_dbos:
-                    self._launch_dbos()
+                with startup_lock(self.database_url, self.settings.data_dir):
+                    migrate(self.database_url)
+                    if self.launch_dbos:
+                        self._launch_dbos()
                 self.started = True
             except BaseException:
                 _current = None
