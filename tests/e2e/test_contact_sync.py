@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from tests.sync.stack import (
 
 PEOPLE = int(os.environ.get("SWITCHBOARD_E2E_PEOPLE", "3000"))
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(600)
 
 
 def _db_rows(db_url: str, sql: str) -> list[Any]:
@@ -151,9 +152,18 @@ def _bad_webhooks(s: SyncStack) -> None:
     assert s.quo_stats()["total"] == before_quo
 
 
+def _phase(name: str, started: list[float]) -> None:
+    now = time.monotonic()
+    print(f"[contact-sync e2e] {name}: {now - started[-1]:.1f}s", flush=True)
+    started.append(now)
+
+
 def test_contact_sync_end_to_end(tmp_path: Path, db_url: str) -> None:
+    clock = [time.monotonic()]
     with sync_stack(tmp_path, db_url, people=PEOPLE, serve=True) as s:
+        _phase("stack up", clock)
         expected = _initial_sync(s)
+        _phase("initial sync", clock)
         # a second run is idempotent: unchanged people cost no Quo writes
         writes_before = s.quo_stats()["perOperation"]
         again = s.cli_json("sync", s.connection_id, "--wait", timeout=200)
@@ -161,5 +171,8 @@ def test_contact_sync_end_to_end(tmp_path: Path, db_url: str) -> None:
         writes_after = s.quo_stats()["perOperation"]
         for op in ("bulkCreateContacts", "createContact_v1", "updateContactById_v1"):
             assert writes_after.get(op, 0) == writes_before.get(op, 0), op
+        _phase("rerun", clock)
         _incremental(s, expected)
+        _phase("incremental + reconcile", clock)
         _bad_webhooks(s)
+        _phase("bad webhooks", clock)
