@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import phonenumbers
 import pytest
 
 from switchboard.emulators.attio import AttioEmulator, Workspace, create_app
@@ -58,6 +59,15 @@ def test_seed_mix_is_realistic() -> None:
     assert len(countries) >= 8 and countries["US"] > 0.4 * sum(countries.values())
     assert any(v["original_phone_number"] != v["phone_number"] for p in phones for v in p)
     assert all(v["phone_number"] == v["normalized_phone_number"] for p in phones for v in p)
+    for value in (v for p in phones for v in p):  # what people typed parses to the same number
+        original = value["original_phone_number"]
+        region = None if original.startswith("+") else value["country_code"]
+        number = phonenumbers.parse(original, region)
+        assert phonenumbers.is_valid_number(number)
+        assert (
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            == (value["phone_number"])
+        )
     emails = [v.data["email_address"] for p in people for v in p.current("email_addresses")]
     assert len(emails) == len(set(emails)) and len(emails) > 800
     assert sum(1 for p in people if not p.current("name")) > 0
