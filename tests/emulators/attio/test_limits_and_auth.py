@@ -3,6 +3,7 @@ body), fault injection, bearer auth per workspace, and the OAuth authorization-c
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
@@ -175,3 +176,18 @@ async def test_oauth_authorize_redirects_with_code(attio: Attio) -> None:
         },
     )
     assert token.status_code == 200
+
+
+async def test_latency_fault_is_applied_and_logged(attio: Attio) -> None:
+    await attio.ok(
+        "PATCH", "/_emulator/faults", json={"latency_ms": 30, "latency_operations": ["getSelf"]}
+    )
+    started = time.monotonic()
+    assert (await attio.api("GET", "/v2/self")).is_success
+    assert time.monotonic() - started >= 0.03
+    assert (await attio.api("GET", "/v2/objects")).is_success
+    log = (await attio.ok("GET", "/_emulator/requests"))["data"]
+    assert [(e["operation"], e["fault"]) for e in log] == [
+        ("getSelf", "latency"),
+        ("listObjects", None),
+    ]

@@ -52,6 +52,8 @@ from switchboard.emulators.common import (
     WebhookDeliverer,
 )
 
+DISPATCH_LOG_MAX = 200_000
+
 DEFAULT_SCOPES = (
     "record_permission:read-write object_configuration:read note:read-write "
     "webhook:read-write user_management:read task:read-write"
@@ -451,6 +453,8 @@ class AttioEmulator:
             ):
                 status = "no-loop"
             with self._lock:
+                if len(self.dispatched) >= DISPATCH_LOG_MAX:  # bounded, like the request log
+                    del self.dispatched[: DISPATCH_LOG_MAX // 2]
                 self.dispatched.append(
                     DispatchedEvent(
                         time.time(),
