@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,6 +14,7 @@ from switchboard.http import (
     FakeClock,
     MemoryRateLimiter,
     RateLimit,
+    RateLimiter,
     RedisRateLimiter,
     SqlRateLimiter,
     limiter_key,
@@ -105,4 +108,81 @@ async def test_redis_limiter_shared() -> None:
     await a.aclose()
     await b.aclose()
     await client.delete(f"switchboard:rate:{key}")
+    await client.aclose()
+
+
+async def _guard_sequence(make: Callable[[FakeClock], RateLimiter]) -> None:
+    clock = FakeClock()
+    limiter = make(clock)
+    permits = [await limiter.acquire() for _ in range(3)]  # slots at 0, 1/3, 2/3
+    assert all(permits) and len(set(permits)) == 3
+    await limiter.release(permits[0])  # its response came back at 2/3 s
+    released_at = clock.now()
+    await limiter.acquire()  # the 4th waits for the window guard, not just the next slot
+    assert clock.now() == pytest.approx(released_at + 1.0, abs=0.34)
+    assert clock.now() >= released_at + 1.0
+
+
+async def test_window_guard_memory() -> None:
+    await _guard_sequence(lambda clock: MemoryRateLimiter(RateLimit(3, margin=0), clock))
+
+
+async def test_window_guard_sql(db_url: str) -> None:
+    key = "guard-" + uuid.uuid4().hex
+    await _guard_sequence(lambda clock: SqlRateLimiter(key, RateLimit(3, margin=0), db_url, clock))
+
+
+class SimClock(FakeClock):
+    """A fake clock that also fires scheduled callbacks (responses arriving) while time passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.due: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
+
+    async def run_until(self, target: float) -> None:
+        while self.due and self.due[0][0] <= target:
+            at, _, fire = heapq.heappop(self.due)
+            self.t = max(self.t, at)
+            await fire()
+        self.t = max(self.t, target)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.run_until(self.t + max(0.0, seconds))
+
+
+@pytest.mark.parametrize("guard", [True, False])
+async def test_window_guard_survives_late_arrivals(guard: bool) -> None:
+    """Requests held back after their slot (a stalled process) still cannot make an 11th in any
+    server-side window with the guard; spacing alone (even with a margin) lets them pile up."""
+    clock = SimClock()
+    limiter = MemoryRateLimiter(RateLimit(10, margin=0.15, window_guard=guard), clock)
+    arrivals: list[float] = []
+    for i in range(60):
+        permit = await limiter.acquire()
+        delay = 1.0 if i % 20 < 4 else 0.002  # a stalled process: 4 requests arrive 1 s late
+        arrivals.append(clock.now() + delay)
+
+        async def respond(p: str | None = permit) -> None:
+            await limiter.release(p)
+
+        heapq.heappush(clock.due, (clock.now() + delay + 0.002, i, respond))
+    await clock.run_until(clock.now() + 5)
+    assert (max_in_window(arrivals) <= 10) is guard
+
+
+async def test_window_guard_redis() -> None:
+    redis = pytest.importorskip("redis.asyncio")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await client.ping()
+    except Exception:
+        pytest.skip("Redis is not reachable")
+    key = "guard-" + uuid.uuid4().hex
+    limiter = RedisRateLimiter(key, RateLimit(3, period=0.3, margin=0), client)
+    permits = [await limiter.acquire() for _ in range(3)]
+    await limiter.release(permits[0])
+    t0 = time.monotonic()
+    await limiter.acquire()
+    assert time.monotonic() - t0 >= 0.25
+    await client.delete(limiter.key, limiter.permits_key)
     await client.aclose()

@@ -1,4 +1,4 @@
-"""A Quo emulator subprocess shared by the module's real-HTTP tests, one workspace per test."""
+"""One Quo emulator subprocess for the real-HTTP tests here; each test gets its own key."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from switchboard.quo.models import ContactInput
 from tests.servers import RunningServer, quo_emulator
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quo_server() -> Iterator[RunningServer]:
     with quo_emulator() as srv:
         yield srv

@@ -68,8 +68,8 @@ async def test_non_retryable_4xx_fails_fast(
 async def test_fresh_key_401_is_retried_within_grace(
     control: Control, quo_server: object, make_quo: Callable[..., QuoClient]
 ) -> None:
-    key = control.workspace(keyPropagationS=0.5)
-    quo = make_quo(key, retry=RetryPolicy(unauthorized_grace=10, base_delay=0.3))
+    key = control.workspace(keyPropagationS=2.0)
+    quo = make_quo(key, retry=RetryPolicy(unauthorized_grace=20, base_delay=0.5, max_attempts=10))
     assert await quo.list_phone_numbers()
     statuses = [r["status"] for r in control.requests(key)]
     assert statuses[0] == 401 and statuses[-1] == 200

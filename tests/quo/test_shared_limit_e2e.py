@@ -52,26 +52,24 @@ def hammer_together(url: str, key: str, store: str, seconds: float) -> list[dict
 @pytest.mark.parametrize(
     ("store", "seconds"),
     [
+        # SQLite is the single-machine default; Redis shows the same through a networked store
+        # (PostgreSQL sharing is covered in tests/http/test_limiters.py).
         ("sqlite", 10.0),
-        pytest.param("redis", 3.0),
-        pytest.param("postgres", 3.0, marks=pytest.mark.postgres),
+        ("redis", 3.0),
     ],
 )
 def test_two_processes_share_one_key(
-    control: Control, quo_server: RunningServer, tmp_path: Path, store: str, seconds: float,
-    request: pytest.FixtureRequest,
-) -> None:  # fmt: skip
+    control: Control, quo_server: RunningServer, tmp_path: Path, store: str, seconds: float
+) -> None:
     if store == "sqlite":
         url = f"sqlite:///{tmp_path / 'limits.db'}"
-    elif store == "redis":
+    else:
         redis = pytest.importorskip("redis")
         try:
             redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
         except Exception:
             pytest.skip("Redis is not reachable")
         url = "redis://127.0.0.1:6379/0"  # the bucket is named after the (fresh) key
-    else:
-        url = str(request.getfixturevalue("pg_url"))
     key = control.workspace()
     results = hammer_together(quo_server.url, key, url, seconds)
     log = control.requests(key)

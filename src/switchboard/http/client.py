@@ -14,10 +14,12 @@ Every provider client (Quo, Attio, ...) sends its requests through one ApiClient
     )
     resp = await client.request("GET", "/v2/objects", operation="objects.list")
 
-For each attempt: take a slot from the budget's limiter, send, call the hook. 2xx/3xx return the
-httpx.Response. Retryable failures (see RetryPolicy) are retried with full-jitter backoff, or after
-`Retry-After` when the server sent one (which also pauses the shared limiter so other callers of
-the budget hold back too). Everything else raises ApiError, scrubbed of every known secret.
+For each attempt: take a slot and permit from the budget's limiter, send, hand the permit back
+when the response (or network failure) is in (a cancelled attempt's permit lapses after the
+limiter's in-flight timeout), call the hook. 2xx/3xx return the httpx.Response. Retryable
+failures (see RetryPolicy) are retried with full-jitter backoff, or after `Retry-After` when the
+server sent one (which also pauses the shared limiter so other callers of the budget hold back).
+Everything else raises ApiError, scrubbed of every known secret.
 """
 
 from __future__ import annotations
@@ -179,14 +181,15 @@ class ApiClient:
         attempt = 0
         while True:
             attempt += 1
-            if limiter is not None:
-                await limiter.acquire()
+            permit = await limiter.acquire() if limiter is not None else None
             t0 = self.clock.now()
             try:
                 response = await self.http.request(
                     method, path, params=params, json=json, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
+                if limiter is not None:
+                    await limiter.release(permit)
                 duration = self.clock.now() - t0
                 error = f"{type(exc).__name__}: {self.scrub(str(exc)) or 'no detail'}"
                 await self._notify(op, method, path, None, duration, attempt, budget_name, error)
@@ -202,6 +205,8 @@ class ApiClient:
                     provider=self.provider, operation=op, status=None, message=error,
                     method=method, path=path, attempts=attempt,
                 ) from None  # fmt: skip
+            if limiter is not None:
+                await limiter.release(permit)
             duration = self.clock.now() - t0
             status = response.status_code
             await self._notify(op, method, path, status, duration, attempt, budget_name, None)

@@ -1,28 +1,34 @@
 """Rate limiters: one small interface, three stores (process memory, SQL database, Redis).
 
-Every limiter enforces the same rule, GCRA without burst ("spacing"): each request reserves the
-next free send slot, slots are `period / rate * (1 + margin)` apart, and the caller sleeps until
-its slot. Unlike a token bucket with burst N (which can put up to 2N requests into one window),
-spacing guarantees at most `rate` requests in *every* sliding window of `period` as the server
-sees them, as long as requests reach it at most `margin * period` late relative to each other.
-With `margin > 1 / (rate - 1)` a window holds at most `rate - 1` on-time slots, so one request
-delayed by *any* amount (a stalled process, a slow network hop) still cannot make `rate + 1`.
-Throughput is `rate / (1 + margin)`: Quo's default margin 0.15 gives 8.7 req/s of the 10.
+Quo counts requests per key in a sliding one-second window, as *its* server sees them. Every
+limiter here combines two rules, both kept atomically in a store all processes share:
 
-The state is a single number per key — the next free slot (`tat`, epoch seconds) — updated with
-one atomic statement, so every process (and every machine, for SQL/Redis) that uses the same key
-shares one budget:
+1. **Spacing** (GCRA without burst) for a smooth flow: each request reserves the next free send
+   slot, slots are `period / rate * (1 + margin)` apart, the caller sleeps until its slot, and a
+   caller that reaches its slot more than `late_tolerance` late takes a fresh one. (A token bucket
+   with burst N would put up to 2N requests into one window.)
+2. **Window guard** for the guarantee: a request holds a *permit* from just before it is sent
+   until one `period` after its response (or error) came back; at most `rate` permits exist per
+   key. The server received each request somewhere between its send and its response, so any
+   `period`-long window of server arrival times contains at most `rate` requests — however late
+   a stalled process, a busy event loop or the network delivers them. In-flight permits of a
+   process that died expire after `inflight_timeout`.
+
+Spacing alone is only as good as the timing (a request delayed by more than the margin squeezes
+into the next window); the guard alone would send bursts. Together: ~`rate / (1 + margin)` per
+second when responses are fast, `rate / (period + latency)` when they are slow, never more than
+`rate` in any window.
+
+Stores (state per key: the next slot `tat` and the live permits):
 
 - `MemoryRateLimiter`: one process; `MemoryRateLimiter.shared(key, ...)` gives one per key.
-- `SqlRateLimiter`: the `rate_buckets` table, SQLite (one machine) or PostgreSQL (scale-out).
-- `RedisRateLimiter`: a Redis key, using the Redis server's clock.
+- `SqlRateLimiter`: tables `rate_buckets` and `rate_permits`, SQLite (one machine) or
+  PostgreSQL (scale-out); created if missing.
+- `RedisRateLimiter`: a string and a sorted set, Lua scripts on the Redis server's clock.
 
-A caller that reaches its slot late (a slow database round trip, a busy event loop) by more than
-`late_tolerance` does not send on the stale slot — that would squeeze it against the next
-callers' slots — but takes a fresh one (at most a few times).
-
-Use `make_limiter` to pick one from configuration, and `limiter_key` to name a bucket after a
-credential without storing the credential.
+`acquire()` returns a permit that the caller hands back with `release(permit)` once the
+response (or the failure) is in; `ApiClient` does both. Use `make_limiter` to pick a store from
+configuration, and `limiter_key` to name a bucket after a credential without storing it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import asyncio
 import contextlib
 import hashlib
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -39,13 +46,18 @@ from sqlalchemy.exc import DBAPIError
 
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
 
+Permit = str | None
+
 
 @runtime_checkable
 class RateLimiter(Protocol):
     """What ApiClient needs from a limiter."""
 
-    async def acquire(self) -> None:
-        """Wait until this caller may send one request."""
+    async def acquire(self) -> Permit:
+        """Wait until this caller may send one request; returns the permit it holds."""
+
+    async def release(self, permit: Permit) -> None:
+        """The request's response (or failure) arrived: its permit lapses one period later."""
 
     async def pause(self, seconds: float) -> None:
         """Nobody sharing this budget sends before `seconds` from now (after a 429)."""
@@ -53,16 +65,29 @@ class RateLimiter(Protocol):
 
 @dataclass(frozen=True)
 class RateLimit:
-    """`rate` requests per `period` seconds, kept with a safety `margin` (0.15 = 15% slower)."""
+    """`rate` requests per `period` seconds.
+
+    Attributes:
+        margin: slots are spaced `1 + margin` times wider than `period / rate`.
+        late_tolerance: a caller this late for its slot takes a fresh one.
+        window_guard: also enforce the permit rule (see the module docstring).
+        inflight_timeout: how long a permit that was never released stays valid.
+    """
 
     rate: float
     period: float = 1.0
-    margin: float = 0.15
+    margin: float = 0.05
     late_tolerance: float = 0.02
+    window_guard: bool = True
+    inflight_timeout: float = 60.0
 
     @property
     def interval(self) -> float:
         return self.period / self.rate * (1.0 + self.margin)
+
+    @property
+    def max_permits(self) -> int:
+        return max(1, int(self.rate))
 
 
 def limiter_key(provider: str, credential: str, budget: str = "default") -> str:
@@ -71,18 +96,26 @@ def limiter_key(provider: str, credential: str, budget: str = "default") -> str:
     return f"{provider}:{budget}:{digest}"
 
 
-class _SpacingLimiter:
-    """Shared acquire loop: reserve a slot, sleep until it, re-reserve when too late."""
+class _Limiter:
+    """The acquire loop shared by every store; stores implement the four primitives."""
 
     limit: RateLimit
     clock: Clock
     max_reservations = 4
 
     async def _reserve(self) -> float:
-        """Take the next slot; return its time on `self.clock`."""
+        """Take the next spacing slot; return its time on `self.clock`."""
         raise NotImplementedError
 
-    async def acquire(self) -> None:
+    async def _enter(self, permit: str) -> float:
+        """Take a permit if fewer than `rate` are live: 0.0, else seconds to wait and retry."""
+        raise NotImplementedError
+
+    async def _lapse(self, permit: str) -> None:
+        """Let `permit` expire one period from now."""
+        raise NotImplementedError
+
+    async def acquire(self) -> Permit:
         for attempt in range(self.max_reservations):
             slot = await self._reserve()
             wait = slot - self.clock.now()
@@ -90,11 +123,24 @@ class _SpacingLimiter:
                 await self.clock.sleep(wait)
             late = self.clock.now() - slot
             if late <= self.limit.late_tolerance or attempt + 1 == self.max_reservations:
-                return
+                break
+        if not self.limit.window_guard:
+            return None
+        permit = uuid.uuid4().hex
+        while True:
+            wait = await self._enter(permit)
+            if wait <= 0:
+                return permit
+            # In-flight permits lapse when their response arrives, which may be any moment.
+            await self.clock.sleep(min(wait, self.limit.period / self.limit.rate))
+
+    async def release(self, permit: Permit) -> None:
+        if permit is not None:
+            await self._lapse(permit)
 
 
-class MemoryRateLimiter(_SpacingLimiter):
-    """Spacing limiter in process memory (tests, single-process tools)."""
+class MemoryRateLimiter(_Limiter):
+    """Spacing + window guard in process memory (tests, single-process tools)."""
 
     _registry: ClassVar[dict[str, MemoryRateLimiter]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -103,6 +149,7 @@ class MemoryRateLimiter(_SpacingLimiter):
         self.limit = limit
         self.clock = clock
         self._tat = 0.0
+        self._permits: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -115,7 +162,7 @@ class MemoryRateLimiter(_SpacingLimiter):
             return limiter
 
     def reserve(self) -> float:
-        """Take the next slot; returns how long to wait for it."""
+        """Take the next spacing slot; returns how long to wait for it."""
         with self._lock:
             now = self.clock.now()
             slot = max(now, self._tat)
@@ -124,6 +171,20 @@ class MemoryRateLimiter(_SpacingLimiter):
 
     async def _reserve(self) -> float:
         return self.clock.now() + self.reserve()
+
+    async def _enter(self, permit: str) -> float:
+        with self._lock:
+            now = self.clock.now()
+            self._permits = {p: exp for p, exp in self._permits.items() if exp > now}
+            if len(self._permits) < self.limit.max_permits:
+                self._permits[permit] = now + self.limit.inflight_timeout
+                return 0.0
+            return min(self._permits.values()) - now
+
+    async def _lapse(self, permit: str) -> None:
+        with self._lock:
+            if permit in self._permits:
+                self._permits[permit] = self.clock.now() + self.limit.period
 
     async def pause(self, seconds: float) -> None:
         with self._lock:
@@ -136,26 +197,28 @@ _engines_lock = threading.Lock()
 
 def _engine_for(url: str) -> Engine:
     from switchboard.store.db import make_engine
-    from switchboard.store.models import RateBucket
+    from switchboard.store.models import RateBucket, RatePermit
 
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
             engine = make_engine(url)
-            # Another process may create it between the check and the CREATE; a table that is
-            # really missing still fails loudly on first use.
-            with contextlib.suppress(DBAPIError):
-                RateBucket.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+            # Another process may create them between the check and the CREATE; a table that
+            # is really missing still fails loudly on first use.
+            for table in (RateBucket.__table__, RatePermit.__table__):
+                with contextlib.suppress(DBAPIError):
+                    table.create(engine, checkfirst=True)  # type: ignore[attr-defined]
             _engines[url] = engine
         return engine
 
 
-class SqlRateLimiter(_SpacingLimiter):
-    """Spacing limiter whose slot lives in the `rate_buckets` table (SQLite or PostgreSQL).
+class SqlRateLimiter(_Limiter):
+    """Spacing + window guard in `rate_buckets` / `rate_permits` (SQLite or PostgreSQL).
 
-    One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` per request: atomic on both databases,
-    so any number of processes share the budget. Times are the callers' wall clocks, read right
-    before the statement; a caller delayed by lock waits re-reserves (see the module docstring).
+    The slot is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`. A permit is taken in one
+    short transaction serialised per key — by the bucket row's `FOR UPDATE` lock on PostgreSQL,
+    by the database write lock (the transaction starts with its DELETE) on SQLite. Times are the
+    callers' wall clocks, read inside the transaction.
     """
 
     def __init__(
@@ -165,7 +228,8 @@ class SqlRateLimiter(_SpacingLimiter):
         self.limit = limit
         self.clock = clock
         self.engine = _engine_for(database) if isinstance(database, str) else database
-        greatest = "MAX" if self.engine.dialect.name == "sqlite" else "GREATEST"
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        greatest = "MAX" if self._sqlite else "GREATEST"
         self._reserve_sql = text(
             "INSERT INTO rate_buckets (key, tat, updated_at) VALUES (:key, :now + :step, :now) "
             f"ON CONFLICT (key) DO UPDATE SET tat = {greatest}(rate_buckets.tat, :now) + :step, "
@@ -184,6 +248,53 @@ class SqlRateLimiter(_SpacingLimiter):
         step = self.limit.interval
         return await asyncio.to_thread(self._update, 0.0, step) - step
 
+    def _enter_sync(self, permit: str) -> float:
+        with self.engine.begin() as conn:
+            if not self._sqlite:
+                conn.execute(
+                    text("SELECT 1 FROM rate_buckets WHERE key = :key FOR UPDATE"),
+                    {"key": self.key},
+                )
+            now = self.clock.now()
+            conn.execute(
+                text("DELETE FROM rate_permits WHERE key = :key AND expires_at <= :now"),
+                {"key": self.key, "now": now},
+            )
+            now = self.clock.now()  # after any wait for the lock
+            live, soonest = conn.execute(
+                text(
+                    "SELECT count(*), min(expires_at) FROM rate_permits "
+                    "WHERE key = :key AND expires_at > :now"
+                ),
+                {"key": self.key, "now": now},
+            ).one()
+            if int(live) < self.limit.max_permits:
+                conn.execute(
+                    text(
+                        "INSERT INTO rate_permits (key, permit, expires_at) "
+                        "VALUES (:key, :permit, :exp)"
+                    ),
+                    {"key": self.key, "permit": permit, "exp": now + self.limit.inflight_timeout},
+                )
+                return 0.0
+            return max(float(soonest) - now, 0.001)
+
+    async def _enter(self, permit: str) -> float:
+        return await asyncio.to_thread(self._enter_sync, permit)
+
+    def _lapse_sync(self, permit: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE rate_permits SET expires_at = :exp "
+                    "WHERE key = :key AND permit = :permit"
+                ),
+                {"key": self.key, "permit": permit, "exp": self.clock.now() + self.limit.period},
+            )
+
+    async def _lapse(self, permit: str) -> None:
+        await asyncio.to_thread(self._lapse_sync, permit)
+
     async def pause(self, seconds: float) -> None:
         # Reserving a zero-length slot at now+seconds pushes everyone's next slot past it.
         await asyncio.to_thread(self._update, seconds, 0.0)
@@ -201,25 +312,55 @@ redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', ttl)
 return string.format('%.6f', slot - now)
 """
 
+_REDIS_ENTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now))
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], string.format('%.6f', now + tonumber(ARGV[2])), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000) + 60000)
+  return '0'
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return string.format('%.6f', math.max(tonumber(first[2]) - now, 0.001))
+"""
 
-class RedisRateLimiter(_SpacingLimiter):
-    """Spacing limiter in Redis (a Lua script; the Redis server's clock is the only clock)."""
+_REDIS_LAPSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[1])), ARGV[2])
+return 1
+"""
+
+
+class RedisRateLimiter(_Limiter):
+    """Spacing + window guard in Redis (Lua scripts; the Redis server's clock is the only clock)."""
 
     def __init__(self, key: str, limit: RateLimit, redis: Any, clock: Clock = SYSTEM_CLOCK) -> None:
         import redis.asyncio as aioredis
 
         self.key = f"switchboard:rate:{key}"
+        self.permits_key = f"switchboard:permits:{key}"
         self.limit = limit
         self.clock = clock
         self.redis: Any = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
-        self._script = self.redis.register_script(_REDIS_RESERVE)
+        self._reserve_script = self.redis.register_script(_REDIS_RESERVE)
+        self._enter_script = self.redis.register_script(_REDIS_ENTER)
+        self._lapse_script = self.redis.register_script(_REDIS_LAPSE)
 
     async def _reserve(self) -> float:
-        wait = float(await self._script(keys=[self.key], args=[self.limit.interval, 0]))
+        wait = float(await self._reserve_script(keys=[self.key], args=[self.limit.interval, 0]))
         return self.clock.now() + wait
 
+    async def _enter(self, permit: str) -> float:
+        args: list[str | float] = [self.limit.max_permits, self.limit.inflight_timeout, permit]
+        return float(await self._enter_script(keys=[self.permits_key], args=args))
+
+    async def _lapse(self, permit: str) -> None:
+        await self._lapse_script(keys=[self.permits_key], args=[self.limit.period, permit])
+
     async def pause(self, seconds: float) -> None:
-        await self._script(keys=[self.key], args=[0, seconds])
+        await self._reserve_script(keys=[self.key], args=[0, seconds])
 
     async def aclose(self) -> None:
         await self.redis.aclose()
