@@ -294,3 +294,12 @@ async def test_webhook_degrades_after_exhausted_retries_and_patch_reactivates(
     await attio.create_person(name="Delivered")
     await attio.emu.drain_webhooks()
     assert (await attio.ok("GET", f"/v2/webhooks/{wid}"))["data"]["status"] == "active"
+
+
+async def test_reorder_fault_changes_arrival_order(attio: Attio) -> None:
+    await attio.subscribe(["record.created"])
+    await attio.ok("PATCH", "/_emulator/faults", json={"webhook_reorder_jitter_s": 0.2})
+    created = [(await attio.create_person(name=f"P{i}"))["id"]["record_id"] for i in range(8)]
+    await attio.emu.drain_webhooks()
+    arrived = [e["id"]["record_id"] for e in _events(attio.receiver)]
+    assert sorted(arrived) == sorted(created) and arrived != created
