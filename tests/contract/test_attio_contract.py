@@ -19,19 +19,21 @@ from tests.servers import RunningServer, cli_server
 
 TOKEN = "contract-token"
 MISSING = "00000000-0000-4000-8000-000000000000"
+# (mode, method, template, status) seen over the whole module, for the coverage check at the end
+COVERED: set[tuple[str, str, str, int]] = set()
 
 
 @dataclass
 class Api:
     client: httpx.AsyncClient
-    covered: set[tuple[str, str, int]]
+    mode: str
 
     async def call(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
         resp = await self.client.request(method, path, **kw)
         assert resp.status_code == status, f"{method} {path}: {resp.status_code} {resp.text}"
         body = resp.json()
         template = validate(method, path, resp.status_code, body)
-        self.covered.add((method, template, resp.status_code))
+        COVERED.add((self.mode, method, template, resp.status_code))
         return body
 
     async def control(self, method: str, path: str, **kw: Any) -> Any:
@@ -62,7 +64,7 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(
         transport=transport, base_url=base, headers=headers, timeout=10
     ) as client:
-        api = Api(client, set())
+        api = Api(client, request.param)
         await api.control("POST", "/reset")
         await api.control("PUT", "/webhook-delivery", json={"max_attempts": 1})
         yield api
@@ -423,3 +425,41 @@ def test_the_validator_is_not_vacuous() -> None:
             validate("GET", path, 200, bad)
     with pytest.raises(jsonschema.ValidationError):
         validate("GET", path, 404, {"status_code": 404, "type": "x", "code": "not_found"})
+
+
+def test_every_served_operation_was_covered(request: pytest.FixtureRequest) -> None:
+    """Every operation the emulator serves was seen answering 200 and, where the spec documents
+    an error status for it, an error — in both modes. Runs last in this module."""
+    from switchboard.emulators.attio.app import OPERATIONS
+    from tests.emulators.attio.spec import spec, template_for
+
+    names = {item.name for item in request.session.items}
+    if not all(f"{t}[{m}]" in names for t in _SUITE for m in ("asgi", "http")):
+        pytest.skip("only meaningful when the whole contract module runs")
+    missing = []
+    for method, pattern, _ in OPERATIONS:
+        path = pattern.pattern.strip("^$").replace("[^/]+", "x")
+        path = path.replace("/v2/x/x/attributes", "/v2/objects/x/attributes")
+        template = template_for(method, path)
+        documented = spec()["paths"][template][method.lower()]["responses"]
+        for mode in ("asgi", "http"):
+            statuses = {
+                st for m, me, t, st in COVERED if m == mode and me == method and t == template
+            }
+            if 200 not in statuses:
+                missing.append((mode, method, template, 200))
+            errors = {int(code) for code in documented if code != "200"}
+            if errors and not statuses & errors:
+                missing.append((mode, method, template, sorted(errors)))
+    assert not missing, missing
+
+
+_SUITE = [
+    "test_self_objects_and_attributes",
+    "test_record_crud",
+    "test_create_and_assert_errors",
+    "test_query",
+    "test_notes",
+    "test_tasks_members_webhooks",
+    "test_auth_errors",
+]
