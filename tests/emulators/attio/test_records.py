@@ -128,6 +128,11 @@ async def test_verbose_filters(attio: Attio) -> None:
     assert await _query(attio, filter={"job_title": {"$not_empty": False}}) == [grace]
     assert await _query(attio, filter={"record_id": {"$in": [grace, ada, "nope"]}}) == [ada, grace]
     assert await _query(attio, filter={"record_id": alan, "name": "Alan Turing"}) == [alan]
+    # Negating or or-ing an index-only condition must still see its candidate set.
+    assert await _query(attio, filter={"$not": {"record_id": {"$in": [ada]}}}) == [alan, grace]
+    assert await _query(
+        attio, filter={"$or": [{"record_id": ada}, {"job_title": {"$not_empty": False}}]}
+    ) == [ada, grace]
 
 
 async def test_timestamps_and_changed_since(attio: Attio) -> None:

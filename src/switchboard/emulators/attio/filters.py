@@ -62,6 +62,15 @@ class Plan:
     predicate: Predicate
     created_from: datetime | None = None
 
+    def matches(self) -> Predicate:
+        """The whole condition as one predicate: `predicate` alone may rely on `candidates`
+        (e.g. `record_id $in` has no check beyond the candidate set), so negation and `$or`
+        must test membership too."""
+        if self.candidates is None:
+            return self.predicate
+        ids, predicate = self.candidates, self.predicate
+        return lambda r: r.id in ids and predicate(r)
+
 
 def _always(_: Record) -> bool:
     return True
@@ -128,7 +137,7 @@ def _and(children: list[Plan]) -> Plan:
 
 
 def _negate(inner: Plan) -> Plan:
-    predicate = inner.predicate
+    predicate = inner.matches()
     return Plan(None, lambda r: not predicate(r))
 
 
@@ -142,7 +151,7 @@ def _or(children: list[Plan]) -> Plan:
             break
         assert candidates is not None
         candidates |= child.candidates
-    preds = [c.predicate for c in children]
+    preds = [c.matches() for c in children]
     return Plan(candidates, lambda r: any(p(r) for p in preds))
 
 
