@@ -143,6 +143,28 @@ def startup_lock(database_url: str, data_dir: Any) -> Iterator[None]:
 _STARTUP_LOCK_ID = 0x5B0A4D  # "switchboard start-up"
 
 
+def _tune_dbos_sqlite() -> None:
+    """DBOS opens its SQLite connections with full fsync on every commit (and IMMEDIATE
+    transactions, so even its queue polls take the write lock). In WAL mode `synchronous=NORMAL`
+    keeps durability across process crashes (only an OS crash can lose the last commits) and
+    makes each of DBOS's commits much cheaper, which shortens the lock waits of the webhook ack
+    path. Applied to new connections; the pool is recycled once."""
+    from sqlalchemy import event
+
+    try:
+        from dbos._dbos import _get_dbos_instance
+
+        engine = _get_dbos_instance()._sys_db.engine
+    except Exception:  # pragma: no cover - internal layout changed; tuning is optional
+        return
+
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(engine, "connect", _pragmas)
+    engine.dispose()
+
+
 class RuntimeNotStarted(RuntimeError):
     pass
 
@@ -260,6 +282,8 @@ class Runtime:
         elif self.queues is not None:
             DBOS.listen_queues(self.queues)
         DBOS.launch()
+        if self.db.is_sqlite:
+            _tune_dbos_sqlite()
         workflows.register_queues()
         self.dbos_ready = True
         if self.workers and self.queues is None:

@@ -95,8 +95,8 @@ class QueueSpec:
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec
     for spec in (
-        QueueSpec("activity", worker_concurrency=16, polling_interval_sec=0.05),
-        QueueSpec("crm_events", worker_concurrency=8, polling_interval_sec=0.05),
+        QueueSpec("activity", worker_concurrency=16, polling_interval_sec=0.2),
+        QueueSpec("crm_events", worker_concurrency=8, polling_interval_sec=0.2),
         QueueSpec("sync", worker_concurrency=4, polling_interval_sec=0.25),
         QueueSpec("setup", worker_concurrency=4, polling_interval_sec=0.25),
     )
@@ -330,10 +330,18 @@ async def run_event(event_id: str, processor_name: str) -> str:
 def dispatch(event: InboundEvent, *, workflow_id: str | None = None) -> Dispatch | Ignore:
     """Route the event and enqueue `run_event` (or record the ignore). Idempotent: the workflow
     id defaults to the event id, so dispatching the same event twice starts it once."""
+    decision = route(event)
+    apply(event, decision, workflow_id=workflow_id)
+    return decision
+
+
+def apply(
+    event: InboundEvent, decision: Dispatch | Ignore, *, workflow_id: str | None = None
+) -> None:
+    """Carry out a routing decision: record the ignore, or enqueue `run_event`."""
     from switchboard import ledger
     from switchboard.runtime import runtime
 
-    decision = route(event)
     if isinstance(decision, Ignore):
         ledger.finish(
             runtime().db,
@@ -343,7 +351,7 @@ def dispatch(event: InboundEvent, *, workflow_id: str | None = None) -> Dispatch
             detail=decision.detail,
             only_from=("accepted",),
         )
-        return decision
+        return
     enqueue(
         decision.queue,
         run_event,
@@ -352,7 +360,6 @@ def dispatch(event: InboundEvent, *, workflow_id: str | None = None) -> Dispatch
         partition_key=decision.partition_key,
         workflow_id=workflow_id or event.id,
     )
-    return decision
 
 
 # ------------------------------------------------------------------------------ DBOS config

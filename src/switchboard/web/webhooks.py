@@ -15,8 +15,11 @@ nothing else):
    stored secret) → 401;
 4. JSON that does not parse or is not the provider's envelope → 400;
 5. ledger insert (unique per connection + provider + idempotency key; duplicates → 200
-   `duplicate`), then route through the handler registry (`switchboard.workflows`) and enqueue
-   the workflow (workflow id = event id), then 200. No handler → recorded `ignored`, still 200.
+   `duplicate`), route through the handler registry (`switchboard.workflows`), answer 200; right
+   after the response, enqueue the workflow (workflow id = event id) or record the `ignored`
+   status (no handler → ignored, still 200). The ack path does one write (the ledger); a crash
+   between the ack and the enqueue is repaired by the workers' sweeper, which re-dispatches
+   events still `accepted` after 10 s (idempotent: same workflow id).
 
 Idempotency keys: Quo `"<type>:<resource id>"` (resource id = `data.object.id`, or `callId` for
 summaries/transcripts) so a redelivery — same or new event id — is one ledger row; the Quo event
@@ -38,6 +41,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 from switchboard import ledger, metrics, workflows
 from switchboard.connections import (
@@ -125,14 +129,22 @@ def _quo_resource_id(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
+Pending = list[tuple[workflows.InboundEvent, workflows.Dispatch | workflows.Ignore]]
+
+
 def _ingest(
     rt: Any,
     conn: ConnectionInfo,
     provider: str,
     items: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Insert each item in the ledger, route and enqueue new ones. Runs in a worker thread."""
+) -> tuple[list[dict[str, Any]], Pending]:
+    """Insert each item in the ledger and route it (pure, no I/O). Runs in a worker thread.
+
+    Returns the per-item answer and the decisions still to carry out (enqueue / record ignore),
+    which `_apply` does after the response is sent: the ledger row is the durable part, and the
+    sweeper re-dispatches an event whose enqueue never happened (workflow id = event id)."""
     results = []
+    pending: Pending = []
     for item in items:
         record, created = ledger.insert_event(
             rt.db,
@@ -155,16 +167,25 @@ def _ingest(
                 payload=record.payload,
                 settings=conn.settings,
             )
-            try:
-                decision = workflows.dispatch(event)
-                if created and isinstance(decision, workflows.Ignore):
-                    outcome = "ignored"
-            except Exception as exc:
-                # The event is in the ledger: the sweeper dispatches it later. Still 2xx.
-                log.error("dispatch_failed", event_id=record.id, error=mask_text(repr(exc)))
+            decision = workflows.route(event)
+            if created and isinstance(decision, workflows.Ignore):
+                outcome = "ignored"
+            pending.append((event, decision))
         results.append({"event_id": record.id, "status": outcome})
-    _maybe_touch(rt, conn.id)
-    return results
+    return results, pending
+
+
+def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
+    for event, decision in pending:
+        try:
+            workflows.apply(event, decision)
+        except Exception as exc:
+            # The event is in the ledger: the sweeper dispatches it later.
+            log.error("dispatch_failed", event_id=event.id, error=mask_text(repr(exc)))
+    try:
+        _maybe_touch(rt, connection_id)
+    except Exception as exc:
+        log.warning("touch_failed", error=repr(exc))
 
 
 def _reject(rt: Any, connection_id: str | None, provider: str, status: int, reason: str) -> None:
@@ -268,7 +289,7 @@ def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[d
 
 def _verify_and_ingest(
     rt: Any, conn: ConnectionInfo, provider: str, headers: dict[str, str], body: bytes
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], Pending]:
     """Signature (401), envelope (400), then ledger + dispatch — one worker-thread hop."""
     if provider == "quo":
         _verify_quo(rt, conn, headers, body)
@@ -291,9 +312,15 @@ async def _handle(request: Request, provider: str, connection_id: str) -> JSONRe
             raise Reject(404, f"connection is not connected to {provider}")
         body = await read_body(request)
         headers = dict(request.headers)
-        results = await asyncio.to_thread(_verify_and_ingest, rt, conn, provider, headers, body)
+        results, pending = await asyncio.to_thread(
+            _verify_and_ingest, rt, conn, provider, headers, body
+        )
         code = 200
-        return JSONResponse({"ok": True, "events": results}, status_code=200)
+        return JSONResponse(
+            {"ok": True, "events": results},
+            status_code=200,
+            background=BackgroundTask(asyncio.to_thread, _apply, rt, conn.id, pending),
+        )
     except Reject as rej:
         code = rej.status
         known = rej.status != 404
