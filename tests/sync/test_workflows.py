@@ -94,6 +94,12 @@ async def test_initial_sync_pages_reruns_and_reconcile(rt: Runtime, monkeypatch)
     assert quo.by_external("p001")[0]["defaultFields"]["firstName"] == "Changed"
     assert len(quo.by_external("late")) == 1
 
+    # a delete whose webhook was lost: invisible to the delta, found by a deep pass
+    del crm.people["p002"]
+    deep, _ = await asyncio.to_thread(start_reconcile, rt.db, C, deep=True)
+    assert (await _result(deep))["removed"] == 1
+    assert quo.by_external("p002") == [] and len(quo.by_external("p003")) == 1
+
 
 async def test_reconcile_tick_enqueues_one_pass_per_active_connection(rt: Runtime) -> None:
     from switchboard.sync.reconcile import reconcile_tick
