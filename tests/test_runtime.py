@@ -244,3 +244,23 @@ def test_sigkill_worker_work_is_finished_elsewhere(
         ev = ledger.get_event(web.db, victim_event)
         assert ev is not None and ev.detail["finished_by"] in survivor_pids
         assert len(rows) > killed_at
+
+
+def test_sweeper_dispatches_events_whose_enqueue_was_lost(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    from tests.web import plugin
+
+    plugin.install()
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        conn_id = _conn(rt)
+        lost, _ = ledger.insert_event(
+            rt.db, connection_id=conn_id, provider="quo", event_type="test.dummy",
+            idempotency_key="lost", payload={}, resource_id="AClost",
+        )  # fmt: skip
+        queued = _event(rt, conn_id, "test.dummy", "ACqueued")
+        wait_status(rt.db, queued, "processed")
+        assert rt.sweep_undispatched(older_than_s=-1) == 1  # only the lost one
+        wait_status(rt.db, lost.id, "processed")
+        assert plugin.COUNTS[lost.id] == 1 and plugin.COUNTS[queued] == 1
+        assert rt.sweep_undispatched(older_than_s=-1) == 0

@@ -428,12 +428,27 @@ class Runtime:
                 log.warning("sweep_failed", error=repr(exc))
 
     def sweep_undispatched(self, older_than_s: float = 10.0) -> int:
-        """Dispatch events left `accepted` (crash between ledger insert and enqueue)."""
+        """Dispatch events left `accepted` with no DBOS workflow (crash between the ledger
+        insert and the enqueue). Events already enqueued (a backlog) are skipped with one
+        batched lookup, so a deep queue costs no extra writes."""
+        from dbos import DBOS
+
         from switchboard import ledger, workflows
         from switchboard.connections import get_settings_for
 
+        stale = ledger.undispatched(self.db, older_than_s=older_than_s)
+        if not stale:
+            return 0
+        known = {
+            wf.workflow_id
+            for wf in DBOS.list_workflows(
+                workflow_ids=[ev.id for ev in stale], load_input=False, load_output=False
+            )
+        }
         n = 0
-        for ev in ledger.undispatched(self.db, older_than_s=older_than_s):
+        for ev in stale:
+            if ev.id in known:
+                continue
             workflows.dispatch(
                 workflows.InboundEvent(
                     id=ev.id,
