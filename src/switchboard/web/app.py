@@ -35,8 +35,20 @@ def create_app(
     app.state.admin_token = token.get_secret_value() if token is not None else None
     app.state.loopback = bind_host in admin.LOOPBACK_HOSTS
 
+    def unauthorized(request: Request) -> JSONResponse | None:
+        """FastAPI reads and parses a request body before the router's dependencies run: an
+        unauthenticated admin request must still get 401, not an error about its body."""
+        if request.url.path.startswith("/api/"):
+            try:
+                admin.require_admin(request)
+            except StarletteHTTPException as denied:
+                return JSONResponse({"ok": False, "error": denied.detail}, denied.status_code)
+        return None
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code != 401 and (denied := unauthorized(request)) is not None:
+            return denied
         return JSONResponse(
             {"ok": False, "error": exc.detail},
             status_code=exc.status_code,
@@ -44,7 +56,9 @@ def create_app(
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (denied := unauthorized(request)) is not None:
+            return denied
         errors = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
         ]
