@@ -36,6 +36,8 @@ def test_all_scenarios_pass_against_a_self_started_emulator() -> None:
     for s in report["scenarios"]:
         assert s["checks"] and all(c["passed"] for c in s["checks"]), s
         assert s["cleanup"]["created"] == s["cleanup"]["deleted"]
+    listing = report["scenarios"][0]
+    assert listing["observations"]["hasNext"] and len(listing["checks"]) == 4  # paged to page 2
     bulk = next(s for s in report["scenarios"] if s["name"] == "bulk-create")
     assert min(bulk["observations"]["visibleAfterS"]) >= 2.0  # the emulator's 2.5 s
     assert key not in run.stdout + run.stderr

@@ -36,7 +36,17 @@ def _local_emulator(api_key: str, profile: str, bulk_delay: float) -> Iterator[s
     from switchboard.emulators.quo import QuoEmulator, create_app
 
     emu = QuoEmulator(profile=profile, bulk_delay_s=bulk_delay)
-    emu.create_workspace(api_key=api_key)
+    # A dozen existing contacts, so list-contacts has a second page to fetch.
+    seed = [
+        {
+            "defaultFields": {"firstName": "Existing", "lastName": str(i),
+                              "phoneNumbers": [{"name": "mobile", "value": f"+1555030{i:04d}"}]},
+            "externalId": f"seed-{i}",
+            "source": "emulator-seed",
+        }
+        for i in range(12)
+    ]  # fmt: skip
+    emu.create_workspace(api_key=api_key, contacts=seed)
     with run_in_thread(create_app(emu)) as server:
         yield server.url
 
