@@ -188,8 +188,7 @@ class ApiClient:
                     method, path, params=params, json=json, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
-                if limiter is not None:
-                    await limiter.release(permit)
+                await self._release(limiter, permit)
                 duration = self.clock.now() - t0
                 error = f"{type(exc).__name__}: {self.scrub(str(exc)) or 'no detail'}"
                 await self._notify(op, method, path, None, duration, attempt, budget_name, error)
@@ -205,8 +204,7 @@ class ApiClient:
                     provider=self.provider, operation=op, status=None, message=error,
                     method=method, path=path, attempts=attempt,
                 ) from None  # fmt: skip
-            if limiter is not None:
-                await limiter.release(permit)
+            await self._release(limiter, permit)
             duration = self.clock.now() - t0
             status = response.status_code
             await self._notify(op, method, path, status, duration, attempt, budget_name, None)
@@ -231,6 +229,14 @@ class ApiClient:
                     await self.clock.sleep(delay)
                     continue
             raise self._error(response, op, method, path, attempt, retry_after)
+
+    async def _release(self, limiter: RateLimiter | None, permit: Any) -> None:
+        if limiter is None:
+            return
+        try:
+            await limiter.release(permit)
+        except Exception:  # the call itself succeeded; an unreleased permit lapses on its own
+            log.exception("http.limiter_release_failed", provider=self.provider)
 
     def _error(
         self,
