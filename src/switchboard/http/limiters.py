@@ -132,7 +132,7 @@ class _Limiter:
             if wait <= 0:
                 return permit
             # In-flight permits lapse when their response arrives, which may be any moment.
-            await self.clock.sleep(min(wait, self.limit.period / self.limit.rate))
+            await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
 
     async def release(self, permit: Permit) -> None:
         if permit is not None:
