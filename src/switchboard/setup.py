@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from datetime import datetime
 from typing import Any
 
 from dbos import DBOS
@@ -97,7 +98,15 @@ async def ensure_quo_webhooks(
     lines = info.settings.get("enabled_lines")
     events = wanted_events(list(info.settings.get("event_kinds") or []))
     plans = plan_subscriptions(events, lines) if events else []
+    remote = await quo.list_webhooks()
+    remote_ids = {h.id for h in remote}
     stored = [w for w in info.webhooks if w.provider == "quo"]
+    missing = 0
+    for w in stored:  # deleted at Quo behind our back: forget it, so it is recreated below
+        if w.remote_id not in remote_ids:
+            connections.remove_subscription(db, "quo", w.remote_id)
+            missing += 1
+    stored = [w for w in stored if w.remote_id in remote_ids]
 
     def sig(kind: str, evs: Any, rids: Any) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
         return (kind, tuple(sorted(evs)), tuple(sorted(rids)))
@@ -130,21 +139,24 @@ async def ensure_quo_webhooks(
         )
         created += 1
     deleted = 0
+    deleted_ids: set[str] = set()
     for key, w in stored_by_sig.items():
         if key not in wanted:
             await quo.delete_webhook(w.remote_id)
             connections.remove_subscription(db, "quo", w.remote_id)
+            deleted_ids.add(w.remote_id)
             deleted += 1
     known = {w.remote_id for w in connections.list_subscriptions(db, connection_id, "quo")}
     orphans = 0
-    for remote in await quo.list_webhooks():
-        if remote.url == url and remote.id not in known:
-            await quo.delete_webhook(remote.id)
+    for hook_now in remote:  # listed before our creates, so only older webhooks can match
+        if hook_now.url == url and hook_now.id not in known and hook_now.id not in deleted_ids:
+            await quo.delete_webhook(hook_now.id)
             orphans += 1
     return {
         "created": created,
         "deleted": deleted,
         "orphans_deleted": orphans,
+        "recreated_missing": missing,
         "wanted": len(wanted),
     }
 
@@ -281,6 +293,58 @@ async def setup_connection(connection_id: str, start_sync: bool = True) -> dict[
             log.warning("initial_sync_not_started", connection_id=connection_id, error=str(exc))
     await _audit(connection_id, "setup", {"problems": problems, "report": _plain(report)})
     return report
+
+
+WEBHOOK_CHECK_CRON = "0 */15 * * * *"  # every 15 minutes (DBOS crons have a seconds field)
+
+
+@DBOS.workflow()
+async def webhook_check_tick(scheduled: datetime, context: Any) -> None:
+    """Scheduled: converge the webhooks of every active or degraded connection (recreates ones
+    deleted at a provider, retries a half-failed setup). One setup run per connection and tick."""
+    from switchboard.workflows import enqueue_async
+
+    ids = await _active_connection_ids()
+    stamp = scheduled.isoformat()
+    for cid in ids:
+        await enqueue_async(
+            "setup", setup_connection, cid, False,
+            partition_key=cid, workflow_id=f"webhook-check:{cid}:{stamp}",
+        )  # fmt: skip
+
+
+@DBOS.step()
+async def _active_connection_ids() -> list[str]:
+    def work() -> list[str]:
+        return [
+            c.id
+            for c in connections.list_connections(_rt().db, include_disconnected=False)
+            if c.status in ("active", "degraded")
+        ]
+
+    return await asyncio.to_thread(work)
+
+
+def install_webhook_check(cron: str = WEBHOOK_CHECK_CRON) -> None:
+    """Register the webhook check schedule with DBOS (after launch; idempotent)."""
+    DBOS.apply_schedules(
+        [
+            {
+                "schedule_name": "switchboard-webhook-check",
+                "workflow_fn": webhook_check_tick,
+                "schedule": cron,
+            }
+        ]
+    )
+
+
+def _register_hook() -> None:
+    from switchboard.runtime import after_launch
+
+    after_launch(install_webhook_check)
+
+
+_register_hook()
 
 
 def _plain(report: dict[str, Any]) -> dict[str, Any]:

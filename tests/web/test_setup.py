@@ -113,6 +113,17 @@ def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) ->
     assert again["crm"]["created"] == 0
     assert {h["id"] for h in _quo_hooks(env)} == {h["id"] for h in hooks}
 
+    # A webhook deleted at Quo behind our back is recreated by the scheduled webhook check.
+    httpx.delete(f"{env['quo_url']}/v1/webhooks/{hooks[0]['id']}", headers={"Authorization": fresh})
+    import asyncio
+    from datetime import UTC, datetime
+
+    tick = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    asyncio.run(setup.webhook_check_tick(tick, None))
+    checked = _run(f"webhook-check:{info.id}:{tick.isoformat()}")
+    assert checked["quo"]["recreated_missing"] == 1, checked
+    assert len(_quo_hooks(env)) == 8
+
     # A webhook at our URL that we have no record of (crash between create and store) goes.
     httpx.post(
         f"{env['quo_url']}/v1/webhooks/messages",
@@ -137,11 +148,40 @@ def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) ->
         h["id"] for h in hooks
     }
 
-    # Disconnect removes every webhook we created, keeps an audit row, wipes the secrets.
-    import asyncio
+    # Disconnect removes every webhook we created, keeps an audit row, wipes the secrets, and
+    # (asked to) deletes the Quo contacts Switchboard created — only those.
+    from switchboard.store.models import ContactMapping
 
-    result = asyncio.run(setup.disconnect(rt.db, rt.box, rt.settings, info.id))
+    made = []
+    for ext in ("crm-1", "crm-2"):
+        r = httpx.post(
+            f"{env['quo_url']}/v1/contacts",
+            headers={"Authorization": fresh},
+            json={
+                "defaultFields": {"firstName": ext},
+                "externalId": ext,
+                "source": "switchboard-attio",
+            },
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["data"]["id"])
+    with rt.db.session() as s:
+        s.add(ContactMapping(connection_id=info.id, external_id="crm-1", quo_contact_id=made[0]))
+        s.add(
+            ContactMapping(
+                connection_id=info.id,
+                external_id="crm-2",
+                quo_contact_id=made[1],
+                created_by_us=False,
+            )
+        )
+    result = asyncio.run(
+        setup.disconnect(rt.db, rt.box, rt.settings, info.id, delete_quo_contacts=True)
+    )
     assert result["quo_webhooks_deleted"] == 2 and result["crm_webhooks_deleted"] == 1
+    assert result["quo_contacts_deleted"] == 1
+    left = httpx.get(f"{env['quo_url']}/_emulator/workspaces/{env['ws'].id}/contacts").json()
+    assert {c["id"] for c in left["data"]} == {made[1]}
     assert result["errors"] == []
     assert _quo_hooks(env) == [] and _attio_hooks(env) == []
     gone = connections.get_connection(rt.db, info.id)
