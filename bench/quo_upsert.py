@@ -89,14 +89,19 @@ def make_contacts(n: int, run: str) -> list[ContactInput]:
     ]
 
 
-async def run(url: str, key: str, n: int, batch_size: int, pages: int) -> dict[str, object]:
+async def run(
+    url: str, key: str, n: int, batch_size: int, pages: int, store: str | None = None
+) -> dict[str, object]:
     statuses: Counter[str] = Counter()
 
     def count(info: RequestInfo) -> None:
         statuses[str(info.status)] += 1
 
     contacts = make_contacts(n, uuid.uuid4().hex[:6])
-    async with QuoClient(key, env="local", base_url=url, hook=count) as quo:
+    stores = (
+        {} if not store else {"redis_url" if store.startswith("redis") else "database_url": store}
+    )
+    async with QuoClient(key, env="local", base_url=url, hook=count, **stores) as quo:  # type: ignore[arg-type]
         t0 = time.monotonic()
         # `pages` concurrent calls model an initial sync that overlaps CRM pages.
         size = -(-n // pages)
@@ -125,6 +130,7 @@ async def run(url: str, key: str, n: int, batch_size: int, pages: int) -> dict[s
         "single_fallbacks": sum(rep.single_fallbacks for rep in reports),
         "visibility_s_median": visibility[len(visibility) // 2] if visibility else None,
         "contacts_per_s": round(n / wall, 1),
+        "limiter": store.split(":", 1)[0] if store else "memory",
         "statuses": dict(statuses),
     }
 
@@ -136,6 +142,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1, help="concurrent bulk_upsert calls")
     parser.add_argument("--base-url", help="an emulator already running (needs --api-key)")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument(
+        "--limiter-store", default=None,
+        help="share the rate limit through this SQLAlchemy URL or redis:// URL (default: memory)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.base_url:
         if not args.api_key:
@@ -146,7 +156,9 @@ def main() -> None:
     else:
         key = args.api_key or "bench-" + uuid.uuid4().hex
         with emulator(key) as url:
-            result = asyncio.run(run(url, key, args.contacts, args.batch_size, args.pages))
+            result = asyncio.run(
+                run(url, key, args.contacts, args.batch_size, args.pages, args.limiter_store)
+            )
     print(json.dumps(result))
     if result["failed"] or result["created"] != args.contacts:
         sys.exit(1)
