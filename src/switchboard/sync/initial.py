@@ -129,6 +129,66 @@ async def _push(
     return dict(results.counts)
 
 
+def _changed_during(connection_id: str, run_id: str) -> list[str]:
+    """CRM records with a change event received or processed since the run started (the
+    losers of merges included), in a stable order."""
+    from sqlalchemy import or_
+
+    from switchboard.store.models import Event
+    from switchboard.sync.incremental import merged_from
+
+    with _db().session() as s:
+        run = s.get(SyncRun, run_id)
+        if run is None:
+            return []
+        since = run.started_at
+        rows = s.execute(
+            select(Event.resource_id, Event.payload).where(
+                Event.connection_id == connection_id,
+                Event.provider != "quo",
+                Event.resource_id.is_not(None),
+                or_(Event.received_at >= since, Event.processed_at >= since),
+            )
+        ).all()
+    ids: set[str] = set()
+    for resource_id, payload in rows:
+        ids.add(str(resource_id))
+        loser = merged_from(payload or {})
+        if loser:
+            ids.add(loser)
+    return sorted(ids)
+
+
+@DBOS.step(name="sync.initial.catch_up", retries_allowed=True, max_attempts=6, interval_seconds=2.0)
+async def _catch_up(connection_id: str, run_id: str) -> int:
+    """Re-apply the CRM's current state to every person changed while the run was going.
+
+    A page is a snapshot: a change (or delete) handled by the incremental sync between a page's
+    fetch and its push would otherwise be overwritten by the older snapshot (a deleted person's
+    contact created again, a rename reverted). Once every push is done, each such person is read
+    again and upserted (gone → its contact removed). Idempotent, so a re-run after a crash is safe.
+    """
+    from switchboard.sync.push import sync_person
+
+    ids = await asyncio.to_thread(_changed_during, connection_id, run_id)
+    if not ids:
+        return 0
+    clients = await clients_for(connection_id)
+    for record_id in ids:
+        person = await clients.connector.get_person(record_id)
+        await sync_person(
+            _db(),
+            clients.quo,
+            clients.connector,
+            connection_id,
+            record_id,
+            person,
+            clients.settings,
+        )
+    log.info("sync_caught_up", run_id=run_id, people=len(ids))
+    return len(ids)
+
+
 @DBOS.step(name="sync.initial.finish")
 async def _finish(connection_id: str, run_id: str, status: str, error: str | None) -> None:
     def work() -> None:
@@ -175,6 +235,7 @@ async def initial_sync(connection_id: str, run_id: str) -> dict[str, Any]:
             done, pushes = await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
             for finished in done:
                 finished.result()
+        await _catch_up(connection_id, run_id)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.error("initial_sync_failed", connection_id=connection_id, run_id=run_id, error=error)
