@@ -90,6 +90,7 @@ def scale_out_stack(tmp_path: Path, db_url: str) -> Iterator[tuple[SyncStack, Wo
         "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
         "SWITCHBOARD_EXECUTOR_STALE_AFTER": "3",
         "SWITCHBOARD_VOICEMAIL_DELAY_S": "0.5",
+        "SWITCHBOARD_DBOS_POOL_SIZE": "4",  # a shared PostgreSQL: keep our connection count low
     }
     env.pop("SWITCHBOARD_EXECUTOR_ID", None)
     env.pop("SWITCHBOARD_ADMIN_TOKEN", None)
@@ -204,8 +205,16 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
         call_phones, changed_phones = phones[:20], phones[20:32]
         changed = [callable_[p] for p in changed_phones]
 
-        s.connect(setup=True)  # setup in the CLI: webhooks on both sides, then the initial sync
-        conn = s.connection_id
+        # Setup runs on a worker (webhooks on both sides, then it enqueues the initial sync);
+        # the load starts as soon as the sync has started, so all three kinds run together.
+        out = s.cli(
+            "connect", "attio", "--quo-api-key", QUO_KEY, "--attio-token", ATTIO_TOKEN,
+            "--quo-base-url", s.quo.url, "--attio-base-url", s.attio.url, "--no-wait", "--json",
+            timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        conn = s.connection_id = json.loads(out.stdout)["connection_id"]
+        wait_for(lambda: db.rows("select status from sync_runs"), timeout=60, interval=0.05)
 
         # --- the mixed load, while the initial sync runs
         new_people = {
