@@ -10,7 +10,8 @@ verified read-back), checks every contact was created, and prints a final JSON l
     {"contacts", "wall_s", "requests", "requests_per_contact", "http_429", "bound_ratio", ...}
 
 `bound_ratio` = wall time ÷ the least time the rate limit allows for the requests made
-(requests ÷ 10 per second). 1.0 is the bound; the client's safety margin alone costs 0.15.
+(requests ÷ 10 per second). 1.0 is the bound; the 5% spacing margin and the window guard (a
+permit is held for one second after each response) cost a little of it.
 """
 
 from __future__ import annotations
