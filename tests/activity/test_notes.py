@@ -101,3 +101,14 @@ async def test_connector_without_listing_logs_and_writes(db: Database) -> None:
         await sync_note(db, crm, KEY, note("v1"))
     result = await sync_note(db, crm, KEY, note("v1"))
     assert result.action == "created"  # cannot verify: documented duplicate window
+
+
+async def test_a_look_alike_note_of_another_call_is_left_alone(db: Database, crm: FakeCrm) -> None:
+    # Same contact, line and second: same title and timestamp, different call (content).
+    other = await crm.write_note(CrmNote("person1", "☎️ Call A → B", "the other call", WHEN))
+    crm.crash_after_write = 1
+    with pytest.raises(Crash):
+        await sync_note(db, crm, KEY, note("v1"))
+    rerun = await sync_note(db, crm, KEY, note("v1"))
+    assert rerun.action == "adopted" and rerun.recovered != [other.id]
+    assert other.id in crm.notes and len(crm.notes_for("person1")) == 2

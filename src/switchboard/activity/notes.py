@@ -9,11 +9,12 @@ attempt that was killed at any instruction — converges on one note with the wa
 
 1. **Unchanged** — the record's note already holds this content hash: no CRM request.
 2. **Recover** — a write intent is still set: an earlier attempt got as far as (maybe) creating
-   a note and died before recording its id. The person's notes are listed and every note with
-   this note's title and back-dated `created_at` that the record does not know is an orphan of
-   that attempt: one holding exactly the wanted content is adopted as the current note, any
-   other is queued for deletion. (Title + back-dated timestamp identify the call or message on
-   that person; the current note and the queued stale ones are excluded by id.)
+   a note and died before recording its id. The person's notes are listed; a note the record
+   does not know, with this note's title and back-dated `created_at`, whose content hashes to
+   the pending intent, is an orphan of that attempt. If the intent is the content wanted now,
+   the orphan is adopted as the current note; otherwise it is queued for deletion and the
+   wanted content written. (The hash check matters: another call or text with the same contact
+   and line in the same second has the same title and timestamp, and is left alone.)
 3. **Intent** — commit `pending_hash = hash, pending_since = now` *before* the create request.
 4. **Create** the new note at the CRM.
 5. **Record** in one transaction: the new note id and hash become current, the previous note id
@@ -340,6 +341,10 @@ async def _recover(
         await run_db(_update, db, key, pending_hash=None, pending_since=None)
         return False, []
     known = {rec.note_id, *rec.stale}
+    # An orphan is a note this record does not know that holds exactly what the interrupted
+    # attempt meant to write (its hash is the pending intent). Title and back-dated timestamp
+    # alone are not enough: another call or text with the same contact and line in the same
+    # second has them too, and must be left alone.
     orphans = sorted(
         (
             n
@@ -347,10 +352,11 @@ async def _recover(
             if n.id not in known
             and n.title == note.title
             and _same_instant(n.created_at, note.created_at)
+            and _as_written(n, note) == rec.pending_hash
         ),
         key=lambda n: n.id,
     )
-    keep = next((n for n in orphans if n.content == note.content), None)
+    keep = orphans[0] if orphans and rec.pending_hash == digest else None
     if keep is not None:
         await run_db(_record_written, db, key, keep.id, digest)
     else:
@@ -367,6 +373,19 @@ async def _recover(
             deleting=extra,
         )
     return keep is not None, [n.id for n in orphans]
+
+
+def _as_written(existing: ExistingNote, note: CrmNote) -> str:
+    """The content hash `existing` would have had if we wrote it for `note`'s person and time."""
+    return content_hash(
+        CrmNote(
+            person_id=note.person_id,
+            title=existing.title or "",
+            content=existing.content or "",
+            created_at=note.created_at,
+            content_format=note.content_format,
+        )
+    )
 
 
 async def _delete_stale(
