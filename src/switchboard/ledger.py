@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.store.db import Database
-from switchboard.store.models import Event, WebhookRejection
+from switchboard.store.models import AuditEntry, Event, WebhookRejection
 
 STATUSES = ("accepted", "processing", "processed", "ignored", "skipped", "failed")
 FINAL_STATUSES = ("processed", "ignored", "skipped", "failed")
@@ -288,11 +288,19 @@ def replay(db: Database, event_id: str, *, force: bool = False) -> str:
                 + " events can be replayed"
             )
         replays = int((row.detail or {}).get("replays", 0)) + 1
+        previous = {"status": row.status, "reason": row.reason}
         row.detail = {**(row.detail or {}), "replays": replays}
         row.status = "accepted"
         row.reason = None
         row.processed_at = None
         record = _record(row)
+        s.add(
+            AuditEntry(
+                connection_id=row.connection_id,
+                action="replay",
+                detail={"event_id": event_id, "replay": replays, "previous": previous},
+            )
+        )
     workflow_id = f"{event_id}:replay:{replays}"
     event = workflows.InboundEvent(
         id=record.id,

@@ -163,6 +163,14 @@ def test_events_filter_and_replay(started: Any, conn: Any, client: TestClient) -
     assert r.status_code == 200 and r.json()["workflow_id"] == f"{failed}:replay:1"
     ev = wait_status(started.db, failed, "processed")
     assert ev.attempts == 2 and ev.detail["replays"] == 1
+    from sqlalchemy import select
+
+    from switchboard.store.models import AuditEntry
+
+    with started.db.session() as s:
+        audit = [a.detail for a in s.execute(select(AuditEntry)).scalars() if a.action == "replay"]
+    assert audit == [{"event_id": failed, "replay": 1, "previous": audit[0]["previous"]}]
+    assert audit[0]["previous"]["status"] == "failed"
     # bad query input → 4xx, never 5xx
     for q in ("status=bogus", "limit=0", "limit=100000", "offset=-1", "since=yesterday"):
         r = client.get(f"/api/events?{q}", headers=AUTH)
