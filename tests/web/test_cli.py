@@ -123,3 +123,51 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
         assert httpx.get(f"{quo.url}/_emulator/workspaces/{QUO_KEY}/webhooks").json()["data"] == []
         again = _inproc("disconnect", conn_id, env=env, monkeypatch=monkeypatch)
         assert again.exit_code == 1
+
+
+def test_connections_cli_in_process(tmp_path: Path, monkeypatch: Any) -> None:
+    """list / show / settings / events on a database prepared in-process (no DBOS needed)."""
+    from switchboard import connections
+    from switchboard.crypto import generate_master_key
+    from switchboard.runtime import Runtime
+
+    key = generate_master_key()
+    url = f"sqlite:///{tmp_path / 'sb.db'}"
+    env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_DATA_DIR": str(tmp_path),
+           "SWITCHBOARD_SECRET_KEY": key}  # fmt: skip
+    from switchboard.config import Settings
+
+    rt = Runtime(Settings(database_url=url, data_dir=tmp_path, secret_key=key), launch_dbos=False)  # type: ignore[arg-type]
+    rt.start()
+    try:
+        info = connections.create_connection(
+            rt.db, rt.box, crm="attio", quo_api_key=QUO_KEY, crm_token=ATTIO_TOKEN,
+            quo_base_url="http://q", crm_base_url="http://a",
+        )  # fmt: skip
+    finally:
+        rt.stop()
+    listed = _inproc("connections", "list", "--json", env=env, monkeypatch=monkeypatch)
+    assert listed.exit_code == 0 and [c["id"] for c in json.loads(listed.stdout)] == [info.id]
+    assert QUO_KEY not in listed.output and ATTIO_TOKEN not in listed.output
+    table = _inproc("connections", "list", env=env, monkeypatch=monkeypatch)
+    assert table.exit_code == 0 and info.id[:10] in table.output
+    changed = _inproc(
+        "connections", "settings", info.id, "auto_create_people=true", "default_region=gb",
+        env=env, monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    out = json.loads(changed.stdout)
+    assert out["settings"]["auto_create_people"] is True
+    assert out["settings"]["default_region"] == "GB"
+    bad = _inproc(
+        "connections", "settings", info.id, "default_region=XX", env=env, monkeypatch=monkeypatch
+    )
+    assert bad.exit_code == 2
+    missing = _inproc("connections", "show", "conn_nope", env=env, monkeypatch=monkeypatch)
+    assert missing.exit_code == 1
+    shown = _inproc("connections", "show", info.id, env=env, monkeypatch=monkeypatch)
+    assert shown.exit_code == 0 and "auto_create_people" in shown.output
+    events = _inproc("events", "--connection", info.id, env=env, monkeypatch=monkeypatch)
+    assert events.exit_code == 0
+    replay = _inproc("events", "replay", "evt_nope", env=env, monkeypatch=monkeypatch)
+    assert replay.exit_code == 1
