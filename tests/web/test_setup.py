@@ -5,6 +5,7 @@ failures visible on the connection, and disconnect removing every webhook it cre
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,23 @@ def test_partial_failure_is_visible(emulators: dict[str, Any], rt: Runtime) -> N
     assert "not-a-valid-attio-token" not in state.status_message
     assert len(_quo_hooks(env)) == 4  # the Quo half is in place (every line: one per kind)
     assert all(h["resourceIds"] == ["*"] for h in _quo_hooks(env))
+
+
+@pytest.mark.slow
+def test_setup_survives_a_fresh_key_401ing_for_30s(emulators: dict[str, Any], rt: Runtime) -> None:
+    """The production case literally: a key made a moment ago answers 401 for 30 s."""
+    env = emulators
+    fresh = "quo-key-brand-new-30s"
+    info = connections.create_connection(
+        rt.db, rt.box, crm="attio", quo_api_key=fresh, crm_token=env["attio"].default_token,
+        quo_base_url=env["quo_url"], crm_base_url=env["attio_url"],
+    )  # fmt: skip
+    env["quo"].add_api_key(env["ws"].id, fresh, propagation_s=30.0)
+    started = time.monotonic()
+    report = _run(setup.start_setup(info.id, start_sync=False))
+    assert report["problems"] == [], report
+    assert time.monotonic() - started >= 25
+    assert connections.get_connection(rt.db, info.id).status == "active"
+    stats = httpx.get(f"{env['quo_url']}/_emulator/stats").json()
+    assert stats["perStatus"].get("401", 0) >= 3
+    assert len(_quo_hooks(env)) == 4
