@@ -157,3 +157,12 @@ def test_clients_are_built_with_counting_hooks(tmp_path: Path) -> None:
     assert type(quo).__name__ == "QuoClient"
     with pytest.raises(ValueError):
         connections.build_crm_connector("nope", "t", "u")
+
+
+def test_wrong_master_key_is_a_clear_error(db: Database, box: SecretBox) -> None:
+    import base64
+
+    info = _create(db, box)
+    other = SecretBox(base64.urlsafe_b64decode(generate_master_key()))
+    with pytest.raises(connections.SecretsUnreadable, match="master key"):
+        connections.load_credentials(db, other, info.id)

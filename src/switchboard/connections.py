@@ -73,6 +73,10 @@ class InvalidSettings(ValueError):
     pass
 
 
+class SecretsUnreadable(RuntimeError):
+    """Stored secrets do not decrypt with this process's master key."""
+
+
 @dataclass(frozen=True)
 class SubscriptionInfo:
     id: int
@@ -396,7 +400,14 @@ def load_credentials(db: Database, box: SecretBox, connection_id: str) -> Creden
             raise ConnectionNotFound(connection_id)
         if not row.quo_api_key_enc or not row.crm_token_enc:
             raise ConnectionNotFound(f"{connection_id} is disconnected")
-        creds = Credentials(box.decrypt(row.quo_api_key_enc), box.decrypt(row.crm_token_enc))
+        try:
+            creds = Credentials(box.decrypt(row.quo_api_key_enc), box.decrypt(row.crm_token_enc))
+        except Exception as exc:
+            raise SecretsUnreadable(
+                f"cannot decrypt the secrets of {connection_id}: this process's master key "
+                "(SWITCHBOARD_SECRET_KEY or <data dir>/secret.key) is not the one they were "
+                "stored with"
+            ) from exc
     register_secret(creds.quo_api_key)
     register_secret(creds.crm_token)
     return creds
