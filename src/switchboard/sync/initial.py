@@ -189,6 +189,15 @@ async def _catch_up(connection_id: str, run_id: str) -> int:
     return len(ids)
 
 
+@DBOS.step(name="sync.initial.total")
+async def _set_total(run_id: str, total: int) -> None:
+    def work() -> None:
+        with _db().session() as s:
+            runs.set_total(s, run_id, total)
+
+    await asyncio.to_thread(work)
+
+
 @DBOS.step(name="sync.initial.finish")
 async def _finish(connection_id: str, run_id: str, status: str, error: str | None) -> None:
     def work() -> None:
@@ -216,13 +225,17 @@ async def initial_sync(connection_id: str, run_id: str) -> dict[str, Any]:
             _fetch(connection_id, None)
         )
         page_no = 0
+        scanned = 0
         while fetching is not None:
             page = await fetching
+            scanned += page.people
             fetching = (
                 asyncio.ensure_future(_fetch(connection_id, page.next_cursor))
                 if page.next_cursor
                 else None
             )
+            if fetching is None:  # the scan is complete: progress gets its total (ratio, ETA)
+                await _set_total(run_id, scanned)
             pushes.add(asyncio.ensure_future(_push(connection_id, run_id, page_no, page)))
             page_no += 1
             if len(pushes) >= PAGES_IN_FLIGHT:
