@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import pytest
+
+from switchboard.http import ApiError
+from switchboard.quo.models import ContactInput
 from switchboard.store import Database
 from switchboard.sync import mappings, push, runs
+from switchboard.sync.ports import ContactRef
 from switchboard.sync.transform import PreparedPage, SyncSettings, prepare_people
 from tests.sync.fakes import FakeCrm, FakeQuo, person
 
@@ -119,3 +124,33 @@ async def test_merge_event_naming_the_loser_first_still_keeps_the_survivor(db: D
     res = await push.merge_people(db, quo, crm, C, "l", "s", SETTINGS)  # ids swapped
     assert res.outcome == "unchanged"
     assert [c["externalId"] for c in quo.contacts.values()] == ["s"]
+
+
+class _RefusingQuo(FakeQuo):
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    async def update(self, contact_id: str, contact: ContactInput) -> ContactRef | None:
+        raise ApiError(
+            provider="quo",
+            operation="contacts.update",
+            status=self.status,
+            code="0801400",
+            message="refused",
+        )
+
+
+async def test_refused_update_is_a_failure_with_reason_but_transient_errors_retry(
+    db: Database,
+) -> None:
+    crm = FakeCrm()
+    ok = FakeQuo()
+    await _run_page(db, ok, await _page(crm, [person("p1", "+15550100100")]), "r1")
+    changed = await _page(crm, [person("p1", "+15550100100", first="New")])
+    refused = _RefusingQuo(400)
+    results = await push.push_page(db, refused, C, changed, SETTINGS)
+    assert results.counts["failed"] == 1
+    assert results.issues[0][:2] == ("p1", "failed") and "quo_400" in results.issues[0][2]
+    with pytest.raises(ApiError):
+        await push.push_page(db, _RefusingQuo(503), C, changed, SETTINGS)

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Literal
 
 from switchboard.crm.base import CrmConnector, Person
+from switchboard.http import ApiError
 from switchboard.store.db import Database
 from switchboard.sync import mappings, runs
 from switchboard.sync.ports import ContactRef, PushResult, QuoContacts
@@ -101,8 +102,10 @@ async def push_page(
                     _fail(out, c, result.reason or "upsert_failed")
                     continue
                 ref = result.contact
-        except Exception as exc:  # recorded per person; the page goes on
-            _fail(out, c, _reason(exc))
+        except ApiError as exc:
+            if not _permanent(exc):
+                raise  # transient (5xx, 429, network) after the client's retries: retry the step
+            _fail(out, c, _reason(exc))  # this person is refused; the page goes on
             continue
         out.saved.append((c, ref))
         fresh_contact = not was_known and c.external_id not in foreign
@@ -151,6 +154,10 @@ def _save(
             created_by_us=_ours(ref, settings),
             crm_updated_at=_ts(c.crm_updated_at),
         )
+
+
+def _permanent(exc: ApiError) -> bool:
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
 
 
 def _reason(exc: BaseException) -> str:
