@@ -17,6 +17,69 @@ from switchboard.web import admin, webhooks
 log = get_logger("switchboard.web")
 
 
+#: Request bodies of the admin API and the dashboard (webhooks have their own streamed limit).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `limit` bytes gets 413 before any handler sees it (declared
+    Content-Length first, else counted while read, so it is never held whole). `/webhooks/`
+    paths are left to the webhook receiver, which records its refusals."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await self._refuse(scope, receive, send, 400, "invalid Content-Length")
+                return
+            if int(declared) > self.limit:
+                await self._refuse(scope, receive, send, 413, self._too_large())
+                return
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send, 413, self._too_large())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"body larger than {self.limit} bytes"
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any, status: int, error: str) -> None:
+        response = JSONResponse({"ok": False, "error": error}, status_code=status)
+        await response(scope, receive, send)
+
+
 def create_app(
     runtime: Any, *, bind_host: str = "127.0.0.1", extra_routers: list[Any] | None = None
 ) -> FastAPI:
@@ -30,6 +93,7 @@ def create_app(
         version=__version__,
         description="Quo ↔ CRM integration service: webhooks, admin API, health, metrics.",
     )
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.state.runtime = runtime
     token = runtime.settings.admin_token
     app.state.admin_token = token.get_secret_value() if token is not None else None
