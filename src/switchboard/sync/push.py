@@ -275,7 +275,12 @@ async def upsert_prepared(
     ref: ContactRef | None = None
     outcome: PersonOutcome = "updated"
     if m is not None and m.quo_contact_id:
-        ref = await quo.update(m.quo_contact_id, c.contact_input())
+        try:
+            ref = await quo.update(m.quo_contact_id, c.contact_input())
+        except ApiError as exc:
+            if not _permanent(exc):
+                raise
+            return PersonResult("failed", _reason(exc), m.quo_contact_id)
     if ref is None:
         pushed: PushResult = await quo.upsert(c.contact_input())
         if pushed.contact is None:
