@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -58,6 +60,22 @@ log = get_logger("switchboard.web.webhooks")
 MAX_BODY_BYTES = 1024 * 1024
 
 router = APIRouter(tags=["webhooks"])
+
+# Dedicated threads: the ack path never queues behind slow work. asyncio's default executor has
+# only min(32, cpus + 4) threads — 6 on a 2-core machine — and the post-response enqueues (which
+# wait for DBOS's connection pool under load) would otherwise starve the acknowledgements.
+# SQLite has one write lock, so more than a few writers only lengthen the convoy.
+_ACK_THREADS_PG = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sb-ack")
+_ACK_THREADS_SQLITE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sb-ack")
+_DISPATCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sb-dispatch")
+
+
+def _ack_threads(rt: Any) -> ThreadPoolExecutor:
+    return _ACK_THREADS_SQLITE if rt.db.is_sqlite else _ACK_THREADS_PG
+
+
+async def _on(pool: ThreadPoolExecutor, fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
 
 class Reject(Exception):
@@ -305,26 +323,27 @@ async def _handle(request: Request, provider: str, connection_id: str) -> JSONRe
     rt = request.app.state.runtime
     code = 500
     try:
-        conn = await asyncio.to_thread(_connection, rt, connection_id)
+        conn = await _on(_ack_threads(rt), _connection, rt, connection_id)
         if conn is None or conn.disconnected_at is not None:
             raise Reject(404, "unknown connection")
         if provider != "quo" and conn.crm != provider:
             raise Reject(404, f"connection is not connected to {provider}")
         body = await read_body(request)
         headers = dict(request.headers)
-        results, pending = await asyncio.to_thread(
-            _verify_and_ingest, rt, conn, provider, headers, body
+        results, pending = await _on(
+            _ack_threads(rt), _verify_and_ingest, rt, conn, provider, headers, body
         )
         code = 200
         return JSONResponse(
             {"ok": True, "events": results},
             status_code=200,
-            background=BackgroundTask(asyncio.to_thread, _apply, rt, conn.id, pending),
+            background=BackgroundTask(_on, _DISPATCH_THREADS, _apply, rt, conn.id, pending),
         )
     except Reject as rej:
         code = rej.status
         known = rej.status != 404
-        await asyncio.to_thread(
+        await _on(
+            _ack_threads(rt),
             _reject,
             rt,
             connection_id if known else None,
