@@ -24,8 +24,8 @@ from tests.activity.harness import KNOWN, ActivityStack, call_scenarios, verify_
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-N_CALLS = int(os.environ.get("SB_E2E_KILL_CALLS", "60"))
-N_MESSAGES = int(os.environ.get("SB_E2E_KILL_MESSAGES", "30"))
+N_CALLS = int(os.environ.get("SB_E2E_KILL_CALLS", "40"))
+N_MESSAGES = int(os.environ.get("SB_E2E_KILL_MESSAGES", "20"))
 KILLS = int(os.environ.get("SB_E2E_KILLS", "6"))
 CHAOS_RATE = os.environ.get("SB_E2E_CHAOS_RATE", "0.05")
 
