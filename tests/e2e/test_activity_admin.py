@@ -5,13 +5,17 @@ Processes: Quo emulator, Attio emulator, `switchboard serve`; the CLI runs as it
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from switchboard.quo.signatures import sign_legacy, sign_standard
 from tests.activity.harness import KNOWN, UNKNOWN, ActivityStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -21,6 +25,26 @@ def cli_events(sb: ActivityStack, *args: str) -> list[dict[str, Any]]:
     done = sb.cli("events", "--connection", sb.connection_id, "--json", *args)
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout)["events"])
+
+
+def webhook_keys(sb: ActivityStack) -> list[str]:
+    from switchboard import connections
+    from switchboard.config import Settings
+    from switchboard.crypto import secret_box
+    from switchboard.store.db import Database
+
+    db = Database(sb.db_url)
+    try:
+        box = secret_box(
+            Settings(
+                data_dir=sb.tmp,
+                database_url=sb.db_url,
+                secret_key=sb.env["SWITCHBOARD_SECRET_KEY"],
+            )
+        )
+        return list(connections.webhook_keys(db, box, sb.connection_id, "quo", fresh=True))
+    finally:
+        db.dispose()
 
 
 def test_reasons_visible_and_failed_event_replayed(tmp_path: Path) -> None:
@@ -83,3 +107,47 @@ def test_reasons_visible_and_failed_event_replayed(tmp_path: Path) -> None:
         assert again.status == "processed" and again.detail["replays"] == 1
         notes = sb.notes_for(person)
         assert len(notes) == 1 and notes[0]["content_markdown"].startswith("Received: hello\n\n")
+
+        # Forged, tampered, stale, unsigned (both schemes) → 401 over real HTTP; nothing lands.
+        before = len(sb.events())
+        event = {
+            "id": "EVforged",
+            "object": "event",
+            "type": "message.received",
+            "data": {
+                "object": {
+                    "id": "ACforged",
+                    "object": "message",
+                    "direction": "incoming",
+                    "from": KNOWN[0],
+                    "to": "+15550100100",
+                    "text": "pay me",
+                    "phoneNumberId": "PNx",
+                    "createdAt": "2026-03-03T09:12:44Z",
+                }
+            },
+        }
+        body = json.dumps(event).encode()
+        url = f"{sb.sb.url}/webhooks/quo/{sb.connection_id}"
+        wrong = base64.b64encode(b"w" * 32).decode()
+        now_ms = int(time.time() * 1000)
+        keys = webhook_keys(sb)
+        good = sign_legacy(body, keys[0], now_ms)
+        attempts = {
+            "forged": (body, {"openphone-signature": sign_legacy(body, wrong, now_ms)}),
+            "tampered": (body.replace(b"pay me", b"pay us"), {"openphone-signature": good}),
+            "stale": (
+                body,
+                {"openphone-signature": sign_legacy(body, keys[0], now_ms - 3_600_000)},
+            ),
+            "unsigned": (body, {}),
+            "forged standard": (
+                body,
+                sign_standard(body, "whsec_" + wrong, "msg_x", int(time.time())),
+            ),
+        }
+        for name, (content, headers) in attempts.items():
+            r = httpx.post(url, content=content, headers=headers, timeout=30)
+            assert r.status_code == 401, (name, r.status_code, r.text)
+        assert len(sb.events()) == before
+        assert len(sb.notes_for(person)) == 1
