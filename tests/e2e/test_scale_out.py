@@ -380,6 +380,12 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
             "events_by_provider": by_provider,
             "at_kill": at_kill,
             "orphans_recovered": len(orphans),
+            "workflows_by_executor": {
+                str(k): int(v)
+                for k, v in db.rows(
+                    "select executor_id, count(*) from dbos.workflow_status group by executor_id"
+                )
+            },
             "quo_requests": stats["total"],
             "quo_max_per_sliding_second": stats["maxPerSecondByKey"][QUO_KEY],
             "boot_s": round(boot_s, 1),
