@@ -380,6 +380,7 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
             "events_by_provider": by_provider,
             "at_kill": at_kill,
             "orphans_recovered": len(orphans),
+            "initial_sync_was_on_the_killed_worker": any("-initial-" in o for o in orphans),
             "workflows_by_executor": {
                 str(k): int(v)
                 for k, v in db.rows(
