@@ -4,9 +4,10 @@ Processes (all real subprocesses, one shared PostgreSQL database, one shared sec
 
 - `switchboard emulate quo` and `switchboard emulate attio` (a few hundred seeded people);
 - `switchboard serve --no-workers` (the webhook receiver: ledger + enqueue, never dequeues);
-- two `switchboard worker` processes with their own `SWITCHBOARD_EXECUTOR_ID` and data dir;
+- two `switchboard worker` processes with their own `SWITCHBOARD_EXECUTOR_ID` and data dir
+  (B starts once A has picked up the initial sync, so the sync is among A's work in flight);
 - the `switchboard connect attio --no-wait` CLI (a worker runs the setup: Quo + Attio webhooks,
-  then it enqueues the initial sync).
+  then it enqueues the initial sync; Quo's bulk endpoint answers slowly, so the sync lasts).
 
 The load runs at the same time: the initial sync of every Attio person, Attio changes while it
 runs (creates, renames, phone changes, deletes → Attio webhooks → incremental sync), and a stream
@@ -136,7 +137,8 @@ def scale_out_stack(tmp_path: Path, db_url: str) -> Iterator[tuple[SyncStack, Wo
                 },
                 tmp_path / name,
             )
-            w.start()
+            if name == "a":  # worker B is started by the test, once the initial sync runs on A
+                w.start()
             stack.callback(w.stop)
             workers.append(w)
         try:
@@ -185,19 +187,15 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
     rng = random.Random(7)
     db = Db(pg_url)
     started = time.monotonic()
+
+    def alive(executor: str) -> bool:
+        sql = "select count(*) from executor_heartbeats where executor_id = :e"
+        return bool(db.scalar(sql, e=executor))
+
     with scale_out_stack(tmp_path, pg_url) as (s, a, b):
         people = s.people()
         assert len(people) == PEOPLE
-        wait_for(
-            lambda: (
-                db.scalar(
-                    "select count(*) from executor_heartbeats where executor_id in "
-                    "('worker-a', 'worker-b')"
-                )
-                == 2
-            ),
-            timeout=60,
-        )
+        wait_for(lambda: alive("worker-a"), timeout=60)
         boot_s = time.monotonic() - started
 
         # Who gets called / changed (disjoint, so the expected notes are unambiguous).
@@ -207,8 +205,16 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
         call_phones, changed_phones = phones[:20], phones[20:32]
         changed = [callable_[p] for p in changed_phones]
 
-        # Setup runs on a worker (webhooks on both sides, then it enqueues the initial sync);
-        # the load starts as soon as the sync has started, so all three kinds run together.
+        # Setup runs on worker A (webhooks on both sides, then it enqueues the initial sync, which
+        # A picks up: B is not started yet). Bulk creates answer slowly, so the sync is still going
+        # when B has joined and A is killed. The load starts with the sync: all three kinds of
+        # work run together.
+        _quo(
+            s,
+            "PUT",
+            "/faults",
+            json={"latency_ms": 2000, "latency_operations": ["bulkCreateContacts"]},
+        )
         out = s.cli(
             "connect", "attio", "--quo-api-key", QUO_KEY, "--attio-token", ATTIO_TOKEN,
             "--quo-base-url", s.quo.url, "--attio-base-url", s.attio.url, "--no-wait", "--json",
@@ -217,6 +223,7 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
         assert out.returncode == 0, out.stdout + out.stderr
         conn = s.connection_id = json.loads(out.stdout)["connection_id"]
         wait_for(lambda: db.rows("select status from sync_runs"), timeout=60, interval=0.05)
+        b.start()
 
         # --- the mixed load, while the initial sync runs
         new_people = {
@@ -270,7 +277,10 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
                 )
             ]
 
-        orphans = wait_for(a_in_flight, timeout=60, interval=0.02)
+        def kill_moment() -> list[str] | None:  # B is up and A has workflows in flight
+            return (alive("worker-b") and a_in_flight()) or None
+
+        orphans = wait_for(kill_moment, timeout=60, interval=0.02)
         a.kill()
         killed_at = time.monotonic()
         at_kill = {
