@@ -213,7 +213,7 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
             s,
             "PUT",
             "/faults",
-            json={"latency_ms": 2000, "latency_operations": ["bulkCreateContacts"]},
+            json={"latency_ms": 3000, "latency_operations": ["bulkCreateContacts"]},
         )
         out = s.cli(
             "connect", "attio", "--quo-api-key", QUO_KEY, "--attio-token", ATTIO_TOKEN,
@@ -224,6 +224,7 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
         conn = s.connection_id = json.loads(out.stdout)["connection_id"]
         wait_for(lambda: db.rows("select status from sync_runs"), timeout=60, interval=0.05)
         b.start()
+        wait_for(lambda: alive("worker-b"), timeout=60)
 
         # --- the mixed load, while the initial sync runs
         new_people = {
@@ -277,10 +278,16 @@ def test_two_workers_one_web_replica_mixed_load_and_a_sigkill(tmp_path: Path, pg
                 )
             ]
 
-        def kill_moment() -> list[str] | None:  # B is up and A has workflows in flight
-            return (alive("worker-b") and a_in_flight()) or None
-
-        orphans = wait_for(kill_moment, timeout=60, interval=0.02)
+        # A has several workflows in flight (the sync and some activity / CRM changes), or at
+        # least one if the burst is over before that happens
+        deadline = time.monotonic() + 15
+        orphans = wait_for(
+            lambda: (
+                [] if len(flight := a_in_flight()) < 2 and time.monotonic() < deadline else flight
+            ),
+            timeout=60,
+            interval=0.02,
+        )
         a.kill()
         killed_at = time.monotonic()
         at_kill = {
