@@ -7,6 +7,7 @@ an exception text is still never written out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -55,6 +56,21 @@ def redact(
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each line to whatever `sys.stderr` is at that moment (test runners and CLI
+    runners swap it), and never lets a closed or broken stream turn a log line into a crash."""
+
+    def msg(self, message: str) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger_factory(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -71,7 +87,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=False,
     )
 
