@@ -26,6 +26,11 @@ from tests.web.conftest import wait_for, wait_status
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def no_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_SCHEDULES", "off")
+
+
 @pytest.fixture
 def registry_snapshot() -> Iterator[None]:
     routers, processors = dict(workflows._routers), dict(workflows._processors)

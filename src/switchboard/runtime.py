@@ -82,6 +82,8 @@ def after_launch(fn: Any) -> Any:
 
 
 def _run_after_launch() -> None:
+    if os.environ.get("SWITCHBOARD_SCHEDULES", "on").lower() in ("off", "0", "false", "no"):
+        return  # tests that must not see cron ticks (reconcile, webhook check)
     hooks = list(_after_launch_hooks)
     for ref in AFTER_LAUNCH:
         module_name, _, attr = ref.partition(":")

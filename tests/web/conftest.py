@@ -25,6 +25,12 @@ ATTIO_SECRET = "attio-webhook-secret-CCCC3333"
 ADMIN_TOKEN = "admin-token-DDDD4444"
 
 
+@pytest.fixture(autouse=True)
+def no_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cron ticks (reconcile, webhook check) firing in the middle of a test."""
+    monkeypatch.setenv("SWITCHBOARD_SCHEDULES", "off")
+
+
 @pytest.fixture
 def registry_snapshot() -> Iterator[None]:
     """Restore the global handler registry after a test that registers handlers."""

@@ -44,6 +44,9 @@ def _inproc(*args: str, env: dict[str, str], monkeypatch: Any) -> Any:
         return CliRunner().invoke(app, list(args))
     finally:
         get_settings.cache_clear()
+        import structlog
+
+        structlog.reset_defaults()  # the command configured logging onto CliRunner's stream
 
 
 @pytest.mark.slow
@@ -54,6 +57,7 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
         "SWITCHBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'sb.db'}",
         "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_SCHEDULES": "off",
     }
     with (
         quo_emulator("--api-key", QUO_KEY, "--phase-scale", "0") as quo,

@@ -88,6 +88,7 @@ def test_two_workers_one_killed_mixed_load(pg_url: str, tmp_path: Path) -> None:
         "SWITCHBOARD_SECRET_KEY": generate_master_key(),
         "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_SCHEDULES": "off",
         "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
         "SWITCHBOARD_EXECUTOR_STALE_AFTER": "5",
     }
@@ -118,7 +119,9 @@ def test_two_workers_one_killed_mixed_load(pg_url: str, tmp_path: Path) -> None:
                 workers += [_worker(env, tmp_path / f"w{i}.log") for i in range(2)]
 
                 def progress() -> dict[str, Any]:
-                    r = httpx.get(f"{web.url}/api/connections/{conn_id}/sync", timeout=10)
+                    r = httpx.get(
+                        f"{web.url}/api/connections/{conn_id}/sync?kind=initial", timeout=10
+                    )
                     return dict(r.json()) if r.status_code == 200 else {}
 
                 _wait(lambda: progress().get("done", 0) > 0, 120, "the sync to start")

@@ -97,14 +97,23 @@ def replay(
     """Re-run a failed event (a running worker picks it up)."""
     from switchboard import ledger
 
+    check = _runtime(dbos=False)  # fail fast, without launching DBOS, on a bad id or status
+    try:
+        ev = ledger.get_event(check.db, event_id)
+    finally:
+        check.stop()
+    if ev is None:
+        typer.echo(f"error: unknown event {event_id}", err=True)
+        raise typer.Exit(1)
+    if ev.status != "failed" and not (force and ev.status in ledger.FINAL_STATUSES):
+        typer.echo(f"error: event {event_id} is {ev.status}; only failed events are replayed "
+                   "(--force replays a finished one)", err=True)  # fmt: skip
+        raise typer.Exit(1)
     rt = _runtime(dbos=True)
     try:
         try:
             wid = ledger.replay(rt.db, event_id, force=force)
-        except ledger.EventNotFound:
-            typer.echo(f"error: unknown event {event_id}", err=True)
-            raise typer.Exit(1) from None
-        except ledger.ReplayRefused as exc:
+        except (ledger.EventNotFound, ledger.ReplayRefused) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
     finally:
