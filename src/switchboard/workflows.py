@@ -92,11 +92,24 @@ class QueueSpec:
     limiter: Mapping[str, float] | None = None
 
 
+#: `activity` runs 4 workflows at a time per process by default: measured with
+#: bench/activity.py (300 events at 40/s, SQLite, one process, 2 cores) 4 gave the same
+#: throughput and event-to-note latency as 8 or 16 but ack p99 ~180 ms instead of 300–800 ms
+#: (fewer threads competing with the webhook acks for the GIL). More processes scale it out;
+#: SWITCHBOARD_ACTIVITY_CONCURRENCY / SWITCHBOARD_CRM_EVENTS_CONCURRENCY override.
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec
     for spec in (
-        QueueSpec("activity", worker_concurrency=16, polling_interval_sec=0.2),
-        QueueSpec("crm_events", worker_concurrency=8, polling_interval_sec=0.2),
+        QueueSpec(
+            "activity",
+            worker_concurrency=int(os.environ.get("SWITCHBOARD_ACTIVITY_CONCURRENCY", "4")),
+            polling_interval_sec=0.2,
+        ),
+        QueueSpec(
+            "crm_events",
+            worker_concurrency=int(os.environ.get("SWITCHBOARD_CRM_EVENTS_CONCURRENCY", "8")),
+            polling_interval_sec=0.2,
+        ),
         QueueSpec("sync", worker_concurrency=4, polling_interval_sec=0.25),
         QueueSpec("setup", worker_concurrency=4, polling_interval_sec=0.25),
     )
