@@ -7,7 +7,6 @@ import itertools
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from switchboard.activity.ports import QuoNotFound, QuoRequestRefused
@@ -21,8 +20,9 @@ from switchboard.crm.base import (
     WebhookSubscriptionInfo,
 )
 from switchboard.quo.models import ContactInput
+from tests.fixtures import QUO_WEBHOOKS
 
-FIXTURES = Path("/work/shared/fixtures/quo-webhooks")
+FIXTURES = QUO_WEBHOOKS
 
 
 def fixture(name: str) -> dict[str, Any]:

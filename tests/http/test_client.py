@@ -19,7 +19,7 @@ from switchboard.http import (
     parse_retry_after,
 )
 
-KEY = "sk_live_supersecret_123456"
+KEY = "quo-test-key-supersecret-123456"
 
 
 def make_client(

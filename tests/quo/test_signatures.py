@@ -23,6 +23,7 @@ def test_standard_webhooks_published_vector() -> None:
         "webhook-timestamp": "1614265330",
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
+    # The published Standard Webhooks test vector (public, see quo-api.md), not a secret.
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = b'{"test": 2432232314}'
     assert verify(headers, body, secret, clock=lambda: 1614265330) == "standard"
