@@ -62,6 +62,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "auto_create_people": False,
     "sync_objects": ["people"],
     "create_without_phone": False,
+    # New Quo lines, noticed by the scheduled webhook check when `enabled_lines` is a list:
+    # enabled at once when `auto_enable_new_lines`, else listed in `offered_lines` to enable.
+    "auto_enable_new_lines": False,
+    "offered_lines": [],
+    "known_lines": None,
 }
 
 
@@ -199,7 +204,14 @@ def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, list) or any(v not in QUO_EVENT_KINDS for v in value):
                 raise InvalidSettings(f"event_kinds must be a list drawn from {QUO_EVENT_KINDS}")
             value = [k for k in QUO_EVENT_KINDS if k in value]
-        elif key in ("auto_create_people", "create_without_phone"):
+        elif key in ("offered_lines", "known_lines"):
+            if (value is not None or key == "offered_lines") and (
+                not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
+            ):
+                raise InvalidSettings(f"{key} must be a list of line ids")
+            if value is not None:
+                value = sorted(set(value))
+        elif key in ("auto_create_people", "create_without_phone", "auto_enable_new_lines"):
             if not isinstance(value, bool):
                 raise InvalidSettings(f"{key} must be true or false")
         elif key == "sync_objects" and (

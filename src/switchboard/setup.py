@@ -87,6 +87,36 @@ def _error_text(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------------ Quo part
+async def notice_new_lines(
+    db: Database, connection_id: str, current_settings: dict[str, Any], quo: Any
+) -> list[str] | None:
+    """The lines to subscribe, after noticing lines added to the Quo workspace since the last
+    look. With `enabled_lines: null` the "*" subscriptions already cover new lines; with a list,
+    a new line is enabled when `auto_enable_new_lines` is on and otherwise offered (added to
+    `offered_lines`, shown with the connection, for the user to enable). Lines that existed when
+    we first looked are never "new": the user chose not to enable them."""
+    enabled: list[str] | None = current_settings.get("enabled_lines")
+    current = sorted(n.id for n in await quo.list_phone_numbers())
+    known = current_settings.get("known_lines")
+    changes: dict[str, Any] = {}
+    if known is None:
+        changes["known_lines"] = current
+    else:
+        new = [line for line in current if line not in set(known)]
+        if new:
+            changes["known_lines"] = sorted(set(known) | set(current))
+            if enabled is not None and current_settings.get("auto_enable_new_lines"):
+                enabled = sorted(set(enabled) | set(new))
+                changes["enabled_lines"] = enabled
+            elif enabled is not None:
+                offered = current_settings.get("offered_lines") or []
+                changes["offered_lines"] = sorted(set(offered) | set(new))
+            log.info("quo_lines_added", connection_id=connection_id, lines=new)
+    if changes:
+        connections.update_settings(db, connection_id, changes)
+    return enabled
+
+
 async def ensure_quo_webhooks(
     db: Database, box: SecretBox, settings: Any, connection_id: str, quo: Any
 ) -> dict[str, Any]:
@@ -95,7 +125,7 @@ async def ensure_quo_webhooks(
 
     info = connections.get_connection(db, connection_id)
     url = quo_webhook_url(settings, connection_id)
-    lines = info.settings.get("enabled_lines")
+    lines = await notice_new_lines(db, connection_id, info.settings, quo)
     events = wanted_events(list(info.settings.get("event_kinds") or []))
     plans = plan_subscriptions(events, lines) if events else []
     remote = await quo.list_webhooks()

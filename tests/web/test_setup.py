@@ -230,3 +230,41 @@ def test_setup_survives_a_fresh_key_401ing_for_30s(emulators: dict[str, Any], rt
     stats = httpx.get(f"{env['quo_url']}/_emulator/stats").json()
     assert stats["perStatus"].get("401", 0) >= 3
     assert len(_quo_hooks(env)) == 4
+
+
+def test_new_quo_lines_are_offered_or_enabled(emulators: dict[str, Any], rt: Runtime) -> None:
+    import dataclasses
+
+    env = emulators
+    info = connections.create_connection(
+        rt.db, rt.box, crm="attio", quo_api_key=QUO_KEY, crm_token=env["attio"].default_token,
+        quo_base_url=env["quo_url"], crm_base_url=env["attio_url"],
+    )  # fmt: skip
+    lines = _line_ids(env)
+    chosen = lines[:2]
+    connections.update_settings(rt.db, info.id, {"enabled_lines": chosen})
+    _run(setup.start_setup(info.id, start_sync=False))
+    settings = connections.get_settings_for(rt.db, info.id)
+    assert settings["known_lines"] == lines  # lines that existed at first look are not "new"
+    assert settings["offered_lines"] == []
+
+    def add_line(pid: str, number: str) -> None:
+        template = next(iter(env["ws"].phone_numbers.values()))
+        env["ws"].phone_numbers[pid] = dataclasses.replace(template, id=pid, number=number)
+
+    def subscribed() -> set[str]:
+        return {r for h in _quo_hooks(env) for r in h["resourceIds"]}
+
+    add_line("PNnewline0001", "+15550199001")
+    _run(setup.start_setup(info.id, start_sync=False))
+    settings = connections.get_settings_for(rt.db, info.id)
+    assert settings["offered_lines"] == ["PNnewline0001"]  # offered, not enabled
+    assert settings["enabled_lines"] == chosen
+    assert subscribed() == set(chosen)
+
+    connections.update_settings(rt.db, info.id, {"auto_enable_new_lines": True})
+    add_line("PNnewline0002", "+15550199002")
+    _run(setup.start_setup(info.id, start_sync=False))
+    settings = connections.get_settings_for(rt.db, info.id)
+    assert settings["enabled_lines"] == sorted([*chosen, "PNnewline0002"])
+    assert subscribed() == {*chosen, "PNnewline0002"}
