@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from switchboard.activity import facts as F
 from switchboard.activity._db import run_db
@@ -89,31 +90,34 @@ def _save_resource(
     for _ in range(2):
         try:
             with db.session() as s:
-                row = s.scalars(
-                    select(ActivityResource).where(
-                        ActivityResource.connection_id == connection_id,
-                        ActivityResource.resource_id == rid,
-                    )
-                ).first()
-                if row is None:
-                    row = ActivityResource(
-                        connection_id=connection_id,
-                        resource_type=rtype,
-                        resource_id=rid,
-                        data={},
-                        lookups={},
-                    )
-                    s.add(row)
+                row = _resource_row(s, connection_id, rtype, rid)
                 if facts is not None:
                     # Merge with what is stored: a join, so a re-run or a racing replay converges.
                     stored = F.facts_from_data(row.data) if row.data else None
-                    merged = stored.merge(facts) if stored is not None else facts  # type: ignore[arg-type]
+                    merged = F.merge_facts(stored, facts) if stored is not None else facts
                     row.data = merged.to_data()
                 if lookups is not None:
                     row.lookups = {**(row.lookups or {}), **lookups}
             return
         except IntegrityError:
             continue
+
+
+def _resource_row(s: Session, connection_id: str, rtype: str, rid: str) -> ActivityResource:
+    """The stored facts row of one call or message, created empty on first sight (a racing
+    creator makes the caller's transaction fail with IntegrityError; callers retry once)."""
+    row = s.scalars(
+        select(ActivityResource).where(
+            ActivityResource.connection_id == connection_id,
+            ActivityResource.resource_id == rid,
+        )
+    ).first()
+    if row is None:
+        row = ActivityResource(
+            connection_id=connection_id, resource_type=rtype, resource_id=rid, data={}, lookups={}
+        )
+        s.add(row)
+    return row
 
 
 def merge_into_resource(
@@ -135,21 +139,7 @@ def merge_into_resource(
     for _ in range(2):
         try:
             with db.session() as s:
-                row = s.scalars(
-                    select(ActivityResource).where(
-                        ActivityResource.connection_id == connection_id,
-                        ActivityResource.resource_id == rid,
-                    )
-                ).first()
-                if row is None:
-                    row = ActivityResource(
-                        connection_id=connection_id,
-                        resource_type=rtype,
-                        resource_id=rid,
-                        data={},
-                        lookups={},
-                    )
-                    s.add(row)
+                row = _resource_row(s, connection_id, rtype, rid)
                 facts: F.Facts
                 if row.data:
                     facts = F.facts_from_data(row.data)
