@@ -269,3 +269,44 @@ def test_sweeper_dispatches_events_whose_enqueue_was_lost(
         wait_status(rt.db, lost.id, "processed")
         assert plugin.COUNTS[lost.id] == 1 and plugin.COUNTS[queued] == 1
         assert rt.sweep_undispatched(older_than_s=-1) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////data/switchboard.db", "sqlite:////data/switchboard-workflows.db"),
+        ("sqlite:///rel/x.sqlite3", "sqlite:///rel/x-workflows.sqlite3"),
+        ("sqlite:////data.d/plain", "sqlite:////data.d/plain-workflows"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        (
+            "postgresql://postgres@127.0.0.1:5432/test",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        ),
+    ],
+)
+def test_workflow_database_url(url: str, expected: str) -> None:
+    from switchboard.config import workflow_database_url
+
+    assert workflow_database_url(url) == expected
+
+
+def test_sqlite_workflow_tables_live_in_their_own_file(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    """DBOS's frequent writes must not take the application file's write lock (the webhook
+    ack's ledger insert waits on it), so on SQLite they go to `<name>-workflows.db`."""
+    import sqlalchemy as sa
+
+    from tests.web import plugin
+
+    plugin.install()
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        event_id = _event(rt, _conn(rt), "test.dummy", "ACfile")
+        wait_status(rt.db, event_id, "processed")
+        app_tables = set(sa.inspect(rt.db.engine).get_table_names())
+        assert "events" in app_tables and "workflow_status" not in app_tables
+        with rt.db.workflow_tables() as (conn, schema):
+            assert schema == ""
+            ids = conn.execute(sa.text("SELECT workflow_uuid FROM workflow_status")).scalars()
+            assert event_id in set(ids)
+        assert (tmp_path / "switchboard-workflows.db").exists()

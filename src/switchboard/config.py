@@ -45,6 +45,26 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
 
 
+def workflow_database_url(database_url: str) -> str:
+    """Where DBOS keeps its workflow tables: the same PostgreSQL database (its `dbos` schema), or
+    for SQLite a sibling file (`switchboard.db` → `switchboard-workflows.db`).
+
+    SQLite has one write lock per file. DBOS writes on every enqueue, dequeue poll, step and
+    completion; in the application's file those writes queue in front of the webhook ack's
+    single ledger insert and make its tail latency (and SQLite's busy back-off sleeps) much
+    longer. Nothing needs a transaction spanning both, so they live apart."""
+    url = normalise_database_url(database_url)
+    if not url.startswith("sqlite"):
+        return url
+    head, sep, path = url.partition(":///")
+    if not sep or not path or path.startswith(":memory:") or "?" in path:
+        return url
+    base, dot, ext = path.rpartition(".")
+    if dot and "/" not in ext:
+        return f"{head}{sep}{base}-workflows.{ext}"
+    return f"{head}{sep}{path}-workflows"
+
+
 def normalise_database_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever spelling the user gave."""
     for prefix in ("postgresql://", "postgres://"):

@@ -117,19 +117,18 @@ def _collect(rt: Any) -> Iterator[Any]:
             if run.total:
                 sync_total.add_metric([run.connection_id], float(run.total))
                 sync_ratio.add_metric([run.connection_id], min(1.0, run.done / run.total))
-        table = "workflow_status" if rt.db.is_sqlite else "dbos.workflow_status"
-        try:
-            with s.begin_nested():
-                for queue, status, n in s.execute(
-                    text(
-                        f"SELECT queue_name, status, count(*) FROM {table} "
-                        "WHERE status IN ('ENQUEUED', 'PENDING') AND queue_name IS NOT NULL "
-                        "GROUP BY queue_name, status"
-                    )
-                ):
-                    depth.add_metric([str(queue), str(status)], float(n))
-        except Exception:
-            pass
+    try:
+        with rt.db.workflow_tables() as (conn, schema):
+            for queue, status, n in conn.execute(
+                text(
+                    f"SELECT queue_name, status, count(*) FROM {schema}workflow_status "
+                    "WHERE status IN ('ENQUEUED', 'PENDING') AND queue_name IS NOT NULL "
+                    "GROUP BY queue_name, status"
+                )
+            ):
+                depth.add_metric([str(queue), str(status)], float(n))
+    except Exception:  # DBOS has not created its tables yet (a process that never launched it)
+        pass
     yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth)
 
 

@@ -72,7 +72,7 @@ from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
-from switchboard.config import Settings, normalise_database_url
+from switchboard.config import Settings, workflow_database_url
 from switchboard.logs import get_logger, mask_text
 
 log = get_logger("switchboard.workflows")
@@ -92,17 +92,19 @@ class QueueSpec:
     limiter: Mapping[str, float] | None = None
 
 
-#: `activity` runs 4 workflows at a time per process by default: measured with
-#: bench/activity.py (300 events at 40/s, SQLite, one process, 2 cores) 4 gave the same
-#: throughput and event-to-note latency as 8 or 16 but ack p99 ~180 ms instead of 300–800 ms
-#: (fewer threads competing with the webhook acks for the GIL). More processes scale it out;
-#: SWITCHBOARD_ACTIVITY_CONCURRENCY / SWITCHBOARD_CRM_EVENTS_CONCURRENCY override.
+#: `activity` runs 16 workflows at a time per process by default. DBOS dequeues at most
+#: `worker_concurrency` minus running per poll, so with 0.2 s polls 4 capped a worker at
+#: ~20 events/s (measured: bench/activity.py at 40 events/s fell behind at exactly 20/s);
+#: 16 keeps up with 40/s while the workflows mostly wait on HTTP. The webhook acks run in the
+#: web process and, on SQLite, DBOS's tables are in their own file, so more workflows do not
+#: lengthen the acks' lock waits. SWITCHBOARD_ACTIVITY_CONCURRENCY /
+#: SWITCHBOARD_CRM_EVENTS_CONCURRENCY override.
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec
     for spec in (
         QueueSpec(
             "activity",
-            worker_concurrency=int(os.environ.get("SWITCHBOARD_ACTIVITY_CONCURRENCY", "4")),
+            worker_concurrency=int(os.environ.get("SWITCHBOARD_ACTIVITY_CONCURRENCY", "16")),
             polling_interval_sec=0.2,
         ),
         QueueSpec(
@@ -385,7 +387,7 @@ def new_executor_id(settings: Settings) -> str:
 
 
 def dbos_config(settings: Settings, executor_id: str | None = None) -> dict[str, Any]:
-    url = normalise_database_url(settings.resolved_database_url()).replace(
+    url = workflow_database_url(settings.resolved_database_url()).replace(
         "postgresql+psycopg://", "postgresql://"
     )
     return {

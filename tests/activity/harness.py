@@ -41,6 +41,7 @@ from switchboard.activity.render import (
     render_note,
     user_names_from_phone_numbers,
 )
+from switchboard.config import workflow_database_url
 from switchboard.emulators.quo.webhooks import deep_link
 from tests.servers import RunningServer, cli_server, free_port, switchboard_command
 
@@ -312,6 +313,10 @@ class ActivityStack:
                 return notes
             offset += 50
 
+    def attio_request_log(self) -> list[dict[str, Any]]:
+        """The Attio emulator's request log (method, path, operation, status, ts)."""
+        return list(self._http.get(self.attio.url + "/_emulator/requests").json()["data"])
+
     def attio_stats(self) -> dict[str, Any]:
         return dict(self._http.get(self.attio.url + "/_emulator/stats").json())
 
@@ -368,7 +373,7 @@ class ActivityStack:
         """Workflows DBOS started more than once (recovered after their executor died)."""
         import sqlalchemy as sa
 
-        engine = sa.create_engine(self.db_url.replace("postgresql://", "postgresql+psycopg://"))
+        engine = sa.create_engine(workflow_database_url(self.db_url))
         try:
             with engine.connect() as c:
                 table = (
@@ -393,7 +398,7 @@ class ActivityStack:
         """DBOS workflows not finished yet (queued, delayed or running), from the database."""
         import sqlalchemy as sa
 
-        engine = sa.create_engine(self.db_url.replace("postgresql://", "postgresql+psycopg://"))
+        engine = sa.create_engine(workflow_database_url(self.db_url))
         try:
             with engine.connect() as c:
                 table = (
@@ -436,6 +441,17 @@ class ActivityStack:
                 quiet_since = None
             time.sleep(0.1)
         raise TimeoutError(f"activity did not settle in {timeout}s")
+
+    def sync_people(self) -> dict[str, Any]:
+        """Run Switchboard's own initial contact sync (CRM people → Quo contacts) and wait for
+        it: afterwards the people are in the sync mapping, the steady state of a connection."""
+        import json
+
+        done = self.cli("sync", self.connection_id, "--wait", "--json")
+        if done.returncode != 0:
+            raise RuntimeError(f"sync failed: {done.stdout[-500:]} {done.stderr[-500:]}")
+        lines = [line for line in done.stdout.splitlines() if line.strip().startswith("{")]
+        return dict(json.loads(lines[-1])) if lines else {}
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,4 +1,8 @@
-"""Engine, sessions and migrations for the one database Switchboard and DBOS share."""
+"""Engine, sessions and migrations for Switchboard's database.
+
+On PostgreSQL DBOS keeps its workflow tables in the same database (schema `dbos`); on SQLite in
+a sibling file (`switchboard.config.workflow_database_url`), so its frequent writes do not hold
+the application file's single write lock. `Database.workflow_tables()` reads them either way."""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from switchboard.config import normalise_database_url
+from switchboard.config import normalise_database_url, workflow_database_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -67,6 +71,7 @@ class Database:
         self.url = normalise_database_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._workflow_engine: Engine | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,5 +88,21 @@ class Database:
                 session.rollback()
                 raise
 
+    @contextmanager
+    def workflow_tables(self) -> Iterator[tuple[Connection, str]]:
+        """A connection that sees DBOS's tables, and the prefix to name them with
+        (`"dbos."` on PostgreSQL, `""` for SQLite's separate workflows file)."""
+        url = workflow_database_url(self.url)
+        if url == self.url:
+            with self.engine.connect() as conn:
+                yield conn, "" if self.is_sqlite else "dbos."
+            return
+        if self._workflow_engine is None:
+            self._workflow_engine = make_engine(url)
+        with self._workflow_engine.connect() as conn:
+            yield conn, ""
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._workflow_engine is not None:
+            self._workflow_engine.dispose()
