@@ -11,6 +11,7 @@ mocked: every byte between the pieces crosses real HTTP.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import secrets
 import shutil
@@ -179,6 +180,9 @@ class Demo:
             log_level="ERROR",
         )
         configure_logging("ERROR", "json")
+        # The emulated Quo runs its phases at a tenth of real time; the voicemail follow-up
+        # (5 s after the call by default) is scaled the same way unless set explicitly.
+        os.environ.setdefault("SWITCHBOARD_VOICEMAIL_DELAY_S", "0.5")
         self._runtime = Runtime(settings, workers=True, kind="demo").start()
         app = create_app(self._runtime, bind_host="127.0.0.1")
         self.sb_server = self._serve(ServerThread(app, port=port))
@@ -343,7 +347,7 @@ class Demo:
         while quiet < 3:
             counts = ledger.count_by_status(db, self.conn_id)
             busy = sum(n for s, n in counts.items() if s not in SETTLED_STATUSES)
-            pending = DBOS.list_workflows(status=["PENDING", "ENQUEUED"])
+            pending = DBOS.list_workflows(status=["PENDING", "ENQUEUED", "DELAYED"])
             quiet = quiet + 1 if busy == 0 and not pending else 0
             if time.monotonic() > deadline:
                 raise DemoError(f"events still in flight after {self.opts.timeout_s:.0f} s")
@@ -412,13 +416,21 @@ class Demo:
         return result
 
     def stop(self) -> None:
+        # Switchboard's web server first, then its workers (in-flight workflows finish against
+        # live emulators), then the emulators: stopping an emulator under a running workflow
+        # would end the demo with a connection error.
+        sb = getattr(self, "sb_server", None)
+        if sb is not None and sb in self._servers:
+            with contextlib.suppress(Exception):
+                sb.stop()
+            self._servers.remove(sb)
+        if self._runtime is not None:
+            self._runtime.stop()
+            self._runtime = None
         for server in reversed(self._servers):
             with contextlib.suppress(Exception):  # best effort on the way out
                 server.stop()
         self._servers.clear()
-        if self._runtime is not None:
-            self._runtime.stop()
-            self._runtime = None
 
     def wait_forever(self) -> None:
         self.console.print("Dashboard running; press Ctrl-C to stop.")

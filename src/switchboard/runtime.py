@@ -149,8 +149,10 @@ def _tune_dbos_sqlite() -> None:
     """DBOS opens its SQLite connections with full fsync on every commit (and IMMEDIATE
     transactions, so even its queue polls take the write lock). In WAL mode `synchronous=NORMAL`
     keeps durability across process crashes (only an OS crash can lose the last commits) and
-    makes each of DBOS's commits much cheaper, which shortens the lock waits of the webhook ack
-    path. Applied to new connections; the pool is recycled once."""
+    makes each of DBOS's commits much cheaper, which shortens every writer's lock waits.
+
+    Applied at checkout, once per pooled connection: DBOS's threads already hold connections
+    when this runs, and disposing the pool under them breaks their in-flight checkouts."""
     from sqlalchemy import event
 
     try:
@@ -160,11 +162,12 @@ def _tune_dbos_sqlite() -> None:
     except Exception:  # pragma: no cover - internal layout changed; tuning is optional
         return
 
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+    def _pragmas(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if not record.info.get("sb_synchronous_normal"):
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            record.info["sb_synchronous_normal"] = True
 
-    event.listen(engine, "connect", _pragmas)
-    engine.dispose()
+    event.listen(engine, "checkout", _pragmas)
 
 
 class RuntimeNotStarted(RuntimeError):
