@@ -358,6 +358,40 @@ class ConnectorContractKit:
         assert await kit.control.note(second.id) is None
         await kit.connector.delete_note(second.id)  # already gone: not an error
 
+    async def test_list_notes_returns_what_was_written(self, kit: KitEnv) -> None:
+        """Crash recovery finds a written-but-unrecorded note through `list_notes`; a CRM that
+        cannot list answers None (then this test has nothing to check)."""
+        phone = fresh_phones(random.Random(time.time_ns()), 1)
+        person_id = await kit.control.add_person(phone, "Listed Person")
+        assert await kit.connector.list_notes(person_id) in ([], None)
+        when = datetime(2024, 5, 2, 8, 0, 1, tzinfo=UTC)
+        written = [
+            await kit.connector.write_note(
+                CrmNote(
+                    person_id=person_id,
+                    title=f"Call {n}",
+                    content=f"**Call {n}** answered",
+                    created_at=when + timedelta(minutes=n),
+                )
+            )
+            for n in range(3)
+        ]
+        listed = await kit.connector.list_notes(person_id)
+        if listed is None:
+            return
+        by_id = {n.id: n for n in listed}
+        assert set(by_id) == {ref.id for ref in written}
+        for n, ref in enumerate(written):
+            note = by_id[ref.id]
+            assert note.title == f"Call {n}"
+            assert note.content is not None and f"Call {n}" in note.content
+            assert note.created_at is not None
+            assert abs(note.created_at - (when + timedelta(minutes=n))) < timedelta(seconds=1)
+        await kit.connector.delete_note(written[0].id)
+        remaining = await kit.connector.list_notes(person_id)
+        assert remaining is not None
+        assert {n.id for n in remaining} == {ref.id for ref in written[1:]}
+
     # ------------------------------------------------------------------ webhooks
 
     async def test_webhook_subscribe_fire_verify_parse(self, kit: KitEnv) -> None:

@@ -31,11 +31,10 @@ changed, and a failure between create and delete leaves a note rather than none.
 Work on one resource is serialised by the activity queue (partitioned by call/message id), so
 no two `sync_note` calls for the same record run at the same time.
 
-Listing notes is not part of the connector contract yet: a connector may offer
-`list_notes(person_id)` (items with `id`, `title`, `content`, `created_at`); for Attio the
-`GET /v2/notes` listing is used through the connector's HTTP client. A connector with neither
-cannot recover path 2 and logs `note_write_unverifiable` (a duplicate is then possible only if
-the process died inside steps 3–5).
+Path 2 lists the person's notes through the connector contract (`CrmConnector.list_notes`). A
+connector that cannot list notes (returns None) cannot recover path 2 and logs
+`note_write_unverifiable` (a duplicate is then possible only if the process died inside steps
+3–5).
 """
 
 from __future__ import annotations
@@ -209,13 +208,10 @@ def _chaos_exit(point: str) -> None:
 # ------------------------------------------------------------------------------ note listing
 async def list_person_notes(connector: CrmConnector, person_id: str) -> list[ExistingNote] | None:
     """The person's notes, or None when this connector cannot list notes."""
-    lister = getattr(connector, "list_notes", None)
-    if lister is not None:
-        return [_existing(n) for n in await lister(person_id)]
-    http = getattr(connector, "http", None)
-    if getattr(connector, "name", None) == "attio" and http is not None:
-        return await _list_attio_notes(http, person_id)
-    return None
+    stored = await connector.list_notes(person_id)
+    if stored is None:
+        return None
+    return [_existing(n) for n in stored]
 
 
 def _existing(item: Any) -> ExistingNote:
@@ -238,28 +234,6 @@ def _existing(item: Any) -> ExistingNote:
         content=pick("content", "content_markdown"),
         created_at=created,
     )
-
-
-async def _list_attio_notes(http: Any, person_id: str) -> list[ExistingNote]:
-    notes: list[ExistingNote] = []
-    offset, limit = 0, 50
-    while True:
-        response = await http.request(
-            "GET",
-            "/v2/notes",
-            operation="notes.list",
-            params={
-                "parent_object": "people",
-                "parent_record_id": person_id,
-                "limit": limit,
-                "offset": offset,
-            },
-        )
-        page = response.json().get("data") or []
-        notes.extend(_existing(n) for n in page)
-        if len(page) < limit:
-            return notes
-        offset += limit
 
 
 # ------------------------------------------------------------------------------ the protocol

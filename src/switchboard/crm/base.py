@@ -83,6 +83,16 @@ class CrmNote:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoredNote:
+    """A note as the CRM holds it (listing). `content` is the text as written (markdown)."""
+
+    id: str
+    title: str | None
+    content: str | None
+    created_at: datetime | None
+
+
 class WebhookVerificationError(Exception):
     """The request is not a genuine webhook from the CRM (missing or wrong signature)."""
 
@@ -127,6 +137,12 @@ class CrmConnector(abc.ABC):
     @abc.abstractmethod
     async def delete_note(self, note_id: str) -> None:
         """Delete a note; an already-deleted note is not an error."""
+
+    async def list_notes(self, person_id: str) -> list[StoredNote] | None:
+        """Every note on the person, or None when this CRM cannot list notes. Crash recovery
+        uses it to find a note whose create succeeded before its id was recorded; without it a
+        duplicate is possible if the process dies in that window."""
+        return None
 
     async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:
         """Replace a note's content: create the new one first, then delete the old one, so a

@@ -28,6 +28,7 @@ from switchboard.crm.base import (
     NoteRef,
     PeoplePage,
     Person,
+    StoredNote,
     WebhookSubscriptionInfo,
 )
 from switchboard.http import (
@@ -424,23 +425,46 @@ class AttioConnector(CrmConnector):
 
         return await self._create_guarded(send, already_written)
 
-    async def _find_note(self, note: CrmNote, exclude: frozenset[str]) -> NoteRef | None:
-        wanted_at = note.created_at.astimezone(UTC) if note.created_at else None
-        offset = 0
-        for _ in range(_NOTE_SEARCH_PAGES):
+    async def _note_pages(self, person_id: str, max_pages: int | None = None) -> Any:
+        """Yield the person's notes page by page (`GET /v2/notes`, offset paging)."""
+        offset, pages = 0, 0
+        while max_pages is None or pages < max_pages:
             payload = await self._call(
                 "GET",
                 "/v2/notes",
                 "notes.list",
                 params={
                     "parent_object": PEOPLE,
-                    "parent_record_id": note.person_id,
+                    "parent_record_id": person_id,
                     "limit": _NOTE_PAGE,
                     "offset": offset,
                 },
             )
             data = payload.get("data") or []
-            for item in data:
+            yield data
+            pages += 1
+            if len(data) < _NOTE_PAGE:
+                return
+            offset += len(data)
+
+    async def list_notes(self, person_id: str) -> list[StoredNote]:
+        notes: list[StoredNote] = []
+        async for page in self._note_pages(person_id):
+            notes.extend(
+                StoredNote(
+                    id=str(item.get("id", {}).get("note_id", "")),
+                    title=item.get("title"),
+                    content=item.get("content_markdown") or item.get("content_plaintext"),
+                    created_at=parse_timestamp(item.get("created_at")),
+                )
+                for item in page
+            )
+        return notes
+
+    async def _find_note(self, note: CrmNote, exclude: frozenset[str]) -> NoteRef | None:
+        wanted_at = note.created_at.astimezone(UTC) if note.created_at else None
+        async for page in self._note_pages(note.person_id, _NOTE_SEARCH_PAGES):
+            for item in page:
                 note_id = str(item.get("id", {}).get("note_id", ""))
                 created = parse_timestamp(item.get("created_at"))
                 if (
@@ -454,9 +478,6 @@ class AttioConnector(CrmConnector):
                     and abs((created - wanted_at).total_seconds()) < 0.001
                 ):
                     return NoteRef(id=note_id)
-            if len(data) < _NOTE_PAGE:
-                return None
-            offset += len(data)
         return None
 
     async def _create_guarded(
