@@ -310,3 +310,28 @@ def test_sqlite_workflow_tables_live_in_their_own_file(
             ids = conn.execute(sa.text("SELECT workflow_uuid FROM workflow_status")).scalars()
             assert event_id in set(ids)
         assert (tmp_path / "switchboard-workflows.db").exists()
+
+
+def test_rate_limit_buckets_live_in_their_own_sqlite_file(tmp_path: Path) -> None:
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from switchboard.config import rate_limit_database_url
+    from switchboard.http.limiters import RateLimit, SqlRateLimiter
+
+    app_url = f"sqlite:///{tmp_path / 'switchboard.db'}"
+    assert rate_limit_database_url(app_url) == f"sqlite:///{tmp_path / 'switchboard-ratelimits.db'}"
+    limiter = SqlRateLimiter("k", RateLimit(rate=10, period=1.0), app_url)
+
+    async def one() -> None:
+        await limiter.release(await limiter.acquire())
+
+    asyncio.run(one())
+    engine = sa.create_engine(rate_limit_database_url(app_url))
+    try:
+        with engine.connect() as c:
+            assert c.execute(sa.text("SELECT count(*) FROM rate_buckets")).scalar_one() == 1
+    finally:
+        engine.dispose()
+    assert not (tmp_path / "switchboard.db").exists()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
@@ -107,31 +106,9 @@ def set_services_factory(factory: ServicesFactory | None) -> None:
 
 
 async def services_for(connection_id: str) -> Services:
-    _widen_loop_executor()
     if _factory is not None:
         return await _factory(connection_id)
     return await _default_services(connection_id)
-
-
-_widened: set[int] = set()
-
-
-def _widen_loop_executor(threads: int = 64) -> None:
-    """Give the event loop running our steps (DBOS's) a larger default executor, once.
-
-    The shared rate limiters (`switchboard.http`, SQL store) take and hand back permits through
-    `asyncio.to_thread`. With DBOS's default executor (cores + 4 threads) and up to 16 workflows
-    polling for a permit, the hand-backs queued behind the polls: no permit came back until
-    they expired (60 s), and note writes stalled in waves (seen in bench/activity.py). This
-    belongs in the runtime; until then the activity steps set it up on first use.
-    """
-    loop = asyncio.get_running_loop()
-    if id(loop) in _widened:
-        return
-    _widened.add(id(loop))
-    loop.set_default_executor(
-        ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sb-loop-io")
-    )
 
 
 async def _default_services(connection_id: str) -> Services:

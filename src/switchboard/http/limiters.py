@@ -22,8 +22,9 @@ second when responses are fast, `rate / (period + latency)` when they are slow, 
 Stores (state per key: the next slot `tat` and the live permits):
 
 - `MemoryRateLimiter`: one process; `MemoryRateLimiter.shared(key, ...)` gives one per key.
-- `SqlRateLimiter`: tables `rate_buckets` and `rate_permits`, SQLite (one machine) or
-  PostgreSQL (scale-out); created if missing.
+- `SqlRateLimiter`: tables `rate_buckets` and `rate_permits`, SQLite (one machine; in the
+  sibling file `switchboard.config.rate_limit_database_url` names, away from the application
+  file's write lock) or PostgreSQL (scale-out); created if missing.
 - `RedisRateLimiter`: a string and a sorted set, Lua scripts on the Redis server's clock.
 
 `acquire()` returns a permit that the caller hands back with `release(permit)` once the
@@ -35,11 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -47,6 +51,7 @@ from sqlalchemy.exc import DBAPIError
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
 
 Permit = str | None
+_R = TypeVar("_R")
 
 
 @runtime_checkable
@@ -194,11 +199,24 @@ class MemoryRateLimiter(_Limiter):
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
+# The SQL limiter's blocking database calls run on threads of its own, never on the caller
+# loop's default executor (whose size depends on who owns the loop: DBOS, uvicorn, a CLI).
+# Hand-backs get a separate pool: when they queued behind acquires that were waiting for the
+# database, permits came back only when they expired and every caller stalled for a minute.
+_ACQUIRE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sb-limiter")
+_RELEASE_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sb-limiter-release")
 
-def _engine_for(url: str) -> Engine:
+
+async def _on(pool: ThreadPoolExecutor, fn: Callable[..., _R], *args: Any) -> _R:
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
+
+def _engine_for(database_url: str) -> Engine:
+    from switchboard.config import rate_limit_database_url
     from switchboard.store.db import make_engine
     from switchboard.store.models import RateBucket, RatePermit
 
+    url = rate_limit_database_url(database_url)
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
@@ -246,7 +264,7 @@ class SqlRateLimiter(_Limiter):
 
     async def _reserve(self) -> float:
         step = self.limit.interval
-        return await asyncio.to_thread(self._update, 0.0, step) - step
+        return await _on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
 
     def _enter_sync(self, permit: str) -> float:
         with self.engine.begin() as conn:
@@ -280,7 +298,7 @@ class SqlRateLimiter(_Limiter):
             return max(float(soonest) - now, 0.001)
 
     async def _enter(self, permit: str) -> float:
-        return await asyncio.to_thread(self._enter_sync, permit)
+        return await _on(_ACQUIRE_THREADS, self._enter_sync, permit)
 
     def _lapse_sync(self, permit: str) -> None:
         with self.engine.begin() as conn:
@@ -293,11 +311,11 @@ class SqlRateLimiter(_Limiter):
             )
 
     async def _lapse(self, permit: str) -> None:
-        await asyncio.to_thread(self._lapse_sync, permit)
+        await _on(_RELEASE_THREADS, self._lapse_sync, permit)
 
     async def pause(self, seconds: float) -> None:
         # Reserving a zero-length slot at now+seconds pushes everyone's next slot past it.
-        await asyncio.to_thread(self._update, seconds, 0.0)
+        await _on(_RELEASE_THREADS, self._update, seconds, 0.0)
 
 
 _REDIS_RESERVE = """

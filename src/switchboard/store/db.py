@@ -2,7 +2,8 @@
 
 On PostgreSQL DBOS keeps its workflow tables in the same database (schema `dbos`); on SQLite in
 a sibling file (`switchboard.config.workflow_database_url`), so its frequent writes do not hold
-the application file's single write lock. `Database.workflow_tables()` reads them either way."""
+the application file's single write lock; the shared rate limiters likewise
+(`rate_limit_database_url`). `Database.workflow_tables()` reads DBOS's tables either way."""
 
 from __future__ import annotations
 
