@@ -131,19 +131,23 @@ def insert_event(
 ) -> tuple[EventRecord, bool]:
     """Insert the event unless (connection, provider, key) exists. Returns (row, created)."""
     key = _fit(idempotency_key, 300)
+    new_id = event_id or new_event_id()
+    etype = event_type[:64]
+    rid = resource_id[:200] if resource_id else None
+    received_at = datetime.now(UTC)
     values = {
-        "id": event_id or new_event_id(),
+        "id": new_id,
         "connection_id": connection_id,
         "provider": provider,
-        "event_type": event_type[:64],
+        "event_type": etype,
         "idempotency_key": key,
-        "resource_id": resource_id[:200] if resource_id else None,
+        "resource_id": rid,
         "status": "accepted",
         "reason": None,
         "detail": detail or {},
         "payload": payload,
         "attempts": 0,
-        "received_at": datetime.now(UTC),
+        "received_at": received_at,
     }
     dialect = postgresql if not db.is_sqlite else sqlite
     stmt = (
@@ -153,7 +157,24 @@ def insert_event(
         .returning(Event.id)
     )
     with db.session() as s:
-        created = s.execute(stmt).first() is not None
+        if s.execute(stmt).first() is not None:
+            # Created: the row is exactly `values`; no read-back inside the write transaction
+            # (on SQLite the webhook ack holds the database's one write lock until commit).
+            return EventRecord(
+                id=new_id,
+                connection_id=connection_id,
+                provider=provider,
+                event_type=etype,
+                idempotency_key=key,
+                resource_id=rid,
+                status="accepted",
+                reason=None,
+                detail=dict(detail or {}),
+                payload=dict(payload),
+                attempts=0,
+                received_at=received_at,
+                processed_at=None,
+            ), True
         row = s.execute(
             select(Event).where(
                 Event.connection_id == connection_id,
@@ -161,7 +182,7 @@ def insert_event(
                 Event.idempotency_key == key,
             )
         ).scalar_one()
-        return _record(row), created
+        return _record(row), False
 
 
 def get_event(db: Database, event_id: str) -> EventRecord | None:

@@ -109,6 +109,14 @@ _conn_cache: dict[str, tuple[float, ConnectionInfo | None]] = {}
 CONNECTION_CACHE_TTL_S = 2.0
 
 
+def _cached_connection(connection_id: str) -> ConnectionInfo | None:
+    """The cached connection when fresh (no thread hop on the ack path), else None."""
+    hit = _conn_cache.get(connection_id)
+    if hit is not None and time.monotonic() - hit[0] < CONNECTION_CACHE_TTL_S:
+        return hit[1]
+    return None
+
+
 def _connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
     """The connection (cached for 2 s per process: the ack path reads it on every request)."""
     now = time.monotonic()
@@ -323,7 +331,9 @@ async def _handle(request: Request, provider: str, connection_id: str) -> JSONRe
     rt = request.app.state.runtime
     code = 500
     try:
-        conn = await _on(_ack_threads(rt), _connection, rt, connection_id)
+        conn = _cached_connection(connection_id)
+        if conn is None:
+            conn = await _on(_ack_threads(rt), _connection, rt, connection_id)
         if conn is None or conn.disconnected_at is not None:
             raise Reject(404, "unknown connection")
         if provider != "quo" and conn.crm != provider:
