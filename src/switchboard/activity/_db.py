@@ -1,24 +1,21 @@
 """Blocking database calls from async activity code, on a thread pool of their own.
 
-DBOS runs async workflows on one event loop whose default executor is small (cores + 4 threads)
-and is also used by DBOS itself; activity's many short transactions would queue behind each other
-there. A dedicated pool keeps them from starving each other and the step bookkeeping.
+Activity's many short transactions would otherwise share the default executor of DBOS's event
+loop with DBOS's own bookkeeping; a dedicated pool keeps them from starving each other.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
+
+from switchboard.threads import pool, run_on
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sb-activity-db")
+_POOL = pool("activity-db", 16)
 
 
 async def run_db(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_POOL, functools.partial(fn, *args, **kwargs))
+    return await run_on(_POOL, fn, *args, **kwargs)

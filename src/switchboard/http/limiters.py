@@ -34,24 +34,20 @@ configuration, and `limiter_key` to name a bucket after a credential without sto
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
+from switchboard.threads import pool, run_on
 
 Permit = str | None
-_R = TypeVar("_R")
 
 
 @runtime_checkable
@@ -203,12 +199,8 @@ _engines_lock = threading.Lock()
 # loop's default executor (whose size depends on who owns the loop: DBOS, uvicorn, a CLI).
 # Hand-backs get a separate pool: when they queued behind acquires that were waiting for the
 # database, permits came back only when they expired and every caller stalled for a minute.
-_ACQUIRE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sb-limiter")
-_RELEASE_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sb-limiter-release")
-
-
-async def _on(pool: ThreadPoolExecutor, fn: Callable[..., _R], *args: Any) -> _R:
-    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+_ACQUIRE_THREADS = pool("limiter", 32)
+_RELEASE_THREADS = pool("limiter-release", 4)
 
 
 def _engine_for(database_url: str) -> Engine:
@@ -264,7 +256,7 @@ class SqlRateLimiter(_Limiter):
 
     async def _reserve(self) -> float:
         step = self.limit.interval
-        return await _on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
+        return await run_on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
 
     def _enter_sync(self, permit: str) -> float:
         with self.engine.begin() as conn:
@@ -298,7 +290,7 @@ class SqlRateLimiter(_Limiter):
             return max(float(soonest) - now, 0.001)
 
     async def _enter(self, permit: str) -> float:
-        return await _on(_ACQUIRE_THREADS, self._enter_sync, permit)
+        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit)
 
     def _lapse_sync(self, permit: str) -> None:
         with self.engine.begin() as conn:
@@ -311,11 +303,11 @@ class SqlRateLimiter(_Limiter):
             )
 
     async def _lapse(self, permit: str) -> None:
-        await _on(_RELEASE_THREADS, self._lapse_sync, permit)
+        await run_on(_RELEASE_THREADS, self._lapse_sync, permit)
 
     async def pause(self, seconds: float) -> None:
         # Reserving a zero-length slot at now+seconds pushes everyone's next slot past it.
-        await _on(_RELEASE_THREADS, self._update, seconds, 0.0)
+        await run_on(_RELEASE_THREADS, self._update, seconds, 0.0)
 
 
 _REDIS_RESERVE = """

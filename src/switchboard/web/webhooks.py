@@ -30,9 +30,7 @@ change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resourc
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
 import json
 import threading
 import time
@@ -54,6 +52,7 @@ from switchboard.connections import (
     webhook_keys,
 )
 from switchboard.logs import get_logger, mask_text
+from switchboard.threads import pool, run_on
 
 log = get_logger("switchboard.web.webhooks")
 
@@ -65,17 +64,13 @@ router = APIRouter(tags=["webhooks"])
 # only min(32, cpus + 4) threads — 6 on a 2-core machine — and the post-response enqueues (which
 # wait for DBOS's connection pool under load) would otherwise starve the acknowledgements.
 # SQLite has one write lock, so more than a few writers only lengthen the convoy.
-_ACK_THREADS_PG = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sb-ack")
-_ACK_THREADS_SQLITE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sb-ack")
-_DISPATCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sb-dispatch")
+_ACK_THREADS_PG = pool("ack", 32)
+_ACK_THREADS_SQLITE = pool("ack", 4)
+_DISPATCH_THREADS = pool("dispatch", 8)
 
 
 def _ack_threads(rt: Any) -> ThreadPoolExecutor:
     return _ACK_THREADS_SQLITE if rt.db.is_sqlite else _ACK_THREADS_PG
-
-
-async def _on(pool: ThreadPoolExecutor, fn: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
 
 class Reject(Exception):
@@ -333,26 +328,26 @@ async def _handle(request: Request, provider: str, connection_id: str) -> JSONRe
     try:
         conn = _cached_connection(connection_id)
         if conn is None:
-            conn = await _on(_ack_threads(rt), _connection, rt, connection_id)
+            conn = await run_on(_ack_threads(rt), _connection, rt, connection_id)
         if conn is None or conn.disconnected_at is not None:
             raise Reject(404, "unknown connection")
         if provider != "quo" and conn.crm != provider:
             raise Reject(404, f"connection is not connected to {provider}")
         body = await read_body(request)
         headers = dict(request.headers)
-        results, pending = await _on(
+        results, pending = await run_on(
             _ack_threads(rt), _verify_and_ingest, rt, conn, provider, headers, body
         )
         code = 200
         return JSONResponse(
             {"ok": True, "events": results},
             status_code=200,
-            background=BackgroundTask(_on, _DISPATCH_THREADS, _apply, rt, conn.id, pending),
+            background=BackgroundTask(run_on, _DISPATCH_THREADS, _apply, rt, conn.id, pending),
         )
     except Reject as rej:
         code = rej.status
         known = rej.status != 404
-        await _on(
+        await run_on(
             _ack_threads(rt),
             _reject,
             rt,

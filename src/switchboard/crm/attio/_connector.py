@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -425,7 +425,9 @@ class AttioConnector(CrmConnector):
 
         return await self._create_guarded(send, already_written)
 
-    async def _note_pages(self, person_id: str, max_pages: int | None = None) -> Any:
+    async def _note_pages(
+        self, person_id: str, max_pages: int | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the person's notes page by page (`GET /v2/notes`, offset paging)."""
         offset, pages = 0, 0
         while max_pages is None or pages < max_pages:
