@@ -31,6 +31,13 @@ def serve(
     rt = Runtime(settings, workers=not no_workers, kind="serve").start()
     try:
         app = create_app(rt, bind_host=host)
+        if app.state.generated_token_file is not None:
+            # Printed once, at the start that generated it; afterwards it is only in the file.
+            typer.echo(
+                f"admin token (generated; stored in {app.state.generated_token_file}): "
+                f"{app.state.admin_token}",
+                err=True,
+            )
         config = uvicorn.Config(
             app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
         )

@@ -34,7 +34,7 @@ metadata (never keys) and event reasons, not payloads.
 
 from __future__ import annotations
 
-from switchboard.web.dashboard.auth import _safe_next, same_origin, session_value
+from switchboard.web.dashboard.auth import _safe_next, same_origin
 from switchboard.web.dashboard.budget import PROVIDER_BUDGETS, budget
 from switchboard.web.dashboard.charts import api_series, event_series, svg_chart
 from switchboard.web.dashboard.forms import parse_settings_form
@@ -56,6 +56,5 @@ __all__ = [
     "parse_settings_form",
     "router",
     "same_origin",
-    "session_value",
     "svg_chart",
 ]

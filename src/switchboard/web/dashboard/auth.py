@@ -3,56 +3,30 @@ posts, and the bounded form reader."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import Request
 
-from switchboard.web import admin
+from switchboard.web import security
 from switchboard.web.dashboard.render import (
-    COOKIE,
     DashboardError,
-    _rt,
 )
 
 MAX_FORM_BYTES = 64 * 1024
 
 
 # --------------------------------------------------------------------------------------- auth
-def session_value(token: str) -> str:
-    """The dashboard cookie value for an admin token (an HMAC; the token itself is not stored)."""
-    return hmac.new(token.encode(), b"switchboard-dashboard-session", hashlib.sha256).hexdigest()
-
-
 def require_dashboard(request: Request) -> None:
-    """The admin API's rule (`admin.require_admin`), plus the dashboard's session cookie."""
-    token = request.app.state.admin_token
-    if token:
-        cookie = request.cookies.get(COOKIE)
-        if cookie and hmac.compare_digest(cookie.encode(), session_value(token).encode()):
-            return
-    admin.require_admin(request)
+    """The admin API's rule: the admin token or a dashboard session (`security.require_admin`)."""
+    security.require_admin(request)
 
 
 def same_origin(request: Request) -> None:
-    """Refuse cross-site form posts (CSRF): Sec-Fetch-Site and Origin must match this host."""
-    site = request.headers.get("sec-fetch-site")
-    if site and site not in ("same-origin", "none"):
-        raise DashboardError(403, "cross-site form posts are refused")
-    origin = request.headers.get("origin")
-    if origin == "null":
-        raise DashboardError(403, "form posted from an opaque origin; refused")
-    if origin:
-        allowed = {request.headers.get("host", "").lower()}
-        forwarded = request.headers.get("x-forwarded-host")
-        if forwarded:
-            allowed.add(forwarded.split(",")[0].strip().lower())
-        public_url = getattr(getattr(_rt(request), "settings", None), "public_url", None)
-        if public_url:
-            allowed.add(urlsplit(str(public_url)).netloc.lower())
-        if urlsplit(origin).netloc.lower() not in allowed:
-            raise DashboardError(403, "form posted from another origin; refused")
+    """Refuse cross-site form posts (CSRF): Sec-Fetch-Site and Origin must name this server —
+    its allow-listed Host or the public URL (`security.cross_site_refusal`)."""
+    why = security.cross_site_refusal(request.headers, security.own_origins(request))
+    if why is not None:
+        raise DashboardError(403, why)
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:

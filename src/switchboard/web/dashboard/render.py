@@ -21,12 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from switchboard import connections
 from switchboard.logs import mask_text
 from switchboard.store.db import Database
+from switchboard.web import security
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-#: The dashboard session cookie (set by the login form, read by `auth.require_dashboard`).
-COOKIE = "sb_dashboard"
+#: The dashboard session cookie (holds a server-side session id; `switchboard.web.security`).
+COOKIE = security.SESSION_COOKIE
 STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 
 
@@ -137,7 +138,7 @@ def error_page(
             401,
         )
     titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-              413: "Too large", 415: "Unsupported"}  # fmt: skip
+              413: "Too large", 415: "Unsupported", 429: "Too many attempts"}  # fmt: skip
     resp = _page(
         request,
         "error.html",

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from switchboard import connections, ledger
+from switchboard.web import security
 from switchboard.web.dashboard.auth import (
     _safe_next,
     read_form,
     require_dashboard,
     same_origin,
-    session_value,
 )
 from switchboard.web.dashboard.budget import budget
 from switchboard.web.dashboard.charts import (
@@ -41,6 +40,7 @@ from switchboard.web.dashboard.render import (
     _redirect,
     _rt,
     _security_headers,
+    error_page,
 )
 
 EVENTS_PAGE = 50
@@ -91,33 +91,40 @@ async def login_form(request: Request) -> Response:
 @public.post("/dashboard/login")
 async def login(request: Request) -> Response:
     same_origin(request)
+    state = request.app.state
+    client = request.client.host if request.client else "unknown"
+    wait_s = state.login_throttle.retry_after(client)
+    if wait_s:
+        resp = error_page(request, 429, f"Too many wrong tokens; try again in {int(wait_s) + 1} s.")
+        resp.headers["Retry-After"] = str(int(wait_s) + 1)
+        return resp
     form = await read_form(request)
     given = (form.get("token") or [""])[0].strip()
     nxt = _safe_next((form.get("next") or ["/dashboard"])[0])
-    token = request.app.state.admin_token
-    if not token:
-        if request.app.state.loopback:
-            return _redirect(nxt)
-        raise DashboardError(
-            401, "The dashboard is disabled: set SWITCHBOARD_ADMIN_TOKEN or bind to 127.0.0.1."
-        )
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+    token = state.admin_token
+    if token is None:  # the loopback development mode: nothing to sign in to
+        return _redirect(nxt)
+    if not security.token_matches(given, token):
+        state.login_throttle.failed(client)
         return _page(
             request,
             "login.html",
             {"title": "Sign in", "message": "Wrong admin token.", "next": nxt},
             401,
         )
+    state.login_throttle.succeeded(client)
+    # A new session id at every login (the one the browser brought is revoked): a session id
+    # planted before the login is worth nothing after it.
+    session = state.sessions.create(replacing=request.cookies.get(COOKIE))
     resp = _redirect(nxt)
     resp.set_cookie(
         COOKIE,
-        session_value(token),
+        session,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https"
-        or str(getattr(_rt(request).settings, "public_url", "")).startswith("https://"),
+        secure=request.url.scheme == "https" or str(state.public_url).startswith("https://"),
         path="/",
-        max_age=12 * 3600,
+        max_age=int(security.SESSION_TTL_S),
     )
     return resp
 
@@ -125,6 +132,7 @@ async def login(request: Request) -> Response:
 @public.post("/dashboard/logout")
 async def logout(request: Request) -> Response:
     same_origin(request)
+    request.app.state.sessions.revoke(request.cookies.get(COOKIE))
     resp = _redirect("/dashboard/login")
     resp.delete_cookie(COOKIE, path="/")
     return resp
