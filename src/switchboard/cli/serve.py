@@ -19,6 +19,14 @@ def serve(
     no_workers: bool = typer.Option(
         False, "--no-workers", help="Web only: accept webhooks and enqueue, never dequeue."
     ),
+    proxy_headers: bool = typer.Option(
+        True, help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips (a reverse proxy)."
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Proxy addresses whose forwarded headers are trusted (comma-separated). "
+        "Default: $FORWARDED_ALLOW_IPS or 127.0.0.1.",
+    ),
 ) -> None:
     """Run the webhook receiver, admin API, /healthz, /readyz and /metrics (and workers)."""
     import uvicorn
@@ -39,7 +47,14 @@ def serve(
                 err=True,
             )
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
         server = uvicorn.Server(config)
         typer.echo(
