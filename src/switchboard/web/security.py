@@ -26,6 +26,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -151,13 +152,20 @@ def resolve_admin_token(settings: Settings, bind_host: str) -> tuple[str | None,
     data_dir = Path(settings.data_dir)
     prepare_data_dir(data_dir)
     path = data_dir / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip(), None
+    # Written whole to a private temporary file, then linked into place: a process starting at
+    # the same time either wins the link or reads the complete token, never a half-written one.
+    token = secrets.token_urlsafe(32)
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".admin-token-")  # mkstemp: mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        os.link(tmp, path)
     except FileExistsError:
         return path.read_text().strip(), None
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
+    finally:
+        os.unlink(tmp)
     return token, path
 
 

@@ -18,13 +18,13 @@ Mounted by the app factory (`switchboard.web.app.create_app`) as `router`. Pages
 - `POST .../settings`: change settings (`connections.update_settings`, then
   `setup.start_resubscribe` when lines or event kinds changed — the admin API's rule).
 
-Auth is the admin API's rule (`switchboard.web.admin.require_admin`): with `SWITCHBOARD_ADMIN_TOKEN`
-set, a request needs the token (header) or the dashboard session cookie, which `/dashboard/login`
-sets after checking the token (the cookie holds an HMAC of the token, never the token; HttpOnly,
-SameSite=Strict); without a token only a loopback-bound server answers. Cross-site form posts are
-refused (Origin / Sec-Fetch-Site checks), so a web page cannot drive the actions of a loopback
-dashboard. Responses carry a strict Content-Security-Policy (no inline script; CSS and JS are
-served from `/dashboard/static/`).
+Auth is the admin API's rule (`switchboard.web.security.require_admin`): the admin token
+(header) or the dashboard session cookie, which `/dashboard/login` sets after checking the token
+(a random server-side session id, rotated at login and revoked at logout; HttpOnly,
+SameSite=Strict; logins throttled per client). Cross-site form posts are refused (Origin /
+Sec-Fetch-Site checks, `auth.same_origin`), and the app refuses Hosts outside its allow-list.
+Responses carry a strict Content-Security-Policy (no inline script; CSS and JS are served from
+`/dashboard/static/`).
 
 Errors render as HTML pages: unknown connection or event → 404, bad query or form input → 400
 (the settings form is shown again with the message), refused replay → 409, missing token → 401
