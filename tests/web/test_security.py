@@ -131,6 +131,15 @@ def test_cross_site_admin_api_requests_are_refused(stack: Stack) -> None:
         assert r.status_code == 200, (headers, r.text)
 
 
+def test_dashboard_forms_do_not_trust_forwarded_host(stack: Stack) -> None:
+    """A client-supplied X-Forwarded-Host naming the attacker's origin used to make it 'ours'."""
+    r = httpx.post(
+        f"{stack.url}/dashboard/connections/{stack.conn}/reconcile",
+        headers={**AUTH, "origin": "http://evil.example", "x-forwarded-host": "evil.example"},
+    )
+    assert r.status_code == 403 and "another origin" in r.text
+
+
 # -------------------------------------------------------------------------- admin token
 def test_a_token_is_required_even_on_loopback(stack: Stack) -> None:
     token_file = stack.data_dir / "admin.token"
