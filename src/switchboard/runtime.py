@@ -52,7 +52,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from switchboard.config import Settings, get_settings, normalise_database_url
+from switchboard.config import Settings, get_settings, normalise_database_url, prepare_data_dir
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
 from switchboard.store.db import Database, migrate
@@ -230,6 +230,7 @@ class Runtime:
         self.kind = kind
         self.launch_dbos = launch_dbos
         self.queues = queues
+        prepare_data_dir(Path(self.settings.data_dir))  # 0700: keys and (SQLite) texts inside
         self.database_url = self.settings.resolved_database_url()
         self.executor_id = new_executor_id(self.settings)
         self.db: Database = Database(self.database_url)

@@ -19,6 +19,14 @@ def serve(
     no_workers: bool = typer.Option(
         False, "--no-workers", help="Web only: accept webhooks and enqueue, never dequeue."
     ),
+    proxy_headers: bool = typer.Option(
+        True, help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips (a reverse proxy)."
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Proxy addresses whose forwarded headers are trusted (comma-separated). "
+        "Default: $FORWARDED_ALLOW_IPS or 127.0.0.1.",
+    ),
 ) -> None:
     """Run the webhook receiver, admin API, /healthz, /readyz and /metrics (and workers)."""
     import uvicorn
@@ -31,8 +39,22 @@ def serve(
     rt = Runtime(settings, workers=not no_workers, kind="serve").start()
     try:
         app = create_app(rt, bind_host=host)
+        if app.state.generated_token_file is not None:
+            # Printed once, at the start that generated it; afterwards it is only in the file.
+            typer.echo(
+                f"admin token (generated; stored in {app.state.generated_token_file}): "
+                f"{app.state.admin_token}",
+                err=True,
+            )
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
         server = uvicorn.Server(config)
         typer.echo(
