@@ -411,3 +411,46 @@ def test_readiness_is_a_write_probe(
         finally:
             flag.unlink()
         assert rt.ready()["ready"]
+
+
+def test_stop_hands_unfinished_workflows_back(
+    db_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    """What a graceful stop leaves PENDING on its executor goes back to ENQUEUED on its queue
+    (SQLite's separate workflows file and PostgreSQL's `dbos` schema alike)."""
+    import sqlalchemy as sa
+
+    from switchboard.store.db import Database
+    from tests.web import plugin
+
+    plugin.install()
+    rt = Runtime(_settings(db_url, tmp_path, master_key), queues=["setup"]).start()
+    try:
+        event_id = _event(rt, _conn(rt), "test.dummy", "AChandback")
+        with rt.db.workflow_tables() as (conn, prefix):
+            conn.execute(
+                sa.text(
+                    f"UPDATE {prefix}workflow_status SET status = 'PENDING', executor_id = :me "
+                    "WHERE workflow_uuid = :id"
+                ),
+                {"me": rt.executor_id, "id": event_id},
+            )
+            conn.commit()
+    finally:
+        rt.stop(timeout_s=0)
+    db = Database(rt.database_url)
+    try:
+        with db.workflow_tables() as (conn, prefix):
+            row = conn.execute(
+                sa.text(
+                    f"SELECT status, queue_name, executor_id FROM {prefix}workflow_status "
+                    "WHERE workflow_uuid = :id"
+                ),
+                {"id": event_id},
+            ).one()
+        with db.session() as s:
+            beats = s.query(ExecutorHeartbeat).count()
+    finally:
+        db.dispose()
+    assert tuple(row) == ("ENQUEUED", "activity", rt.executor_id)
+    assert beats == 0

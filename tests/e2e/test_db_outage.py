@@ -50,8 +50,11 @@ def test_acknowledged_events_are_finished_after_a_database_outage(tmp_path: Path
         sb = ActivityStack.start(stack, tmp_path / "sb", extra_env=env)
         for n, phone in enumerate(KNOWN):
             sb.create_person(f"Person {n}", phone)
-        # Quo retries refused deliveries; enough attempts to outlast the outage
-        sb.quo_control("PATCH", "/settings", json={"webhookMaxAttempts": 12})
+        # Quo retries refused deliveries: enough attempts to outlast the outage, and short
+        # backoffs so the redeliveries do not dominate the settling time
+        sb.quo_control(
+            "PATCH", "/settings", json={"webhookMaxAttempts": 12, "webhookBackoffS": 0.3}
+        )
         calls: list[dict[str, Any]] = []
         messages: list[tuple[str, dict[str, Any]]] = []
         stop_load = threading.Event()
