@@ -155,6 +155,7 @@ def test_signal_drains_hands_back_and_exits_zero(
         os.kill(proc.pid, sig)
         code = proc.wait(DRAIN_S + EXIT_SLACK_S + 30)
         took = time.monotonic() - signalled
+        print(f"{command} {sig.name}: exit {code} after {took:.1f}s (drain bound {DRAIN_S}s)")
         assert code == 0, f"exit {code}"
         assert took <= DRAIN_S + EXIT_SLACK_S, f"exit took {took:.1f}s"
         counts = _workflow_counts(sqlite_url, executor_id)
