@@ -358,8 +358,10 @@ class Runtime:
             if self.dbos_ready:
                 from dbos import DBOS
 
-                # DBOS waits in whole seconds (and at least one tick once it waits at all).
-                DBOS.destroy(workflow_completion_timeout_sec=max(0, int(drain)))
+                # DBOS waits in whole seconds; the last second of the bound is kept for the
+                # teardown (DBOS's threads, the hand-back, the heartbeat), so the process is
+                # gone within the bound.
+                DBOS.destroy(workflow_completion_timeout_sec=max(0, int(drain - 1.0)))
                 self.dbos_ready = False
                 try:
                     handed = self.hand_back_pending()

@@ -38,7 +38,7 @@ def _drain_left(signalled_at: float | None, drain_s: float) -> float:
     """What is left of the drain bound for the runtime once the web server has stopped."""
     if signalled_at is None:
         return drain_s
-    return max(1.0, drain_s - (time.monotonic() - signalled_at))
+    return max(0.0, drain_s - (time.monotonic() - signalled_at))
 
 
 def serve(
