@@ -110,6 +110,11 @@ def _record(row: Event) -> EventRecord:
     )
 
 
+def record_of(row: Event) -> EventRecord:
+    """The plain record of a row read by another module's query."""
+    return _record(row)
+
+
 def new_event_id() -> str:
     return "evt_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
 
@@ -378,6 +383,41 @@ def replay(db: Database, event_id: str, *, force: bool = False) -> str:
     )
     workflows.dispatch(event, workflow_id=workflow_id)
     return workflow_id
+
+
+def failed_events(
+    db: Database,
+    *,
+    connection_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> list[EventRecord]:
+    """The connection's failed events received in [since, until), oldest first."""
+    q = select(Event).where(Event.connection_id == connection_id, Event.status == "failed")
+    if since is not None:
+        q = q.where(Event.received_at >= since)
+    if until is not None:
+        q = q.where(Event.received_at < until)
+    q = q.order_by(Event.received_at, Event.id).limit(limit)
+    with db.session() as s:
+        return [_record(r) for r in s.execute(q).scalars()]
+
+
+def replay_many(db: Database, event_ids: Iterable[str]) -> dict[str, Any]:
+    """Replay each failed event once (see `replay`). An event no longer failed — replayed
+    already by an earlier or concurrent bulk action — is counted as refused, not run twice.
+    Returns {"replayed": [...event ids], "refused": {event id: reason}}."""
+    replayed: list[str] = []
+    refused: dict[str, str] = {}
+    for event_id in dict.fromkeys(event_ids):
+        try:
+            replay(db, event_id)
+        except (EventNotFound, ReplayRefused) as exc:
+            refused[event_id] = str(exc)
+        else:
+            replayed.append(event_id)
+    return {"replayed": replayed, "refused": refused}
 
 
 def record_rejection(

@@ -95,7 +95,7 @@ register_handler("quo", "*", route_quo)
 # ------------------------------------------------------------------------------ services
 ServicesFactory = Callable[[str], Awaitable[Services]]
 _factory: ServicesFactory | None = None
-_clients: dict[str, tuple[Any, Any]] = {}
+_clients: dict[str, tuple[str, Any, Any]] = {}
 _clients_lock = threading.Lock()
 
 
@@ -120,15 +120,17 @@ async def _default_services(connection_id: str) -> Services:
     settings = ActivitySettings.from_connection_settings(
         await asyncio.to_thread(connections.get_settings_for, db, connection_id)
     )
+    # A reconnect replaces the secrets: clients built from the old ones are dropped.
+    stamp = await asyncio.to_thread(connections.credentials_stamp, db, connection_id)
     clients = _clients.get(connection_id)
-    if clients is None:
+    if clients is None or clients[0] != stamp:
         with _clients_lock:
             clients = _clients.get(connection_id)
-            if clients is None:
+            if clients is None or clients[0] != stamp:
                 quo = QuoClientReader(connections.quo_client_for(connection_id))
                 crm = connections.crm_connector_for(connection_id)
-                clients = _clients[connection_id] = (quo, crm)
-    quo, crm = clients
+                clients = _clients[connection_id] = (stamp, quo, crm)
+    _, quo, crm = clients
     return Services(
         db=db,
         connection_id=connection_id,

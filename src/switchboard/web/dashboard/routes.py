@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from switchboard import connections, ledger
 from switchboard.web import security
+from switchboard.web.dashboard import failures as failures_panel
 from switchboard.web.dashboard.auth import (
     _safe_next,
     read_form,
@@ -56,6 +57,8 @@ FLASH: dict[str, str] = {
     "settings_resubscribe": "Settings saved; webhooks are being re-subscribed (workflow {ref}).",
     "settings_unchanged": "Nothing changed.",
     "logged_out": "Signed out.",
+    "bulk_replayed": "Replay queued for {ref} failed events.",
+    "reconnected": "New secret stored; {ref} events it had failed are replayed.",
 }
 
 
@@ -217,6 +220,7 @@ async def connection_page(
                 marker_label="429s",
             ),
             "api_providers": provider_names,
+            **failures_panel.failure_context(db, connection_id),
         }
 
     ctx = await asyncio.to_thread(work)
@@ -381,3 +385,4 @@ async def save_settings(request: Request, connection_id: str) -> Response:
 router = APIRouter()
 router.include_router(public)
 router.include_router(protected)
+router.include_router(failures_panel.router)
