@@ -25,13 +25,11 @@ T = TypeVar("T")
 def token_of(scope: Scope) -> str | None:
     """The credential a request carries: `x-api-token`, `Authorization: Bearer`, `api_token`."""
     for name, value in scope.get("headers", []):
-        if name == b"x-api-token":
-            text: str = bytes(value).decode("latin-1").strip()
-            return text or None
-        if name == b"authorization":
-            text = bytes(value).decode("latin-1")
-            if text[:7].lower() == "bearer ":
-                return text[7:].strip() or None
+        text: str = bytes(value).decode("latin-1").strip()
+        if name == b"x-api-token" and text:
+            return text
+        if name == b"authorization" and text[:7].lower() == "bearer " and text[7:].strip():
+            return text[7:].strip()
     query = scope.get("query_string", b"").decode("latin-1")
     for part in query.split("&"):
         key, _, val = part.partition("=")
