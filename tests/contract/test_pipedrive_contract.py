@@ -163,9 +163,13 @@ async def test_organizations(api: Api) -> None:
 
 async def test_deals_and_leads(api: Api) -> None:
     ada = await _person(api)
-    await api.control("POST", "/companies/default/deals", json={"title": "Big", "person_id": ada["id"]})
     await api.control(
-        "POST", "/companies/default/deals", json={"title": "Won", "person_id": ada["id"], "status": "won"}
+        "POST", "/companies/default/deals", json={"title": "Big", "person_id": ada["id"]}
+    )
+    await api.control(
+        "POST",
+        "/companies/default/deals",
+        json={"title": "Won", "person_id": ada["id"], "status": "won"},
     )
     open_deals = await api.call(
         "GET",
@@ -181,7 +185,9 @@ async def test_deals_and_leads(api: Api) -> None:
     assert [d["title"] for d in open_deals["data"]] == ["Big"]
     await api.call("GET", "/api/v2/deals", 400, params={"status": "maybe"})
 
-    await api.control("POST", "/companies/default/leads", json={"title": "Lead A", "person_id": ada["id"]})
+    await api.control(
+        "POST", "/companies/default/leads", json={"title": "Lead A", "person_id": ada["id"]}
+    )
     leads = await api.call(
         "GET", "/v1/leads", params={"person_id": ada["id"], "sort": "update_time DESC"}
     )
@@ -230,8 +236,12 @@ async def test_call_logs(api: Api) -> None:
     assert log["duration"] == "42" and log["start_time"] == "2026-12-01T10:00:00.000Z"
     assert log["has_recording"] is False and log["activity_id"]
     await api.call("POST", "/v1/callLogs", 400, json={**body, "outcome": "maybe"})
-    await api.call("POST", "/v1/callLogs", 400, json={k: v for k, v in body.items() if k != "end_time"})
-    await api.call("POST", "/v1/callLogs", 400, json={**body, "deal_id": 1, "lead_id": MISSING_LEAD})
+    await api.call(
+        "POST", "/v1/callLogs", 400, json={k: v for k, v in body.items() if k != "end_time"}
+    )
+    await api.call(
+        "POST", "/v1/callLogs", 400, json={**body, "deal_id": 1, "lead_id": MISSING_LEAD}
+    )
     await api.call("POST", "/v1/callLogs", 404, json={**body, "activity_id": 5_555_555})
 
     got = await api.call("GET", f"/v1/callLogs/{log['id']}")
@@ -333,9 +343,16 @@ def _concrete_paths() -> set[tuple[str, str]]:
 
 def test_validator_rejects_wrong_shapes() -> None:
     """The checks are real: a wrong type, a bad enum, a non-error body for an error fail."""
-    good = {"success": True, "data": {"id": "CA1", "outcome": "connected",
-            "to_phone_number": "1", "start_time": "2026-12-01T10:00:00.000Z",
-            "end_time": "2026-12-01T10:00:00.000Z"}}
+    good = {
+        "success": True,
+        "data": {
+            "id": "CA1",
+            "outcome": "connected",
+            "to_phone_number": "1",
+            "start_time": "2026-12-01T10:00:00.000Z",
+            "end_time": "2026-12-01T10:00:00.000Z",
+        },
+    }
     validate("GET", "/v1/callLogs/CA1", 200, good)
     for bad in (
         {**good, "data": {**good["data"], "outcome": "maybe"}},

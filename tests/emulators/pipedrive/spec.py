@@ -1,5 +1,6 @@
 """Validate Pipedrive emulator responses against Pipedrive's own OpenAPI documents
-(tests/data/pipedrive-v1.json and pipedrive-v2.json: the served operations of shared/specs/pipedrive).
+(tests/data/pipedrive-v1.json and pipedrive-v2.json: the served operations of Pipedrive's
+v1.yaml and v2.yaml).
 
 Relaxations, each because the documents contradict Pipedrive's documented behaviour:
 - Every property also accepts null. The documents mark only some fields `nullable`, yet Pipedrive

@@ -25,19 +25,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _ymd_hms(at: datetime, sep: str) -> str:
+    # Not strftime: it does not zero-pad years before 1000 on every platform.
+    u = at.astimezone(UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}{sep}{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+
+
 def v2_time(at: datetime) -> str:
     """v2 timestamps: RFC 3339, seconds, `Z`."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _ymd_hms(at, "T") + "Z"
 
 
 def iso_ms(at: datetime) -> str:
     """Timestamps v1 documents as `date-time` (call logs, leads, webhooks): milliseconds, `Z`."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    return _ymd_hms(at, "T") + f".{at.microsecond // 1000:03d}Z"
 
 
 def v1_time(at: datetime) -> str:
     """v1's plain timestamps (notes, users): `YYYY-MM-DD HH:MM:SS` in UTC."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _ymd_hms(at, " ")
 
 
 def parse_time(value: Any, name: str) -> datetime:
@@ -974,8 +980,8 @@ class Company:
                     "org_id": refs.org_id,
                     "deal_id": refs.deal_id,
                     "lead_id": refs.lead_id,
-                    "due_date": start.strftime("%Y-%m-%d"),
-                    "due_time": start.strftime("%H:%M"),
+                    "due_date": _ymd_hms(start, " ")[:10],
+                    "due_time": f"{start.hour:02d}:{start.minute:02d}",
                     "duration": f"{secs // 3600:02d}:{secs % 3600 // 60:02d}",
                     "done": True,
                     "note": note,
