@@ -338,7 +338,9 @@ class PipedriveEmulator:
         status: int | None = None
         error: str | None = None
         try:
-            async with httpx.AsyncClient(timeout=self.webhook_timeout_s, transport=transport) as c:
+            async with httpx.AsyncClient(
+                timeout=self.deliverer.timeout_s, transport=transport or self.deliverer.transport
+            ) as c:
                 resp = await c.request(
                     "DELETE",
                     target,
