@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from switchboard.emulators.common import Scope
-from switchboard.emulators.pipedrive.company import Company, User, parse_time
+from switchboard.emulators.pipedrive.company import Company
 from switchboard.emulators.pipedrive.emulator import PipedriveEmulator, Token
+from switchboard.emulators.pipedrive.entities import User, parse_time
 from switchboard.emulators.pipedrive.errors import bad_request, forbidden, parse_json, unauthorized
 from switchboard.emulators.pipedrive.operations import has_scope, match
 

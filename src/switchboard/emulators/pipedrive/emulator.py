@@ -27,7 +27,8 @@ from typing import Any
 import httpx
 
 from switchboard.emulators.common import FaultConfig, FaultInjector, RequestLog
-from switchboard.emulators.pipedrive.company import ChangeEvent, Company, Webhook, utcnow
+from switchboard.emulators.pipedrive.company import ChangeEvent, Company
+from switchboard.emulators.pipedrive.entities import Webhook, utcnow
 from switchboard.emulators.pipedrive.errors import not_found
 from switchboard.emulators.pipedrive.limits import TokenBudget
 from switchboard.emulators.pipedrive.seed import SeedResult, seed_company

@@ -20,8 +20,8 @@ from switchboard.emulators.pipedrive.api import (
     q_time,
     v1_sort,
 )
-from switchboard.emulators.pipedrive.company import Recording, Webhook
 from switchboard.emulators.pipedrive.emulator import WEBHOOKS_PER_USER
+from switchboard.emulators.pipedrive.entities import Recording, Webhook
 from switchboard.emulators.pipedrive.errors import (
     PipedriveError,
     bad_request,

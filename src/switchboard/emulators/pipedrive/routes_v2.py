@@ -19,7 +19,7 @@ from switchboard.emulators.pipedrive.api import (
     q_int,
     q_time,
 )
-from switchboard.emulators.pipedrive.company import Person
+from switchboard.emulators.pipedrive.entities import Person
 from switchboard.emulators.pipedrive.errors import bad_request
 
 SEARCH_FIELDS = ("custom_fields", "email", "notes", "phone", "name")

@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard.emulators.pipedrive.company import Company, Deal, Lead, Organization, Person
+from switchboard.emulators.pipedrive.company import Company
+from switchboard.emulators.pipedrive.entities import Deal, Lead, Organization, Person
 
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
 LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]

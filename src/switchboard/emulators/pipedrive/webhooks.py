@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from switchboard.emulators.common import Delivery, FaultInjector
-from switchboard.emulators.pipedrive.company import ChangeEvent, Company, Webhook, iso_ms
+from switchboard.emulators.pipedrive.company import ChangeEvent, Company
+from switchboard.emulators.pipedrive.entities import Webhook, iso_ms
 
 V1_ACTIONS = {"create": "added", "change": "updated", "delete": "deleted"}
 DEFAULT_RETRY_DELAYS_S = (3.0, 30.0, 150.0)
