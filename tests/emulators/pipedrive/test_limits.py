@@ -4,6 +4,7 @@ units, the `x-ratelimit-*` headers and 429s with Pipedrive's body. A fake clock 
 from __future__ import annotations
 
 from tests.emulators.pipedrive.conftest import Pd
+from tests.emulators.pipedrive.spec import validate
 
 
 def _fake_clock(pd: Pd) -> list[float]:
@@ -33,7 +34,7 @@ async def test_burst_window_of_two_seconds(pd: Pd) -> None:
         assert (await pd.client.get("/v1/users/me")).status_code == 200
     limited = await pd.client.get("/v1/users/me")
     assert limited.status_code == 429
-    assert limited.json()["success"] is False and limited.json()["error"]
+    validate("GET", "/v1/users/me", 429, limited.json())  # Pipedrive's generic error shape
     assert limited.headers["retry-after"] == "2" and limited.headers["x-ratelimit-remaining"] == "0"
     now[0] += 1.0
     assert (await pd.client.get("/v1/users/me")).status_code == 429  # rolling, not calendar

@@ -300,6 +300,7 @@ def router() -> APIRouter:
                 "Webhook not found",
                 extra={"status": "error", "errors": {"id": "Webhook not found"}},
             )
+        hook.removed = True  # retries still in flight stop, as for a deleted subscription
         del co.webhooks[hook.id]
         return {"success": True, "status": "ok"}
 
