@@ -50,6 +50,7 @@ class ChangeEvent:
     v1_previous: dict[str, Any] | None = None
     merged_to_id: int | None = None
     at: datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 Listener = Callable[["Company", ChangeEvent], None]

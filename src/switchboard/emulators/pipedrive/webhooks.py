@@ -43,8 +43,9 @@ def v2_body(company: Company, hook: Webhook, event: ChangeEvent, attempt: int) -
         "timestamp": iso_ms(event.at),
         "change_source": event.source,
         "is_bulk_edit": False,
-        "correlation_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{id(event)}")),
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{id(event)}:{hook.id}")),
+        # The same on every attempt and duplicate of this event to this subscription.
+        "correlation_id": event.id,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.id}:{hook.id}")),
         "type": hook.type,
         "permitted_user_ids": [str(u) for u in company.users],
     }
