@@ -20,6 +20,10 @@ async def test_companies_are_isolated(pd: Pd) -> None:
     assert (
         await pd.client.get("/v1/users/me", headers={"x-api-token": issued["token"]})
     ).is_success
+    by_query = await pd.client.get(
+        "/v1/users/me", params={"api_token": "t2"}, headers={"x-api-token": ""}
+    )
+    assert by_query.json()["data"]["company_id"] == other["id"]  # the `api_token` query form
     listed = await pd.ok("GET", "/_emulator/companies")
     assert len(listed["data"]) == 2
 

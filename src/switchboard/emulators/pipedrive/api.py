@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 from fastapi import Request
 
@@ -31,12 +32,9 @@ def token_of(scope: Scope) -> str | None:
             return text
         if name == b"authorization" and text[:7].lower() == "bearer " and text[7:].strip():
             return text[7:].strip()
-    query = scope.get("query_string", b"").decode("latin-1")
-    for part in query.split("&"):
-        key, _, val = part.partition("=")
-        if key == "api_token" and val:
-            return str(val)
-    return None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("api_token") or [""]
+    return values[0] or None
 
 
 @dataclass
