@@ -115,15 +115,13 @@ class DataCentreRouting:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        host = ""
+        host_header = ""
         for name, value in scope.get("headers", []):
             if name == b"host":
-                host = bytes(value).decode("latin-1").split(":")[0].lower()
+                host_header = bytes(value).decode("latin-1").strip()
+        host = host_header.split(":")[0].lower()
         first, _, rest = path.lstrip("/").partition("/")
-        scheme = scope.get("scheme", "http")
-        origin = f"{scheme}://{host}" + (
-            f":{scope['server'][1]}" if scope.get("server") and host not in HOST_TO_DC else ""
-        )
+        origin = f"{scope.get('scheme', 'http')}://{host_header}"
         if first in DATA_CENTRES and rest.split("/")[0] in ("crm", "oauth"):
             dc = first
             scope = {**scope, "path": "/" + rest, "raw_path": ("/" + rest).encode()}
@@ -190,6 +188,9 @@ class ZohoGate:
                     message = {**message, "headers": [*message.get("headers", []), *extra]}
                 await send(message)
 
+            hold = float(getattr(emu.faults.config, "processing_ms", 0))
+            if hold:
+                await asyncio.sleep(hold / 1000)
             await self.app({**scope, "zoho_org": org.id}, receive, with_headers)
         finally:
             emu.leave(org)

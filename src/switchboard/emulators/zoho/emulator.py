@@ -18,6 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from switchboard.emulators.common import FaultConfig, FaultInjector, RequestLog, WebhookDeliverer
 from switchboard.emulators.zoho.errors import ZohoError, invalid_token, too_many_requests
 from switchboard.emulators.zoho.metadata import RECORD_MODULES, Ids
@@ -104,6 +106,9 @@ class ZohoFaultConfig(FaultConfig):
     # Quirks no primary source confirms: kept as knobs.
     strict_se_module: bool = True  # `$se_module` only with `What_Id`, naming Leads or Accounts
     oauth_error_status: int = 200  # Zoho's accounts server answers OAuth errors with 200 + error
+    # Server-side handling time of every /crm request, spent while holding a concurrency slot
+    # (the common `latency_ms` is spent before the slot is taken).
+    processing_ms: float = Field(default=0, ge=0)
 
 
 class ZohoEmulator:
