@@ -176,7 +176,7 @@ class Org:
     # ------------------------------------------------------------ record JSON
 
     def record_json(self, rec: Record, fields: list[str] | None = None) -> dict[str, Any]:
-        owner = self.user(str(rec.values.get("Owner", {}).get("id", ""))) or self.admin
+        owner = self.user(str((rec.values.get("Owner") or {}).get("id", ""))) or self.admin
         base: dict[str, Any] = {"id": rec.id}
         full = {
             **rec.values,
@@ -196,7 +196,10 @@ class Org:
                 full["Call_Duration_in_seconds"] = int(mm) * 60 + int(ss)
         if fields is None:
             defs = field_map(rec.module)
-            return base | {k: full.get(k) for k in defs} | {"$se_module": full.get("$se_module")}
+            out = base | {k: full.get(k) for k in defs}
+            if rec.module == "Calls":
+                out["$se_module"] = full.get("$se_module")
+            return out
         return base | {k: full.get(k) for k in fields if k != "id"}
 
     def note_json(self, note: Record) -> dict[str, Any]:
