@@ -58,3 +58,15 @@ async def test_concurrency_limit_per_org(zoho: Zoho) -> None:
     zoho.emu.faults.clear()
     assert (await zoho.api("GET", "/crm/v8/org")).status_code == 200
     assert zoho.emu.in_flight[zoho.org.id] == 0
+
+
+async def test_heavy_calls_have_a_sub_concurrency_of_ten(zoho: Zoho) -> None:
+    zoho.org.concurrency_override = 25
+    zoho.emu.faults.update({"processing_ms": 300})
+    searches = [zoho.api("GET", "/crm/v8/Contacts/search?phone=1") for _ in range(12)]
+    light = [zoho.api("GET", "/crm/v8/org") for _ in range(5)]
+    results = await asyncio.gather(*searches, *light)
+    search_statuses = sorted(r.status_code for r in results[:12])
+    assert search_statuses == [204] * 10 + [429, 429]
+    assert [r.status_code for r in results[12:]] == [200] * 5
+    assert zoho.emu.in_flight[f"{zoho.org.id}:heavy"] == 0

@@ -148,3 +148,12 @@ async def test_control_edits_notify(zoho: Zoho) -> None:
     assert channels["data"][0]["explicit_expiry"] is False
     log = await zoho.ok("GET", "/_emulator/notifications")
     assert len(log["data"]) == 3
+
+
+async def test_empty_body_knob(zoho: Zoho) -> None:
+    await zoho.ok("PATCH", "/_emulator/faults", json={"notify_empty_body_rate": 1})
+    await _watch(zoho)
+    await zoho.create("Contacts", Last_Name="Ada")
+    await zoho.emu.drain()
+    contents = sorted(r.content for r in zoho.receiver.deliveries)
+    assert contents[0] == b"" and json.loads(contents[1])["operation"] == "insert"

@@ -103,6 +103,17 @@ def token_of(scope: Scope) -> str | None:
     return None
 
 
+HEAVY_OPERATIONS = frozenset({"Search Records", "Upsert Records"})
+
+
+def _is_heavy(scope: Scope) -> bool:
+    """Calls Zoho counts against the sub-concurrency limit: searches, upserts, sorted lists."""
+    op = operation_of(scope)
+    if op in HEAVY_OPERATIONS:
+        return True
+    return op == "Get Records" and b"sort_by=" in scope.get("query_string", b"")
+
+
 class DataCentreRouting:
     """Puts the request's DC in `scope["zoho_dc"]` and strips a `/{dc}` path prefix;
     `scope["zoho_base"]` is the base URL that DC's answers should point back to."""
@@ -167,9 +178,10 @@ class ZohoGate:
             await self.app(scope, receive, send)
             return
         emu = self.emulator
+        heavy = _is_heavy(scope)
         try:
             org = emu.authenticate(token_of(scope), scope.get("zoho_dc", "us"))
-            emu.enter(org)
+            emu.enter(org, heavy=heavy)
         except ZohoError as exc:
             await send_json(send, exc.status, exc.body())
             return
@@ -193,7 +205,7 @@ class ZohoGate:
                 await asyncio.sleep(hold / 1000)
             await self.app({**scope, "zoho_org": org.id}, receive, with_headers)
         finally:
-            emu.leave(org)
+            emu.leave(org, heavy=heavy)
 
 
 def create_app(emulator: ZohoEmulator | None = None) -> ASGIApp:

@@ -54,6 +54,7 @@ REFRESH_LIMIT = 10
 CHANNEL_DEFAULT_TTL_S = 3600
 CHANNEL_MAX_TTL_S = 7 * 24 * 3600
 CREDIT_WINDOW_S = 24 * 3600
+HEAVY_CONCURRENCY = 10  # sub-concurrency of heavy calls (searches, upserts, sorted lists)
 
 
 @dataclass
@@ -106,6 +107,9 @@ class ZohoFaultConfig(FaultConfig):
     # Quirks no primary source confirms: kept as knobs.
     strict_se_module: bool = True  # `$se_module` only with `What_Id`, naming Leads or Accounts
     oauth_error_status: int = 200  # Zoho's accounts server answers OAuth errors with 200 + error
+    # Share of notifications preceded by an extra POST with an empty body (production parsers
+    # broke on such bodies; when Zoho sends them is not documented).
+    notify_empty_body_rate: float = Field(default=0, ge=0, le=1)
     # Server-side handling time of every /crm request, spent while holding a concurrency slot
     # (the common `latency_ms` is spent before the slot is taken).
     processing_ms: float = Field(default=0, ge=0)
@@ -354,16 +358,26 @@ class ZohoEmulator:
             spent.extend([now] * cost)
             return limit - len(spent)
 
-    def enter(self, org: Org) -> None:
+    def enter(self, org: Org, *, heavy: bool = False) -> None:
+        """Take a concurrency slot (and a heavy-call slot: at most `HEAVY_CONCURRENCY` of the
+        org's concurrent calls may be heavy ones)."""
         with self._lock:
             current = self.in_flight.get(org.id, 0)
             if current >= org.max_concurrency:
                 raise too_many_requests("Concurrency limit of the org exceeded")
+            heavy_key = f"{org.id}:heavy"
+            if heavy:
+                if self.in_flight.get(heavy_key, 0) >= HEAVY_CONCURRENCY:
+                    raise too_many_requests("Sub-concurrency limit of the org exceeded")
+                self.in_flight[heavy_key] = self.in_flight.get(heavy_key, 0) + 1
             self.in_flight[org.id] = current + 1
 
-    def leave(self, org: Org) -> None:
+    def leave(self, org: Org, *, heavy: bool = False) -> None:
         with self._lock:
             self.in_flight[org.id] = max(0, self.in_flight.get(org.id, 1) - 1)
+            if heavy:
+                key = f"{org.id}:heavy"
+                self.in_flight[key] = max(0, self.in_flight.get(key, 1) - 1)
 
     def credits_used(self, org: Org) -> int:
         now = self.now()
@@ -551,30 +565,25 @@ class ZohoEmulator:
         self.notifications.append(
             Notification(self.now(), channel.channel_id, channel.notify_url, body)
         )
-        raw = json.dumps(body).encode()
-        loop = self.loop
+        rate = float(getattr(self.faults.config, "notify_empty_body_rate", 0))
+        if rate and self.faults.random.random() < rate:
+            self._schedule(channel.notify_url, b"", "empty")
+        self._schedule(channel.notify_url, json.dumps(body).encode(), body["operation"])
+
+    def _schedule(self, url: str, raw: bytes, operation: str) -> None:
+        """Deliver on the running loop, or on the server's loop when called from elsewhere."""
+
+        def go() -> None:
+            self.deliverer.schedule(url, raw, lambda _b: {}, event_id="", event_type=operation)
+
         try:
-            running = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
-            running = None
-        if running is not None:
-            self.deliverer.schedule(
-                channel.notify_url,
-                raw,
-                lambda _b: {},
-                event_id=body["operation"],
-                event_type=f"{body['module']}.{body['operation']}",
-            )
-        elif loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(
-                lambda: self.deliverer.schedule(
-                    channel.notify_url,
-                    raw,
-                    lambda _b: {},
-                    event_id=body["operation"],
-                    event_type=f"{body['module']}.{body['operation']}",
-                )
-            )
+            loop = self.loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(go)
+            return
+        go()
 
     async def drain(self, timeout: float = 30.0) -> None:
         await self.deliverer.drain(timeout)
