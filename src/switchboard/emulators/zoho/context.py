@@ -11,7 +11,7 @@ from fastapi import Request
 
 from switchboard.emulators.zoho.emulator import ZohoEmulator
 from switchboard.emulators.zoho.errors import ZohoError, invalid_body, invalid_param
-from switchboard.emulators.zoho.org import Org
+from switchboard.emulators.zoho.org import MAX_RECORDS_PER_CALL, Org
 
 
 def emulator_of(request: Request) -> ZohoEmulator:
@@ -62,12 +62,12 @@ async def read_data(request: Request, key: str = "data") -> list[Any]:
             "invalid data",
             {"api_name": key, "json_path": f"$.{key}", "expected_data_type": "jsonarray"},
         )
-    if len(items) > 100:
+    if len(items) > MAX_RECORDS_PER_CALL:
         raise ZohoError(
             400,
             "LIMIT_EXCEEDED",
             "Record insertion limit has been exceeded.",
-            {"api_name": key, "json_path": f"$.{key}", "limit": 100},
+            {"api_name": key, "json_path": f"$.{key}", "limit": MAX_RECORDS_PER_CALL},
         )
     return items
 

@@ -21,8 +21,13 @@ from typing import Any
 from pydantic import Field
 
 from switchboard.emulators.common import FaultConfig, FaultInjector, RequestLog, WebhookDeliverer
-from switchboard.emulators.zoho.errors import ZohoError, invalid_token, too_many_requests
-from switchboard.emulators.zoho.metadata import RECORD_MODULES, Ids
+from switchboard.emulators.zoho.errors import (
+    ZohoError,
+    authentication_failure,
+    invalid_token,
+    too_many_requests,
+)
+from switchboard.emulators.zoho.metadata import Ids
 from switchboard.emulators.zoho.org import (
     EDITIONS,
     Channel,
@@ -330,8 +335,6 @@ class ZohoEmulator:
         self.access_tokens.pop(token, None)
 
     def authenticate(self, token: str | None, dc: str) -> Org:
-        from switchboard.emulators.zoho.errors import authentication_failure
-
         if not token:
             raise authentication_failure()
         found = self.access_tokens.get(token)
@@ -402,7 +405,7 @@ class ZohoEmulator:
                     continue
                 now = self.now()
                 rec = Record(module, self.new_id(), values, now, now)
-                org.records[module][rec.id] = rec
+                org.put(rec)
                 results.append(Result(True, rec, action="insert"))
         self.notify(org, module, "insert", [r.record for r in results if r.record])
         return results
@@ -449,7 +452,7 @@ class ZohoEmulator:
                     results.append(Result(False, error=exc.item))
                     continue
                 fields = sorted(k for k in values if values.get(k) != rec.values.get(k))
-                rec.values = values
+                org.put(rec, values)
                 rec.modified = self.now()
                 changed.append((rec, fields))
                 results.append(Result(True, rec, action="update"))
@@ -477,14 +480,15 @@ class ZohoEmulator:
                 now = self.now()
                 if existing is not None and found is not None:
                     fields = sorted(k for k in values if values.get(k) != existing.values.get(k))
-                    existing.values, existing.modified = values, now
+                    org.put(existing, values)
+                    existing.modified = now
                     updated.append((existing, fields))
                     results.append(
                         Result(True, existing, action="update", duplicate_field=found[1])
                     )
                 else:
                     rec = Record(module, self.new_id(), values, now, now)
-                    org.records[module][rec.id] = rec
+                    org.put(rec)
                     inserted.append(rec)
                     results.append(Result(True, rec, action="insert"))
         self.notify(org, module, "insert", inserted)
@@ -496,7 +500,7 @@ class ZohoEmulator:
         gone: list[Record] = []
         with org.lock:
             for rid in ids:
-                rec = org.records[module].pop(rid, None)
+                rec = org.remove(module, rid)
                 if rec is None:
                     results.append(
                         Result(
@@ -620,7 +624,6 @@ class ZohoEmulator:
 
 __all__ = [
     "DATA_CENTRES",
-    "RECORD_MODULES",
     "AccessToken",
     "Notification",
     "ZohoEmulator",

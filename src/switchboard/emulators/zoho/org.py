@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from switchboard.emulators.zoho.errors import ZohoError, error_item
+from switchboard.emulators.zoho.errors import error_item
 from switchboard.emulators.zoho.metadata import (
     DEFAULT_DUPLICATE_CHECK,
     PHONE_FIELDS,
@@ -147,6 +147,7 @@ class Org:
     notes: dict[str, Record] = field(default_factory=dict)
     deleted: list[Deleted] = field(default_factory=list)
     channels: dict[str, Channel] = field(default_factory=dict)
+    phone_index: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     credits_override: int | None = None
     concurrency_override: int | None = None
@@ -367,11 +368,38 @@ class Org:
 
     # ------------------------------------------------------------ queries
 
-    def matches_phone(self, rec: Record, phone: str) -> bool:
-        want = digits(phone)
-        return bool(want) and any(
-            digits(rec.values.get(f)) == want for f in PHONE_FIELDS if rec.values.get(f)
-        )
+    # ------------------------------------------------------------ store (keeps the phone index)
+
+    def put(self, rec: Record, values: dict[str, Any] | None = None) -> None:
+        """Insert `rec`, or replace its values; every write goes through here or `remove`."""
+        old = self.records[rec.module].get(rec.id)
+        if old is not None:
+            self._index(old, add=False)
+        if values is not None:
+            rec.values = values
+        self.records[rec.module][rec.id] = rec
+        self._index(rec, add=True)
+
+    def remove(self, module: str, rid: str) -> Record | None:
+        rec = self.records[module].pop(rid, None)
+        if rec is not None:
+            self._index(rec, add=False)
+        return rec
+
+    def _index(self, rec: Record, *, add: bool) -> None:
+        index = self.phone_index.setdefault(rec.module, {})
+        for name in PHONE_FIELDS:
+            key = digits(rec.values.get(name))
+            if not key:
+                continue
+            if add:
+                index.setdefault(key, set()).add(rec.id)
+            else:
+                index.get(key, set()).discard(rec.id)
+
+    def by_phone(self, module: str, phone: str) -> set[str]:
+        """Ids of records with `phone` (compared by digits) in any phone field."""
+        return set(self.phone_index.get(module, {}).get(digits(phone), set()))
 
     def duplicate_of(
         self, module: str, values: dict[str, Any], check_fields: tuple[str, ...]
@@ -400,28 +428,3 @@ def display_name(rec: Record) -> str:
     if rec.module == "Accounts":
         return str(v.get("Account_Name") or "")
     return str(v.get("Subject") or "")
-
-
-def require_module(module: str) -> str:
-    if module not in RECORD_MODULES:
-        from switchboard.emulators.zoho.errors import invalid_module
-
-        raise invalid_module()
-    return module
-
-
-__all__ = [
-    "EDITIONS",
-    "MAX_RECORDS_PER_CALL",
-    "Channel",
-    "Deleted",
-    "Org",
-    "Record",
-    "RecordError",
-    "Result",
-    "User",
-    "ZohoError",
-    "display_name",
-    "format_time",
-    "parse_time",
-]

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 from switchboard.emulators.zoho.context import org_of, query_int
 from switchboard.emulators.zoho.errors import (
     ZohoError,
-    invalid_module,
     invalid_param,
     param_missing,
 )
@@ -187,6 +186,3 @@ def meta_router() -> APIRouter:
         return {"org": [org_json(org_of(request))]}
 
     return router
-
-
-__all__ = ["invalid_module", "meta_router", "org_json", "user_json"]

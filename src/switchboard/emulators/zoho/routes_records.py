@@ -32,8 +32,15 @@ from switchboard.emulators.zoho.errors import (
     invalid_param,
     param_missing,
 )
-from switchboard.emulators.zoho.metadata import PHONE_FIELDS, RECORD_MODULES, field_map
-from switchboard.emulators.zoho.org import Org, Record, Result, format_time, parse_time
+from switchboard.emulators.zoho.metadata import RECORD_MODULES, field_map
+from switchboard.emulators.zoho.org import (
+    Org,
+    Record,
+    Result,
+    display_name,
+    format_time,
+    parse_time,
+)
 
 MAX_PER_PAGE = 200
 PAGE_LIMIT = 2000  # records reachable with `page`; deeper needs `page_token`
@@ -290,9 +297,11 @@ def records_router() -> APIRouter:
         q = request.query_params
         fields = _fields_param(request, module, required=False)
         checks: list[Any] = []
+        pool = list(org.records[module].values())
         if q.get("phone"):
-            phone = q["phone"]
-            checks.append(lambda r: org.matches_phone(r, phone))
+            ids = org.by_phone(module, q["phone"])
+            pool = [org.records[module][i] for i in ids]
+            checks.append(lambda r: True)
         if q.get("email"):
             email = q["email"].lower()
             checks.append(
@@ -313,7 +322,7 @@ def records_router() -> APIRouter:
             checks.append(lambda r: pred({"id": r.id, **r.values}))
         if not checks:
             raise param_missing("criteria")
-        found = [r for r in org.records[module].values() if all(c(r) for c in checks)]
+        found = [r for r in pool if all(c(r) for c in checks)]
         return _page(request, org, module, found[:PAGE_LIMIT], fields, tokens=False)
 
     @router.get("/{module}/deleted")
@@ -490,8 +499,6 @@ def _new_note(emu: Any, org: Org, item: Any, n: int) -> Record:
     target = org.records[str(module)].get(str(parent["id"]))
     if target is None:
         raise bad("INVALID_DATA", "the id given seems to be invalid", "Parent_Id")
-    from switchboard.emulators.zoho.org import display_name
-
     now = emu.now()
     note = Record(
         "Notes",
@@ -506,6 +513,3 @@ def _new_note(emu: Any, org: Org, item: Any, n: int) -> Record:
     )
     org.notes[note.id] = note
     return note
-
-
-__all__ = ["PHONE_FIELDS", "records_router"]

@@ -75,6 +75,6 @@ def seed_org(
                 if module == "Leads":
                     values["Company"] = rng.choice(COMPANIES)
                 rec = Record(module, emu.new_id(), values, now, now)
-                org.records[module][rec.id] = rec
+                org.put(rec)
                 ids.append(rec.id)
     return out
