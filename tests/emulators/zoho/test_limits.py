@@ -70,3 +70,11 @@ async def test_heavy_calls_have_a_sub_concurrency_of_ten(zoho: Zoho) -> None:
     assert search_statuses == [204] * 10 + [429, 429]
     assert [r.status_code for r in results[12:]] == [200] * 5
     assert zoho.emu.in_flight[f"{zoho.org.id}:heavy"] == 0
+
+
+async def test_credit_costs_knob(zoho: Zoho) -> None:
+    zoho.org.credits_override = 10
+    zoho.emu.faults.update({"credit_costs": {"Search Records": 4}})
+    await zoho.api("GET", "/crm/v8/Contacts/search?phone=1")
+    await zoho.api("GET", "/crm/v8/org")
+    assert zoho.emu.credits_used(zoho.org) == 5

@@ -29,3 +29,42 @@ async def test_phone_search_follows_writes(zoho: Zoho) -> None:
     assert await _ids(zoho, "Contacts", "+14155550102") == []
     both = "/crm/v8/Leads/search?phone=4155550101&criteria=(Company:equals:acme)"
     assert [r["id"] for r in (await zoho.ok("GET", both))["data"]] == [lid]
+
+
+async def test_page_token_scan_survives_concurrent_creates_and_deletes(zoho: Zoho) -> None:
+    await zoho.ok("POST", "/_emulator/orgs/default/seed", json={"contacts": 50})
+    ids = sorted(zoho.org.records["Contacts"], key=int)
+    url = "/crm/v8/Contacts?fields=Last_Name&per_page=10"
+    first = await zoho.ok("GET", url)
+    seen = [r["id"] for r in first["data"]]
+    assert seen == ids[:10]
+    # Between pages: delete records already seen and not yet seen, create new ones.
+    await zoho.ok("DELETE", f"/crm/v8/Contacts?ids={','.join(ids[:3] + ids[20:22])}")
+    new = [await zoho.create("Contacts", Last_Name=f"New {n}") for n in range(2)]
+    token = first["info"]["next_page_token"]
+    pages = [first["info"]["page"]]
+    while token:
+        page = await zoho.ok("GET", f"{url}&page_token={token}")
+        seen += [r["id"] for r in page["data"]]
+        pages.append(page["info"]["page"])
+        token = page["info"].get("next_page_token")
+    survivors = [i for i in ids if i not in ids[20:22]]
+    assert len(seen) == len(set(seen))
+    assert set(seen) == set(survivors) | set(new)
+    assert pages == list(range(1, len(pages) + 1))
+    await zoho.ok(
+        "GET", f"/crm/v8/Leads?fields=Last_Name&page_token={first['info']['next_page_token']}", 400
+    )
+
+
+async def test_if_modified_since_accepts_iso_and_http_dates(zoho: Zoho) -> None:
+    await zoho.create("Contacts", Last_Name="Ada")
+    url = "/crm/v8/Contacts?fields=Last_Name"
+    for since, status in [
+        ("2000-01-01T00:00:00+05:30", 200),
+        ("Sat, 01 Jan 2000 00:00:00 GMT", 200),
+        ("2999-01-01T00:00:00Z", 304),
+    ]:
+        resp = await zoho.api("GET", url, headers={"If-Modified-Since": since})
+        assert resp.status_code == status, since
+    assert (await zoho.api("GET", url, headers={"If-Modified-Since": "soon"})).status_code == 400

@@ -187,7 +187,8 @@ class ZohoGate:
             return
         try:
             try:
-                remaining = emu.charge(org)
+                costs = getattr(emu.faults.config, "credit_costs", {})
+                remaining = emu.charge(org, max(0, int(costs.get(operation_of(scope), 1))))
             except ZohoError as exc:
                 await send_json(send, exc.status, exc.body())
                 return

@@ -112,6 +112,9 @@ class ZohoFaultConfig(FaultConfig):
     # Quirks no primary source confirms: kept as knobs.
     strict_se_module: bool = True  # `$se_module` only with `What_Id`, naming Leads or Accounts
     oauth_error_status: int = 200  # Zoho's accounts server answers OAuth errors with 200 + error
+    # Credits per call by operation (the documents' operation names); others cost 1. Zoho says
+    # "most calls cost 1, some more" without a table the emulator could rely on.
+    credit_costs: dict[str, int] = Field(default_factory=dict)
     # Share of notifications preceded by an extra POST with an empty body (production parsers
     # broke on such bodies; when Zoho sends them is not documented).
     notify_empty_body_rate: float = Field(default=0, ge=0, le=1)

@@ -77,39 +77,49 @@ def _fields_param(request: Request, module: str, *, required: bool) -> list[str]
     return names
 
 
-def _sorted(request: Request, records: list[Record]) -> tuple[list[Record], str, str]:
+def _sort_params(request: Request) -> tuple[str, str]:
     sort_by = request.query_params.get("sort_by", "id")
     order = request.query_params.get("sort_order", "asc" if sort_by == "id" else "desc")
     if sort_by not in SORTABLE:
         raise invalid_param("sort_by")
     if order not in ("asc", "desc"):
         raise invalid_param("sort_order")
-
-    def key(r: Record) -> tuple[float, int]:
-        if sort_by == "Created_Time":
-            return (r.created, int(r.id))
-        if sort_by == "Modified_Time":
-            return (r.modified, int(r.id))
-        return (0.0, int(r.id))
-
-    return sorted(records, key=key, reverse=order == "desc"), sort_by, order
+    return sort_by, order
 
 
-def _token(offset: int, module: str, sort_by: str, order: str) -> str:
-    raw = json.dumps({"o": offset, "m": module, "s": sort_by, "d": order}).encode()
-    return "1000." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _key(sort_by: str, r: Record) -> tuple[float, int]:
+    if sort_by == "Created_Time":
+        return (r.created, int(r.id))
+    if sort_by == "Modified_Time":
+        return (r.modified, int(r.id))
+    return (0.0, int(r.id))
 
 
-def _untoken(token: str, module: str) -> int:
+def _token(key: tuple[float, int], page: int, module: str, sort_by: str, order: str) -> str:
+    """An opaque cursor: the sort key of the last record shown (so records created or deleted
+    during a scan shift nothing), plus the page number it leads to."""
+    raw = json.dumps({"k": list(key), "p": page, "m": module, "s": sort_by, "d": order})
+    return "1000." + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _untoken(token: str, module: str) -> tuple[tuple[float, int], int, str, str]:
     try:
         raw = token.removeprefix("1000.")
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        offset = data["o"]
-        if data["m"] != module or not isinstance(offset, int) or offset < 0:
-            raise ValueError("token of another module")
+        stamp, last_id = data["k"]
+        page, sort_by, order = data["p"], data["s"], data["d"]
+        if (
+            data["m"] != module
+            or sort_by not in SORTABLE
+            or order not in ("asc", "desc")
+            or not isinstance(page, int)
+            or not isinstance(last_id, int)
+            or not isinstance(stamp, int | float)
+        ):
+            raise ValueError("token of another listing")
     except (ValueError, KeyError, TypeError) as exc:
         raise invalid_param("page_token") from exc
-    return offset
+    return (float(stamp), last_id), page, sort_by, order
 
 
 def _page(
@@ -122,13 +132,18 @@ def _page(
     tokens: bool,
 ) -> Response:
     per_page = query_int(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
-    records, sort_by, order = _sorted(request, records)
     token = request.query_params.get("page_token") if tokens else None
-    page = 1
     if token:
-        offset = _untoken(token, module)
-        page = offset // per_page + 1
+        after, page, sort_by, order = _untoken(token, module)
+        records = sorted(records, key=lambda r: _key(sort_by, r), reverse=order == "desc")
+        if order == "asc":
+            records = [r for r in records if _key(sort_by, r) > after]
+        else:
+            records = [r for r in records if _key(sort_by, r) < after]
+        offset = 0
     else:
+        sort_by, order = _sort_params(request)
+        records = sorted(records, key=lambda r: _key(sort_by, r), reverse=order == "desc")
         page = query_int(request, "page", 1, 1, 10**6)
         offset = (page - 1) * per_page
         if offset + per_page > PAGE_LIMIT and offset > 0:
@@ -151,17 +166,10 @@ def _page(
         "more_records": more,
     }
     if tokens:
-        info["next_page_token"] = (
-            _token(offset + per_page, module, sort_by, order) if more else None
-        )
-        info["previous_page_token"] = (
-            _token(max(0, offset - per_page), module, sort_by, order) if offset else None
-        )
+        if more:
+            last = _key(sort_by, chunk[-1])
+            info["next_page_token"] = _token(last, page + 1, module, sort_by, order)
         info["page_token_expiry"] = format_time(emulator_of(request).now() + 86400)
-        if not more:
-            info.pop("next_page_token")
-        if not offset:
-            info.pop("previous_page_token")
     return JSONResponse({"data": [org.record_json(r, fields) for r in chunk], "info": info})
 
 
