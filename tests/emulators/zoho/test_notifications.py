@@ -157,3 +157,28 @@ async def test_empty_body_knob(zoho: Zoho) -> None:
     await zoho.emu.drain()
     contents = sorted(r.content for r in zoho.receiver.deliveries)
     assert contents[0] == b"" and json.loads(contents[1])["operation"] == "insert"
+
+
+def test_python_api_edits_notify_through_a_server_thread() -> None:
+    import httpx
+
+    from switchboard.emulators.common import run_in_thread
+    from switchboard.emulators.zoho import create_app
+    from tests.emulators.zoho.conftest import TOKEN, Receiver, make_emulator
+
+    emu = make_emulator()
+    receiver = Receiver()
+    emu.deliverer.transport = httpx.MockTransport(receiver)
+    with run_in_thread(create_app(emu)) as srv:
+        item = {"channel_id": 5, "events": ["Contacts.all"], "notify_url": URL, "token": "t"}
+        resp = httpx.post(
+            srv.url + "/crm/v8/actions/watch",
+            json={"watch": [item]},
+            headers={"Authorization": f"Zoho-oauthtoken {TOKEN}"},
+        )
+        assert resp.status_code == 201
+        seeded = emu.seed(emu.default_org, contacts=3)
+        assert len(seeded.contacts) == 3 and receiver.deliveries == []  # seeding is silent
+        results = emu.create_records(emu.default_org, "Contacts", [{"Last_Name": "From test"}])
+        emu.drain_sync()
+    assert [json.loads(r.content)["ids"] for r in receiver.deliveries] == [[results[0].record.id]]

@@ -39,6 +39,7 @@ from switchboard.emulators.zoho.org import (
     User,
     display_name,
 )
+from switchboard.emulators.zoho.seed import SeedResult, seed_org
 
 # Data centres: code → (accounts host, API host).
 DATA_CENTRES: dict[str, tuple[str, str]] = {
@@ -578,22 +579,61 @@ class ZohoEmulator:
         self._schedule(channel.notify_url, json.dumps(body).encode(), body["operation"])
 
     def _schedule(self, url: str, raw: bytes, operation: str) -> None:
-        """Deliver on the running loop, or on the server's loop when called from elsewhere."""
+        """Deliver on the served app's loop when it runs in another thread (a server thread),
+        else on the caller's running loop (in-process app)."""
 
         def go() -> None:
             self.deliverer.schedule(url, raw, lambda _b: {}, event_id="", event_type=operation)
 
+        server = self._server_loop()
+        if server is not None:
+            server.call_soon_threadsafe(go)
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            loop = self.loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(go)
-            return
+            return  # no loop anywhere: nothing can deliver (the notification is still logged)
         go()
 
+    def _server_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The served app's loop when it runs in another thread than the caller."""
+        loop = self.loop
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if loop is not None and loop is not current and loop.is_running():
+            return loop
+        return None
+
     async def drain(self, timeout: float = 30.0) -> None:
-        await self.deliverer.drain(timeout)
+        """Wait until every scheduled delivery (retries included) has finished; works from the
+        server's loop, a test's loop (in-process app), or another thread's loop."""
+        loop = self._server_loop()
+        if loop is None:
+            await self.deliverer.drain(timeout)
+            return
+        future = asyncio.run_coroutine_threadsafe(self.deliverer.drain(timeout), loop)
+        await asyncio.wrap_future(future)
+
+    def drain_sync(self, timeout: float = 30.0) -> None:
+        """`drain` for synchronous callers while the app runs in a server thread."""
+        loop = self._server_loop()
+        if loop is None:
+            raise RuntimeError("no server loop running in another thread; await drain()")
+        asyncio.run_coroutine_threadsafe(self.deliverer.drain(timeout), loop).result(timeout + 5)
+
+    def seed(
+        self,
+        org: Org,
+        *,
+        contacts: int = 0,
+        leads: int = 0,
+        accounts: int | None = None,
+        seed: int = 0,
+    ) -> SeedResult:
+        """Seed an org directly (see `seed.seed_org`); no notifications, no credits."""
+        return seed_org(self, org, contacts=contacts, leads=leads, accounts=accounts, seed=seed)
 
     def set_notify_delivery(
         self,
