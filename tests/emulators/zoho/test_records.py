@@ -68,3 +68,27 @@ async def test_if_modified_since_accepts_iso_and_http_dates(zoho: Zoho) -> None:
         resp = await zoho.api("GET", url, headers={"If-Modified-Since": since})
         assert resp.status_code == status, since
     assert (await zoho.api("GET", url, headers={"If-Modified-Since": "soon"})).status_code == 400
+
+
+async def test_emoji_become_question_marks_in_subject_and_title_fields(zoho: Zoho) -> None:
+    cid = await zoho.create("Contacts", Last_Name="Ada 😀", Title="CEO 🚀")
+    call = {
+        "Subject": "📞 Inbound call",
+        "Call_Type": "Inbound",
+        "Call_Start_Time": "2026-12-05T10:00:00+00:00",
+        "Description": "Notes keep 😀",
+    }
+    made = await zoho.ok("POST", "/crm/v8/Calls", 201, json={"data": [call]})
+    call_id = made["data"][0]["details"]["id"]
+    got = (await zoho.ok("GET", f"/crm/v8/Calls/{call_id}"))["data"][0]
+    assert got["Subject"] == "? Inbound call" and got["Description"] == "Notes keep 😀"
+    contact = (await zoho.ok("GET", f"/crm/v8/Contacts/{cid}"))["data"][0]
+    assert contact["Title"] == "CEO ?" and contact["Last_Name"] == "Ada 😀"
+    note = {
+        "Note_Title": "SMS 💬",
+        "Note_Content": "hi 👋",
+        "Parent_Id": {"module": {"api_name": "Contacts"}, "id": cid},
+    }
+    made = await zoho.ok("POST", "/crm/v8/Notes", json={"data": [note]})
+    got = (await zoho.ok("GET", f"/crm/v8/Notes/{made['data'][0]['details']['id']}"))["data"][0]
+    assert (got["Note_Title"], got["Note_Content"]) == ("SMS ?", "hi 👋")

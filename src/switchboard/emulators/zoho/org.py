@@ -39,6 +39,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _DURATION = re.compile(r"^\d{1,4}:[0-5]\d$")
 MAX_RECORDS_PER_CALL = 100
+# Fields Zoho stores without 4-byte characters: each emoji comes back as "?".
+EMOJI_MANGLED = frozenset({"Subject", "Title", "Designation", "Note_Title"})
+
+
+def mangle_emoji(text: str) -> str:
+    return "".join("?" if ord(ch) > 0xFFFF else ch for ch in text)
 
 
 def format_time(ts: float) -> str:
@@ -312,6 +318,8 @@ class Org:
             raise _field_error("INVALID_DATA", "invalid data", f.api_name, index)
         if f.api_name == "Call_Duration" and value and not _DURATION.match(value):
             raise _field_error("INVALID_DATA", "invalid data", f.api_name, index)
+        if f.api_name in EMOJI_MANGLED:
+            return mangle_emoji(value)
         return value
 
     def validate(

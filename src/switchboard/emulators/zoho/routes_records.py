@@ -34,11 +34,13 @@ from switchboard.emulators.zoho.errors import (
 )
 from switchboard.emulators.zoho.metadata import RECORD_MODULES, field_map
 from switchboard.emulators.zoho.org import (
+    EMOJI_MANGLED,
     Org,
     Record,
     Result,
     display_name,
     format_time,
+    mangle_emoji,
     parse_time,
 )
 
@@ -274,7 +276,7 @@ def records_router() -> APIRouter:
                         {"api_name": key, "json_path": f"$.data[0].{key}"},
                     )
                     return JSONResponse({"data": [err]}, status_code=400)
-                note.values[key] = value
+                note.values[key] = mangle_emoji(value) if key in EMOJI_MANGLED else value
         note.modified = emu.now()
         return _write_answer(
             org, [Result(True, note, action="update")], "record updated", created=False
@@ -512,7 +514,7 @@ def _new_note(emu: Any, org: Org, item: Any, n: int) -> Record:
         "Notes",
         emu.new_id(),
         {
-            "Note_Title": title,
+            "Note_Title": mangle_emoji(title) if title else title,
             "Note_Content": content,
             "Parent_Id": {"module": module, "id": target.id, "name": display_name(target)},
         },
