@@ -20,7 +20,7 @@ async def _authorize(client: httpx.AsyncClient, prefix: str = "") -> dict[str, l
         params={
             "response_type": "code",
             "client_id": CLIENT["client_id"],
-            "scope": "ZohoCRM.modules.ALL,ZohoCRM.notifications.ALL",
+            "scope": "ZohoCRM.modules.ALL,ZohoCRM.notifications.ALL,ZohoCRM.org.READ",
             "redirect_uri": REDIRECT,
             "access_type": "offline",
             "state": "xyz",
@@ -145,3 +145,37 @@ async def test_missing_or_foreign_auth(zoho: Zoho) -> None:
     assert none.status_code == 401 and none.json()["code"] == "AUTHENTICATION_FAILURE"
     bearer = await zoho.api("GET", "/crm/v8/org", headers={"Authorization": "Bearer 1000.x"})
     assert bearer.status_code == 401
+
+
+async def test_scopes_limit_what_a_token_reaches(zoho: Zoho) -> None:
+    narrow = zoho.emu.issue_access_token(
+        zoho.org, scope="ZohoCRM.modules.contacts.READ,ZohoCRM.users.READ"
+    ).value
+    headers = {"Authorization": f"Zoho-oauthtoken {narrow}"}
+    allowed = [
+        ("GET", "/crm/v8/Contacts?fields=Last_Name"),
+        ("GET", "/crm/v8/contacts/search?phone=1"),
+        ("GET", "/crm/v8/users"),
+    ]
+    for method, path in allowed:
+        assert (await zoho.api(method, path, headers=headers)).status_code < 400, path
+    refused = [
+        ("POST", "/crm/v8/Contacts"),
+        ("GET", "/crm/v8/Leads?fields=Last_Name"),
+        ("GET", "/crm/v8/org"),
+        ("GET", "/crm/v8/settings/fields?module=Contacts"),
+        ("GET", "/crm/v8/actions/watch"),
+        ("POST", "/crm/v8/Notes"),
+    ]
+    for method, path in refused:
+        resp = await zoho.api(method, path, headers=headers, json={"data": [{}]})
+        assert resp.status_code == 401, path
+        assert resp.json()["code"] == "OAUTH_SCOPE_MISMATCH"
+    calls_only = zoho.emu.issue_access_token(
+        zoho.org, scope="ZohoCRM.modules.calls.ALL,ZohoCRM.notifications.ALL"
+    ).value
+    headers = {"Authorization": f"Zoho-oauthtoken {calls_only}"}
+    assert (await zoho.api("GET", "/crm/v8/actions/watch", headers=headers)).status_code == 204
+    assert (
+        await zoho.api("GET", "/crm/v8/Calls?fields=Subject", headers=headers)
+    ).status_code == 204

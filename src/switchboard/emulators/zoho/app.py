@@ -180,7 +180,9 @@ class ZohoGate:
         emu = self.emulator
         heavy = _is_heavy(scope)
         try:
-            org = emu.authenticate(token_of(scope), scope.get("zoho_dc", "us"))
+            org = emu.authorize(
+                token_of(scope), scope.get("zoho_dc", "us"), scope["method"], scope["path"]
+            )
             emu.enter(org, heavy=heavy)
         except ZohoError as exc:
             await send_json(send, exc.status, exc.body())

@@ -6,7 +6,7 @@ limits). `{org}` is an org id, name, or `default`.
     GET    /_emulator/orgs                      POST {name?, dc?, edition?, users?}
     GET    /_emulator/orgs/{org}
     PUT    /_emulator/orgs/{org}/limits         {credits_per_day?, max_concurrency?}
-    POST   /_emulator/orgs/{org}/tokens         {token?, ttl_s?}       -> {access_token}
+    POST   /_emulator/orgs/{org}/tokens         {token?, ttl_s?, scope?} -> {access_token}
     POST   /_emulator/orgs/{org}/oauth/codes    {client_id?, redirect_uri?, scope?} -> {code}
     POST   /_emulator/oauth/clients             {client_id, client_secret}
     POST   /_emulator/orgs/{org}/seed           {contacts?, leads?, accounts?, seed?}
@@ -159,7 +159,10 @@ def control_router() -> APIRouter:
         body = await _body(request)
         ttl = _number(body, "ttl_s", minimum=1) or 3600.0
         value = body.get("token") if isinstance(body.get("token"), str) else None
-        issued = emu.issue_access_token(emu.org(org_ref), value, ttl_s=ttl)
+        kwargs: dict[str, Any] = {}
+        if isinstance(body.get("scope"), str):
+            kwargs["scope"] = body["scope"]
+        issued = emu.issue_access_token(emu.org(org_ref), value, ttl_s=ttl, **kwargs)
         return {"access_token": issued.value, "org_id": issued.org_id, "dc": issued.dc}
 
     @router.post("/orgs/{org_ref}/oauth/codes")

@@ -39,6 +39,7 @@ from switchboard.emulators.zoho.org import (
     User,
     display_name,
 )
+from switchboard.emulators.zoho.scopes import FULL_SCOPE, allows, scope_mismatch
 from switchboard.emulators.zoho.seed import SeedResult, seed_org
 
 # Data centres: code → (accounts host, API host).
@@ -261,7 +262,7 @@ class ZohoEmulator:
         *,
         client_id: str | None = None,
         redirect_uri: str | None = None,
-        scope: str = "ZohoCRM.modules.ALL,ZohoCRM.settings.ALL",
+        scope: str = FULL_SCOPE,
     ) -> str:
         code = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
         self.codes[code] = OAuthCode(
@@ -275,7 +276,7 @@ class ZohoEmulator:
         value: str | None = None,
         *,
         ttl_s: float = ACCESS_TOKEN_TTL_S,
-        scope: str = "ZohoCRM.modules.ALL",
+        scope: str = FULL_SCOPE,
         refresh: RefreshToken | None = None,
     ) -> AccessToken:
         token = AccessToken(
@@ -337,6 +338,14 @@ class ZohoEmulator:
             for value in [k for k, v in self.access_tokens.items() if v.refresh_token == token]:
                 del self.access_tokens[value]
         self.access_tokens.pop(token, None)
+
+    def authorize(self, token: str | None, dc: str, method: str, path: str) -> Org:
+        """`authenticate`, then check the token's scopes allow the request."""
+        org = self.authenticate(token, dc)
+        found = self.access_tokens[str(token)]
+        if not allows(found.scope, method, path):
+            raise scope_mismatch()
+        return org
 
     def authenticate(self, token: str | None, dc: str) -> Org:
         if not token:

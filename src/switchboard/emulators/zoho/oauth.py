@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from switchboard.emulators.zoho.context import emulator_of
 from switchboard.emulators.zoho.emulator import ACCESS_TOKEN_TTL_S, ZohoEmulator
+from switchboard.emulators.zoho.scopes import FULL_SCOPE
 
 TOO_MANY = "You have made too many requests continuously. Please try again after some time."
 
@@ -59,7 +60,7 @@ def oauth_router() -> APIRouter:
             org,
             client_id=client_id,
             redirect_uri=redirect_uri,
-            scope=q.get("scope") or "ZohoCRM.modules.ALL",
+            scope=q.get("scope") or FULL_SCOPE,
         )
         params = {
             "code": code,
