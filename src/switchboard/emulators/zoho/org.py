@@ -165,6 +165,7 @@ class Org:
     deleted: list[Deleted] = field(default_factory=list)
     channels: dict[str, Channel] = field(default_factory=dict)
     phone_index: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    meta_cache: dict[str, Any] = field(default_factory=dict)  # metadata answers, built once
     lock: threading.RLock = field(default_factory=threading.RLock)
     credits_override: int | None = None
     concurrency_override: int | None = None

@@ -51,6 +51,23 @@ def _module_param(request: Request) -> str:
     )
 
 
+def _fields_of(org: Org, module: str) -> list[dict[str, Any]]:
+    """Field metadata of a module, built once per org (it never changes)."""
+    key = f"fields:{module}"
+    if key not in org.meta_cache:
+        org.meta_cache[key] = [field_json(module, f, org.ids) for f in FIELDS[module]]
+    cached: list[dict[str, Any]] = org.meta_cache[key]
+    return cached
+
+
+def _layout_of(org: Org, module: str) -> dict[str, Any]:
+    key = f"layout:{module}"
+    if key not in org.meta_cache:
+        org.meta_cache[key] = layout_json(module, org.ids)
+    cached: dict[str, Any] = org.meta_cache[key]
+    return cached
+
+
 def user_json(org: Org, user: User) -> dict[str, Any]:
     return skeleton(
         "users",
@@ -108,7 +125,7 @@ def meta_router() -> APIRouter:
         for m in ALL_MODULES:
             if m.lower() == api_name.lower():
                 item = module_json(m, org.ids, format_time(org.created))
-                item["fields"] = [field_json(m, f, org.ids) for f in FIELDS[m]]
+                item["fields"] = _fields_of(org, m)
                 return {"modules": [item]}
         raise ZohoError(
             400,
@@ -121,15 +138,14 @@ def meta_router() -> APIRouter:
     async def fields(request: Request) -> dict[str, Any]:
         org = org_of(request)
         m = _module_param(request)
-        return {"fields": [field_json(m, f, org.ids) for f in FIELDS[m]]}
+        return {"fields": _fields_of(org, m)}
 
     @router.get("/settings/fields/{field_id}")
     async def one_field(field_id: str, request: Request) -> Response:
         org = org_of(request)
         m = _module_param(request)
-        for f in FIELDS[m]:
-            item = field_json(m, f, org.ids)
-            if field_id in (item["id"], f.api_name):
+        for item in _fields_of(org, m):
+            if field_id in (item["id"], item["api_name"]):
                 return JSONResponse({"fields": [item]})
         return Response(status_code=204)
 
@@ -137,13 +153,13 @@ def meta_router() -> APIRouter:
     async def layouts(request: Request) -> dict[str, Any]:
         org = org_of(request)
         m = _module_param(request)
-        return {"layouts": [layout_json(m, org.ids)]}
+        return {"layouts": [_layout_of(org, m)]}
 
     @router.get("/settings/layouts/{layout_id}")
     async def layout(layout_id: str, request: Request) -> Response:
         org = org_of(request)
         m = _module_param(request)
-        item = layout_json(m, org.ids)
+        item = _layout_of(org, m)
         if item["id"] != layout_id:
             return Response(status_code=204)
         return JSONResponse({"layouts": [item]})
