@@ -90,3 +90,15 @@ async def test_request_log_stats_and_faults(zoho: Zoho) -> None:
     assert (await zoho.ok("GET", "/_emulator/requests"))["data"] == []
     assert (await zoho.api("GET", "/crm/v8/Contacts?fields=Last_Name")).status_code == 204
     assert (await zoho.ok("GET", "/_emulator/faults"))["strict_se_module"] is True
+
+
+async def test_workspace_aliases(zoho: Zoho) -> None:
+    """The other emulators' control-surface names answer too (workspaces = orgs)."""
+    seeded = await zoho.ok(
+        "POST", "/_emulator/workspaces/default/seed", json={"people": 4, "companies": 1}
+    )
+    assert (seeded["contacts"], seeded["accounts"]) == (4, 1)
+    listed = await zoho.ok("GET", "/_emulator/workspaces")
+    assert listed["data"][0]["workspace_id"] == zoho.org.id
+    assert (await zoho.ok("POST", "/_emulator/webhooks/drain"))["pending"] == 0
+    assert (await zoho.ok("GET", "/_emulator/webhook-deliveries"))["data"] == []

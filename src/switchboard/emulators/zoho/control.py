@@ -14,13 +14,14 @@ limits). `{org}` is an org id, name, or `default`.
     PUT    /_emulator/orgs/{org}/records/{module}/{id}      {values}  (notifies)
     DELETE /_emulator/orgs/{org}/records/{module}/{id}                (notifies)
     GET    /_emulator/orgs/{org}/channels       every channel, expired ones too
+    (every /orgs route also answers under /workspaces; seed also takes people / companies)
     GET    /_emulator/requests?since=&operation=&key=       DELETE /_emulator/requests
     GET    /_emulator/stats
     GET|PUT|PATCH|DELETE /_emulator/faults
     GET|PUT /_emulator/notify-delivery          {max_attempts, backoff_s, time_scale, timeout_s}
     GET    /_emulator/notifications             every notification built
-    GET    /_emulator/deliveries                every delivery attempt
-    POST   /_emulator/notifications/drain       wait for pending deliveries
+    GET    /_emulator/deliveries                every delivery attempt (also /webhook-deliveries)
+    POST   /_emulator/notifications/drain       wait for pending deliveries (also /webhooks/drain)
 
 Record edits made here act as the org's admin (as if done in Zoho's UI) and notify watch
 channels exactly like API writes.
@@ -66,6 +67,7 @@ def _number(body: dict[str, Any], key: str, *, minimum: float = 0) -> float | No
 def org_json(emu: ZohoEmulator, org: Org) -> dict[str, Any]:
     return {
         "org_id": org.id,
+        "workspace_id": org.id,
         "name": org.name,
         "dc": org.dc,
         "edition": org.edition,
@@ -118,11 +120,13 @@ def control_router() -> APIRouter:
         return {"now": now, "iso": format_time(now)}
 
     @router.get("/orgs")
+    @router.get("/workspaces")
     async def orgs(request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         return {"data": [org_json(emu, o) for o in emu.orgs.values()]}
 
     @router.post("/orgs")
+    @router.post("/workspaces")
     async def create_org(request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         body = await _body(request)
@@ -136,11 +140,13 @@ def control_router() -> APIRouter:
         return org_json(emu, org)
 
     @router.get("/orgs/{org_ref}")
+    @router.get("/workspaces/{org_ref}")
     async def get_org(org_ref: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         return org_json(emu, emu.org(org_ref))
 
     @router.put("/orgs/{org_ref}/limits")
+    @router.put("/workspaces/{org_ref}/limits")
     async def limits(org_ref: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         org = emu.org(org_ref)
@@ -154,6 +160,7 @@ def control_router() -> APIRouter:
         return org_json(emu, org)
 
     @router.post("/orgs/{org_ref}/tokens")
+    @router.post("/workspaces/{org_ref}/tokens")
     async def token(org_ref: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         body = await _body(request)
@@ -166,6 +173,7 @@ def control_router() -> APIRouter:
         return {"access_token": issued.value, "org_id": issued.org_id, "dc": issued.dc}
 
     @router.post("/orgs/{org_ref}/oauth/codes")
+    @router.post("/workspaces/{org_ref}/oauth/codes")
     async def code(org_ref: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         body = await _body(request)
@@ -194,9 +202,13 @@ def control_router() -> APIRouter:
         return {"client_id": cid}
 
     @router.post("/orgs/{org_ref}/seed")
+    @router.post("/workspaces/{org_ref}/seed")
     async def seed(org_ref: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         body = await _body(request)
+        # `people` / `companies` are the other emulators' names for the same counts.
+        body.setdefault("contacts", body.get("people"))
+        body.setdefault("accounts", body.get("companies"))
         counts = {k: _number(body, k) for k in ("contacts", "leads", "accounts", "seed")}
         return seed_org(
             emu,
@@ -208,6 +220,7 @@ def control_router() -> APIRouter:
         ).to_json()
 
     @router.post("/orgs/{org_ref}/records/{module}")
+    @router.post("/workspaces/{org_ref}/records/{module}")
     async def create_record(org_ref: str, module: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         org, module = emu.org(org_ref), module_of(module)
@@ -215,6 +228,7 @@ def control_router() -> APIRouter:
         return _one(emu, org, module, emu.create_records(org, module, [body.get("values", {})]))
 
     @router.put("/orgs/{org_ref}/records/{module}/{rid}")
+    @router.put("/workspaces/{org_ref}/records/{module}/{rid}")
     async def update_record(
         org_ref: str, module: str, rid: str, request: Request
     ) -> dict[str, Any]:
@@ -225,6 +239,7 @@ def control_router() -> APIRouter:
         return _one(emu, org, module, results)
 
     @router.delete("/orgs/{org_ref}/records/{module}/{rid}")
+    @router.delete("/workspaces/{org_ref}/records/{module}/{rid}")
     async def delete_record(
         org_ref: str, module: str, rid: str, request: Request
     ) -> dict[str, Any]:
@@ -236,6 +251,7 @@ def control_router() -> APIRouter:
         return {"ok": True}
 
     @router.get("/orgs/{org_ref}/channels")
+    @router.get("/workspaces/{org_ref}/channels")
     async def channels(org_ref: str, request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         org = emu.org(org_ref)
@@ -326,10 +342,12 @@ def control_router() -> APIRouter:
         return {"data": [n.to_json() for n in list(emulator_of(request).notifications)]}
 
     @router.get("/deliveries")
+    @router.get("/webhook-deliveries")
     async def deliveries(request: Request) -> dict[str, Any]:
         return {"data": [d.to_dict() for d in list(emulator_of(request).deliverer.deliveries)]}
 
     @router.post("/notifications/drain")
+    @router.post("/webhooks/drain")
     async def drain(request: Request) -> dict[str, Any]:
         emu = emulator_of(request)
         body = await _body(request)
