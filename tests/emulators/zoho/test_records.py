@@ -92,3 +92,28 @@ async def test_emoji_become_question_marks_in_subject_and_title_fields(zoho: Zoh
     made = await zoho.ok("POST", "/crm/v8/Notes", json={"data": [note]})
     got = (await zoho.ok("GET", f"/crm/v8/Notes/{made['data'][0]['details']['id']}"))["data"][0]
     assert (got["Note_Title"], got["Note_Content"]) == ("SMS ?", "hi 👋")
+
+
+async def test_call_related_to_can_change_and_clear(zoho: Zoho) -> None:
+    acct = await zoho.create("Accounts", Account_Name="Zylker")
+    lead = await zoho.create("Leads", Last_Name="Bea", Company="Acme")
+    call = {
+        "Subject": "Outbound call",
+        "Call_Type": "Outbound",
+        "Call_Start_Time": "2026-12-05T10:00:00+00:00",
+        "What_Id": {"id": acct},
+        "$se_module": "Accounts",
+    }
+    call_id = await zoho.create("Calls", **call)
+    got = (await zoho.ok("GET", f"/crm/v8/Calls/{call_id}"))["data"][0]
+    assert (got["What_Id"], got["$se_module"]) == ({"id": acct, "name": "Zylker"}, "Accounts")
+    move = {"What_Id": {"id": lead}, "$se_module": "Leads"}
+    await zoho.ok("PUT", f"/crm/v8/Calls/{call_id}", json={"data": [move]})
+    assert (await zoho.ok("GET", f"/crm/v8/Calls/{call_id}"))["data"][0]["$se_module"] == "Leads"
+    await zoho.ok("PUT", f"/crm/v8/Calls/{call_id}", json={"data": [{"What_Id": None}]})
+    got = (await zoho.ok("GET", f"/crm/v8/Calls/{call_id}"))["data"][0]
+    assert (got["What_Id"], got["$se_module"]) == (None, None)
+    wrong = {"What_Id": {"id": lead}, "$se_module": "Accounts"}  # a lead is not an account
+    assert (
+        await zoho.api("PUT", f"/crm/v8/Calls/{call_id}", json={"data": [wrong]})
+    ).status_code == 400

@@ -364,7 +364,7 @@ class Org:
         se_module = data.get("$se_module", values.get("$se_module"))
         what = values.get("What_Id")
         if what is None:
-            if se_module is not None and strict:
+            if data.get("$se_module") is not None and strict:
                 raise _field_error("INVALID_DATA", "invalid data", "$se_module", index)
             values.pop("$se_module", None)
             return
