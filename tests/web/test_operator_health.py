@@ -105,7 +105,7 @@ def test_health_from_what_fails_reconnect_and_recovery_at_both_widths(
             url=f"{sb.sb.url}/webhooks/attio/{cid}", events=["record.updated"], key="s" * 32,
         )  # fmt: skip
         connections.set_status(db, cid, "active", "webhooks registered")
-        sb.create_person("Dana Whitfield", KNOWN[0])
+        person = sb.create_person("Dana Whitfield", KNOWN[0])
         sb.simulate_message(direction="incoming", participant=KNOWN[0], text="hello")
         sb.wait_settled(timeout=60)
 
@@ -115,6 +115,16 @@ def test_health_from_what_fails_reconnect_and_recovery_at_both_widths(
         for pg in pages.values():
             pg.goto(page_url)
             expect(pg.locator("h1 .dot")).to_have_class(re.compile(r"\bok\b"))
+            # the event row in words: who (caller and CRM person), what, result
+            row = pg.locator('tr[data-event][data-status="processed"]').filter(
+                has_text="hello"
+            )
+            expect(row.locator(".who")).to_contain_text(f"{KNOWN[0]} → CRM person {person}")
+            expect(row.locator(".what")).to_contain_text("Incoming text: “hello”")
+            expect(row.locator(".result")).to_contain_text("note written")
+            expect(row.locator("details pre")).to_be_hidden()  # raw JSON one click away
+            row.locator("details summary").click()
+            expect(row.locator("details pre")).to_contain_text('"lookups"')
 
         # The CRM token is revoked: the next note write gets 401.
         sb._http.delete(f"{sb.attio.url}/_emulator/tokens/{ATTIO_TOKEN}").raise_for_status()

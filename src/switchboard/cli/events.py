@@ -97,6 +97,7 @@ def list_events(
     if as_json:
         out.emit_json({"events": [r.to_dict(with_payload=False) for r in rows], "counts": counts})
         return
+    from switchboard.activity.story import story
     from switchboard.failures import cause_of
 
     out.records(
@@ -110,13 +111,16 @@ def list_events(
                 ],
                 [
                     ("connection", r.connection_id if not connection else ""),
+                    ("who", st.who),
+                    ("what", st.what),
+                    ("result", st.result),
                     ("resource", r.resource_id),
                     ("tries", r.attempts if r.attempts > 1 else ""),
                     ("cause", cause_of(r).title if r.status == "failed" else ""),
                     ("reason", r.reason),
                 ],
             )
-            for r in rows
+            for r, st in ((r, story(r)) for r in rows)
         ]
     )
     if not rows:
