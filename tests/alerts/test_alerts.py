@@ -186,3 +186,49 @@ def test_one_unhealthy_and_one_recovered_per_incident_by_webhook_and_email(
     finally:
         receiver.server.shutdown()
         smtp.server.shutdown()
+
+
+def test_the_test_button_and_cli_reach_the_receiver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app as cli
+    from switchboard.config import Settings, get_settings
+    from switchboard.crypto import generate_master_key
+    from switchboard.runtime import Runtime
+    from switchboard.web import create_app
+
+    receiver = Receiver()
+    key = generate_master_key()
+    url = f"sqlite:///{tmp_path / 'sb.db'}"
+    for name, value in {
+        "SWITCHBOARD_ALERT_WEBHOOK_URL": receiver.url,
+        "SWITCHBOARD_DATABASE_URL": url,
+        "SWITCHBOARD_DATA_DIR": str(tmp_path),
+        "SWITCHBOARD_SECRET_KEY": key,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    settings = Settings(database_url=url, data_dir=tmp_path, secret_key=key, admin_token="adm")  # type: ignore[arg-type]
+    rt = Runtime(settings, workers=False, launch_dbos=False, kind="test").start()
+    try:
+        client = TestClient(create_app(rt, bind_host="127.0.0.1"), base_url="http://127.0.0.1")
+        auth = {"Authorization": "Bearer adm"}
+        assert 'id="alerts-test"' in client.get("/dashboard", headers=auth).text
+        r = client.post("/dashboard/alerts/test", headers=auth)
+        assert r.status_code == 200 and 'data-channel="webhook"' in r.text and "sent" in r.text
+        done = CliRunner().invoke(cli, ["alerts", "test", "--json"])
+        assert done.exit_code == 0 and json.loads(done.stdout) == {"webhook": "sent"}
+        secret = CliRunner().invoke(cli, ["alerts", "secret"]).stdout.strip()
+        assert [m["switchboard"]["kind"] for m in receiver.messages()] == ["test", "test"]
+        for body, headers in receiver.requests:
+            assert verify(body, headers[SIGNATURE_HEADER.lower()], secret)
+    finally:
+        rt.stop()
+        receiver.server.shutdown()
+        get_settings.cache_clear()
+        import structlog
+
+        structlog.reset_defaults()

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from switchboard import connections, ledger
 from switchboard.web import security
+from switchboard.web.dashboard import alerts as alerts_panel
 from switchboard.web.dashboard import failures as failures_panel
 from switchboard.web.dashboard.auth import (
     _safe_next,
@@ -386,3 +387,4 @@ router = APIRouter()
 router.include_router(public)
 router.include_router(protected)
 router.include_router(failures_panel.router)
+router.include_router(alerts_panel.router)
