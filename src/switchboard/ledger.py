@@ -8,7 +8,8 @@
   (each final status may carry a `reason` and a JSON `detail`). `attempts` counts processing
   starts. `ignored` can also be set straight from `accepted` (no handler, disabled line...).
 * Failed events are replayed with `replay` (new workflow id `<event id>:replay:<n>`).
-* Refused webhook requests are recorded in `webhook_rejections` (`record_rejection`).
+* A sample of refused webhook requests is recorded in `webhook_rejections` (`record_rejection`,
+  pruned by `prune_rejections`; the sampling is in `switchboard.web.rejections`).
 
 All functions take the `Database` and return plain `EventRecord`s (safe outside a session).
 """
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.store.db import Database
@@ -348,6 +349,18 @@ def record_rejection(
                 reason=reason[:2000],
             )
         )
+
+
+def prune_rejections(db: Database, *, older_than: timedelta, keep: int) -> None:
+    """Delete rejection samples older than `older_than` and all but the newest `keep`."""
+    cutoff = datetime.now(UTC) - older_than
+    with db.session() as s:
+        s.execute(delete(WebhookRejection).where(WebhookRejection.received_at < cutoff))
+        floor = s.execute(
+            select(WebhookRejection.id).order_by(WebhookRejection.id.desc()).offset(keep).limit(1)
+        ).scalar()
+        if floor is not None:
+            s.execute(delete(WebhookRejection).where(WebhookRejection.id <= floor))
 
 
 def list_rejections(
