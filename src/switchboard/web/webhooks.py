@@ -47,6 +47,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from starlette.background import BackgroundTask
 
 from switchboard import ledger, metrics, workflows
@@ -58,6 +59,7 @@ from switchboard.connections import (
     webhook_keys,
 )
 from switchboard.logs import get_logger, mask_text
+from switchboard.store.models import Connection
 from switchboard.threads import pool, run_on
 from switchboard.web import rejections
 
@@ -119,12 +121,34 @@ def _cached_connection(connection_id: str) -> ConnectionInfo | None:
     return None
 
 
+_known_ids: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+_known_lock = threading.Lock()
+
+
+def _is_known_id(rt: Any, connection_id: str) -> bool:
+    """Whether the id is a connection's, from a snapshot of all ids refreshed at most every
+    `CONNECTION_CACHE_TTL_S`: requests for made-up ids (a flood) cost no query each."""
+    global _known_ids
+    with _known_lock:
+        taken_at, ids = _known_ids
+        if connection_id in ids:
+            return True
+        if time.monotonic() - taken_at < CONNECTION_CACHE_TTL_S:
+            return False
+        with rt.db.session() as s:
+            ids = frozenset(s.execute(select(Connection.id)).scalars())
+        _known_ids = (time.monotonic(), ids)
+        return connection_id in ids
+
+
 def _connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
     """The connection (cached for 2 s per process: the ack path reads it on every request)."""
     now = time.monotonic()
     hit = _conn_cache.get(connection_id)
     if hit is not None and now - hit[0] < CONNECTION_CACHE_TTL_S:
         return hit[1]
+    if not _is_known_id(rt, connection_id):
+        return None
     info = find_connection(rt.db, connection_id)
     if len(_conn_cache) > 10_000:
         _conn_cache.clear()
