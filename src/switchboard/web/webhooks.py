@@ -40,6 +40,7 @@ import hashlib
 import json
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -121,23 +122,27 @@ def _cached_connection(connection_id: str) -> ConnectionInfo | None:
     return None
 
 
-_known_ids: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+# Per Database object (weak: a runtime's snapshot goes with it).
+_known_ids: weakref.WeakKeyDictionary[Any, tuple[float, frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
 _known_lock = threading.Lock()
 
 
 def _is_known_id(rt: Any, connection_id: str) -> bool:
     """Whether the id is a connection's, from a snapshot of all ids refreshed at most every
-    `CONNECTION_CACHE_TTL_S`: requests for made-up ids (a flood) cost no query each."""
-    global _known_ids
+    `CONNECTION_CACHE_TTL_S`: requests for made-up ids (a flood) cost no query each. A
+    connection created by another process meanwhile answers 404 for at most that long (the
+    provider retries)."""
     with _known_lock:
-        taken_at, ids = _known_ids
+        taken_at, ids = _known_ids.get(rt.db, (float("-inf"), frozenset()))
         if connection_id in ids:
             return True
         if time.monotonic() - taken_at < CONNECTION_CACHE_TTL_S:
             return False
         with rt.db.session() as s:
             ids = frozenset(s.execute(select(Connection.id)).scalars())
-        _known_ids = (time.monotonic(), ids)
+        _known_ids[rt.db] = (time.monotonic(), ids)
         return connection_id in ids
 
 
