@@ -21,7 +21,6 @@ from typing import Any
 from switchboard.crm.base import ChangeKind, CrmChange, WebhookVerificationError
 
 SIGNATURE_HEADERS = ("attio-signature", "x-attio-signature")
-IDEMPOTENCY_HEADER = "idempotency-key"
 _KIND_BY_EVENT: dict[str, ChangeKind] = {
     "record.created": "created",
     "record.updated": "updated",
