@@ -7,7 +7,8 @@
 * Status machine: `accepted` → `processing` → `processed` | `ignored` | `skipped` | `failed`
   (each final status may carry a `reason` and a JSON `detail`). `attempts` counts processing
   starts. `ignored` can also be set straight from `accepted` (no handler, disabled line...).
-* Failed events are replayed with `replay` (new workflow id `<event id>:replay:<n>`).
+* Failed events are replayed with `replay` (new workflow id `<event id>:replay:<n>`), never on
+  a disconnected connection; `replay_many` replays a group (each event once).
 * The workflow currently responsible for a row is `workflow_id_of(row)`: the event id, or the
   replay / re-dispatch id recorded in `detail["workflow_id"]`. The runtime's watchdog finds rows
   left `accepted`/`processing` (`stuck`) and re-dispatches those whose workflow finished without
@@ -31,7 +32,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.store.db import Database
-from switchboard.store.models import AuditEntry, Event, WebhookRejection
+from switchboard.store.models import AuditEntry, Connection, Event, WebhookRejection
 
 STATUSES = ("accepted", "processing", "processed", "ignored", "skipped", "failed")
 FINAL_STATUSES = ("processed", "ignored", "skipped", "failed")
@@ -351,6 +352,9 @@ def replay(db: Database, event_id: str, *, force: bool = False) -> str:
         row = s.execute(q).scalar_one_or_none()
         if row is None:
             raise EventNotFound(event_id)
+        conn = s.get(Connection, row.connection_id)
+        if conn is not None and (conn.disconnected_at is not None or conn.status == "disconnected"):
+            raise ReplayRefused(f"connection {row.connection_id} is disconnected")
         allowed = FINAL_STATUSES if force else ("failed",)
         if row.status not in allowed:
             raise ReplayRefused(
