@@ -197,3 +197,19 @@ def test_csv_export_round_trips_every_failure_field(
             assert row[key] == value, key
         assert row["cause"] == failures.cause_of(ev).key
     assert parsed[0]["http_status"] == 401 and parsed[1]["http_status"] is None
+
+
+def test_problems_are_a_metric_by_connection_label(
+    db: Database, conn: connections.ConnectionInfo
+) -> None:
+    from types import SimpleNamespace
+
+    from switchboard.metrics import _problems, connection_label
+
+    _event(db, conn.id, "f", "failed", AUTH_REASON)
+    family = _problems(SimpleNamespace(db=db))
+    [sample] = family.samples
+    assert sample.labels == {
+        "connection": connection_label(conn.id), "code": "crm_auth", "severity": "error"
+    }  # fmt: skip
+    assert sample.value == 1.0

@@ -10,7 +10,9 @@ From the database at scrape time (the whole deployment, whatever process did the
 `switchboard_events` (ledger rows by provider and status), `switchboard_api_requests_recorded`
 / `switchboard_api_429_recorded` (api_call_counts totals by provider), `switchboard_sync_done`,
 `switchboard_sync_total`, `switchboard_sync_progress_ratio` (running syncs by connection) and
-`switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue).
+`switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue),
+`switchboard_connection_problems` (what is failing per live connection, by problem code and
+severity: the dashboard's health as numbers).
 
 A connection is labelled `connection="<connection_label(id)>"`, never by its id: the id is the
 secret part of the connection's webhook URLs, and metrics travel to places (scrapers, dashboards,
@@ -158,7 +160,24 @@ def _collect(rt: Any) -> Iterator[Any]:
                 depth.add_metric([str(queue), str(status)], float(n))
     except Exception:  # DBOS has not created its tables yet (a process that never launched it)
         pass
-    yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth)
+    yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth, _problems(rt))
+
+
+def _problems(rt: Any) -> Any:
+    """What `failures.diagnose` finds per live connection (1 per problem; healthy = absent), so
+    Prometheus can alert on the same words the dashboard shows (docs/dashboard.md has rules)."""
+    from switchboard import connections, failures
+
+    family = GaugeMetricFamily(
+        "switchboard_connection_problems",
+        "Problems of a live connection by code and severity (error | warn); count of events.",
+        labels=["connection", "code", "severity"],
+    )
+    infos = connections.list_connections(rt.db, include_disconnected=False)
+    for cid, problems in failures.diagnose(rt.db, infos).items():
+        for p in problems:
+            family.add_metric([connection_label(cid), p.code, p.severity], float(max(1, p.count)))
+    return family
 
 
 REGISTRY.register(DatabaseCollector())
