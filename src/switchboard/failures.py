@@ -29,7 +29,7 @@ from switchboard.ledger import EventRecord, record_of
 from switchboard.store.db import Database
 from switchboard.store.models import Event, WebhookSubscription
 
-# "ApiError: attio notes.create: HTTP 401 [code] message (POST /v2/notes)"
+# "ApiError: <provider> notes.create: HTTP 401 [code] message (POST /v2/notes)"
 _API_ERROR = re.compile(
     r"(?:ApiError: )?(?P<provider>[a-z][\w-]*) (?P<op>[\w.]+): HTTP (?P<st>\d{3})"
 )
@@ -41,7 +41,7 @@ WAITING_AFTER = timedelta(seconds=60)
 
 
 def provider_label(provider: str) -> str:
-    """How a provider is named in sentences ("Quo", "Attio")."""
+    """How a provider is named in sentences ("Quo", or the CRM's name capitalised)."""
     return "Quo" if provider == "quo" else provider.capitalize()
 
 
@@ -49,7 +49,7 @@ def provider_label(provider: str) -> str:
 class Cause:
     """Why an event failed, as a group key plus the words for it."""
 
-    key: str  # e.g. "attio:auth", "attio:http_422", "quo:unavailable", "other"
+    key: str  # e.g. "<crm>:auth", "<crm>:http_422", "quo:unavailable", "other"
     provider: str | None
     http_status: int | None
     title: str

@@ -139,7 +139,7 @@ def replay(
         False, "--all-failed", help="Bulk: every failed event (with --connection)."
     ),
     cause: str | None = typer.Option(
-        None, "--cause", help="Bulk: only this cause (see `events failures`), e.g. attio:auth."
+        None, "--cause", help="Bulk: only this cause (see `events failures`), e.g. quo:auth."
     ),
     since: str | None = typer.Option(None, help="Bulk: received at or after (ISO time or 2h)."),
     until: str | None = typer.Option(None, help="Bulk: received before (ISO time or 30m)."),

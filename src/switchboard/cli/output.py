@@ -28,8 +28,9 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 
 NO_CONNECTIONS = (
-    "no connections yet — run `switchboard connect attio` "
-    "(QUO_API_KEY and the CRM token in the environment)"
+    "no connections yet — run `switchboard connect <crm>` "
+    "(`switchboard connect --help` lists the CRMs; QUO_API_KEY and the CRM token in the "
+    "environment)"
 )
 
 

@@ -321,6 +321,7 @@ async def retry_setup(request: Request, connection_id: str) -> Response:
 async def replay_event(request: Request, connection_id: str, event_id: str) -> Response:
     same_origin(request)
     rt = _rt(request)
+    form = await read_form(request)
 
     def work() -> str:
         info = _connection(rt.db, connection_id)
@@ -336,7 +337,10 @@ async def replay_event(request: Request, connection_id: str, event_id: str) -> R
             raise DashboardError(409, str(exc)) from exc
 
     wf = await asyncio.to_thread(work)
-    return _redirect(_conn_url(connection_id, flash="replayed", ref=wf))
+    # Back to the same filter and to the events list, not the top of the page.
+    status = (form.get("status") or [""])[0]
+    status = status if status in ledger.STATUSES else ""
+    return _redirect(_conn_url(connection_id, status=status, flash="replayed", ref=wf) + "#events")
 
 
 @protected.get("/dashboard/connections/{connection_id}/settings")
