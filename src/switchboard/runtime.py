@@ -650,15 +650,18 @@ class Runtime:
         stale = ledger.undispatched(self.db, older_than_s=older_than_s)
         if not stale:
             return 0
+        # The workflow responsible for the row: the event id, or a replay's own id (a replayed
+        # row is `accepted` again under `<event id>:replay:<n>` while its replay waits).
+        responsible = {ev.id: ledger.workflow_id_of(ev) for ev in stale}
         known = {
             wf.workflow_id
             for wf in DBOS.list_workflows(
-                workflow_ids=[ev.id for ev in stale], load_input=False, load_output=False
+                workflow_ids=list(responsible.values()), load_input=False, load_output=False
             )
         }
         n = 0
         for ev in stale:
-            if ev.id in known:
+            if responsible[ev.id] in known:
                 continue
             workflows.dispatch(
                 workflows.InboundEvent(
@@ -669,7 +672,8 @@ class Runtime:
                     resource_id=ev.resource_id,
                     payload=ev.payload,
                     settings=get_settings_for(self.db, ev.connection_id),
-                )
+                ),
+                workflow_id=responsible[ev.id],
             )
             n += 1
         return n

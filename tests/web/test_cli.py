@@ -83,6 +83,7 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
         assert out["status"] == "active", out
         assert QUO_KEY not in done.stdout + done.stderr
         assert ATTIO_TOKEN not in done.stdout + done.stderr
+        assert "loopback address the providers cannot reach" in done.stderr
         hooks = httpx.get(f"{quo.url}/_emulator/workspaces/{QUO_KEY}/webhooks").json()["data"]
         assert hooks and all(h["url"].endswith(f"/webhooks/quo/{conn_id}") for h in hooks)
 
@@ -126,6 +127,7 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
         assert bad_status.returncode == 2
         show = _cli("connections", "show", conn_id, "--json", env=env)
         assert show.returncode == 0 and json.loads(show.stdout)["status"] == "active"
+        assert json.loads(show.stdout)["name"].startswith("Quo ↔ ")  # the workspace's name
         gone = _cli("disconnect", conn_id, "--json", "--yes", env=env)
         assert gone.returncode == 0, gone.stderr
         report = json.loads(gone.stdout)
