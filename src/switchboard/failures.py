@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from switchboard.ledger import EventRecord, record_of
 from switchboard.store.db import Database
@@ -157,31 +157,32 @@ def _unresolved_failures(
 ) -> dict[str, list[EventRecord]]:
     """Per connection: failed events finished after its last processed event (in the window)."""
     since = now - FAILURE_WINDOW
+    out: dict[str, list[EventRecord]] = {}
     with db.session() as s:
         last_ok = {
-            str(cid): _aware(at)
+            str(cid): at
             for cid, at in s.execute(
                 select(Event.connection_id, func.max(Event.processed_at))
                 .where(Event.connection_id.in_(ids), Event.status == "processed")
                 .group_by(Event.connection_id)
             )
         }
-        rows = s.execute(
-            select(Event)
-            .where(
-                Event.connection_id.in_(ids),
-                Event.status == "failed",
-                Event.processed_at >= since,
+        # Only the failures after each connection's last success are read (not the backlog).
+        after_ok = or_(
+            *(
+                and_(Event.connection_id == cid, Event.processed_at > last_ok[cid])
+                if last_ok.get(cid) is not None
+                else Event.connection_id == cid
+                for cid in ids
             )
+        )
+        q = (
+            select(Event)
+            .where(Event.status == "failed", Event.processed_at >= since, after_ok)
             .order_by(Event.processed_at.desc())
             .limit(2000)
-        ).scalars()
-        out: dict[str, list[EventRecord]] = {}
-        for row in rows:
-            ok = last_ok.get(row.connection_id)
-            done = _aware(row.processed_at)
-            if ok is not None and done is not None and done <= ok:
-                continue
+        )
+        for row in s.execute(q).scalars():
             out.setdefault(row.connection_id, []).append(record_of(row))
     return out
 
