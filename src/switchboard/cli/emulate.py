@@ -36,7 +36,6 @@ def quo(
     """Serve the Quo public API emulator (control surface under /_emulator)."""
     from switchboard.emulators.common import serve
     from switchboard.emulators.quo import QuoEmulator, create_app, load_seed
-
     from switchboard.emulators.quo.state import PROFILES
 
     if profile not in PROFILES:
