@@ -276,6 +276,9 @@ def _one_line(text: str) -> str:
 # --- messages --------------------------------------------------------------------------------
 
 
+FAILED_TEXT = "⚠️ Not delivered: Quo reported this text as failed."
+
+
 def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote:
     message = facts.message
     if message is None or message.direction is None:
@@ -286,6 +289,8 @@ def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote
         title = f"💬 Message {line} → {ctx.contact}"
         name = ctx.user_name(message.user_id)
         body = f"{name} sent: {text}" if name else f"Sent: {text}"
+        if message.status == "failed":  # Quo's message.failed (dated webhooks) or REST status
+            body += f"\n\n{FAILED_TEXT}"
     else:
         title = f"💬 Message {ctx.contact} → {line}"
         body = f"Received: {text}"

@@ -266,7 +266,10 @@ def _parse_json(body: bytes) -> dict[str, Any]:
 
 
 def _quo_items(body: bytes) -> list[dict[str, Any]]:
-    payload = _parse_json(body)
+    from switchboard.quo.envelope import normalize
+
+    # Both webhook generations' envelopes are stored in one (the legacy) shape.
+    payload = normalize(_parse_json(body))
     event_type = payload.get("type")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise Reject(400, "Quo event without a valid 'type'")
