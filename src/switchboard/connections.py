@@ -68,7 +68,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "auto_enable_new_lines": False,
     "offered_lines": [],
     "known_lines": None,
+    # Quo webhook generation of this connection: "v1" (legacy per-kind webhooks) or
+    # "2026-03-30" (the dated /webhooks resource); None = not decided yet (the deployment's
+    # SWITCHBOARD_QUO_WEBHOOKS_VERSION until setup probes the workspace). Changed only by
+    # setup and by `migrate-webhooks`, never as a plain setting.
+    "quo_webhooks": None,
 }
+QUO_WEBHOOK_GENERATIONS = ("v1", "2026-03-30")
 
 
 class ConnectionNotFound(LookupError):
@@ -205,6 +211,10 @@ def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in changes.items():
         if key not in DEFAULT_SETTINGS:
             raise InvalidSettings(f"unknown setting {key!r}; known: {sorted(DEFAULT_SETTINGS)}")
+        if key == "quo_webhooks":
+            raise InvalidSettings(
+                "quo_webhooks changes by migration: switchboard connections migrate-webhooks"
+            )
         if key == "default_region":
             import phonenumbers
 
@@ -714,18 +724,46 @@ def _call_with_supported(cls: Any, **kwargs: Any) -> Any:
     return cls(**{k: v for k, v in kwargs.items() if k in params})
 
 
+def quo_webhooks_generation(stored: Mapping[str, Any], default: str) -> str:
+    """The connection's Quo webhook generation (`default`: the deployment's setting)."""
+    value = stored.get("quo_webhooks")
+    return str(value) if value else default
+
+
+def set_quo_webhooks_generation(db: Database, connection_id: str, generation: str) -> None:
+    """Record the generation the connection's Quo webhooks now use (setup and migration)."""
+    if generation not in (*QUO_WEBHOOK_GENERATIONS, "v2"):
+        raise InvalidSettings(f"unknown Quo webhook generation {generation!r}")
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        if row is None:
+            raise ConnectionNotFound(connection_id)
+        before = (row.settings or {}).get("quo_webhooks")
+        row.settings = {**(row.settings or {}), "quo_webhooks": generation}
+        s.add(
+            AuditEntry(
+                connection_id=connection_id,
+                action="quo_webhooks_generation",
+                detail={"before": before, "after": generation},
+            )
+        )
+
+
 def quo_client_for(connection_id: str, **overrides: Any) -> Any:
-    """E2's `QuoClient` for this connection: decrypted key, counted, shared rate limit."""
+    """E2's `QuoClient` for this connection: decrypted key, counted, shared rate limit, and
+    the connection's webhook generation (overridable with `webhooks_version=`)."""
     db, box, settings, counter = _runtime_parts()
     info = get_connection(db, connection_id, with_webhooks=False)
     creds = load_credentials(db, box, connection_id)
+    overrides.setdefault(
+        "webhooks_version", quo_webhooks_generation(info.settings, settings.quo_webhooks_version)
+    )
     return build_quo_client(
         creds.quo_api_key,
         info.quo_base_url,
         hook=counter.hook(connection_id) if counter else None,
         database_url=settings.resolved_database_url(),
         redis_url=settings.redis_url,
-        webhooks_version=settings.quo_webhooks_version,
         **overrides,
     )
 

@@ -143,6 +143,7 @@ class ActivityStack:
         database_url: str | None = None,
         worker_env: dict[str, str] | None = None,
         generation: str = "v1",
+        quo_profile: str | None = None,
     ) -> ActivityStack:
         """`generation`: the Quo webhooks the connection subscribes through — "v1" (one legacy
         webhook per kind) or "2026-03-30" (one dated webhook; the emulator runs that profile)."""
@@ -175,7 +176,7 @@ class ActivityStack:
                 "--seed",
                 "7",
                 "--profile",
-                DATED if generation == DATED else "current",
+                quo_profile or (DATED if generation == DATED else "current"),
                 ready_path="/_emulator/health",
             )
         )

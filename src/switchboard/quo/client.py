@@ -477,6 +477,17 @@ class QuoClient:
             if not cursor:
                 return
 
+    async def supports_dated(self) -> bool:
+        """Does the key's workspace offer the dated generation? (`GET /users` with the version
+        header answers 200; 404 where only v1 exists.) Other errors are raised."""
+        try:
+            await self.dated("GET", "/users", "dated.users", params={"limit": 1})
+        except ApiError as exc:
+            if exc.status in (400, 404):
+                return False
+            raise
+        return True
+
     def _require_dated(self, what: str) -> None:
         if not self.is_dated:
             raise ValueError(f"{what} needs the {DATED_VERSION} webhooks generation")
