@@ -258,13 +258,18 @@ def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The `version` column holds 8 characters: the dated generation is stored without dashes.
+_STORED_VERSIONS = {"2026-03-30": "20260330"}
+_READ_VERSIONS = {v: k for k, v in _STORED_VERSIONS.items()}
+
+
 def _sub_info(w: WebhookSubscription) -> SubscriptionInfo:
     return SubscriptionInfo(
         id=w.id,
         provider=w.provider,
         remote_id=w.remote_id,
         kind=w.kind,
-        version=w.version,
+        version=_READ_VERSIONS.get(w.version, w.version),
         url=w.url,
         events=list(w.events or []),
         resource_ids=list(w.resource_ids or []),
@@ -492,7 +497,7 @@ def add_subscription(
             provider=provider,
             remote_id=remote_id,
             kind=kind,
-            version=version,
+            version=_STORED_VERSIONS.get(version, version),
             url=url,
             events=list(events),
             resource_ids=list(resource_ids or []),
@@ -504,6 +509,45 @@ def add_subscription(
         info = _sub_info(row)
     _key_cache.invalidate(connection_id)
     return info
+
+
+def replace_subscription_key(
+    db: Database, box: SecretBox, provider: str, remote_id: str, key: str, *, keep_as: str
+) -> None:
+    """Store a webhook's new signing key (after a rotation). The old key stays valid for
+    verification in a sibling row `keep_as` (status `rotated`, same connection) until that row
+    is removed; the scheduled webhook check drops it, as Quo knows no webhook by that id."""
+    register_secret(key)
+    with db.session() as s:
+        row = s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.provider == provider,
+                WebhookSubscription.remote_id == remote_id,
+            )
+        ).scalar_one()
+        cid = row.connection_id
+        previous = s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.provider == provider,
+                WebhookSubscription.remote_id == keep_as,
+            )
+        ).scalar_one_or_none()
+        if previous is None:
+            previous = WebhookSubscription(
+                connection_id=cid,
+                provider=provider,
+                remote_id=keep_as,
+                kind=row.kind,
+                version=row.version,
+                url=row.url,
+                events=list(row.events or []),
+                resource_ids=list(row.resource_ids or []),
+                status="rotated",
+            )
+            s.add(previous)
+        previous.key_enc = row.key_enc
+        row.key_enc = box.encrypt(key)
+    _key_cache.invalidate(cid)
 
 
 def remove_subscription(db: Database, provider: str, remote_id: str) -> None:

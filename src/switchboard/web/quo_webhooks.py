@@ -3,6 +3,7 @@
     GET  /api/connections/{id}/quo-webhooks            generation, webhooks, Quo's delivery history
     POST /api/connections/{id}/quo-webhooks/migrate    v1 → 2026-03-30 (409 when aborted)
     POST /api/connections/{id}/quo-webhooks/test       a test delivery to each dated webhook
+    POST /api/connections/{id}/quo-webhooks/rotate     new signing secrets, no delivery rejected
 
 Behind the admin token like the rest of `/api`. Kept apart from `web/admin.py` because it is
 about one provider's webhook generations only.
@@ -40,12 +41,11 @@ async def quo_webhooks(connection_id: str, request: Request) -> dict[str, Any]:
         info.settings, rt.settings.quo_webhooks_version
     )
     hooks: list[dict[str, Any]] = []
-    dated = [w for w in info.webhooks if w.provider == "quo" and w.version == DATED]
+    subs = [w for w in info.webhooks if w.provider == "quo" and w.status != "rotated"]
+    dated = [w for w in subs if w.version == DATED]
     quo = connections.quo_client_for(connection_id, webhooks_version=DATED) if dated else None
     try:
-        for w in info.webhooks:
-            if w.provider != "quo":
-                continue
+        for w in subs:
             row = {**w.to_dict(), "deliveries": None}
             if quo is not None and w.version == DATED:
                 events = await quo.list_webhook_events(w.remote_id, limit=20)
@@ -75,7 +75,11 @@ async def send_test(connection_id: str, request: Request) -> dict[str, Any]:
     from switchboard.webhook_migration import TEST_EVENT
 
     _, info = await asyncio.to_thread(_info, request, connection_id)
-    dated = [w for w in info.webhooks if w.provider == "quo" and w.version == DATED]
+    dated = [
+        w
+        for w in info.webhooks
+        if w.provider == "quo" and w.version == DATED and w.status != "rotated"
+    ]
     if not dated:
         raise HTTPException(409, "the connection has no 2026-03-30 Quo webhooks (migrate first)")
     quo = connections.quo_client_for(connection_id, webhooks_version=DATED)
@@ -85,3 +89,15 @@ async def send_test(connection_id: str, request: Request) -> dict[str, Any]:
         await quo.aclose()
     pairs = zip(dated, sent, strict=True)
     return {"sent": [{"webhook": w.remote_id, "event": e.id} for w, e in pairs]}
+
+
+@router.post("/connections/{connection_id}/quo-webhooks/rotate")
+async def rotate(connection_id: str, request: Request) -> dict[str, Any]:
+    """Rotate the signing secret of each dated webhook (`switchboard.webhook_rotation`)."""
+    from switchboard.webhook_rotation import rotate_quo_webhook_secrets
+
+    rt, _ = await asyncio.to_thread(_info, request, connection_id)
+    try:
+        return await rotate_quo_webhook_secrets(rt.db, rt.box, connection_id)
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from exc

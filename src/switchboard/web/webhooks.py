@@ -220,9 +220,13 @@ def _reject(rt: Any, connection_id: str | None, provider: str, status: int, reas
 
 def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> None:
     from switchboard.quo import signatures
+    from switchboard.webhook_rotation import rotating, wait_rotation
 
     last = "no Quo webhook registered for this connection"
     for fresh in (False, True):
+        if fresh and rotating(conn.id):
+            # Signed with a key rotated a moment ago and not stored yet: wait for the rotation.
+            wait_rotation(conn.id)
         keys = webhook_keys(rt.db, rt.box, conn.id, "quo", fresh=fresh)
         for key in keys:
             try:
