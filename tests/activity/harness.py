@@ -261,6 +261,7 @@ class ActivityStack:
                     key=hook["key"],
                     version=DATED,
                 )
+                connections.set_quo_webhooks_generation(db, self.connection_id, DATED)
                 return
             for kind, events in WEBHOOK_KINDS.items():
                 r = self._http.post(

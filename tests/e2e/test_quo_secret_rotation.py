@@ -77,3 +77,17 @@ def test_rotation_under_load_rejects_and_loses_nothing(tmp_path: Path) -> None:
         assert report.duplicates == [] and report.extra == []
         assert report.mismatches == [], report.explain()
         assert report.checked == len(messages)
+
+        # ---- the dashboard: send a test event, see it arrive in Quo's history and the ledger
+        auth = {"Authorization": f"Bearer {token}", "Origin": sb.sb.url}
+        page = f"{sb.sb.url}/dashboard/connections/{sb.connection_id}/quo-webhooks"
+        sent = sb._http.post(page + "/test", headers=auth, follow_redirects=False)
+        assert sent.status_code == 303, sent.text
+        event_id = sent.headers["location"].split("ref=")[1]
+        sb.wait_settled(timeout=60)
+        html = sb._http.get(page, headers=auth, params={"flash": "tested", "ref": event_id}).text
+        row = html.split('id="test-event"')[1].split("</tr>")[0]
+        assert event_id in row and "delivered" in row and "ignored" in row
+        assert 'http-equiv="refresh"' not in html  # arrived: the page stops refreshing
+        connection_page = sb._http.get(page.rsplit("/", 1)[0], headers=auth).text
+        assert 'id="quo-webhooks-link"' in connection_page and "2026-03-30" in connection_page
