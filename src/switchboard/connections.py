@@ -75,6 +75,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "quo_webhooks": None,
 }
 QUO_WEBHOOK_GENERATIONS = ("v1", "2026-03-30")
+#: Remote id suffix of the row that keeps a webhook's previous signing key after a rotation.
+PREVIOUS_KEY_SUFFIX = "#previous"
 
 
 class ConnectionNotFound(LookupError):
@@ -101,6 +103,11 @@ class SubscriptionInfo:
     resource_ids: list[Any]
     status: str
     created_at: datetime
+
+    @property
+    def is_previous_key(self) -> bool:
+        """A rotated-out signing key kept for verification (`replace_subscription_key`)."""
+        return self.remote_id.endswith(PREVIOUS_KEY_SUFFIX)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -515,8 +522,8 @@ def replace_subscription_key(
     db: Database, box: SecretBox, provider: str, remote_id: str, key: str, *, keep_as: str
 ) -> None:
     """Store a webhook's new signing key (after a rotation). The old key stays valid for
-    verification in a sibling row `keep_as` (status `rotated`, same connection) until that row
-    is removed; the scheduled webhook check drops it, as Quo knows no webhook by that id."""
+    verification in a sibling row `keep_as` (`<id>#previous`, same connection) until the
+    scheduled webhook check drops it."""
     register_secret(key)
     with db.session() as s:
         row = s.execute(
@@ -542,7 +549,7 @@ def replace_subscription_key(
                 url=row.url,
                 events=list(row.events or []),
                 resource_ids=list(row.resource_ids or []),
-                status="rotated",
+                status="active",
             )
             s.add(previous)
         previous.key_enc = row.key_enc

@@ -169,7 +169,9 @@ async def ensure_quo_webhooks(
     stored = [w for w in info.webhooks if w.provider == "quo"]
     missing = 0
     for w in stored:  # deleted at Quo behind our back: forget it, so it is recreated below
-        if w.remote_id not in remote_ids:
+        if w.is_previous_key:  # a rotated-out key: kept until this check, then dropped
+            connections.remove_subscription(db, "quo", w.remote_id)
+        elif w.remote_id not in remote_ids:
             connections.remove_subscription(db, "quo", w.remote_id)
             missing += 1
     stored = [w for w in stored if w.remote_id in remote_ids]

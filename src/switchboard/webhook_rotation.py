@@ -26,7 +26,6 @@ from switchboard.store.db import Database
 log = get_logger(__name__)
 
 DATED = "2026-03-30"
-PREVIOUS_SUFFIX = "#previous"
 
 _lock = threading.Lock()
 _running: Counter[str] = Counter()
@@ -51,7 +50,7 @@ async def rotate_quo_webhook_secrets(
     hooks = [
         w
         for w in info.webhooks
-        if w.provider == "quo" and w.version == DATED and w.status != "rotated"
+        if w.provider == "quo" and w.version == DATED and not w.is_previous_key
     ]
     if not hooks:
         raise ValueError("the connection has no 2026-03-30 Quo webhooks (migrate first)")
@@ -70,7 +69,7 @@ async def rotate_quo_webhook_secrets(
                 "quo",
                 w.remote_id,
                 hook.key.get_secret_value(),
-                keep_as=w.remote_id + PREVIOUS_SUFFIX,
+                keep_as=w.remote_id + connections.PREVIOUS_KEY_SUFFIX,
             )
             rotated.append(w.remote_id)
     finally:

@@ -41,7 +41,7 @@ async def quo_webhooks(connection_id: str, request: Request) -> dict[str, Any]:
         info.settings, rt.settings.quo_webhooks_version
     )
     hooks: list[dict[str, Any]] = []
-    subs = [w for w in info.webhooks if w.provider == "quo" and w.status != "rotated"]
+    subs = [w for w in info.webhooks if w.provider == "quo" and not w.is_previous_key]
     dated = [w for w in subs if w.version == DATED]
     quo = connections.quo_client_for(connection_id, webhooks_version=DATED) if dated else None
     try:
@@ -78,7 +78,7 @@ async def send_test(connection_id: str, request: Request) -> dict[str, Any]:
     dated = [
         w
         for w in info.webhooks
-        if w.provider == "quo" and w.version == DATED and w.status != "rotated"
+        if w.provider == "quo" and w.version == DATED and not w.is_previous_key
     ]
     if not dated:
         raise HTTPException(409, "the connection has no 2026-03-30 Quo webhooks (migrate first)")

@@ -78,7 +78,7 @@ async def page(
     generation = connections.quo_webhooks_generation(
         info.settings, rt.settings.quo_webhooks_version
     )
-    subs = [w for w in info.webhooks if w.provider == "quo" and w.status != "rotated"]
+    subs = [w for w in info.webhooks if w.provider == "quo" and not w.is_previous_key]
     dated = [w for w in subs if w.version == DATED]
     history: dict[str, list[dict[str, Any]]] = {}
     error = None
@@ -140,7 +140,7 @@ async def send_test(request: Request, connection_id: str) -> Response:
     dated = [
         w
         for w in info.webhooks
-        if w.provider == "quo" and w.version == DATED and w.status != "rotated"
+        if w.provider == "quo" and w.version == DATED and not w.is_previous_key
     ]
     if not dated:
         raise DashboardError(409, "This connection has no 2026-03-30 Quo webhooks: migrate first.")
