@@ -105,10 +105,12 @@ def build_dated_router(emu: QuoEmulator) -> APIRouter:
 
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                if emu.settings.profile != DATED_VERSION:
-                    return JSONResponse(error_body(emu, operation, 404, "Not Found"), 404)
                 try:
+                    # Keys are checked first (a fresh key answers 401 on every path), then
+                    # whether this profile serves the generation at all.
                     ws = emu.authenticate(request.headers.get("authorization"))
+                    if emu.settings.profile != DATED_VERSION:
+                        raise QuoError(404, "Not Found")
                     version = next(
                         (request.headers[h] for h in VERSION_HEADERS if h in request.headers), None
                     )
