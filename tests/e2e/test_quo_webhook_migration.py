@@ -82,7 +82,7 @@ def test_migration_loses_nothing_and_a_failed_test_keeps_v1(tmp_path: Path) -> N
                 phone = rng.choice(KNOWN)
                 sim = sb.simulate_message(direction="incoming", participant=phone, text="hi")
                 messages.append((phone, sim))
-                stop.wait(0.15)
+                stop.wait(0.3)
 
         firing = threading.Thread(target=fire, daemon=True)
         firing.start()
