@@ -68,7 +68,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "auto_enable_new_lines": False,
     "offered_lines": [],
     "known_lines": None,
+    # Quo webhook generation of this connection: "v1" (legacy per-kind webhooks) or
+    # "2026-03-30" (the dated /webhooks resource); None = not decided yet (the deployment's
+    # SWITCHBOARD_QUO_WEBHOOKS_VERSION until setup probes the workspace). Changed only by
+    # setup and by `migrate-webhooks`, never as a plain setting.
+    "quo_webhooks": None,
 }
+QUO_WEBHOOK_GENERATIONS = ("v1", "2026-03-30")
+#: Remote id suffix of the row that keeps a webhook's previous signing key after a rotation.
+PREVIOUS_KEY_SUFFIX = "#previous"
 
 
 class ConnectionNotFound(LookupError):
@@ -95,6 +103,11 @@ class SubscriptionInfo:
     resource_ids: list[Any]
     status: str
     created_at: datetime
+
+    @property
+    def is_previous_key(self) -> bool:
+        """A rotated-out signing key kept for verification (`replace_subscription_key`)."""
+        return self.remote_id.endswith(PREVIOUS_KEY_SUFFIX)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +218,10 @@ def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in changes.items():
         if key not in DEFAULT_SETTINGS:
             raise InvalidSettings(f"unknown setting {key!r}; known: {sorted(DEFAULT_SETTINGS)}")
+        if key == "quo_webhooks":
+            raise InvalidSettings(
+                "quo_webhooks changes by migration: switchboard connections migrate-webhooks"
+            )
         if key == "default_region":
             import phonenumbers
 
@@ -248,13 +265,18 @@ def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The `version` column holds 8 characters: the dated generation is stored without dashes.
+_STORED_VERSIONS = {"2026-03-30": "20260330"}
+_READ_VERSIONS = {v: k for k, v in _STORED_VERSIONS.items()}
+
+
 def _sub_info(w: WebhookSubscription) -> SubscriptionInfo:
     return SubscriptionInfo(
         id=w.id,
         provider=w.provider,
         remote_id=w.remote_id,
         kind=w.kind,
-        version=w.version,
+        version=_READ_VERSIONS.get(w.version, w.version),
         url=w.url,
         events=list(w.events or []),
         resource_ids=list(w.resource_ids or []),
@@ -482,7 +504,7 @@ def add_subscription(
             provider=provider,
             remote_id=remote_id,
             kind=kind,
-            version=version,
+            version=_STORED_VERSIONS.get(version, version),
             url=url,
             events=list(events),
             resource_ids=list(resource_ids or []),
@@ -494,6 +516,45 @@ def add_subscription(
         info = _sub_info(row)
     _key_cache.invalidate(connection_id)
     return info
+
+
+def replace_subscription_key(
+    db: Database, box: SecretBox, provider: str, remote_id: str, key: str, *, keep_as: str
+) -> None:
+    """Store a webhook's new signing key (after a rotation). The old key stays valid for
+    verification in a sibling row `keep_as` (`<id>#previous`, same connection) until the
+    scheduled webhook check drops it."""
+    register_secret(key)
+    with db.session() as s:
+        row = s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.provider == provider,
+                WebhookSubscription.remote_id == remote_id,
+            )
+        ).scalar_one()
+        cid = row.connection_id
+        previous = s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.provider == provider,
+                WebhookSubscription.remote_id == keep_as,
+            )
+        ).scalar_one_or_none()
+        if previous is None:
+            previous = WebhookSubscription(
+                connection_id=cid,
+                provider=provider,
+                remote_id=keep_as,
+                kind=row.kind,
+                version=row.version,
+                url=row.url,
+                events=list(row.events or []),
+                resource_ids=list(row.resource_ids or []),
+                status="active",
+            )
+            s.add(previous)
+        previous.key_enc = row.key_enc
+        row.key_enc = box.encrypt(key)
+    _key_cache.invalidate(cid)
 
 
 def remove_subscription(db: Database, provider: str, remote_id: str) -> None:
@@ -717,18 +778,46 @@ def _call_with_supported(cls: Any, **kwargs: Any) -> Any:
     return cls(**{k: v for k, v in kwargs.items() if k in params})
 
 
+def quo_webhooks_generation(stored: Mapping[str, Any], default: str) -> str:
+    """The connection's Quo webhook generation (`default`: the deployment's setting)."""
+    value = stored.get("quo_webhooks")
+    return str(value) if value else default
+
+
+def set_quo_webhooks_generation(db: Database, connection_id: str, generation: str) -> None:
+    """Record the generation the connection's Quo webhooks now use (setup and migration)."""
+    if generation not in (*QUO_WEBHOOK_GENERATIONS, "v2"):
+        raise InvalidSettings(f"unknown Quo webhook generation {generation!r}")
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        if row is None:
+            raise ConnectionNotFound(connection_id)
+        before = (row.settings or {}).get("quo_webhooks")
+        row.settings = {**(row.settings or {}), "quo_webhooks": generation}
+        s.add(
+            AuditEntry(
+                connection_id=connection_id,
+                action="quo_webhooks_generation",
+                detail={"before": before, "after": generation},
+            )
+        )
+
+
 def quo_client_for(connection_id: str, **overrides: Any) -> Any:
-    """E2's `QuoClient` for this connection: decrypted key, counted, shared rate limit."""
+    """E2's `QuoClient` for this connection: decrypted key, counted, shared rate limit, and
+    the connection's webhook generation (overridable with `webhooks_version=`)."""
     db, box, settings, counter = _runtime_parts()
     info = get_connection(db, connection_id, with_webhooks=False)
     creds = load_credentials(db, box, connection_id)
+    overrides.setdefault(
+        "webhooks_version", quo_webhooks_generation(info.settings, settings.quo_webhooks_version)
+    )
     return build_quo_client(
         creds.quo_api_key,
         info.quo_base_url,
         hook=counter.hook(connection_id) if counter else None,
         database_url=settings.resolved_database_url(),
         redis_url=settings.redis_url,
-        webhooks_version=settings.quo_webhooks_version,
         **overrides,
     )
 

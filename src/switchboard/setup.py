@@ -63,10 +63,19 @@ def crm_webhook_url(settings: Any, crm: str, connection_id: str) -> str:
     return f"{settings.public_url.rstrip('/')}/webhooks/{crm}/{connection_id}"
 
 
-def wanted_events(event_kinds: list[str]) -> list[str]:
+#: Events only the dated webhook generation has, added per event kind on that generation.
+DATED_KIND_EVENTS: dict[str, tuple[str, ...]] = {
+    "calls": ("call.voicemail.completed",),  # the voicemail, instead of a delayed fetch
+    "messages": ("message.failed",),
+}
+
+
+def wanted_events(event_kinds: list[str], generation: str = "v1") -> list[str]:
     out: list[str] = []
     for kind in event_kinds:
         out.extend(KIND_EVENTS[kind][1])
+        if generation == DATED_GENERATION:
+            out.extend(DATED_KIND_EVENTS.get(kind, ()))
     return out
 
 
@@ -87,6 +96,29 @@ def _error_text(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------------ Quo part
+DATED_GENERATION = "2026-03-30"
+
+
+async def decide_quo_generation(db: Database, connection_id: str) -> str:
+    """A connection without a decided webhook generation and without Quo webhooks yet (a new
+    one) takes the dated generation when the workspace answers it, else v1. Existing
+    connections keep theirs until migrated (`switchboard connections migrate-webhooks`)."""
+    info = connections.get_connection(db, connection_id)
+    decided = info.settings.get("quo_webhooks")
+    if decided:
+        return str(decided)
+    if any(w.provider == "quo" for w in info.webhooks):
+        return "v1"
+    quo = connections.quo_client_for(connection_id, retry=_setup_retry())
+    try:
+        generation = DATED_GENERATION if await quo.supports_dated() else "v1"
+    finally:
+        await quo.aclose()
+    connections.set_quo_webhooks_generation(db, connection_id, generation)
+    log.info("quo_webhooks_generation", connection_id=connection_id, generation=generation)
+    return generation
+
+
 async def notice_new_lines(
     db: Database, connection_id: str, current_settings: dict[str, Any], quo: Any
 ) -> list[str] | None:
@@ -121,19 +153,25 @@ async def ensure_quo_webhooks(
     db: Database, box: SecretBox, settings: Any, connection_id: str, quo: Any
 ) -> dict[str, Any]:
     """Converge the connection's Quo webhooks to its settings. Returns a summary."""
-    from switchboard.quo.webhooks import plan_subscriptions
+    from switchboard.quo.webhooks import plan_dated_subscriptions, plan_subscriptions
 
     info = connections.get_connection(db, connection_id)
     url = quo_webhook_url(settings, connection_id)
     lines = await notice_new_lines(db, connection_id, info.settings, quo)
-    events = wanted_events(list(info.settings.get("event_kinds") or []))
-    plans = plan_subscriptions(events, lines) if events else []
+    generation = getattr(quo, "webhooks_version", "v1")
+    events = wanted_events(list(info.settings.get("event_kinds") or []), generation)
+    if generation == DATED_GENERATION:
+        plans = plan_dated_subscriptions(events, lines) if events else []
+    else:
+        plans = plan_subscriptions(events, lines) if events else []
     remote = await quo.list_webhooks()
     remote_ids = {h.id for h in remote}
     stored = [w for w in info.webhooks if w.provider == "quo"]
     missing = 0
     for w in stored:  # deleted at Quo behind our back: forget it, so it is recreated below
-        if w.remote_id not in remote_ids:
+        if w.is_previous_key:  # a rotated-out key: kept until this check, then dropped
+            connections.remove_subscription(db, "quo", w.remote_id)
+        elif w.remote_id not in remote_ids:
             connections.remove_subscription(db, "quo", w.remote_id)
             missing += 1
     stored = [w for w in stored if w.remote_id in remote_ids]
@@ -165,7 +203,7 @@ async def ensure_quo_webhooks(
             events=list(plan.events),
             resource_ids=list(plan.resource_ids),
             key=hook.key.get_secret_value() if hook.key is not None else None,
-            version=getattr(quo, "webhooks_version", "v1"),
+            version=generation,
         )
         created += 1
     deleted = 0
@@ -255,6 +293,7 @@ async def _with_retries(what: str, connection_id: str, fn: Any) -> Any:
 async def _quo_step(connection_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rt = _rt()
+        await decide_quo_generation(rt.db, connection_id)
         quo = connections.quo_client_for(connection_id, retry=_setup_retry())
         try:
             return await ensure_quo_webhooks(rt.db, rt.box, rt.settings, connection_id, quo)

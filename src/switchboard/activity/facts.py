@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from switchboard import phones
+from switchboard.quo.envelope import is_dated
 
 CALL_EVENTS = (
     "call.ringing",
@@ -40,7 +41,7 @@ CALL_EVENTS = (
     "call.summary.completed",
     "call.transcript.completed",
 )
-MESSAGE_EVENTS = ("message.received", "message.delivered")
+MESSAGE_EVENTS = ("message.received", "message.delivered", "message.failed")
 
 # Phase names for resources fetched over REST (recorded in `phases` like event types).
 REST_CALL = "rest.call"
@@ -50,7 +51,11 @@ REST_SUMMARY = "rest.call-summary"
 REST_TRANSCRIPT = "rest.call-transcript"
 REST_MESSAGE = "rest.message"
 
-_CALL_ID_EVENTS = ("call.summary.completed", "call.transcript.completed")
+_CALL_ID_EVENTS = (
+    "call.summary.completed",
+    "call.transcript.completed",
+    "call.voicemail.completed",
+)
 
 AI_HANDLED = "ai-agent"
 AI_USER_PREFIX = "SY"
@@ -66,7 +71,14 @@ _CALL_STATUS_RANK = {
 }
 _TERMINAL_RANK = 4
 _PART_STATUS_RANK = {"absent": 0, "in-progress": 1, "processing": 1, "failed": 2, "completed": 3}
-_MESSAGE_STATUS_RANK = {"queued": 0, "sent": 1, "undelivered": 2, "received": 2, "delivered": 2}
+_MESSAGE_STATUS_RANK = {
+    "queued": 0,
+    "sent": 1,
+    "undelivered": 2,
+    "received": 2,
+    "delivered": 2,
+    "failed": 2,
+}
 
 
 def is_ai_user(user_id: str | None) -> bool:
@@ -284,7 +296,8 @@ def resource_id(event_type: str, payload: Mapping[str, Any]) -> str:
     """The call or message id an event is about (`callId` for summaries and transcripts, `id`
     otherwise). Accepts the envelope or the resource. Raises ValueError when missing."""
     obj, _ = _obj(payload)
-    if event_type in _CALL_ID_EVENTS or obj.get("object") in ("callSummary", "callTranscript"):
+    sub_resources = ("callSummary", "callTranscript", "callVoicemail")
+    if event_type in _CALL_ID_EVENTS or obj.get("object") in sub_resources:
         value = obj.get("callId")
     else:
         value = obj.get("id")
@@ -308,6 +321,9 @@ class CallFacts(_Model):
     transcript: CallTranscript | None = None
     deep_link: str | None = None
     phases: tuple[str, ...] = ()
+    # Seen an event of Quo's dated webhook generation, which sends call.voicemail.completed
+    # itself: no delayed voicemail fetch is needed for this call.
+    voicemail_announced: bool = False
 
     # construction
 
@@ -328,6 +344,14 @@ class CallFacts(_Model):
     ) -> CallFacts:
         """Fold one webhook in. `payload` is the envelope or its `data.object`; `deep_link`
         overrides the envelope's. `call.ringing` is accepted (it only adds what it knows)."""
+        facts = self._apply_event(event_type, payload, deep_link)
+        if is_dated(payload) and not facts.voicemail_announced:
+            facts = facts.merge(CallFacts(call_id=self.call_id, voicemail_announced=True))
+        return facts
+
+    def _apply_event(
+        self, event_type: str, payload: Mapping[str, Any], deep_link: str | None
+    ) -> CallFacts:
         obj, link = _obj(payload)
         link = deep_link or link
         if event_type in ("call.completed", "call.ringing", "call.recording.completed"):
@@ -337,6 +361,11 @@ class CallFacts(_Model):
             return self.with_summary(obj, deep_link=link, phase=event_type, delivered_at=sent)
         if event_type == "call.transcript.completed":
             return self.with_transcript(obj, deep_link=link, phase=event_type, delivered_at=sent)
+        if event_type == "call.voicemail.completed":
+            self._check_id(obj.get("callId"))
+            return self.with_voicemail(obj, phase=event_type).merge(
+                CallFacts(call_id=self.call_id, deep_link=link)
+            )
         raise ValueError(f"not a call event: {event_type}")
 
     def with_call(
@@ -432,6 +461,7 @@ class CallFacts(_Model):
             transcript=_pick(self.transcript, other.transcript, CallTranscript._rank),
             deep_link=_max_opt(self.deep_link, other.deep_link),
             phases=_union(self.phases, other.phases),
+            voicemail_announced=self.voicemail_announced or other.voicemail_announced,
         )
 
     def _check_id(self, value: object) -> None:
@@ -504,6 +534,11 @@ class CallFacts(_Model):
         if not (self.direction == "incoming" and self.is_unanswered):
             return False
         return self.voicemail is None or self.voicemail.status != "completed"
+
+    @property
+    def needs_voicemail_fetch(self) -> bool:
+        """A voicemail is expected and only polling will bring it (legacy webhooks)."""
+        return self.expects_voicemail and not self.voicemail_announced
 
     def attributed_user_id(self) -> str | None:
         """Who the call belongs to: `answeredBy` first (production lesson 9), then the

@@ -302,7 +302,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
 
     phones = await external_participants(svc.directory, facts, svc.settings.default_region)
     detail["participants"] = phones
-    voicemail_followup = isinstance(facts, F.CallFacts) and facts.expects_voicemail
+    voicemail_followup = isinstance(facts, F.CallFacts) and facts.needs_voicemail_fetch
     if not phones:
         return _plan(
             "skipped",

@@ -320,6 +320,9 @@ def _one_line(value: str) -> str:
 # --- messages --------------------------------------------------------------------------------
 
 
+FAILED_TEXT = "⚠️ Not delivered: Quo reported this text as failed."
+
+
 def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote:
     message = facts.message
     if message is None or message.direction is None:
@@ -335,6 +338,9 @@ def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote
         title = f"💬 Message {ctx.contact} → {line}"
         first = (lit("Received: "), said)
     blocks = [_block(first)]
+    if message.direction == "outgoing" and message.status == "failed":
+        # Quo's message.failed (dated webhooks) or the REST status.
+        blocks.append(_block((lit(FAILED_TEXT),)))
     if facts.deep_link:
         blocks.append(_block((link("View the message activity in Quo", facts.deep_link),)))
     return _note(title, blocks, ctx)

@@ -331,3 +331,44 @@ def disconnect_cmd(
         )
         for err in report["errors"]:
             typer.echo(f"warning: {err}", err=True)
+
+
+@connections_app.command("migrate-webhooks")
+def migrate_webhooks_cmd(
+    connection_id: str,
+    test_timeout: float = typer.Option(60.0, help="Seconds to wait for the test delivery."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Move the connection's Quo webhooks from v1 to the 2026-03-30 generation (Quo's guide:
+    replacement created disabled, test delivery waited for, v1 deleted, replacement enabled).
+    A failed test delivery aborts and leaves v1 working (exit code 1)."""
+    from switchboard import connections
+    from switchboard.webhook_migration import MigrationAborted, migrate_quo_webhooks
+
+    rt = _runtime(dbos=False)
+    try:
+        try:
+            report = asyncio.run(
+                migrate_quo_webhooks(
+                    rt.db, rt.box, rt.settings, connection_id, test_timeout=test_timeout
+                )
+            )
+        except connections.ConnectionNotFound:
+            _fail(f"unknown connection {connection_id}")
+            return
+        except MigrationAborted as exc:
+            _fail(f"migration aborted: {exc}")
+            return
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(report, True)
+        return
+    typer.echo(
+        f"{report['status']}: Quo webhooks on {report['generation']}"
+        + (
+            f" (created {len(report['created'])}, deleted {len(report['deleted'])} v1)"
+            if report["status"] == "migrated"
+            else ""
+        )
+    )

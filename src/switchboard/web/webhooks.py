@@ -269,9 +269,13 @@ def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
 
 def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> None:
     from switchboard.quo import signatures
+    from switchboard.webhook_rotation import rotating, wait_rotation
 
     last = "no Quo webhook registered for this connection"
     for fresh in (False, True):
+        if fresh and rotating(conn.id):
+            # Signed with a key rotated a moment ago and not stored yet: wait for the rotation.
+            wait_rotation(conn.id)
         keys = webhook_keys(rt.db, rt.box, conn.id, "quo", fresh=fresh)
         for key in keys:
             try:
@@ -349,7 +353,10 @@ def _content_hash(data: Any) -> str:
 
 
 def _quo_items(body: bytes) -> list[dict[str, Any]]:
-    payload = _parse_json(body)
+    from switchboard.quo.envelope import normalize
+
+    # Both webhook generations' envelopes are stored in one (the legacy) shape.
+    payload = normalize(_parse_json(body))
     event_type = payload.get("type")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise Reject(400, "Quo event without a valid 'type'")

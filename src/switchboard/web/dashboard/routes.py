@@ -27,6 +27,7 @@ from switchboard.web.dashboard.charts import (
 )
 from switchboard.web.dashboard.forms import _settings_context, known_lines, parse_settings_form
 from switchboard.web.dashboard.health import health_for, history, recent_runs, workflows_for
+from switchboard.web.dashboard.quo_webhooks import router as quo_webhooks_router
 from switchboard.web.dashboard.render import (
     COOKIE,
     STATIC_DIR,
@@ -381,3 +382,4 @@ async def save_settings(request: Request, connection_id: str) -> Response:
 router = APIRouter()
 router.include_router(public)
 router.include_router(protected)
+router.include_router(quo_webhooks_router)
