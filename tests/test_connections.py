@@ -152,7 +152,7 @@ def test_api_call_counter_batches(db: Database, box: SecretBox) -> None:
 
 def test_clients_are_built_with_counting_hooks(tmp_path: Path) -> None:
     crm = connections.build_crm_connector("attio", CRM_TOKEN, "http://attio.test", hook=None)
-    assert type(crm).__name__ == "AttioConnector"
+    assert type(crm).__name__ == "AttioConnector" and crm.name == "attio"
     quo = connections.build_quo_client(QUO_KEY, "http://quo.test", hook=lambda info: None)
     assert type(quo).__name__ == "QuoClient"
     with pytest.raises(ValueError):

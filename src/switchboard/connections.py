@@ -2,13 +2,13 @@
 
     from switchboard.connections import create_connection, get_connection, quo_client_for, ...
 
-    info = create_connection(db, box, crm="attio", quo_api_key=..., crm_token=...,
+    info = create_connection(db, box, crm=<registered CRM name>, quo_api_key=..., crm_token=...,
                              quo_base_url=..., crm_base_url=...)
     info.id                         # "conn_<random>", unguessable: it is also the webhook URL path
     info.settings                   # effective settings (defaults merged)
     creds = load_credentials(db, box, info.id)     # decrypted; never log them
-    quo = quo_client_for(info.id)                  # E2's QuoClient, counted + rate-limited
-    crm = crm_connector_for(info.id)               # E5's AttioConnector (CrmConnector)
+    quo = quo_client_for(info.id)                  # QuoClient, counted + rate-limited
+    crm = crm_connector_for(info.id)               # the CRM's CrmConnector (from the registry)
 
 Secrets are only ever stored encrypted (`SecretBox`, AES-GCM) and registered with the log
 redactor when loaded. `ConnectionInfo.to_dict()` never contains a secret.
@@ -29,7 +29,6 @@ runtime flushes them into `api_call_counts` every second (one upsert per key, no
 
 from __future__ import annotations
 
-import inspect
 import secrets
 import threading
 from collections.abc import Mapping
@@ -40,6 +39,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchboard.crm import registry
+from switchboard.crm.base import ConnectorConfig, CrmConnector
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, register_secret
 from switchboard.store.db import Database
@@ -53,7 +54,6 @@ from switchboard.store.models import (
 log = get_logger("switchboard.connections")
 
 QUO_EVENT_KINDS = ("calls", "messages", "summaries", "transcripts")
-SUPPORTED_CRMS = ("attio",)
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "default_region": "US",
@@ -282,8 +282,8 @@ def create_connection(
     connection_id: str | None = None,
 ) -> ConnectionInfo:
     """Store a new connection (secrets encrypted before anything else can use them)."""
-    if crm not in SUPPORTED_CRMS:
-        raise ValueError(f"unsupported CRM {crm!r}; supported: {', '.join(SUPPORTED_CRMS)}")
+    if registry.find(crm) is None:
+        raise ValueError(f"unsupported CRM {crm!r}; supported: {', '.join(registry.names())}")
     if not quo_api_key or not crm_token:
         raise ValueError("both the Quo API key and the CRM token are required")
     register_secret(quo_api_key)
@@ -679,17 +679,8 @@ def _runtime_parts() -> tuple[Database, SecretBox, Any, Any]:
     return rt.db, rt.box, rt.settings, rt.api_counter
 
 
-def _call_with_supported(cls: Any, **kwargs: Any) -> Any:
-    """Construct `cls` with the keyword arguments its signature accepts (providers' clients are
-    evolving; unknown optional knobs are dropped, required ones must be present)."""
-    params = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return cls(**kwargs)
-    return cls(**{k: v for k, v in kwargs.items() if k in params})
-
-
 def quo_client_for(connection_id: str, **overrides: Any) -> Any:
-    """E2's `QuoClient` for this connection: decrypted key, counted, shared rate limit."""
+    """The `QuoClient` for this connection: decrypted key, counted, shared rate limit."""
     db, box, settings, counter = _runtime_parts()
     info = get_connection(db, connection_id, with_webhooks=False)
     creds = load_credentials(db, box, connection_id)
@@ -704,15 +695,16 @@ def quo_client_for(connection_id: str, **overrides: Any) -> Any:
     )
 
 
-def build_quo_client(api_key: str, base_url: str, **kwargs: Any) -> Any:
-    from switchboard.quo import client as quo_client_module
+def build_quo_client(api_key: str, base_url: str, **options: Any) -> Any:
+    """A `QuoClient`; `options` are its keyword arguments (hook, retry, limiter URLs, ...)."""
+    from switchboard.quo.client import QuoClient
 
-    cls = quo_client_module.QuoClient
-    return _call_with_supported(cls, api_key=api_key, base_url=base_url, **kwargs)
+    return QuoClient(api_key, base_url=base_url, **options)
 
 
-def crm_connector_for(connection_id: str, **overrides: Any) -> Any:
-    """E5's connector (`switchboard.crm.attio.AttioConnector`) for this connection."""
+def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
+    """The CRM connector for this connection (decrypted token, counted, shared budgets).
+    `overrides` replace `ConnectorConfig` fields (retry, transport, ...)."""
     db, box, settings, counter = _runtime_parts()
     info = get_connection(db, connection_id, with_webhooks=False)
     creds = load_credentials(db, box, connection_id)
@@ -727,28 +719,7 @@ def crm_connector_for(connection_id: str, **overrides: Any) -> Any:
     )
 
 
-def build_crm_connector(
-    crm: str,
-    token: str,
-    base_url: str,
-    *,
-    hook: Any = None,
-    database_url: str | None = None,
-    redis_url: str | None = None,
-    **overrides: Any,
-) -> Any:
-    if crm != "attio":
-        raise ValueError(f"unsupported CRM {crm!r}")
-    from switchboard.crm.attio import AttioConnector, attio_limiters
-
-    limiters = overrides.pop("limiters", None)
-    if limiters is None and (database_url or redis_url):
-        limiters = attio_limiters(token, database_url=database_url, redis_url=redis_url)
-    return _call_with_supported(
-        AttioConnector, token=token, base_url=base_url, hook=hook, limiters=limiters, **overrides
-    )
-
-
-def crm_verifier(crm: str) -> Any:
-    """A connector instance usable only for `verify_webhook` / `parse_webhook` (no network)."""
-    return build_crm_connector(crm, "verify-only-token", "http://127.0.0.1:9")
+def build_crm_connector(crm: str, token: str, base_url: str, **config: Any) -> CrmConnector:
+    """The registered CRM's connector; `config` are further `ConnectorConfig` fields."""
+    provider = registry.get(crm)
+    return provider.connect(ConnectorConfig(token=token, base_url=base_url, **config))

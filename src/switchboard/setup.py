@@ -17,8 +17,8 @@ failure or a settings change does exactly the missing work.
    point at our URL but that we have no record of (a crash between create and store) are
    deleted. The Quo client retries 401 for 60 s (a new key answers 401 for ~30 s) and 5xx with
    backoff, and the step itself is retried by DBOS with backoff.
-2. **CRM webhook** (`_ensure_crm_webhook`): one people-change webhook at the CRM (Attio filters it
-   to the people object), secret stored encrypted; unknown webhooks at our URL are removed.
+2. **CRM webhook** (`_ensure_crm_webhook`): one people-change webhook at the CRM (filtered to
+   people where the CRM allows), secret stored encrypted; unknown webhooks at our URL are removed.
 3. **Status**: `active` when both are in place; otherwise `degraded` with a message naming what
    failed and why (e.g. "Quo webhooks: ApiError 500 ..."), never silently half-configured. A
    later `start_setup` ("retry setup") converges from there.

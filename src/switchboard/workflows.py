@@ -33,7 +33,7 @@ Handler registry (how E7/E8 plug into webhook ingestion)::
 
 * The web app verifies the signature, inserts the event into the ledger and then calls the
   router registered for (provider, event type): most specific first — exact type, then the
-  longest registered prefix ending in "." , then "*". For CRM providers (`attio`, ...) the
+  longest registered prefix ending in "." , then "*". For CRM providers (the registry's) the
   pseudo-provider `crm` is consulted after the concrete one, so a CRM-generic handler registers
   once: `register_handler("crm", "*", route_change)`. No router → the event is recorded as
   `ignored` ("no handler for <type>") and still acknowledged with 2xx.
@@ -73,11 +73,10 @@ from typing import Any
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from switchboard.config import Settings, workflow_database_url
+from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
 
 log = get_logger("switchboard.workflows")
-
-CRM_PROVIDERS = frozenset({"attio", "pipedrive", "zoho", "clio", "axiscare"})
 
 
 # --------------------------------------------------------------------------------------- queues
@@ -242,7 +241,7 @@ def register_processor(name: str, fn: Processor) -> None:
 
 
 def find_router(provider: str, event_type: str) -> Router | None:
-    providers = [provider, "crm"] if provider in CRM_PROVIDERS else [provider]
+    providers = [provider, "crm"] if registry.find(provider) is not None else [provider]
     for prov in providers:
         exact = _routers.get((prov, event_type))
         if exact is not None:

@@ -37,12 +37,20 @@ from switchboard.activity.events import (
     MESSAGE_EVENTS,
     resource_id_of,
 )
+from switchboard.activity.formats import NoteFormat, in_format
 from switchboard.activity.notes import NoteKey, NoteResult, sync_note
 from switchboard.activity.participants import external_participants
 from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
 from switchboard.activity.ports import QuoNotFound, QuoReader, QuoRequestRefused
-from switchboard.activity.render import LineInfo, NotRenderable, RenderContext, render_note
+from switchboard.activity.render import (
+    LineInfo,
+    NotRenderable,
+    RenderContext,
+    RenderedNote,
+    render_note,
+)
 from switchboard.activity.settings import ActivitySettings
+from switchboard.crm import registry
 from switchboard.crm.base import CrmConnector, CrmNote
 from switchboard.store.db import Database
 from switchboard.store.models import ActivityResource, Event
@@ -410,14 +418,23 @@ async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> 
 
 
 # ------------------------------------------------------------------------------ writing
+def note_format(crm: CrmConnector) -> NoteFormat:
+    """The note format of the connector's CRM (its registry record); markdown for a connector
+    that is not registered (test doubles)."""
+    provider = registry.find(crm.name)
+    return provider.note_format if provider is not None else "markdown"
+
+
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
     created = planned.get("created_at")
+    fmt = note_format(svc.crm)
+    rendered = in_format(RenderedNote(str(planned["title"]), str(planned["content"])), fmt)
     note = CrmNote(
         person_id=str(planned["person_id"]),
-        title=str(planned["title"]),
-        content=str(planned["content"]),
+        title=rendered.title,
+        content=rendered.body,
         created_at=datetime.fromisoformat(created) if created else None,
-        content_format="markdown",
+        content_format=fmt,
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
     return await sync_note(svc.db, svc.crm, key, note)

@@ -1,9 +1,9 @@
 """The note a call or message becomes in the CRM (format: shared/reference/activity-notes.md).
 
 Pure functions: facts + an already-resolved `RenderContext` (user names, line info, the contact
-number this note is for) in, `RenderedNote(title, body)` out, markdown for Attio. No I/O, so the
-same inputs always give byte-identical notes; the pipeline compares rendered notes to decide
-whether a CRM note needs replacing.
+number this note is for) in, `RenderedNote(title, body)` out, markdown (`formats` converts it for
+CRMs that store HTML or plain text). No I/O, so the same inputs always give byte-identical
+notes; the pipeline compares rendered notes to decide whether a CRM note needs replacing.
 """
 
 from __future__ import annotations

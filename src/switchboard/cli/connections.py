@@ -1,4 +1,4 @@
-"""`switchboard connect attio`, `switchboard connections list|show|settings`,
+"""`switchboard connect <crm>`, `switchboard connections list|show|settings`,
 `switchboard disconnect ID`. Secrets are never printed."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from typing import Any
 import typer
 
 from switchboard.config import get_settings
+from switchboard.crm import registry
+from switchboard.crm.registry import CrmProvider
 
 connect_app = typer.Typer(help="Create a connection (Quo + CRM).", no_args_is_help=True)
 connections_app = typer.Typer(help="List, show and configure connections.", no_args_is_help=True)
@@ -35,16 +37,16 @@ def _emit(data: Any, as_json: bool) -> None:
 
 
 async def _check_credentials(
-    quo_key: str, quo_base_url: str, attio_token: str, attio_base_url: str
+    provider: CrmProvider, quo_key: str, quo_base_url: str, crm_token: str, crm_base_url: str
 ) -> dict[str, Any]:
-    """Attio must answer; Quo may answer 401 (a new key takes ~30 s) — noted, not fatal."""
+    """The CRM must answer; Quo may answer 401 (a new key takes ~30 s) — noted, not fatal."""
     from switchboard.connections import build_crm_connector, build_quo_client
     from switchboard.http import ApiError, RetryPolicy
 
     facts: dict[str, Any] = {}
-    crm = build_crm_connector("attio", attio_token, attio_base_url)
+    crm = build_crm_connector(provider.name, crm_token, crm_base_url)
     try:
-        facts["attio"] = dict(await crm.check_credentials())
+        facts[provider.name] = dict(await crm.check_credentials())
     finally:
         await crm.aclose()
     quo = build_quo_client(
@@ -62,37 +64,77 @@ async def _check_credentials(
     return facts
 
 
-@connect_app.command("attio")
-def connect_attio(
-    quo_api_key: str = typer.Option(
-        ..., envvar="QUO_API_KEY", help="Quo API key (or env QUO_API_KEY).", show_default=False
-    ),
-    attio_token: str = typer.Option(
-        ...,
-        envvar="ATTIO_TOKEN",
-        help="Attio access token (or env ATTIO_TOKEN).",
-        show_default=False,
-    ),
-    quo_base_url: str = typer.Option("https://api.openphone.com", help="Quo API base URL."),
-    attio_base_url: str = typer.Option("https://api.attio.com", help="Attio API base URL."),
-    name: str = typer.Option("", help="A label for the connection."),
-    skip_check: bool = typer.Option(False, help="Do not check the credentials first."),
-    setup: bool = typer.Option(True, help="Register webhooks and start the initial sync."),
-    wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
-    timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+def _connect_command(provider: CrmProvider) -> Any:
+    """`switchboard connect <crm>` for one registered CRM (its own token option and env var)."""
+    name, display = provider.name, provider.display_name
+
+    def connect(
+        quo_api_key: str = typer.Option(
+            ..., envvar="QUO_API_KEY", help="Quo API key (or env QUO_API_KEY).", show_default=False
+        ),
+        crm_token: str = typer.Option(
+            ...,
+            f"--{name}-token",
+            "--token",
+            envvar=provider.token_env,
+            help=f"{display} access token (or env {provider.token_env}).",
+            show_default=False,
+        ),
+        quo_base_url: str = typer.Option("https://api.openphone.com", help="Quo API base URL."),
+        crm_base_url: str = typer.Option(
+            provider.api_url, f"--{name}-base-url", "--base-url", help=f"{display} API base URL."
+        ),
+        name_: str = typer.Option("", "--name", help="A label for the connection."),
+        skip_check: bool = typer.Option(False, help="Do not check the credentials first."),
+        setup: bool = typer.Option(True, help="Register webhooks and start the initial sync."),
+        wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
+        timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ) -> None:
+        _connect(
+            provider,
+            quo_api_key=quo_api_key,
+            crm_token=crm_token,
+            quo_base_url=quo_base_url,
+            crm_base_url=crm_base_url,
+            name=name_,
+            skip_check=skip_check,
+            setup=setup,
+            wait=wait,
+            timeout=timeout,
+            as_json=as_json,
+        )
+
+    connect.__doc__ = (
+        f"Connect a Quo workspace to a {display} account: check, store encrypted, set up."
+    )
+    return connect
+
+
+def _connect(
+    provider: CrmProvider,
+    *,
+    quo_api_key: str,
+    crm_token: str,
+    quo_base_url: str,
+    crm_base_url: str,
+    name: str,
+    skip_check: bool,
+    setup: bool,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
 ) -> None:
-    """Connect a Quo workspace to an Attio workspace: check, store encrypted, set up."""
     from switchboard import connections
     from switchboard.logs import register_secret
 
     register_secret(quo_api_key)
-    register_secret(attio_token)
+    register_secret(crm_token)
     facts: dict[str, Any] = {}
     if not skip_check:
         try:
             facts = asyncio.run(
-                _check_credentials(quo_api_key, quo_base_url, attio_token, attio_base_url)
+                _check_credentials(provider, quo_api_key, quo_base_url, crm_token, crm_base_url)
             )
         except Exception as exc:
             from switchboard.logs import mask_text
@@ -103,13 +145,13 @@ def connect_attio(
         info = connections.create_connection(
             rt.db,
             rt.box,
-            crm="attio",
+            crm=provider.name,
             quo_api_key=quo_api_key,
-            crm_token=attio_token,
+            crm_token=crm_token,
             quo_base_url=quo_base_url,
-            crm_base_url=attio_base_url,
+            crm_base_url=crm_base_url,
             name=name,
-            crm_workspace_id=(facts.get("attio") or {}).get("workspace_id"),
+            crm_workspace_id=(facts.get(provider.name) or {}).get("workspace_id"),
         )
         out: dict[str, Any] = {"connection_id": info.id, "checks": facts}
         if setup:
@@ -131,9 +173,10 @@ def connect_attio(
         final = connections.get_connection(rt.db, info.id)
         out["status"] = final.status
         out["status_message"] = final.status_message
+        public = rt.settings.public_url.rstrip("/")
         out["webhook_urls"] = {
-            "quo": f"{rt.settings.public_url.rstrip('/')}/webhooks/quo/{info.id}",
-            "attio": f"{rt.settings.public_url.rstrip('/')}/webhooks/attio/{info.id}",
+            "quo": f"{public}/webhooks/quo/{info.id}",
+            provider.name: f"{public}/webhooks/{provider.name}/{info.id}",
         }
     finally:
         rt.stop()
@@ -147,6 +190,10 @@ def connect_attio(
                 "initial sync queued; `switchboard serve` or `switchboard worker` runs it",
                 err=True,
             )
+
+
+for _provider in registry.all_providers():
+    connect_app.command(_provider.name)(_connect_command(_provider))
 
 
 def _wait(handle: Any, timeout: float) -> Any:

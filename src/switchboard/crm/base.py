@@ -12,7 +12,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from switchboard.quo.models import ContactInput
+import httpx
+
+from switchboard.http import SYSTEM_CLOCK, Clock, RateLimiter, RequestHook, RetryPolicy
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """What a connector is built from (the registry's connector factory takes exactly this).
+
+    `base_url` None means the CRM's public API. `limiters` None means the CRM's budgets, shared
+    across processes through `database_url` / `redis_url` when given, else in this process.
+    `transport` is for tests (httpx.MockTransport, an ASGI transport)."""
+
+    token: str
+    base_url: str | None = None
+    hook: RequestHook | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    limiters: Mapping[str, RateLimiter] | None = None
+    retry: RetryPolicy | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    timeout: float = 30.0
+    clock: Clock = SYSTEM_CLOCK
 
 
 @dataclass(frozen=True)
@@ -79,7 +101,7 @@ class CrmNote:
     title: str
     content: str
     created_at: datetime | None = None
-    content_format: Literal["markdown", "plaintext"] = "markdown"
+    content_format: Literal["markdown", "html", "plaintext"] = "markdown"
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -127,8 +149,9 @@ class CrmConnector(abc.ABC):
         """Create a person for an unknown caller (used when auto-create is on)."""
 
     @abc.abstractmethod
-    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
-        """Map a page of people to Quo contacts (related data resolved in batch per page)."""
+    async def company_names(self, company_ids: set[str]) -> dict[str, str]:
+        """Company id → name for the given ids, in one batch request (ids without a name are
+        left out). The sync core turns people into Quo contacts with these names."""
 
     @abc.abstractmethod
     async def write_note(self, note: CrmNote) -> NoteRef:

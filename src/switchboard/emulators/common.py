@@ -1,4 +1,4 @@
-"""Plumbing shared by every provider emulator (Quo, Attio, ...).
+"""Plumbing shared by every provider emulator (Quo and each CRM).
 
 Public interface (stable; other emulators and tests build on it):
 

@@ -11,11 +11,10 @@ not a full resync and not a per-record fingerprint scan on our side.
   equal → no Quo call. Re-seeing a person costs CRM reads only, so the overlap is free on the Quo
   side (the budget that matters: 10 req/s) and a person whose webhook never arrived is created or
   updated.
-- For Attio the connector implements the delta as a read-only keyset scan keeping people whose
-  latest value change is inside the window (Attio's query API has no updated-at filter): one read
-  per 500 people against a budget of 100 reads/s, i.e. ~0.2 s of budget for 10,000 people, and no
-  Quo traffic for unchanged people. CRMs with a real updated-since query make it cheaper still,
-  with no change here.
+- A CRM whose query API has no updated-at filter implements the delta as a read-only keyset
+  scan keeping people whose latest change is inside the window: one read per 500 people, i.e.
+  ~0.2 s of a 100 reads/s budget for 10,000 people, and no Quo traffic for unchanged people.
+  CRMs with a real updated-since query make it cheaper still, with no change here.
 - Not covered by a delta: a delete whose webhook was lost (a deleted record is simply absent).
   `reconcile(..., deep=True)` also checks every mapped person that the delta did not return
   with `get_person`, and removes the contacts of people that are gone (one CRM read per mapped

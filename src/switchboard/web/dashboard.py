@@ -56,6 +56,7 @@ from sqlalchemy import Integer, cast, extract, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import connections, ledger
+from switchboard.crm import registry
 from switchboard.logs import mask_text
 from switchboard.store.db import Database
 from switchboard.store.models import (
@@ -86,10 +87,11 @@ WINDOWS: dict[str, tuple[int, int]] = {
 }
 DEFAULT_WINDOW = "6h"
 
-#: Request budget per provider and second (what the shared rate limiters enforce).
+#: Request budget per provider and second (what the shared rate limiters enforce); CRMs' from
+#: their registry records.
 PROVIDER_BUDGETS: dict[str, tuple[float, str]] = {
     "quo": (10.0, "10 requests/s per API key"),
-    "attio": (125.0, "100 reads/s + 25 writes/s per workspace"),
+    **{p.name: p.budget_summary() for p in registry.all_providers()},
 }
 
 #: Event statuses grouped for the chart (stack order bottom → top).

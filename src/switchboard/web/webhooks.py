@@ -1,7 +1,8 @@
 """Webhook ingestion: one URL per connection and provider.
 
     POST /webhooks/quo/{connection_id}     Quo events (both signature schemes)
-    POST /webhooks/attio/{connection_id}   Attio record changes (one delivery may hold several)
+    POST /webhooks/{crm}/{connection_id}   a registered CRM's record changes (one delivery may
+                                           hold several)
 
 Order of checks (each failure answers at once, records a `webhook_rejections` row and touches
 nothing else):
@@ -11,8 +12,8 @@ nothing else):
    an oversized body is never held in memory);
 3. signature over the raw bytes with the connection's stored keys (Quo: every key of the
    connection's Quo webhooks via `switchboard.quo.signatures.verify`, with a one-time fresh
-   reload of the keys when the cached ones fail; Attio: the connector's `verify_webhook` with each
-   stored secret) → 401;
+   reload of the keys when the cached ones fail; a CRM: its registry record's webhook codec with
+   each stored secret) → 401;
 4. JSON that does not parse or is not the provider's envelope → 400;
 5. ledger insert (unique per connection + provider + idempotency key; duplicates → 200
    `duplicate`), route through the handler registry (`switchboard.workflows`), answer 200; right
@@ -23,7 +24,7 @@ nothing else):
 
 Idempotency keys: Quo `"<type>:<resource id>"` (resource id = `data.object.id`, or `callId` for
 summaries/transcripts) so a redelivery — same or new event id — is one ledger row; the Quo event
-id is kept in `detail.quo_event_id`. Attio: the connector's `CrmChange.idempotency_key`. Ledger
+id is kept in `detail.quo_event_id`. A CRM: the codec's `CrmChange.idempotency_key`. Ledger
 event types: Quo's `type`; for CRMs `record.<kind>` (created, updated, deleted, merged) with the
 change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resource id.
 """
@@ -36,7 +37,6 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -46,11 +46,11 @@ from starlette.background import BackgroundTask
 from switchboard import ledger, metrics, workflows
 from switchboard.connections import (
     ConnectionInfo,
-    crm_verifier,
     find_connection,
     touch_last_event,
     webhook_keys,
 )
+from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
 from switchboard.threads import pool, run_on
 
@@ -235,9 +235,8 @@ def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body:
     raise Reject(401, last)
 
 
-@lru_cache(maxsize=8)
 def _verifier(crm: str) -> Any:
-    return crm_verifier(crm)
+    return registry.get(crm).webhooks
 
 
 def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> Any:
@@ -248,7 +247,7 @@ def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body:
     for fresh in (False, True):
         for secret in webhook_keys(rt.db, rt.box, conn.id, conn.crm, fresh=fresh):
             try:
-                verifier.verify_webhook(body, headers, secret)
+                verifier.verify(body, headers, secret)
                 return verifier
             except WebhookVerificationError as exc:
                 last = str(exc) or "signature mismatch"
@@ -294,7 +293,7 @@ def _quo_items(body: bytes) -> list[dict[str, Any]]:
 def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
     _parse_json(body)
     try:
-        changes = verifier.parse_webhook(body, headers)
+        changes = verifier.parse(body, headers)
     except (ValueError, KeyError, TypeError) as exc:
         raise Reject(400, f"malformed webhook: {mask_text(str(exc))[:200]}") from exc
     return [
@@ -369,8 +368,8 @@ async def quo_webhook(connection_id: str, request: Request) -> JSONResponse:
     return await _handle(request, "quo", connection_id)
 
 
-@router.post("/webhooks/{crm}/{connection_id}", summary="Receive a CRM webhook (attio, ...)")
+@router.post("/webhooks/{crm}/{connection_id}", summary="Receive a registered CRM's webhook")
 async def crm_webhook(crm: str, connection_id: str, request: Request) -> JSONResponse:
-    if crm not in workflows.CRM_PROVIDERS:
+    if registry.find(crm) is None:
         return JSONResponse({"ok": False, "error": f"unknown provider {crm[:32]!r}"}, 404)
     return await _handle(request, crm, connection_id)

@@ -12,7 +12,6 @@ import httpx
 
 from switchboard import phones
 from switchboard.crm.attio import _webhooks
-from switchboard.crm.attio._contacts import person_to_contact
 from switchboard.crm.attio._cursor import (
     SCAN_SORTS,
     ScanCursor,
@@ -43,7 +42,6 @@ from switchboard.http import (
     limiter_key,
     make_limiter,
 )
-from switchboard.quo.models import ContactInput
 
 ATTIO_API_URL = "https://api.attio.com"
 READ_LIMIT = RateLimit(rate=100, period=1.0)
@@ -360,15 +358,8 @@ class AttioConnector(CrmConnector):
 
         return await self._create_guarded(send, already_created)
 
-    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
-        """One ContactInput per person, in order (people without a phone included: the caller
-        decides to skip them). Company names come from ONE batch query per call
-        (`record_id $in [...]` on companies)."""
-        companies = await self.company_names({p.company_id for p in people if p.company_id})
-        return [person_to_contact(p, source, companies.get(p.company_id or "")) for p in people]
-
     async def company_names(self, company_ids: set[str]) -> dict[str, str]:
-        """Company record id → name, in one query."""
+        """Company record id → name, in ONE query (`record_id $in [...]` on companies)."""
         if not company_ids:
             return {}
         ids = sorted(company_ids)
