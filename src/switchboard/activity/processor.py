@@ -51,7 +51,7 @@ from switchboard.activity.render import (
 )
 from switchboard.activity.settings import ActivitySettings
 from switchboard.crm import registry
-from switchboard.crm.base import CrmConnector, CrmNote
+from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote
 from switchboard.store.db import Database
 from switchboard.store.models import ActivityResource, Event
 
@@ -348,6 +348,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
                 "title": rendered.title,
                 "content": rendered.body,
                 "created_at": created.isoformat() if created else None,
+                "activity": _activity_facts(facts),
             }
         )
     if not notes:
@@ -418,6 +419,20 @@ async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> 
 
 
 # ------------------------------------------------------------------------------ writing
+def _activity_facts(facts: F.CallFacts | F.MessageFacts) -> dict[str, Any]:
+    """For CRMs that log calls and messages as native records (plain data: a DBOS step result)."""
+    if isinstance(facts, F.MessageFacts):
+        message = facts.message
+        return {"kind": "message", "direction": message.direction if message else None}
+    call = facts.call
+    return {
+        "kind": "call",
+        "direction": call.direction if call else None,
+        "status": call.status if call else None,
+        "duration_s": call.duration if call else None,
+    }
+
+
 def note_format(crm: CrmConnector) -> NoteFormat:
     """The note format of the connector's CRM (its registry record); markdown for a connector
     that is not registered (test doubles)."""
@@ -429,12 +444,18 @@ async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, 
     created = planned.get("created_at")
     fmt = note_format(svc.crm)
     rendered = in_format(RenderedNote(str(planned["title"]), str(planned["content"])), fmt)
+    activity = planned.get("activity")
     note = CrmNote(
         person_id=str(planned["person_id"]),
         title=rendered.title,
         content=rendered.body,
         created_at=datetime.fromisoformat(created) if created else None,
         content_format=fmt,
+        activity=(
+            ActivityFacts(**activity, phone=planned.get("phone"))
+            if isinstance(activity, dict)
+            else None
+        ),
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
     return await sync_note(svc.db, svc.crm, key, note)

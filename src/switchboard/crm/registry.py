@@ -16,12 +16,16 @@ hosting handle (demo, contract kit).
 
 Adding a CRM: a package under `crm/` whose `provider` module exposes its `CrmProvider` record as
 `PROVIDER` (found by scanning `crm/`'s subpackages, so nothing else changes), a package under
-`emulators/`, and the contract kit. Tests register CRMs of their own with `register`.
+`emulators/`, and the contract kit. A CRM defined elsewhere (tests define one) registers with
+`register` in-process, or by naming its provider module in `SWITCHBOARD_CRM_MODULES`
+(comma-separated) so that child processes — `switchboard emulate`, `connect`, `demo` — find it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import pkgutil
 import threading
 from collections.abc import Callable, Mapping
@@ -150,7 +154,8 @@ class UnknownCrm(ValueError):
         self.name = name
 
 
-_lock = threading.Lock()
+# Reentrant: a provider module imported while loading may call `register`.
+_lock = threading.RLock()
 _providers: dict[str, CrmProvider] = {}
 _loaded = False
 
@@ -162,20 +167,28 @@ def _load_built_in() -> None:
     with _lock:
         if _loaded:
             return
-        import switchboard.crm as crm_package
+        _loaded = True  # set first: a nested call during loading must not load again
+        try:
+            for module in _provider_modules():
+                provider: CrmProvider = importlib.import_module(module).PROVIDER
+                _providers.setdefault(provider.name, provider)
+        except BaseException:
+            _loaded = False
+            raise
 
-        for info in sorted(pkgutil.iter_modules(crm_package.__path__), key=lambda m: m.name):
-            if not info.ispkg:
-                continue
-            try:
-                module = importlib.import_module(f"switchboard.crm.{info.name}.provider")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"switchboard.crm.{info.name}.provider":
-                    raise
-                continue
-            provider: CrmProvider = module.PROVIDER
-            _providers.setdefault(provider.name, provider)
-        _loaded = True
+
+def _provider_modules() -> list[str]:
+    """`switchboard.crm.<package>.provider` for every package that has one, then the modules
+    named in SWITCHBOARD_CRM_MODULES."""
+    import switchboard.crm as crm_package
+
+    found = [
+        f"switchboard.crm.{info.name}.provider"
+        for info in sorted(pkgutil.iter_modules(crm_package.__path__), key=lambda m: m.name)
+        if info.ispkg and importlib.util.find_spec(f"switchboard.crm.{info.name}.provider")
+    ]
+    extra = os.environ.get("SWITCHBOARD_CRM_MODULES", "")
+    return found + [m.strip() for m in extra.split(",") if m.strip()]
 
 
 def register(provider: CrmProvider) -> CrmProvider:
