@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import phonenumbers
 import typer
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +35,13 @@ WRITES_PER_SECOND = 10
 
 def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _valid_phone(rng: random.Random) -> str:
+    while True:
+        phone = f"+1{rng.choice((212, 415, 617))}{rng.randrange(2_000_000, 9_999_999)}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
+            return phone
 
 
 def _now() -> datetime:
@@ -161,7 +169,7 @@ class TinyEmulator:
                 self.state.companies[cid] = f"Company {n} {rng.choice(lasts)}"
             for _ in range(count):
                 seq = next(self.state.seq)
-                phone = f"+1{rng.choice((212, 415, 617))}{rng.randrange(2_000_000, 9_999_999)}"
+                phone = _valid_phone(rng)
                 now = _now()
                 person = TinyPerson(
                     f"tp{seq:07d}", seq, rng.choice(firsts), rng.choice(lasts),
