@@ -7,8 +7,6 @@
     info.id                         # "conn_<random>", unguessable: it is also the webhook URL path
     info.settings                   # effective settings (defaults merged)
     creds = load_credentials(db, box, info.id)     # decrypted; never log them
-    quo = quo_client_for(info.id)                  # QuoClient, counted + rate-limited
-    crm = crm_connector_for(info.id)               # the CRM's CrmConnector (from the registry)
 
 Secrets are only ever stored encrypted (`SecretBox`, AES-GCM) and registered with the log
 redactor when loaded. `ConnectionInfo.to_dict()` never contains a secret.
@@ -22,9 +20,8 @@ Settings (per connection; `update_settings` validates and merges):
 - `sync_objects` (["people"]): CRM objects synced to Quo.
 - `create_without_phone` (false): create Quo contacts for people without phones.
 
-API-call accounting: `ApiCallCounter.hook(connection_id)` returns a `switchboard.http` request
-hook that counts requests, 429s and errors per (connection, provider, minute) in memory; the
-runtime flushes them into `api_call_counts` every second (one upsert per key, not per request).
+API-call accounting lives in `switchboard.usage`; the clients built for a connection (counted,
+rate-limited) in `switchboard.clients`.
 """
 
 from __future__ import annotations
@@ -36,16 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 
 from switchboard.crm import registry
-from switchboard.crm.base import ConnectorConfig, CrmConnector
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, register_secret
 from switchboard.store.db import Database
 from switchboard.store.models import (
-    ApiCallCount,
     AuditEntry,
     Connection,
     WebhookSubscription,
@@ -555,171 +549,3 @@ def webhook_keys(
 ) -> list[str]:
     """Decrypted signing keys/secrets of the connection's webhooks at `provider`."""
     return _key_cache.get(db, box, connection_id, provider, fresh=fresh)
-
-
-# ------------------------------------------------------------------------------ API call counts
-class ApiCallCounter:
-    """Counts external API calls per (connection, provider, minute); flushed in batches."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str, datetime], list[int]] = {}
-
-    def record(
-        self, connection_id: str, provider: str, status: int | None, error: bool = False
-    ) -> None:
-        from switchboard import metrics
-
-        minute = datetime.now(UTC).replace(second=0, microsecond=0)
-        with self._lock:
-            c = self._pending.setdefault((connection_id, provider, minute), [0, 0, 0])
-            c[0] += 1
-            if status == 429:
-                c[1] += 1
-            if error or status is None or status >= 500:
-                c[2] += 1
-        metrics.API_REQUESTS.labels(provider=provider, status=str(status or "error")).inc()
-        if status == 429:
-            metrics.API_429.labels(provider=provider).inc()
-
-    def hook(self, connection_id: str) -> Any:
-        """A `switchboard.http.RequestHook` for clients of this connection."""
-
-        def _hook(info: Any) -> None:
-            self.record(connection_id, info.provider, info.status, error=info.error is not None)
-
-        return _hook
-
-    def flush(self) -> int:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return 0
-        dialect = sqlite if self.db.is_sqlite else postgresql
-        with self.db.session() as s:
-            for (cid, provider, minute), (req, r429, err) in pending.items():
-                stmt = dialect.insert(ApiCallCount).values(
-                    connection_id=cid,
-                    provider=provider,
-                    minute=minute,
-                    requests=req,
-                    http_429=r429,
-                    errors=err,
-                )
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["connection_id", "provider", "minute"],
-                    set_={
-                        "requests": ApiCallCount.requests + stmt.excluded.requests,
-                        "http_429": ApiCallCount.http_429 + stmt.excluded.http_429,
-                        "errors": ApiCallCount.errors + stmt.excluded.errors,
-                    },
-                )
-                s.execute(stmt)
-        return len(pending)
-
-
-def api_usage(
-    db: Database, connection_id: str | None = None, since: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Totals per (connection, provider): requests, 429s, errors."""
-    q = select(
-        ApiCallCount.connection_id,
-        ApiCallCount.provider,
-        func.sum(ApiCallCount.requests),
-        func.sum(ApiCallCount.http_429),
-        func.sum(ApiCallCount.errors),
-    ).group_by(ApiCallCount.connection_id, ApiCallCount.provider)
-    if connection_id:
-        q = q.where(ApiCallCount.connection_id == connection_id)
-    if since is not None:
-        q = q.where(ApiCallCount.minute >= since)
-    with db.session() as s:
-        return [
-            {
-                "connection_id": cid,
-                "provider": prov,
-                "requests": int(req or 0),
-                "http_429": int(r429 or 0),
-                "errors": int(err or 0),
-            }
-            for cid, prov, req, r429, err in s.execute(q)
-        ]
-
-
-def api_usage_series(
-    db: Database, connection_id: str, limit_minutes: int = 120
-) -> list[dict[str, Any]]:
-    """Per-minute counts (newest last) for charts."""
-    q = (
-        select(ApiCallCount)
-        .where(ApiCallCount.connection_id == connection_id)
-        .order_by(ApiCallCount.minute.desc())
-        .limit(limit_minutes * 4)
-    )
-    with db.session() as s:
-        rows = list(s.execute(q).scalars())
-    return [
-        {
-            "minute": _iso(r.minute),
-            "provider": r.provider,
-            "requests": r.requests,
-            "http_429": r.http_429,
-            "errors": r.errors,
-        }
-        for r in reversed(rows)
-    ]
-
-
-# ---------------------------------------------------------------------------- provider clients
-def _runtime_parts() -> tuple[Database, SecretBox, Any, Any]:
-    from switchboard.runtime import runtime
-
-    rt = runtime()
-    return rt.db, rt.box, rt.settings, rt.api_counter
-
-
-def quo_client_for(connection_id: str, **overrides: Any) -> Any:
-    """The `QuoClient` for this connection: decrypted key, counted, shared rate limit."""
-    db, box, settings, counter = _runtime_parts()
-    info = get_connection(db, connection_id, with_webhooks=False)
-    creds = load_credentials(db, box, connection_id)
-    return build_quo_client(
-        creds.quo_api_key,
-        info.quo_base_url,
-        hook=counter.hook(connection_id) if counter else None,
-        database_url=settings.resolved_database_url(),
-        redis_url=settings.redis_url,
-        webhooks_version=settings.quo_webhooks_version,
-        **overrides,
-    )
-
-
-def build_quo_client(api_key: str, base_url: str, **options: Any) -> Any:
-    """A `QuoClient`; `options` are its keyword arguments (hook, retry, limiter URLs, ...)."""
-    from switchboard.quo.client import QuoClient
-
-    return QuoClient(api_key, base_url=base_url, **options)
-
-
-def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
-    """The CRM connector for this connection (decrypted token, counted, shared budgets).
-    `overrides` replace `ConnectorConfig` fields (retry, transport, ...)."""
-    db, box, settings, counter = _runtime_parts()
-    info = get_connection(db, connection_id, with_webhooks=False)
-    creds = load_credentials(db, box, connection_id)
-    return build_crm_connector(
-        info.crm,
-        creds.crm_token,
-        info.crm_base_url,
-        hook=counter.hook(connection_id) if counter else None,
-        database_url=settings.resolved_database_url(),
-        redis_url=settings.redis_url,
-        **overrides,
-    )
-
-
-def build_crm_connector(crm: str, token: str, base_url: str, **config: Any) -> CrmConnector:
-    """The registered CRM's connector; `config` are further `ConnectorConfig` fields."""
-    provider = registry.get(crm)
-    return provider.connect(ConnectorConfig(token=token, base_url=base_url, **config))

@@ -350,14 +350,14 @@ class Demo:
             time.sleep(0.3)
 
     def _collect(self) -> None:
-        from switchboard import connections, ledger
+        from switchboard import ledger, usage
 
         db = self._runtime.db
         self._runtime.api_counter.flush()
         self.report.events = ledger.count_by_status(db, self.conn_id)
         notes = self.crm.notes()
         self.report.notes = len(notes)
-        for row in connections.api_usage(db, self.conn_id):
+        for row in usage.api_usage(db, self.conn_id):
             self.report.api_usage[row["provider"]] = {
                 "requests": int(row["requests"]),
                 "http_429": int(row["http_429"]),

@@ -48,15 +48,17 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 
+from switchboard import context
 from switchboard.config import Settings, get_settings, normalise_database_url
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
 from switchboard.store.db import Database, migrate
 from switchboard.store.models import ExecutorHeartbeat
+from switchboard.usage import ApiCallCounter
 
 log = get_logger("switchboard.runtime")
 
@@ -106,7 +108,6 @@ HEARTBEAT_INTERVAL_S = float(os.environ.get("SWITCHBOARD_HEARTBEAT_INTERVAL", "2
 STALE_AFTER_S = float(os.environ.get("SWITCHBOARD_EXECUTOR_STALE_AFTER", "15"))
 SWEEP_INTERVAL_S = float(os.environ.get("SWITCHBOARD_SWEEP_INTERVAL", "10"))
 
-_current: Runtime | None = None
 _lock = threading.Lock()
 
 
@@ -170,19 +171,13 @@ def _tune_dbos_sqlite() -> None:
     event.listen(engine, "checkout", _pragmas)
 
 
-class RuntimeNotStarted(RuntimeError):
-    pass
-
-
 def runtime() -> Runtime:
     """The started runtime of this process (raises RuntimeNotStarted before `start`)."""
-    if _current is None:
-        raise RuntimeNotStarted("switchboard runtime is not started")
-    return _current
+    return cast(Runtime, context.current())
 
 
 def current_or_none() -> Runtime | None:
-    return _current
+    return cast(Runtime | None, context.current_or_none())
 
 
 def import_workflow_modules() -> list[str]:
@@ -242,16 +237,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Runtime:
-        global _current
         with _lock:
             if self.started:
                 return self
-            if _current is not None and _current is not self:
-                raise RuntimeError("another Runtime is already started in this process")
-            _current = self
+            context.install(self)
             try:
-                from switchboard.connections import ApiCallCounter
-
                 self.api_counter = ApiCallCounter(self.db)
                 with startup_lock(self.database_url, self.settings.data_dir):
                     migrate(self.database_url)
@@ -259,7 +249,7 @@ class Runtime:
                         self._launch_dbos()
                 self.started = True
             except BaseException:
-                _current = None
+                context.uninstall(self)
                 raise
         if self.launch_dbos:
             self._spawn(self._heartbeat_loop, "sb-heartbeat")
@@ -297,7 +287,6 @@ class Runtime:
     def stop(self, timeout_s: int = 10) -> None:
         """Graceful: stop taking work, let in-flight workflows finish for up to `timeout_s`,
         flush counters; anything unfinished is recovered by survivors or the next start."""
-        global _current
         with _lock:
             if not self.started:
                 return
@@ -326,8 +315,7 @@ class Runtime:
                     log.warning("heartbeat_cleanup_failed", error=repr(exc))
             self.db.dispose()
             self.started = False
-            if _current is self:
-                _current = None
+            context.uninstall(self)
         log.info("runtime_stopped", executor_id=self.executor_id)
 
     def __enter__(self) -> Runtime:

@@ -39,7 +39,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from switchboard import connections
+from switchboard import clients, connections
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, mask_text
 from switchboard.store.db import Database
@@ -255,7 +255,7 @@ async def _with_retries(what: str, connection_id: str, fn: Any) -> Any:
 async def _quo_step(connection_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rt = _rt()
-        quo = connections.quo_client_for(connection_id, retry=_setup_retry())
+        quo = clients.quo_client_for(connection_id, retry=_setup_retry())
         try:
             return await ensure_quo_webhooks(rt.db, rt.box, rt.settings, connection_id, quo)
         finally:
@@ -269,7 +269,7 @@ async def _quo_step(connection_id: str) -> dict[str, Any]:
 async def _crm_step(connection_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rt = _rt()
-        crm = connections.crm_connector_for(connection_id)
+        crm = clients.crm_connector_for(connection_id)
         try:
             return await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
         finally:
@@ -430,7 +430,7 @@ async def disconnect(
     own_quo = quo is None
     own_crm = crm is None
     if quo is None:
-        quo = connections.build_quo_client(
+        quo = clients.build_quo_client(
             creds.quo_api_key,
             info.quo_base_url,
             retry=_setup_retry(),
@@ -439,7 +439,7 @@ async def disconnect(
             webhooks_version=settings.quo_webhooks_version,
         )
     if crm is None:
-        crm = connections.build_crm_connector(
+        crm = clients.build_crm_connector(
             info.crm, creds.crm_token, info.crm_base_url,
             database_url=settings.resolved_database_url(), redis_url=settings.redis_url,
         )  # fmt: skip

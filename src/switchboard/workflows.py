@@ -72,6 +72,7 @@ from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
+from switchboard import context, ledger
 from switchboard.config import Settings, workflow_database_url
 from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
@@ -281,21 +282,15 @@ def route(event: InboundEvent) -> Dispatch | Ignore:
 # ----------------------------------------------------------------------------- the event workflow
 @DBOS.step()
 async def _begin_event(event_id: str) -> None:
-    from switchboard import ledger
-    from switchboard.runtime import runtime
-
-    await asyncio.to_thread(ledger.mark_processing, runtime().db, event_id)
+    await asyncio.to_thread(ledger.mark_processing, context.current().db, event_id)
 
 
 @DBOS.step()
 async def _finish_event(
     event_id: str, status: str, reason: str | None, detail: dict[str, Any] | None
 ) -> None:
-    from switchboard import ledger
-    from switchboard.runtime import runtime
-
     await asyncio.to_thread(
-        ledger.finish, runtime().db, event_id, status, reason=reason, detail=detail
+        ledger.finish, context.current().db, event_id, status, reason=reason, detail=detail
     )
 
 
@@ -353,12 +348,9 @@ def apply(
     event: InboundEvent, decision: Dispatch | Ignore, *, workflow_id: str | None = None
 ) -> None:
     """Carry out a routing decision: record the ignore, or enqueue `run_event`."""
-    from switchboard import ledger
-    from switchboard.runtime import runtime
-
     if isinstance(decision, Ignore):
         ledger.finish(
-            runtime().db,
+            context.current().db,
             event.id,
             "ignored",
             reason=decision.reason,

@@ -112,6 +112,7 @@ async def services_for(connection_id: str) -> Services:
 
 
 async def _default_services(connection_id: str) -> Services:
+    from switchboard import clients as client_factories
     from switchboard import connections
     from switchboard.activity.quo_reader import QuoClientReader
     from switchboard.runtime import runtime
@@ -125,8 +126,8 @@ async def _default_services(connection_id: str) -> Services:
         with _clients_lock:
             clients = _clients.get(connection_id)
             if clients is None:
-                quo = QuoClientReader(connections.quo_client_for(connection_id))
-                crm = connections.crm_connector_for(connection_id)
+                quo = QuoClientReader(client_factories.quo_client_for(connection_id))
+                crm = client_factories.crm_connector_for(connection_id)
                 clients = _clients[connection_id] = (quo, crm)
     quo, crm = clients
     return Services(

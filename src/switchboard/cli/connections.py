@@ -40,7 +40,7 @@ async def _check_credentials(
     provider: CrmProvider, quo_key: str, quo_base_url: str, crm_token: str, crm_base_url: str
 ) -> dict[str, Any]:
     """The CRM must answer; Quo may answer 401 (a new key takes ~30 s) — noted, not fatal."""
-    from switchboard.connections import build_crm_connector, build_quo_client
+    from switchboard.clients import build_crm_connector, build_quo_client
     from switchboard.http import ApiError, RetryPolicy
 
     facts: dict[str, Any] = {}
@@ -232,7 +232,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 @connections_app.command("show")
 def show_cmd(connection_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One connection: settings, webhooks, event counts, API usage."""
-    from switchboard import connections, ledger
+    from switchboard import connections, ledger, usage
 
     rt = _runtime(dbos=False)
     try:
@@ -243,7 +243,7 @@ def show_cmd(connection_id: str, as_json: bool = typer.Option(False, "--json")) 
             return
         out = info.to_dict()
         out["event_counts"] = ledger.count_by_status(rt.db, connection_id)
-        out["api_usage"] = connections.api_usage(rt.db, connection_id)
+        out["api_usage"] = usage.api_usage(rt.db, connection_id)
     finally:
         rt.stop()
     if as_json:

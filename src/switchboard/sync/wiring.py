@@ -74,7 +74,7 @@ class QuoContactsAdapter:
 
 async def clients_from_connection(connection_id: str) -> SyncClients:
     """Clients of a stored connection (decrypted credentials, counted, shared rate limits)."""
-    from switchboard import connections
+    from switchboard import clients, connections
 
     def build() -> SyncClients:
         from switchboard.runtime import runtime
@@ -84,8 +84,8 @@ async def clients_from_connection(connection_id: str) -> SyncClients:
             connection_id=connection_id,
             crm=info.crm,
             settings=SyncSettings.from_connection(info.settings, info.crm),
-            connector=connections.crm_connector_for(connection_id),
-            quo=QuoContactsAdapter(connections.quo_client_for(connection_id)),
+            connector=clients.crm_connector_for(connection_id),
+            quo=QuoContactsAdapter(clients.quo_client_for(connection_id)),
         )
 
     return await asyncio.to_thread(build)

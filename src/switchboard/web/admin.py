@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from switchboard import connections, ledger
+from switchboard.usage import api_usage
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -334,5 +335,5 @@ async def usage(
 ) -> list[dict[str, Any]]:
     rt = _rt(request)
     return await asyncio.to_thread(
-        lambda: connections.api_usage(rt.db, connection_id=connection_id, since=since)
+        lambda: api_usage(rt.db, connection_id=connection_id, since=since)
     )

@@ -55,7 +55,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Integer, cast, extract, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switchboard import connections, ledger
+from switchboard import connections, ledger, usage
 from switchboard.crm import registry
 from switchboard.logs import mask_text
 from switchboard.store.db import Database
@@ -525,13 +525,9 @@ def budget(db: Database, connection_id: str) -> list[dict[str, Any]]:
     """Per provider: requests in the last hour / 24 h / all time, 429s and errors, and the
     busiest minute of the last hour against the provider's budget."""
     now = _now()
-    hour = {
-        r["provider"]: r for r in connections.api_usage(db, connection_id, now - timedelta(hours=1))
-    }
-    day = {
-        r["provider"]: r for r in connections.api_usage(db, connection_id, now - timedelta(days=1))
-    }
-    total = {r["provider"]: r for r in connections.api_usage(db, connection_id)}
+    hour = {r["provider"]: r for r in usage.api_usage(db, connection_id, now - timedelta(hours=1))}
+    day = {r["provider"]: r for r in usage.api_usage(db, connection_id, now - timedelta(days=1))}
+    total = {r["provider"]: r for r in usage.api_usage(db, connection_id)}
     with db.session() as s:
         peak = {
             str(p): int(n or 0)
