@@ -52,7 +52,7 @@ from typing import Any, cast
 
 from sqlalchemy import delete, select
 
-from switchboard import context
+from switchboard import context, dispatch, workflows
 from switchboard.config import Settings, get_settings, normalise_database_url
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
@@ -218,15 +218,13 @@ class Runtime:
         launch_dbos: bool = True,
         queues: list[str] | None = None,
     ) -> None:
-        from switchboard.workflows import new_executor_id
-
         self.settings = settings or get_settings()
         self.workers = workers
         self.kind = kind
         self.launch_dbos = launch_dbos
         self.queues = queues
         self.database_url = self.settings.resolved_database_url()
-        self.executor_id = new_executor_id(self.settings)
+        self.executor_id = workflows.new_executor_id(self.settings)
         self.db: Database = Database(self.database_url)
         self.box: SecretBox = secret_box(self.settings)
         self.started = False
@@ -266,8 +264,6 @@ class Runtime:
 
     def _launch_dbos(self) -> None:
         from dbos import DBOS
-
-        from switchboard import workflows
 
         import_workflow_modules()
         self._beat()  # before launch: a process with pending work always has a heartbeat row
@@ -421,40 +417,8 @@ class Runtime:
                 log.warning("sweep_failed", error=repr(exc))
 
     def sweep_undispatched(self, older_than_s: float = 10.0) -> int:
-        """Dispatch events left `accepted` with no DBOS workflow (crash between the ledger
-        insert and the enqueue). Events already enqueued (a backlog) are skipped with one
-        batched lookup, so a deep queue costs no extra writes."""
-        from dbos import DBOS
-
-        from switchboard import ledger, workflows
-        from switchboard.connections import get_settings_for
-
-        stale = ledger.undispatched(self.db, older_than_s=older_than_s)
-        if not stale:
-            return 0
-        known = {
-            wf.workflow_id
-            for wf in DBOS.list_workflows(
-                workflow_ids=[ev.id for ev in stale], load_input=False, load_output=False
-            )
-        }
-        n = 0
-        for ev in stale:
-            if ev.id in known:
-                continue
-            workflows.dispatch(
-                workflows.InboundEvent(
-                    id=ev.id,
-                    connection_id=ev.connection_id,
-                    provider=ev.provider,
-                    event_type=ev.event_type,
-                    resource_id=ev.resource_id,
-                    payload=ev.payload,
-                    settings=get_settings_for(self.db, ev.connection_id),
-                )
-            )
-            n += 1
-        return n
+        """See `switchboard.dispatch.sweep_undispatched`."""
+        return dispatch.sweep_undispatched(self.db, older_than_s)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(1.0):

@@ -7,7 +7,7 @@ from typing import Any
 from switchboard.activity.events import classify
 from switchboard.activity.settings import ActivitySettings
 from switchboard.activity.workflows import PROCESSOR, QUEUE, route_quo
-from switchboard.workflows import Dispatch, Ignore, InboundEvent
+from switchboard.dispatch import Dispatch, Ignore, InboundEvent
 from tests.activity.fakes import fixture
 
 

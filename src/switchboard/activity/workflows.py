@@ -7,7 +7,7 @@ else is dispatched to the processor `activity.quo` on the `activity` queue, part
 `<connection id>:<call or message id>`, so all phases of one call (and both events of one
 message) run one at a time, in whatever order they arrived.
 
-Worker (`process_quo_event`, inside E6's `run_event` workflow whose id is the ledger event id):
+Worker (`process_quo_event`, inside the `run_event` workflow whose id is the ledger event id):
 
 1. step `plan` — merge the event into the stored facts, resolve participants and people, render
    (see `processor.plan_event`); checkpointed as a JSON plan.
@@ -47,15 +47,9 @@ from switchboard.activity.processor import (
     write_note,
 )
 from switchboard.activity.settings import ActivitySettings
+from switchboard.dispatch import Dispatch, Ignore, InboundEvent, register_handler
 from switchboard.logs import get_logger
-from switchboard.workflows import (
-    Dispatch,
-    Ignore,
-    InboundEvent,
-    Outcome,
-    processor,
-    register_handler,
-)
+from switchboard.workflows import Outcome, processor
 
 log = get_logger(__name__)
 

@@ -22,16 +22,10 @@ from typing import Any
 from dbos import DBOS
 
 from switchboard import ledger
+from switchboard.dispatch import Dispatch, Ignore, InboundEvent, register_handler
 from switchboard.sync.clients import clients_for
 from switchboard.sync.push import PersonResult, merge_people, remove_person, sync_person
-from switchboard.workflows import (
-    Dispatch,
-    Ignore,
-    InboundEvent,
-    Outcome,
-    processor,
-    register_handler,
-)
+from switchboard.workflows import Outcome, processor
 
 PROCESSOR = "sync.crm_change"
 QUEUE = "crm_events"

@@ -1,6 +1,6 @@
 """The sync's seams wired to the real clients: `switchboard.quo` and `switchboard.connections`.
 
-`QuoContactsAdapter` implements `switchboard.sync.ports.QuoContacts` over E2's `QuoClient`:
+`QuoContactsAdapter` implements `switchboard.sync.ports.QuoContacts` over `QuoClient`:
 bulk create + verification and the 409 → find → update recovery live there, once; the adapter
 only translates results. Ownership: a contact we created, or found under our externalId (the CRM
 record id, which only this integration writes) is ours; `find_by_external_ids` reports Quo's

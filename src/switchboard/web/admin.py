@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from switchboard import connections, ledger
+from switchboard import connections, dispatch, ledger
 from switchboard.usage import api_usage
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -319,7 +319,7 @@ async def replay_event(
 ) -> dict[str, Any]:
     rt = _rt(request)
     try:
-        wf = await asyncio.to_thread(lambda: ledger.replay(rt.db, event_id, force=force))
+        wf = await asyncio.to_thread(lambda: dispatch.replay(rt.db, event_id, force=force))
     except ledger.EventNotFound as exc:
         raise HTTPException(404, "unknown event") from exc
     except ledger.ReplayRefused as exc:

@@ -14,7 +14,7 @@ Mounted by the app factory (`switchboard.web.app.create_app`) as `router`. Pages
 - `POST .../sync`: start (or join) the initial sync (`switchboard.sync.start_initial_sync`).
 - `POST .../reconcile`: one reconcile pass now (`switchboard.sync.start_reconcile`).
 - `POST .../setup`: retry setup (`switchboard.setup.start_setup`).
-- `POST .../events/{event_id}/replay`: replay a failed event (`switchboard.ledger.replay`).
+- `POST .../events/{event_id}/replay`: replay a failed event (`switchboard.dispatch.replay`).
 - `POST .../settings`: change settings (`connections.update_settings`, then
   `setup.start_resubscribe` when lines or event kinds changed — the admin API's rule).
 
@@ -55,7 +55,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Integer, cast, extract, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switchboard import connections, ledger, usage
+from switchboard import connections, dispatch, ledger, usage
 from switchboard.crm import registry
 from switchboard.logs import mask_text
 from switchboard.store.db import Database
@@ -990,7 +990,7 @@ async def replay_event(request: Request, connection_id: str, event_id: str) -> R
             raise DashboardError(404, f"No event {event_id[:80]!r} on this connection.")
         _require_live(info)
         try:
-            return ledger.replay(rt.db, event_id)
+            return dispatch.replay(rt.db, event_id)
         except ledger.EventNotFound as exc:
             raise DashboardError(404, f"No event {event_id[:80]!r}.") from exc
         except ledger.ReplayRefused as exc:

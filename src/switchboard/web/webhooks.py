@@ -16,7 +16,7 @@ nothing else):
    each stored secret) → 401;
 4. JSON that does not parse or is not the provider's envelope → 400;
 5. ledger insert (unique per connection + provider + idempotency key; duplicates → 200
-   `duplicate`), route through the handler registry (`switchboard.workflows`), answer 200; right
+   `duplicate`), route through the handler registry (`switchboard.dispatch`), answer 200; right
    after the response, enqueue the workflow (workflow id = event id) or record the `ignored`
    status (no handler → ignored, still 200). The ack path does one write (the ledger); a crash
    between the ack and the enqueue is repaired by the workers' sweeper, which re-dispatches
@@ -43,7 +43,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
-from switchboard import ledger, metrics, workflows
+from switchboard import dispatch, ledger, metrics
 from switchboard.connections import (
     ConnectionInfo,
     find_connection,
@@ -150,7 +150,7 @@ def _quo_resource_id(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
-Pending = list[tuple[workflows.InboundEvent, workflows.Dispatch | workflows.Ignore]]
+Pending = list[tuple[dispatch.InboundEvent, dispatch.Dispatch | dispatch.Ignore]]
 
 
 def _ingest(
@@ -179,17 +179,9 @@ def _ingest(
         )
         outcome = "accepted" if created else "duplicate"
         if created or record.status == "accepted":
-            event = workflows.InboundEvent(
-                id=record.id,
-                connection_id=conn.id,
-                provider=provider,
-                event_type=record.event_type,
-                resource_id=record.resource_id,
-                payload=record.payload,
-                settings=conn.settings,
-            )
-            decision = workflows.route(event)
-            if created and isinstance(decision, workflows.Ignore):
+            event = dispatch.inbound_event(record, conn.settings)
+            decision = dispatch.route(event)
+            if created and isinstance(decision, dispatch.Ignore):
                 outcome = "ignored"
             pending.append((event, decision))
         results.append({"event_id": record.id, "status": outcome})
@@ -199,7 +191,7 @@ def _ingest(
 def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
     for event, decision in pending:
         try:
-            workflows.apply(event, decision)
+            dispatch.apply(event, decision)
         except Exception as exc:
             # The event is in the ledger: the sweeper dispatches it later.
             log.error("dispatch_failed", event_id=event.id, error=mask_text(repr(exc)))
