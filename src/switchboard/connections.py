@@ -38,6 +38,7 @@ from sqlalchemy import delete, select
 from switchboard.crm import registry
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, register_secret
+from switchboard.quo.kinds import EVENT_KINDS
 from switchboard.store.db import Database
 from switchboard.store.models import (
     AuditEntry,
@@ -47,7 +48,8 @@ from switchboard.store.models import (
 
 log = get_logger("switchboard.connections")
 
-QUO_EVENT_KINDS = ("calls", "messages", "summaries", "transcripts")
+
+QUO_EVENT_KINDS = EVENT_KINDS
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "default_region": "US",

@@ -42,17 +42,10 @@ from dbos import DBOS
 from switchboard import clients, connections
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, mask_text
+from switchboard.quo.kinds import KIND_EVENTS
 from switchboard.store.db import Database
 
 log = get_logger("switchboard.setup")
-
-#: Quo webhook kind (create endpoint) per connection `event_kinds` entry, and the events we log.
-KIND_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "calls": ("calls", ("call.completed", "call.recording.completed")),
-    "messages": ("messages", ("message.received", "message.delivered")),
-    "summaries": ("call-summaries", ("call.summary.completed",)),
-    "transcripts": ("call-transcripts", ("call.transcript.completed",)),
-}
 
 
 def quo_webhook_url(settings: Any, connection_id: str) -> str:
