@@ -42,6 +42,7 @@ from switchboard.http import (
     limiter_key,
     make_limiter,
 )
+from switchboard.http.paging import offset_pages
 
 ATTIO_API_URL = "https://api.attio.com"
 READ_LIMIT = RateLimit(rate=100, period=1.0)
@@ -273,17 +274,18 @@ class AttioConnector(CrmConnector):
         number = phones.normalise(e164, region=None)
         if number is None:  # not an international number: nobody can have it
             return []
-        found: list[Person] = []
-        offset = 0
-        while True:
-            body = {"filter": {"phone_numbers": number}, "limit": _PHONE_LOOKUP_PAGE}
+
+        async def fetch(offset: int) -> list[dict[str, Any]]:
+            body: dict[str, Any] = {"filter": {"phone_numbers": number}}
+            body["limit"] = _PHONE_LOOKUP_PAGE
             if offset:
                 body["offset"] = offset
-            records = await self._query(PEOPLE, body, "people.find_by_phone")
+            return await self._query(PEOPLE, body, "people.find_by_phone")
+
+        found: list[Person] = []
+        async for records in offset_pages(fetch, _PHONE_LOOKUP_PAGE):
             found.extend(p for p in map(to_person, records) if number in p.phones)
-            if len(records) < _PHONE_LOOKUP_PAGE:
-                return found
-            offset += len(records)
+        return found
 
     async def list_people_changed_since(self, since: datetime) -> list[Person]:
         """People created or changed at or after `since` (the reconciliation delta).
@@ -420,25 +422,19 @@ class AttioConnector(CrmConnector):
         self, person_id: str, max_pages: int | None = None
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the person's notes page by page (`GET /v2/notes`, offset paging)."""
-        offset, pages = 0, 0
-        while max_pages is None or pages < max_pages:
+
+        async def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"parent_object": PEOPLE, "parent_record_id": person_id}
             payload = await self._call(
                 "GET",
                 "/v2/notes",
                 "notes.list",
-                params={
-                    "parent_object": PEOPLE,
-                    "parent_record_id": person_id,
-                    "limit": _NOTE_PAGE,
-                    "offset": offset,
-                },
+                params={**params, "limit": _NOTE_PAGE, "offset": offset},
             )
-            data = payload.get("data") or []
-            yield data
-            pages += 1
-            if len(data) < _NOTE_PAGE:
-                return
-            offset += len(data)
+            return list(payload.get("data") or [])
+
+        async for page in offset_pages(fetch, _NOTE_PAGE, max_pages=max_pages):
+            yield page
 
     async def list_notes(self, person_id: str) -> list[StoredNote]:
         notes: list[StoredNote] = []
@@ -549,16 +545,14 @@ class AttioConnector(CrmConnector):
 
     async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:
         """Every webhook of the workspace (Attio never returns secrets after creation)."""
+
+        async def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"limit": _WEBHOOK_PAGE, "offset": offset}
+            payload = await self._call("GET", "/v2/webhooks", "webhooks.list", params=params)
+            return list(payload.get("data") or [])
+
         found: list[WebhookSubscriptionInfo] = []
-        offset = 0
-        while True:
-            payload = await self._call(
-                "GET",
-                "/v2/webhooks",
-                "webhooks.list",
-                params={"limit": _WEBHOOK_PAGE, "offset": offset},
-            )
-            data = payload.get("data") or []
+        async for data in offset_pages(fetch, _WEBHOOK_PAGE):
             found.extend(
                 WebhookSubscriptionInfo(
                     remote_id=str(w["id"]["webhook_id"]),
@@ -567,9 +561,7 @@ class AttioConnector(CrmConnector):
                 )
                 for w in data
             )
-            if len(data) < _WEBHOOK_PAGE:
-                return found
-            offset += len(data)
+        return found
 
     def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
         """Constant-time check of `Attio-Signature` / `X-Attio-Signature` (hex HMAC-SHA256 of
