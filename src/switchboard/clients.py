@@ -2,6 +2,7 @@
 
     quo = quo_client_for(connection_id)          # QuoClient
     crm = crm_connector_for(connection_id)       # the CRM's connector, from its registry record
+    quo, crm = await clients_of(connection_id)   # the process's shared pair (the one cache)
 
 They read the process's runtime through `switchboard.context` (database, secret box, settings,
 API call counter). `build_quo_client` / `build_crm_connector` build from explicit credentials
@@ -10,6 +11,7 @@ API call counter). `build_quo_client` / `build_crm_connector` build from explici
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from switchboard import context
@@ -63,3 +65,33 @@ def build_crm_connector(crm: str, token: str, base_url: str, **config: Any) -> C
     """The registered CRM's connector; `config` are further `ConnectorConfig` fields."""
     provider = registry.get(crm)
     return provider.connect(ConnectorConfig(token=token, base_url=base_url, **config))
+
+
+# Built once per process and event loop (HTTP pools and rate limiters are bound to a loop and
+# reused across pages and events); the activity pipeline and the sync share them.
+_cache: dict[tuple[str, int], tuple[QuoClient, CrmConnector]] = {}
+_locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+
+async def clients_of(connection_id: str) -> tuple[QuoClient, CrmConnector]:
+    """The connection's Quo client and CRM connector, shared in this process and loop."""
+    key = (connection_id, id(asyncio.get_running_loop()))
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    lock = _locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        cached = _cache.get(key)
+        if cached is None:
+            cached = await asyncio.to_thread(
+                lambda: (quo_client_for(connection_id), crm_connector_for(connection_id))
+            )
+            _cache[key] = cached
+    return cached
+
+
+def forget(connection_id: str | None = None) -> None:
+    """Drop the shared clients of a connection (credentials changed), or of every connection."""
+    for key in [k for k in _cache if connection_id is None or k[0] == connection_id]:
+        _cache.pop(key, None)
+        _locks.pop(key, None)

@@ -52,7 +52,7 @@ from typing import Any, cast
 
 from sqlalchemy import delete, select
 
-from switchboard import context, dispatch, workflows
+from switchboard import clients, context, dispatch, workflows
 from switchboard.config import Settings, get_settings, normalise_database_url
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
@@ -309,6 +309,7 @@ class Runtime:
                         )
                 except Exception as exc:  # pragma: no cover
                     log.warning("heartbeat_cleanup_failed", error=repr(exc))
+            clients.forget()  # they count into this runtime's counter and limiter files
             self.db.dispose()
             self.started = False
             context.uninstall(self)

@@ -29,7 +29,6 @@ the action taken) becomes the ledger event's status/reason/detail, visible in
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -89,8 +88,6 @@ register_handler("quo", "*", route_quo)
 # ------------------------------------------------------------------------------ services
 ServicesFactory = Callable[[str], Awaitable[Services]]
 _factory: ServicesFactory | None = None
-_clients: dict[str, tuple[Any, Any]] = {}
-_clients_lock = threading.Lock()
 
 
 def set_services_factory(factory: ServicesFactory | None) -> None:
@@ -115,15 +112,8 @@ async def _default_services(connection_id: str) -> Services:
     settings = ActivitySettings.from_connection_settings(
         await asyncio.to_thread(connections.get_settings_for, db, connection_id)
     )
-    clients = _clients.get(connection_id)
-    if clients is None:
-        with _clients_lock:
-            clients = _clients.get(connection_id)
-            if clients is None:
-                quo = QuoClientReader(client_factories.quo_client_for(connection_id))
-                crm = client_factories.crm_connector_for(connection_id)
-                clients = _clients[connection_id] = (quo, crm)
-    quo, crm = clients
+    quo_client, crm = await client_factories.clients_of(connection_id)
+    quo = QuoClientReader(quo_client)
     return Services(
         db=db,
         connection_id=connection_id,

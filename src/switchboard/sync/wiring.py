@@ -73,19 +73,19 @@ class QuoContactsAdapter:
 
 
 async def clients_from_connection(connection_id: str) -> SyncClients:
-    """Clients of a stored connection (decrypted credentials, counted, shared rate limits)."""
+    """Clients of a stored connection (the process's shared pair from `switchboard.clients`)
+    with its current settings."""
     from switchboard import clients, connections
+    from switchboard.runtime import runtime
 
-    def build() -> SyncClients:
-        from switchboard.runtime import runtime
-
-        info = connections.get_connection(runtime().db, connection_id, with_webhooks=False)
-        return SyncClients(
-            connection_id=connection_id,
-            crm=info.crm,
-            settings=SyncSettings.from_connection(info.settings, info.crm),
-            connector=clients.crm_connector_for(connection_id),
-            quo=QuoContactsAdapter(clients.quo_client_for(connection_id)),
-        )
-
-    return await asyncio.to_thread(build)
+    info = await asyncio.to_thread(
+        connections.get_connection, runtime().db, connection_id, with_webhooks=False
+    )
+    quo, connector = await clients.clients_of(connection_id)
+    return SyncClients(
+        connection_id=connection_id,
+        crm=info.crm,
+        settings=SyncSettings.from_connection(info.settings, info.crm),
+        connector=connector,
+        quo=QuoContactsAdapter(quo),
+    )
