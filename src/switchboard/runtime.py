@@ -71,7 +71,7 @@ WORKFLOW_MODULES = [
 ]
 
 #: Called once DBOS is launched and queues are registered, in worker processes (not in web-only
-#: or CLI processes): "module:function" names (missing ones are skipped) and `after_launch` hooks.
+#: or CLI processes): "module:function" names and `after_launch` hooks.
 AFTER_LAUNCH = ["switchboard.sync:install_schedule"]
 _after_launch_hooks: list[Any] = []
 
@@ -89,10 +89,7 @@ def _run_after_launch() -> None:
     hooks = list(_after_launch_hooks)
     for ref in AFTER_LAUNCH:
         module_name, _, attr = ref.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module_name), attr)
-        except (ModuleNotFoundError, AttributeError):
-            continue
+        fn = getattr(importlib.import_module(module_name), attr)
         if fn not in hooks:
             hooks.append(fn)
     for fn in hooks:
@@ -181,10 +178,10 @@ def current_or_none() -> Runtime | None:
 
 
 def import_workflow_modules() -> list[str]:
-    """Import every module that defines workflows or registers handlers; returns those found.
+    """Import every module that defines workflows or registers handlers; returns their names.
 
     `SWITCHBOARD_EXTRA_WORKFLOW_MODULES` (comma-separated) adds modules, e.g. test plugins or
-    site-specific handlers; unlike the built-in list, those must exist."""
+    site-specific handlers."""
     found = []
     extra = [m.strip() for m in os.environ.get("SWITCHBOARD_EXTRA_WORKFLOW_MODULES", "").split(",")]
     for name in extra:
@@ -192,12 +189,8 @@ def import_workflow_modules() -> list[str]:
             importlib.import_module(name)
             found.append(name)
     for name in WORKFLOW_MODULES:
-        try:
-            importlib.import_module(name)
-            found.append(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but one of its imports is missing
-                raise
+        importlib.import_module(name)
+        found.append(name)
     return found
 
 

@@ -206,13 +206,9 @@ async def retry_setup(connection_id: str, request: Request) -> dict[str, Any]:
     info = await _get_conn(rt, connection_id)
     if info.disconnected_at is not None:
         raise HTTPException(409, "connection is disconnected")
-    first_sync = True
-    try:
-        from switchboard.sync import sync_progress
+    from switchboard.sync import sync_progress
 
-        first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
-    except ImportError:
-        first_sync = False
+    first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
     wf = await asyncio.to_thread(setup.start_setup, connection_id, True, first_sync)
     return {"connection_id": connection_id, "workflow_id": wf, "starts_initial_sync": first_sync}
 
