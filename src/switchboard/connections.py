@@ -26,6 +26,7 @@ rate-limited) in `switchboard.clients`.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Mapping
@@ -177,6 +178,23 @@ def effective_settings(stored: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+#: A Quo phone-number id ("PN" + letters and digits).
+LINE_ID = re.compile(r"^PN[A-Za-z0-9]{1,62}$")
+#: A CRM object slug (lower case letters, digits, underscores).
+OBJECT_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MAX_LIST = 200
+
+
+def _line_ids(key: str, value: Any) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_LIST
+        or not all(isinstance(v, str) and LINE_ID.match(v) for v in value)
+    ):
+        raise InvalidSettings(f"{key} must be a list of Quo line ids (PN...), at most {MAX_LIST}")
+    return sorted(set(value))
+
+
 def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     """Validated copy of a settings change; raises InvalidSettings with a clear message."""
     out: dict[str, Any] = {}
@@ -190,30 +208,38 @@ def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidSettings(f"default_region must be a region code like 'US': {value!r}")
             value = value.upper()
         elif key == "enabled_lines":
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
-            ):
-                raise InvalidSettings("enabled_lines must be null (all) or a list of line ids")
             if value is not None:
-                value = sorted(set(value))
+                value = _line_ids(key, value)
+                if not value:
+                    # An empty list would delete every Quo webhook while the connection still
+                    # reads as active; stopping Quo events is `event_kinds: []`, which shows.
+                    raise InvalidSettings(
+                        "enabled_lines must name at least one line (null = every line); "
+                        "to stop logging calls and messages, set event_kinds to []"
+                    )
         elif key == "event_kinds":
             if not isinstance(value, list) or any(v not in QUO_EVENT_KINDS for v in value):
                 raise InvalidSettings(f"event_kinds must be a list drawn from {QUO_EVENT_KINDS}")
             value = [k for k in QUO_EVENT_KINDS if k in value]
-        elif key in ("offered_lines", "known_lines"):
-            if (value is not None or key == "offered_lines") and (
-                not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
-            ):
-                raise InvalidSettings(f"{key} must be a list of line ids")
+        elif key == "offered_lines":
+            value = _line_ids(key, value)
+        elif key == "known_lines":
             if value is not None:
-                value = sorted(set(value))
+                value = _line_ids(key, value)
         elif key in ("auto_create_people", "create_without_phone", "auto_enable_new_lines"):
             if not isinstance(value, bool):
                 raise InvalidSettings(f"{key} must be true or false")
-        elif key == "sync_objects" and (
-            not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
-        ):
-            raise InvalidSettings("sync_objects must be a list of CRM object slugs")
+        elif key == "sync_objects":
+            if (
+                not isinstance(value, list)
+                or not value
+                or len(value) > 20
+                or not all(isinstance(v, str) and OBJECT_SLUG.match(v) for v in value)
+            ):
+                raise InvalidSettings(
+                    "sync_objects must be a non-empty list of CRM object slugs like 'people'"
+                )
+            value = list(dict.fromkeys(value))
         out[key] = value
     return out
 

@@ -39,7 +39,7 @@ def _counts(rt: Any) -> tuple[int, int]:
 
 @pytest.fixture
 def client(started: Any) -> TestClient:
-    return TestClient(create_app(started))
+    return TestClient(create_app(started), base_url="http://127.0.0.1")
 
 
 def test_rejections_have_no_side_effects(started: Any, conn: Any, client: TestClient) -> None:
