@@ -11,14 +11,8 @@
 Secrets are only ever stored encrypted (`SecretBox`, AES-GCM) and registered with the log
 redactor when loaded. `ConnectionInfo.to_dict()` never contains a secret.
 
-Settings (per connection; `update_settings` validates and merges):
-
-- `default_region` ("US"): phone parsing region.
-- `enabled_lines` (null = every line): Quo phone-number ids to log.
-- `event_kinds` (calls, messages, summaries, transcripts): Quo webhook kinds subscribed.
-- `auto_create_people` (false): create CRM people for unknown callers.
-- `sync_objects` (["people"]): CRM objects synced to Quo.
-- `create_without_phone` (false): create Quo contacts for people without phones.
+Settings (per connection): `switchboard.connection_settings` validates them (the common ones
+and the CRM's own); `update_settings` merges a validated change.
 
 API-call accounting lives in `switchboard.usage`; the clients built for a connection (counted,
 rate-limited) in `switchboard.clients`.
@@ -26,7 +20,6 @@ rate-limited) in `switchboard.clients`.
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 from collections.abc import Mapping
@@ -36,10 +29,13 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from switchboard.connection_settings import (
+    effective_settings,
+    validate_settings,
+)
 from switchboard.crm import registry
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, register_secret
-from switchboard.quo.kinds import EVENT_KINDS
 from switchboard.store.db import Database
 from switchboard.store.models import (
     AuditEntry,
@@ -50,28 +46,7 @@ from switchboard.store.models import (
 log = get_logger("switchboard.connections")
 
 
-QUO_EVENT_KINDS = EVENT_KINDS
-
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "default_region": "US",
-    "enabled_lines": None,
-    "event_kinds": list(QUO_EVENT_KINDS),
-    "auto_create_people": False,
-    "sync_objects": ["people"],
-    "create_without_phone": False,
-    # New Quo lines, noticed by the scheduled webhook check when `enabled_lines` is a list:
-    # enabled at once when `auto_enable_new_lines`, else listed in `offered_lines` to enable.
-    "auto_enable_new_lines": False,
-    "offered_lines": [],
-    "known_lines": None,
-}
-
-
 class ConnectionNotFound(LookupError):
-    pass
-
-
-class InvalidSettings(ValueError):
     pass
 
 
@@ -172,78 +147,6 @@ def new_connection_id() -> str:
     return "conn_" + secrets.token_urlsafe(18)
 
 
-def effective_settings(stored: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = dict(DEFAULT_SETTINGS)
-    out.update(stored or {})
-    return out
-
-
-#: A Quo phone-number id ("PN" + letters and digits).
-LINE_ID = re.compile(r"^PN[A-Za-z0-9]{1,62}$")
-#: A CRM object slug (lower case letters, digits, underscores).
-OBJECT_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-MAX_LIST = 200
-
-
-def _line_ids(key: str, value: Any) -> list[str]:
-    if (
-        not isinstance(value, list)
-        or len(value) > MAX_LIST
-        or not all(isinstance(v, str) and LINE_ID.match(v) for v in value)
-    ):
-        raise InvalidSettings(f"{key} must be a list of Quo line ids (PN...), at most {MAX_LIST}")
-    return sorted(set(value))
-
-
-def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated copy of a settings change; raises InvalidSettings with a clear message."""
-    out: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key not in DEFAULT_SETTINGS:
-            raise InvalidSettings(f"unknown setting {key!r}; known: {sorted(DEFAULT_SETTINGS)}")
-        if key == "default_region":
-            import phonenumbers
-
-            if not isinstance(value, str) or value.upper() not in (phonenumbers.SUPPORTED_REGIONS):
-                raise InvalidSettings(f"default_region must be a region code like 'US': {value!r}")
-            value = value.upper()
-        elif key == "enabled_lines":
-            if value is not None:
-                value = _line_ids(key, value)
-                if not value:
-                    # An empty list would delete every Quo webhook while the connection still
-                    # reads as active; stopping Quo events is `event_kinds: []`, which shows.
-                    raise InvalidSettings(
-                        "enabled_lines must name at least one line (null = every line); "
-                        "to stop logging calls and messages, set event_kinds to []"
-                    )
-        elif key == "event_kinds":
-            if not isinstance(value, list) or any(v not in QUO_EVENT_KINDS for v in value):
-                raise InvalidSettings(f"event_kinds must be a list drawn from {QUO_EVENT_KINDS}")
-            value = [k for k in QUO_EVENT_KINDS if k in value]
-        elif key == "offered_lines":
-            value = _line_ids(key, value)
-        elif key == "known_lines":
-            if value is not None:
-                value = _line_ids(key, value)
-        elif key in ("auto_create_people", "create_without_phone", "auto_enable_new_lines"):
-            if not isinstance(value, bool):
-                raise InvalidSettings(f"{key} must be true or false")
-        elif key == "sync_objects":
-            if (
-                not isinstance(value, list)
-                or not value
-                or len(value) > 20
-                or not all(isinstance(v, str) and OBJECT_SLUG.match(v) for v in value)
-            ):
-                raise InvalidSettings(
-                    "sync_objects must be a non-empty list of CRM object slugs like 'people'"
-                )
-            value = list(dict.fromkeys(value))
-        out[key] = value
-    return out
-
-
 def _sub_info(w: WebhookSubscription) -> SubscriptionInfo:
     return SubscriptionInfo(
         id=w.id,
@@ -269,7 +172,7 @@ def _info(row: Connection, subs: list[WebhookSubscription] | None = None) -> Con
         quo_base_url=row.quo_base_url,
         crm_base_url=row.crm_base_url,
         crm_workspace_id=row.crm_workspace_id,
-        settings=effective_settings(row.settings),
+        settings=effective_settings(row.settings, row.crm),
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_event_at=row.last_event_at,
@@ -321,7 +224,7 @@ def create_connection(
         quo_api_key_enc=box.encrypt(quo_api_key),
         crm_token_enc=box.encrypt(crm_token),
         crm_workspace_id=crm_workspace_id,
-        settings=validate_settings(settings or {}),
+        settings=validate_settings(settings or {}, crm),
     )
     with db.session() as s:
         s.add(row)
@@ -370,18 +273,20 @@ def get_settings_for(db: Database, connection_id: str) -> dict[str, Any]:
     """Effective settings ({} defaults merged); defaults when the connection is gone."""
     with db.session() as s:
         row = s.get(Connection, connection_id)
-        return effective_settings(row.settings if row is not None else None)
+        if row is None:
+            return effective_settings(None)
+        return effective_settings(row.settings, row.crm)
 
 
 def update_settings(db: Database, connection_id: str, changes: Mapping[str, Any]) -> ConnectionInfo:
     """Validate and merge settings. Re-subscription on line/event-kind changes is the caller's
     job (`switchboard.setup.start_resubscribe`), so this stays a pure database operation."""
-    valid = validate_settings(changes)
     with db.session() as s:
         row = s.get(Connection, connection_id)
         if row is None:
             raise ConnectionNotFound(connection_id)
-        before = effective_settings(row.settings)
+        valid = validate_settings(changes, row.crm)
+        before = effective_settings(row.settings, row.crm)
         row.settings = {**(row.settings or {}), **valid}
         s.add(
             AuditEntry(

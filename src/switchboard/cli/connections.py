@@ -312,7 +312,7 @@ def settings_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show or change a connection's settings; line / event-kind changes re-subscribe."""
-    from switchboard import connections
+    from switchboard import connection_settings, connections
 
     changes: dict[str, Any] = {}
     for item in assignments or []:
@@ -330,7 +330,7 @@ def settings_cmd(
         except connections.ConnectionNotFound:
             _fail(f"unknown connection {connection_id}")
             return
-        except connections.InvalidSettings as exc:
+        except connection_settings.InvalidSettings as exc:
             _fail(str(exc), 2)
             return
         out["settings"] = info.settings

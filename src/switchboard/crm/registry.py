@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from switchboard.crm.base import ConnectorConfig, CrmChange, CrmConnector
 
 NoteFormat = Literal["markdown", "html", "plaintext"]
@@ -128,6 +130,9 @@ class CrmProvider:
     note_format: NoteFormat = "markdown"
     auth: AuthSpec = field(default_factory=AuthSpec)
     emulator: EmulatorRef | None = None
+    settings: type[BaseModel] | None = None
+    """The CRM's own per-connection settings (every field with a default), validated and merged
+    with the common ones by `switchboard.connection_settings`."""
 
     def connect(self, config: ConnectorConfig) -> CrmConnector:
         return self.connector(config)

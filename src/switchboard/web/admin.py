@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from switchboard import connections, dispatch, ledger
+from switchboard import connection_settings, connections, dispatch, ledger
 from switchboard.metrics import connection_label
 from switchboard.usage import api_usage
 from switchboard.web import security
@@ -169,7 +169,7 @@ async def change_settings(
             raise HTTPException(400, f"{key} cannot be null")
     try:
         info = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
-    except connections.InvalidSettings as exc:
+    except connection_settings.InvalidSettings as exc:
         raise HTTPException(400, str(exc)) from exc
     wf: str | None = None
     if any(

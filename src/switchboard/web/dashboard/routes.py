@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from switchboard import connections, dispatch, ledger
+from switchboard import connection_settings, connections, dispatch, ledger
 from switchboard.web import security
 from switchboard.web.dashboard.auth import (
     _safe_next,
@@ -365,7 +365,7 @@ async def save_settings(request: Request, connection_id: str) -> Response:
         return _redirect(_conn_url(connection_id, flash="settings_unchanged"))
     try:
         after = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
-    except connections.InvalidSettings as exc:
+    except connection_settings.InvalidSettings as exc:
         ctx = _settings_context(info, values, lines, str(exc))
         return _page(request, "settings.html", ctx, 400)
     except connections.ConnectionNotFound as exc:
