@@ -41,9 +41,15 @@ from dbos import DBOS
 
 from switchboard import clients, connections
 from switchboard.crypto import SecretBox
+from switchboard.http import RetryPolicy
 from switchboard.logs import get_logger, mask_text
 from switchboard.quo.kinds import KIND_EVENTS
+from switchboard.quo.webhooks import plan_subscriptions
+from switchboard.runtime import after_launch, runtime
 from switchboard.store.db import Database
+from switchboard.store.models import ContactMapping
+from switchboard.sync import start_initial_sync
+from switchboard.workflows import enqueue, enqueue_async
 
 log = get_logger("switchboard.setup")
 
@@ -64,13 +70,11 @@ def wanted_events(event_kinds: list[str]) -> list[str]:
 
 
 def _setup_retry() -> Any:
-    from switchboard.http import RetryPolicy
 
     return RetryPolicy(max_attempts=12, base_delay=0.5, max_delay=5.0, unauthorized_grace=60.0)
 
 
 def _rt() -> Any:
-    from switchboard.runtime import runtime
 
     return runtime()
 
@@ -114,7 +118,6 @@ async def ensure_quo_webhooks(
     db: Database, box: SecretBox, settings: Any, connection_id: str, quo: Any
 ) -> dict[str, Any]:
     """Converge the connection's Quo webhooks to its settings. Returns a summary."""
-    from switchboard.quo.webhooks import plan_subscriptions
 
     info = connections.get_connection(db, connection_id)
     url = quo_webhook_url(settings, connection_id)
@@ -306,8 +309,6 @@ async def setup_connection(connection_id: str, start_sync: bool = True) -> dict[
     report["problems"] = problems
     if start_sync:
         try:
-            from switchboard.sync import start_initial_sync
-
             run_id, joined = start_initial_sync(_rt().db, connection_id)
             report["sync_run_id"] = run_id
             report["sync_joined"] = joined
@@ -325,7 +326,6 @@ WEBHOOK_CHECK_CRON = "0 */15 * * * *"  # every 15 minutes (DBOS crons have a sec
 async def webhook_check_tick(scheduled: datetime, context: Any) -> None:
     """Scheduled: converge the webhooks of every active or degraded connection (recreates ones
     deleted at a provider, retries a half-failed setup). One setup run per connection and tick."""
-    from switchboard.workflows import enqueue_async
 
     ids = await _active_connection_ids()
     stamp = scheduled.isoformat()
@@ -362,7 +362,6 @@ def install_webhook_check(cron: str = WEBHOOK_CHECK_CRON) -> None:
 
 
 def _register_hook() -> None:
-    from switchboard.runtime import after_launch
 
     after_launch(install_webhook_check)
 
@@ -381,7 +380,6 @@ def _wid(prefix: str, connection_id: str) -> str:
 def start_setup(connection_id: str, force: bool = False, start_sync: bool = True) -> str:
     """Enqueue `setup_connection` on the `setup` queue (serialised per connection); returns the
     workflow id. `force` is accepted for API symmetry: every run converges."""
-    from switchboard.workflows import enqueue
 
     wid = _wid("setup", connection_id)
     enqueue("setup", setup_connection, connection_id, start_sync, partition_key=connection_id,
@@ -391,7 +389,6 @@ def start_setup(connection_id: str, force: bool = False, start_sync: bool = True
 
 def start_resubscribe(connection_id: str) -> str:
     """Re-converge webhooks after a lines / event-kinds change (no new initial sync)."""
-    from switchboard.workflows import enqueue
 
     wid = _wid("resubscribe", connection_id)
     enqueue("setup", setup_connection, connection_id, False, partition_key=connection_id,
@@ -415,8 +412,6 @@ async def disconnect(
     Errors on individual deletions are collected (and reported) rather than stopping the
     teardown; the connection is marked disconnected either way."""
     from sqlalchemy import select
-
-    from switchboard.store.models import ContactMapping
 
     info = connections.get_connection(db, connection_id)
     creds = connections.load_credentials(db, box, connection_id)
