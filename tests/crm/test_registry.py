@@ -54,7 +54,7 @@ def test_register_and_unregister_a_crm() -> None:
         connector=registry.get("attio").connector,
         webhooks=WebhookCodec(verify=lambda b, h, s: None, parse=parse),  # type: ignore[arg-type]
         budgets=(RateBudget("read", limit=5),),
-        note_format="plaintext",
+        note_format="plain",
     )
     registry.register(provider)
     try:

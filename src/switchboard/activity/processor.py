@@ -37,7 +37,6 @@ from switchboard.activity.events import (
     MESSAGE_EVENTS,
     resource_id_of,
 )
-from switchboard.activity.formats import NoteFormat, in_format
 from switchboard.activity.notes import NoteKey, NoteResult, sync_note
 from switchboard.activity.participants import external_participants
 from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
@@ -46,12 +45,11 @@ from switchboard.activity.render import (
     LineInfo,
     NotRenderable,
     RenderContext,
-    RenderedNote,
     render_note,
 )
 from switchboard.activity.settings import ActivitySettings
 from switchboard.crm import registry
-from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote
+from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote, NoteFormat
 from switchboard.store.db import Database
 from switchboard.store.models import ActivityResource, Event
 
@@ -335,6 +333,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             user_names=ctx_base.user_names,
             include_summary=svc.settings.log_summaries,
             include_transcript=svc.settings.log_transcripts,
+            note_format=note_format(svc.crm),
         )
         try:
             rendered = render_note(facts, ctx)
@@ -442,15 +441,13 @@ def note_format(crm: CrmConnector) -> NoteFormat:
 
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
     created = planned.get("created_at")
-    fmt = note_format(svc.crm)
-    rendered = in_format(RenderedNote(str(planned["title"]), str(planned["content"])), fmt)
     activity = planned.get("activity")
     note = CrmNote(
         person_id=str(planned["person_id"]),
-        title=rendered.title,
-        content=rendered.body,
+        title=str(planned["title"]),
+        content=str(planned["content"]),
         created_at=datetime.fromisoformat(created) if created else None,
-        content_format=fmt,
+        content_format=note_format(svc.crm),
         activity=(
             ActivityFacts(**activity, phone=planned.get("phone"))
             if isinstance(activity, dict)

@@ -34,9 +34,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from switchboard.crm.base import ConnectorConfig, CrmChange, CrmConnector
+from switchboard.crm.base import ConnectorConfig, CrmChange, CrmConnector, NoteFormat
 
-NoteFormat = Literal["markdown", "html", "plaintext"]
 AuthKind = Literal["token", "oauth"]
 BudgetUnit = Literal["requests", "tokens", "credits"]
 
