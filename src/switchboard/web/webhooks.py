@@ -127,23 +127,45 @@ _known_ids: weakref.WeakKeyDictionary[Any, tuple[float, frozenset[str]]] = (
     weakref.WeakKeyDictionary()
 )
 _known_lock = threading.Lock()
+# Look-ups of one id missing from the snapshot, per second: a connection made a moment ago (by
+# this or another process) is found at once, while a flood of made-up ids costs at most this
+# many indexed queries a second in all.
+MISS_LOOKUPS_PER_S = 20.0
+_miss_tokens = [MISS_LOOKUPS_PER_S, 0.0]  # tokens, refilled at
+
+
+def _take_miss_token(now: float) -> bool:
+    tokens, at = _miss_tokens
+    tokens = min(MISS_LOOKUPS_PER_S, tokens + (now - at) * MISS_LOOKUPS_PER_S)
+    _miss_tokens[:] = [tokens - 1.0 if tokens >= 1.0 else tokens, now]
+    return tokens >= 1.0
 
 
 def _is_known_id(rt: Any, connection_id: str) -> bool:
-    """Whether the id is a connection's, from a snapshot of all ids refreshed at most every
-    `CONNECTION_CACHE_TTL_S`: requests for made-up ids (a flood) cost no query each. A
-    connection created by another process meanwhile answers 404 for at most that long (the
-    provider retries)."""
+    """Whether the id is a connection's, from a snapshot of all ids refreshed every
+    `CONNECTION_CACHE_TTL_S`, plus a rate-limited look-up of an id the snapshot lacks: requests
+    for made-up ids (a flood) cost no query each, and a new connection is found at once."""
+    now = time.monotonic()
     with _known_lock:
         taken_at, ids = _known_ids.get(rt.db, (float("-inf"), frozenset()))
         if connection_id in ids:
             return True
-        if time.monotonic() - taken_at < CONNECTION_CACHE_TTL_S:
+        stale = now - taken_at >= CONNECTION_CACHE_TTL_S
+        if not stale and not _take_miss_token(now):
             return False
-        with rt.db.session() as s:
+    with rt.db.session() as s:
+        if stale:
             ids = frozenset(s.execute(select(Connection.id)).scalars())
-        _known_ids[rt.db] = (time.monotonic(), ids)
-        return connection_id in ids
+            found = connection_id in ids
+        else:
+            found = s.get(Connection, connection_id) is not None
+    with _known_lock:
+        if stale:
+            _known_ids[rt.db] = (time.monotonic(), ids)
+        elif found:
+            taken_at, ids = _known_ids.get(rt.db, (now, frozenset()))
+            _known_ids[rt.db] = (taken_at, ids | {connection_id})
+    return found
 
 
 def _connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
