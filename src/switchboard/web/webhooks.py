@@ -23,13 +23,14 @@ path — see `switchboard.web.rejections`):
    between the ack and the enqueue is repaired by the workers' sweeper, which re-dispatches
    events still `accepted` after 10 s (idempotent: same workflow id).
 
-Idempotency keys: Quo `"<type>:<resource id>:<hash of data>"` (resource id = `data.object.id`,
-or `callId` for summaries/transcripts; the hash is over the canonical JSON of the signed `data`)
-so a redelivery of the same content — same or new event id — is one ledger row, while new
-content for the same phase (a regenerated AI summary or transcript) is a new event that updates
-the note; the Quo event id is kept in `detail.quo_event_id`. CRMs: the codec's
-`CrmChange.idempotency_key`, derived from the signed body (never from unsigned headers alone, so
-a captured delivery cannot be replayed under a fresh delivery id). Ledger
+Idempotency keys: Quo `"<type>:<resource id>:<hash of data>"` (`switchboard.quo.events`, the one
+computation: resource id = `data.object.id`, or `callId` for summaries/transcripts; the hash is
+over the canonical JSON of the signed `data`) so a redelivery of the same content — same or new
+event id — is one ledger row, while new content for the same phase (a regenerated AI summary or
+transcript) is a new event that updates the note; the Quo event id is kept in
+`detail.quo_event_id`. CRMs: the codec's `CrmChange.idempotency_key`, derived from the signed body
+(never from unsigned headers alone, so a captured delivery cannot be replayed under a fresh
+delivery id). Ledger
 event types: Quo's `type`; for CRMs `record.<kind>` (created, updated, deleted, merged) with the
 change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resource id.
 """
@@ -37,7 +38,6 @@ change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resourc
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
 import time
@@ -60,6 +60,7 @@ from switchboard.connections import (
 )
 from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
+from switchboard.quo import events as quo_events
 from switchboard.store.models import Connection
 from switchboard.threads import pool, run_on
 from switchboard.web import rejections
@@ -196,18 +197,6 @@ def _maybe_touch(rt: Any, connection_id: str) -> None:
     touch_last_event(rt.db, connection_id)
 
 
-def _quo_resource_id(payload: Mapping[str, Any]) -> str | None:
-    data = payload.get("data")
-    obj = data.get("object") if isinstance(data, Mapping) else None
-    if not isinstance(obj, Mapping):
-        return None
-    for key in ("callId", "id"):
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 Pending = list[tuple[dispatch.InboundEvent, dispatch.Dispatch | dispatch.Ignore]]
 
 
@@ -330,15 +319,6 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     return payload
 
 
-MAX_KEY_CHARS = 300  # the ledger's idempotency_key column
-
-
-def _content_hash(data: Any) -> str:
-    """A short hash of the event's `data` (canonical JSON): same content, same key."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
-
-
 def _quo_items(body: bytes) -> list[dict[str, Any]]:
     payload = _parse_json(body)
     event_type = payload.get("type")
@@ -347,15 +327,10 @@ def _quo_items(body: bytes) -> list[dict[str, Any]]:
     if not isinstance(payload.get("data", {}), dict):
         raise Reject(400, "Quo event 'data' must be an object")
     event_id = payload.get("id") if isinstance(payload.get("id"), str) else None
-    resource_id = _quo_resource_id(payload)
-    if resource_id:
-        key = f"{event_type}:{resource_id}:{_content_hash(payload.get('data'))}"
-    elif event_id:
-        key = f"event:{event_id}"
-    else:
-        raise Reject(400, "Quo event without an id or a resource id")
-    if len(key) > MAX_KEY_CHARS:  # an odd, very long resource id: still one key per content
-        key = "h:" + hashlib.sha256(key.encode()).hexdigest()
+    try:
+        key, resource_id = quo_events.ledger_key(payload)
+    except ValueError as exc:
+        raise Reject(400, str(exc)) from exc
     return [
         {
             "event_type": event_type,
