@@ -79,9 +79,8 @@ from typing import Any, cast
 
 from sqlalchemy import delete, select
 
-from switchboard import clients, context, dispatch, ledger, workflows
+from switchboard import clients, context, dispatch, workflows
 from switchboard.config import Settings, get_settings, normalise_database_url, prepare_data_dir
-from switchboard.connections import get_settings_for
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
 from switchboard.store.db import Database, migrate
@@ -138,9 +137,6 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, "") or default)
 
 
-#: A re-dispatched event whose workflows keep finishing without finishing the row is given up
-#: (recorded `failed`) after this many re-dispatches, so a poisoned row cannot loop forever.
-MAX_REDISPATCHES = 5
 _lock = threading.Lock()
 
 
@@ -527,59 +523,10 @@ class Runtime:
 
     def recover_stuck_events(self, older_than_s: float | None = None) -> dict[str, int]:
         """Get every ledger row left `accepted`/`processing` for `older_than_s` (default
-        `SWITCHBOARD_STUCK_AFTER`) moving again; see the module docstring for each case.
-        Returns how many rows were dispatched, re-dispatched and given up."""
-        from dbos import DBOS
-
+        `SWITCHBOARD_STUCK_AFTER`) moving again; see `switchboard.dispatch.recover_stuck_events`
+        and the module docstring for each case."""
         age = self.stuck_after_s if older_than_s is None else older_than_s
-        stuck = ledger.stuck(self.db, older_than_s=age)
-        counts = {"dispatched": 0, "redispatched": 0, "given_up": 0}
-        if not stuck:
-            return counts
-        wids = {ev.id: ledger.workflow_id_of(ev) for ev in stuck}
-        found = {
-            wf.workflow_id: wf
-            for wf in DBOS.list_workflows(
-                workflow_ids=list(wids.values()), load_input=False, load_output=False
-            )
-        }
-        for ev in stuck:
-            wid = wids[ev.id]
-            wf = found.get(wid)
-            status = wf.status if wf is not None else None
-            if status in ("ENQUEUED", "DELAYED"):
-                continue  # a backlog: the queue will get to it
-            if status == "PENDING":
-                # running, or an orphan of this executor (`resume_orphans` re-enqueues it) or
-                # of another one (its own watchdog, or the recovery of dead executors)
-                continue
-            if status is None and ev.status == "accepted":
-                self._dispatch(ev, wid)  # the enqueue was lost; same id, so at most once
-                counts["dispatched"] += 1
-                continue
-            if status not in (None, "SUCCESS", "ERROR"):
-                continue  # CANCELLED or dead-lettered on purpose: an operator's call
-            current = ledger.get_event(self.db, ev.id)
-            if current is None or current.status not in ("accepted", "processing"):
-                continue  # finished meanwhile
-            if int(current.detail.get("redispatches", 0)) >= MAX_REDISPATCHES:
-                ledger.finish(
-                    self.db, ev.id, "failed", reason="stuck: its workflows ended without "
-                    f"finishing it {MAX_REDISPATCHES} times", only_from=("accepted", "processing"),
-                )  # fmt: skip
-                counts["given_up"] += 1
-                continue
-            handed = ledger.redispatch(self.db, ev.id, expected_workflow_id=wid)
-            if handed is not None:
-                self._dispatch(current, handed[0])
-                counts["redispatched"] += 1
-        if any(counts.values()):
-            log.warning("stuck_events_recovered", **counts)
-        return counts
-
-    def _dispatch(self, ev: Any, workflow_id: str) -> None:
-        settings = get_settings_for(self.db, ev.connection_id)
-        dispatch.submit(dispatch.inbound_event(ev, settings), workflow_id=workflow_id)
+        return dispatch.recover_stuck_events(self.db, age)
 
     def hand_back_pending(self) -> int:
         """After DBOS is destroyed: reset this executor's PENDING workflows to ENQUEUED on their
