@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, cast
 
-from switchboard import connections
+from switchboard import clients, connections
 from switchboard.crypto import SecretBox
 from switchboard.http import ApiError
 from switchboard.logs import get_logger
+from switchboard.quo.client import WebhooksVersion
 from switchboard.store.db import Database
 
 log = get_logger(__name__)
@@ -59,8 +60,8 @@ async def migrate_quo_webhooks(
     current = connections.quo_webhooks_generation(info.settings, settings.quo_webhooks_version)
     if current == DATED:
         return {"status": "unchanged", "generation": DATED, "reason": "already migrated"}
-    dated = connections.quo_client_for(connection_id, webhooks_version=DATED)
-    legacy = connections.quo_client_for(connection_id, webhooks_version=current)
+    dated = clients.quo_client_for(connection_id, webhooks_version=DATED)
+    legacy = clients.quo_client_for(connection_id, webhooks_version=current)
     try:
         if not await dated.supports_dated():
             raise MigrationAborted(f"the Quo workspace does not offer the {DATED} webhooks")
@@ -116,7 +117,7 @@ async def migrate_quo_webhooks(
         for sub in connections.list_subscriptions(db, connection_id, "quo"):
             if sub.version == DATED:
                 continue
-            await legacy.delete_webhook(sub.remote_id, version=sub.version)
+            await legacy.delete_webhook(sub.remote_id, version=cast(WebhooksVersion, sub.version))
             connections.remove_subscription(db, "quo", sub.remote_id)
             deleted.append(sub.remote_id)
         connections.set_quo_webhooks_generation(db, connection_id, DATED)

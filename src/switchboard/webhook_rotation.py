@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from switchboard import connections
+from switchboard import clients, connections
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger
 from switchboard.store.db import Database
@@ -54,7 +54,7 @@ async def rotate_quo_webhook_secrets(
     ]
     if not hooks:
         raise ValueError("the connection has no 2026-03-30 Quo webhooks (migrate first)")
-    quo = connections.quo_client_for(connection_id, webhooks_version=DATED)
+    quo = clients.quo_client_for(connection_id, webhooks_version=DATED)
     rotated: list[str] = []
     with _lock:
         _running[connection_id] += 1

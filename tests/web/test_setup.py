@@ -14,7 +14,7 @@ import httpx
 import pytest
 from dbos import DBOS
 
-from switchboard import connections, setup
+from switchboard import connection_settings, connections, setup
 from switchboard.emulators.attio import AttioEmulator
 from switchboard.emulators.attio import create_app as attio_app
 from switchboard.emulators.common import run_in_thread
@@ -97,7 +97,7 @@ def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) ->
     assert all(len(h["resourceIds"]) <= 10 for h in hooks)
     assert {h["url"] for h in hooks} == {f"http://127.0.0.1:8400/webhooks/quo/{info.id}"}
     events = {e for h in hooks for e in h["events"]}
-    assert events == set(setup.wanted_events(list(connections.QUO_EVENT_KINDS)))
+    assert events == set(setup.wanted_events(list(connection_settings.QUO_EVENT_KINDS)))
     stored = connections.get_connection(rt.db, info.id)
     assert stored.status == "active"
     assert {w.remote_id for w in stored.webhooks if w.provider == "quo"} == {h["id"] for h in hooks}

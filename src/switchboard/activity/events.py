@@ -55,14 +55,6 @@ class ClassifiedEvent:
     def handled(self) -> bool:
         return self.ignored_reason is None
 
-    @property
-    def idempotency_key(self) -> str:
-        """One phase of one resource. The ledger's dedupe key is this plus a hash of the event's
-        `data` (`switchboard.web.webhooks`), so a regenerated summary is a new event."""
-        if self.resource_id:
-            return f"{self.event_type}:{self.resource_id}"
-        return f"event:{self.event_id}"
-
 
 def resource_id_of(event_type: str, obj: Mapping[str, Any]) -> str | None:
     if event_type in CALL_ID_EVENTS:

@@ -2,9 +2,10 @@
 
 Pure functions: facts + an already-resolved `RenderContext` (user names, line info, the contact
 number this note is for, the note format) in, `RenderedNote(title, body)` out. The body is
-Markdown (Attio, the default), HTML or plain text, as `RenderContext.note_format` asks; the
-title is plain text in every format. No I/O, so the same inputs always give byte-identical
-notes; the pipeline compares rendered notes to decide whether a CRM note needs replacing.
+Markdown (the default), HTML or plain text, as `RenderContext.note_format` asks (the CRM's
+registry record says which); the title is plain text in every format. No I/O, so the same inputs
+always give byte-identical notes; the pipeline compares rendered notes to decide whether a CRM
+note needs replacing.
 
 The note is built as blocks of `markup.Span`s and serialised by `switchboard.activity.markup`,
 the one place that escapes text from callers, Quo's AI and Quo's configuration for each format.

@@ -1,4 +1,4 @@
-"""Plumbing shared by every provider emulator (Quo, Attio, ...).
+"""Plumbing shared by every provider emulator (Quo and each CRM).
 
 Public interface (stable; other emulators and tests build on it):
 
@@ -20,6 +20,9 @@ An emulator supplies three small callables to the middleware: `operation_of(scop
 operation name, e.g. the OpenAPI operationId; `None` means "control surface: not logged, no
 faults, no rate limit"), `key_of(scope)` (the API key / token, or `None`) and
 `error_body(status, operation, message)` (the provider's error JSON).
+
+Over 600 lines on purpose: it is the one shared toolkit every emulator builds on (log,
+faults, limiter, middleware, webhook delivery, servers); splitting it would scatter that contract.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from switchboard.http import (
     limiter_key,
     make_limiter,
 )
+from switchboard.http.paging import token_pages
 from switchboard.quo.models import (
     WEBHOOK_KINDS,
     Call,
@@ -276,17 +277,16 @@ class QuoClient:
         sources: Sequence[str] | None = None,
     ) -> AsyncIterator[Contact]:
         """Every contact, page after page until `nextPageToken` is null."""
-        token: str | None = None
-        while True:
+
+        async def fetch(token: str | None) -> tuple[list[Contact], str | None]:
             page = await self.list_contacts(
                 max_results=max_results, page_token=token, external_ids=external_ids,
                 sources=sources,
             )  # fmt: skip
-            for contact in page.data:
-                yield contact
-            token = page.next_page_token
-            if not token:
-                return
+            return page.data, page.next_page_token
+
+        async for contact in token_pages(fetch):
+            yield contact
 
     async def find_contacts_by_external_ids(
         self, external_ids: Iterable[str]
@@ -345,14 +345,12 @@ class QuoClient:
         return await self._page(User, "/v1/users", "users.list", params)
 
     async def iter_users(self) -> AsyncIterator[User]:
-        token: str | None = None
-        while True:
+        async def fetch(token: str | None) -> tuple[list[User], str | None]:
             page = await self.list_users(page_token=token)
-            for user in page.data:
-                yield user
-            token = page.next_page_token
-            if not token:
-                return
+            return page.data, page.next_page_token
+
+        async for user in token_pages(fetch):
+            yield user
 
     # ------------------------------------------------------------------ calls & messages
 
@@ -389,14 +387,12 @@ class QuoClient:
     async def iter_calls(
         self, phone_number_id: str, participant: str, **kwargs: Any
     ) -> AsyncIterator[Call]:
-        token: str | None = None
-        while True:
+        async def fetch(token: str | None) -> tuple[list[Call], str | None]:
             page = await self.list_calls(phone_number_id, participant, page_token=token, **kwargs)
-            for call in page.data:
-                yield call
-            token = page.next_page_token
-            if not token:
-                return
+            return page.data, page.next_page_token
+
+        async for call in token_pages(fetch):
+            yield call
 
     async def get_call_recordings(self, call_id: str) -> list[Recording]:
         """`GET /v1/call-recordings/{callId}`; a recording's `url` is None while processing."""

@@ -180,13 +180,9 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(quo_webhooks.router)
-    try:  # the dashboard mounts itself when its package is present
-        from switchboard.web import dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name != "switchboard.web.dashboard":
-            raise
-    else:
-        app.include_router(dashboard.router)
+    from switchboard.web import dashboard
+
+    app.include_router(dashboard.router)
     for r in extra_routers or []:
         app.include_router(r)
     return app

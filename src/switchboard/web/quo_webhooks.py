@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from switchboard import connections
+from switchboard import clients, connections
 from switchboard.web.admin import require_admin
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -43,7 +43,7 @@ async def quo_webhooks(connection_id: str, request: Request) -> dict[str, Any]:
     hooks: list[dict[str, Any]] = []
     subs = [w for w in info.webhooks if w.provider == "quo" and not w.is_previous_key]
     dated = [w for w in subs if w.version == DATED]
-    quo = connections.quo_client_for(connection_id, webhooks_version=DATED) if dated else None
+    quo = clients.quo_client_for(connection_id, webhooks_version=DATED) if dated else None
     try:
         for w in subs:
             row = {**w.to_dict(), "deliveries": None}
@@ -82,7 +82,7 @@ async def send_test(connection_id: str, request: Request) -> dict[str, Any]:
     ]
     if not dated:
         raise HTTPException(409, "the connection has no 2026-03-30 Quo webhooks (migrate first)")
-    quo = connections.quo_client_for(connection_id, webhooks_version=DATED)
+    quo = clients.quo_client_for(connection_id, webhooks_version=DATED)
     try:
         sent = [await quo.send_test_event(w.remote_id, TEST_EVENT) for w in dated]
     finally:

@@ -7,6 +7,9 @@
 
 Every method that answers an API operation raises `QuoError(status, message)` for error answers;
 the app turns that into the spec's error body for the operation.
+
+Over 600 lines on purpose: emulator state — workspaces, calls and their phases, webhook
+delivery — kept together so a simulated call's timeline reads in one place.
 """
 
 from __future__ import annotations

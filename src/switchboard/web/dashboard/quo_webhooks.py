@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from switchboard import connections, ledger
+from switchboard import clients, connections, ledger
 from switchboard.web.dashboard.auth import require_dashboard, same_origin
 from switchboard.web.dashboard.render import (
     DashboardError,
@@ -83,7 +83,7 @@ async def page(
     history: dict[str, list[dict[str, Any]]] = {}
     error = None
     if dated:
-        quo = connections.quo_client_for(connection_id, webhooks_version=DATED)
+        quo = clients.quo_client_for(connection_id, webhooks_version=DATED)
         try:
             for w in dated:
                 rows = await quo.list_webhook_events(w.remote_id, limit=20)
@@ -144,7 +144,7 @@ async def send_test(request: Request, connection_id: str) -> Response:
     ]
     if not dated:
         raise DashboardError(409, "This connection has no 2026-03-30 Quo webhooks: migrate first.")
-    quo = connections.quo_client_for(connection_id, webhooks_version=DATED)
+    quo = clients.quo_client_for(connection_id, webhooks_version=DATED)
     try:
         event = await quo.send_test_event(dated[0].remote_id, TEST_EVENT)
     finally:
