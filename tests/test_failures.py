@@ -204,12 +204,52 @@ def test_problems_are_a_metric_by_connection_label(
 ) -> None:
     from types import SimpleNamespace
 
-    from switchboard.metrics import _problems, connection_label
+    from switchboard.failures import problems_family
+    from switchboard.metrics import connection_label
 
     _event(db, conn.id, "f", "failed", AUTH_REASON)
-    family = _problems(SimpleNamespace(db=db))
+    family = problems_family(SimpleNamespace(db=db))
     [sample] = family.samples
     assert sample.labels == {
         "connection": connection_label(conn.id), "code": "crm_auth", "severity": "error"
     }  # fmt: skip
     assert sample.value == 1.0
+
+
+def test_reconnect_rebuilds_the_shared_clients(
+    db: Database, conn: connections.ConnectionInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clients.clients_of` (the one per-connection cache) builds new clients once the stored
+    secrets change (`connections.credentials_stamp`), in any process."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from switchboard import clients, context
+
+    box = SecretBox(os.urandom(32))
+    built: list[str] = []
+
+    def fake_crm(connection_id: str, **_: Any) -> Any:
+        built.append(connection_id)
+        return SimpleNamespace(token=connections.load_credentials(db, box, connection_id))
+
+    monkeypatch.setattr(clients, "quo_client_for", lambda cid, **_: SimpleNamespace())
+    monkeypatch.setattr(clients, "crm_connector_for", fake_crm)
+    ctx: Any = SimpleNamespace(db=db, box=box, settings=None, api_counter=None)
+    # the fixture's connection was stored with another box: re-encrypt its secrets with this one
+    connections.update_credentials(db, box, conn.id, crm_token="old", quo_api_key="q")
+    context.install(ctx)
+    try:
+
+        async def scenario() -> None:
+            first = await clients.clients_of(conn.id)
+            assert await clients.clients_of(conn.id) == first  # cached
+            connections.update_credentials(db, box, conn.id, crm_token="new")
+            _, crm = await clients.clients_of(conn.id)
+            assert crm.token.crm_token == "new"
+
+        asyncio.run(scenario())
+    finally:
+        context.uninstall(ctx)
+        clients.forget(conn.id)
+    assert built == [conn.id, conn.id]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from switchboard import connections, ledger, workflows
+from switchboard import connections, dispatch, ledger, workflows
 from switchboard.config import Settings
 from switchboard.crypto import generate_master_key
 from switchboard.runtime import Runtime
@@ -33,10 +33,10 @@ def no_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def registry_snapshot() -> Iterator[None]:
-    routers, processors = dict(workflows._routers), dict(workflows._processors)
+    routers, processors = dict(dispatch._routers), dict(workflows._processors)
     yield
-    workflows._routers.clear()
-    workflows._routers.update(routers)
+    dispatch._routers.clear()
+    dispatch._routers.update(routers)
     workflows._processors.clear()
     workflows._processors.update(processors)
 
@@ -55,8 +55,8 @@ def _event(rt: Runtime, conn_id: str, etype: str, rid: str) -> str:
         rt.db, connection_id=conn_id, provider="quo", event_type=etype,
         idempotency_key=f"{etype}:{rid}", payload={}, resource_id=rid,
     )  # fmt: skip
-    workflows.dispatch(
-        workflows.InboundEvent(rec.id, conn_id, "quo", etype, rid, {}, {}),
+    dispatch.submit(
+        dispatch.InboundEvent(rec.id, conn_id, "quo", etype, rid, {}, {}),
     )
     return rec.id
 
@@ -268,6 +268,32 @@ def test_sweeper_dispatches_events_whose_enqueue_was_lost(
         assert rt.sweep_undispatched(older_than_s=-1) == 1  # only the lost one
         wait_status(rt.db, lost.id, "processed")
         assert plugin.COUNTS[lost.id] == 1 and plugin.COUNTS[queued] == 1
+        assert rt.sweep_undispatched(older_than_s=-1) == 0
+
+
+def test_sweeper_dispatches_a_lost_replay_under_its_own_workflow_id(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    """A replayed row is `accepted` again under `<event id>:replay:<n>`: the sweeper looks that
+    workflow up (not the event id, whose workflow finished long ago) and dispatches it once."""
+    from dbos import DBOS
+
+    from tests.web import plugin
+
+    plugin.install()
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        conn_id = _conn(rt)
+        ev, _ = ledger.insert_event(
+            rt.db, connection_id=conn_id, provider="quo", event_type="test.dummy",
+            idempotency_key="replayed", payload={}, resource_id="ACreplayed",
+        )  # fmt: skip
+        ledger.finish(rt.db, ev.id, "failed", reason="boom")
+        _, wid = ledger.reopen_for_replay(rt.db, ev.id)  # the enqueue of the replay is lost
+        assert wid == f"{ev.id}:replay:1"
+        assert rt.sweep_undispatched(older_than_s=-1) == 1
+        wait_status(rt.db, ev.id, "processed")
+        assert [w.workflow_id for w in DBOS.list_workflows(workflow_ids=[wid])] == [wid]
+        assert plugin.COUNTS[ev.id] == 1
         assert rt.sweep_undispatched(older_than_s=-1) == 0
 
 

@@ -4,7 +4,7 @@ Two halves, both free of web and CLI code so the dashboard, the CLI and the aler
 
 * `cause_of(event)` groups a failed ledger event by its cause: who refused (the CRM or Quo),
   how (rejected credentials, a refused write, an outage) and the HTTP status. Failed events with
-  the same cause are replayed together (`ledger.replay_many`) once the cause is fixed.
+  the same cause are replayed together (`dispatch.replay_many`) once the cause is fixed.
 * `diagnose(db, infos)` derives each connection's problems from what is actually failing —
   writes refused since the last success, webhook channels missing or no longer active, ledger
   rows stuck in processing or waiting for a worker — each a `Problem` with a sentence and the
@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select
 
+from switchboard import connections, metrics
+from switchboard.crm import registry
 from switchboard.ledger import EventRecord, record_of
 from switchboard.store.db import Database
 from switchboard.store.models import Event, WebhookSubscription
@@ -40,9 +42,38 @@ FAILURE_WINDOW = timedelta(hours=24)
 WAITING_AFTER = timedelta(seconds=60)
 
 
+def _crm_record(provider: str) -> registry.CrmProvider | None:
+    try:
+        return registry.get(provider)
+    except registry.UnknownCrm:
+        return None
+
+
 def provider_label(provider: str) -> str:
-    """How a provider is named in sentences ("Quo", or the CRM's name capitalised)."""
-    return "Quo" if provider == "quo" else provider.capitalize()
+    """How a provider is named in sentences ("Quo", or the CRM's display name from its
+    registry record)."""
+    if provider == "quo":
+        return "Quo"
+    record = _crm_record(provider)
+    return record.display_name if record is not None else provider.capitalize()
+
+
+def credential_rejected(provider: str) -> str:
+    """ "Quo rejects the API key", or the CRM's own sentence from its registry record."""
+    if provider == "quo":
+        return "Quo rejects the API key"
+    record = _crm_record(provider)
+    if record is not None:
+        return record.rejected_sentence
+    return f"{provider_label(provider)} rejects the token"
+
+
+def credential_word(provider: str) -> str:
+    """The name of the secret a connection stores for the provider ("API key", "token")."""
+    if provider == "quo":
+        return "API key"
+    record = _crm_record(provider)
+    return record.credential if record is not None else "token"
 
 
 @dataclass(frozen=True)
@@ -99,8 +130,7 @@ def cause_of(event: EventRecord) -> Cause:
         return Cause("other", None, None, "failed while processing")
     name = provider_label(provider)
     if status in (401, 403):
-        what = "API key" if provider == "quo" else "token"
-        return Cause(f"{provider}:auth", provider, status, f"{name} rejects the {what}")
+        return Cause(f"{provider}:auth", provider, status, credential_rejected(provider))
     if status is not None and 400 <= status < 500:
         return Cause(
             f"{provider}:http_{status}",
@@ -245,12 +275,11 @@ def _failure_problems(info: ConnectionFacts, failed: list[EventRecord]) -> list[
         name = provider_label(provider)
         if key.endswith(":auth"):
             is_crm = provider == info.crm
-            what = "token" if is_crm else "API key"
             problems.append(
                 Problem(
                     "crm_auth" if is_crm else "quo_auth",
                     "error",
-                    f"{name} rejects the {what} — reconnect",
+                    f"{credential_rejected(provider)} — reconnect",
                     Action(
                         f"Reconnect {name}",
                         f"switchboard connections reconnect {info.id} "
@@ -458,3 +487,26 @@ def from_csv(text: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def problems_family(rt: Any) -> Any:
+    """`switchboard_connection_problems`: what `diagnose` finds per live connection (1 per
+    problem; healthy = absent), so Prometheus alerts on the dashboard's words (docs/dashboard.md
+    has rules). Served by `/metrics` through `metrics.add_family_source`."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    family = GaugeMetricFamily(
+        "switchboard_connection_problems",
+        "Problems of a live connection by code and severity (error | warn); count of events.",
+        labels=["connection", "code", "severity"],
+    )
+    infos = connections.list_connections(rt.db, include_disconnected=False)
+    for cid, problems in diagnose(rt.db, infos).items():
+        for p in problems:
+            family.add_metric(
+                [metrics.connection_label(cid), p.code, p.severity], float(max(1, p.count))
+            )
+    return family
+
+
+metrics.add_family_source(problems_family)

@@ -7,8 +7,9 @@
 * Status machine: `accepted` → `processing` → `processed` | `ignored` | `skipped` | `failed`
   (each final status may carry a `reason` and a JSON `detail`). `attempts` counts processing
   starts. `ignored` can also be set straight from `accepted` (no handler, disabled line...).
-* Failed events are replayed with `replay` (new workflow id `<event id>:replay:<n>`), never on
-  a disconnected connection; `replay_many` replays a group (each event once).
+* Failed events are reopened for a replay with `reopen_for_replay` (new workflow id
+  `<event id>:replay:<n>`; `switchboard.dispatch.replay` dispatches it, `replay_many` a group,
+  each event once), never on a disconnected connection.
 * The workflow currently responsible for a row is `workflow_id_of(row)`: the event id, or the
   replay / re-dispatch id recorded in `detail["workflow_id"]`. The runtime's watchdog finds rows
   left `accepted`/`processing` (`stuck`) and re-dispatches those whose workflow finished without
@@ -337,13 +338,13 @@ def redispatch(db: Database, event_id: str, *, expected_workflow_id: str) -> tup
         return workflow_id, n
 
 
-def replay(db: Database, event_id: str, *, force: bool = False) -> str:
-    """Re-run a failed event (any final status with `force`) under a new workflow id.
-
-    Returns the new workflow id. Raises EventNotFound / ReplayRefused.
+def reopen_for_replay(
+    db: Database, event_id: str, *, force: bool = False
+) -> tuple[EventRecord, str]:
+    """Put a failed event (any final status with `force`) back to `accepted` for a replay and
+    audit it. Returns the row and the replay's workflow id; `switchboard.dispatch.replay`
+    dispatches it. Raises EventNotFound / ReplayRefused.
     """
-    from switchboard import workflows
-    from switchboard.connections import get_settings_for
 
     with db.session() as s:
         q = select(Event).where(Event.id == event_id)
@@ -377,17 +378,7 @@ def replay(db: Database, event_id: str, *, force: bool = False) -> str:
                 detail={"event_id": event_id, "replay": replays, "previous": previous},
             )
         )
-    event = workflows.InboundEvent(
-        id=record.id,
-        connection_id=record.connection_id,
-        provider=record.provider,
-        event_type=record.event_type,
-        resource_id=record.resource_id,
-        payload=record.payload,
-        settings=get_settings_for(db, record.connection_id),
-    )
-    workflows.dispatch(event, workflow_id=workflow_id)
-    return workflow_id
+    return record, workflow_id
 
 
 def failed_events(
@@ -407,22 +398,6 @@ def failed_events(
     q = q.order_by(Event.received_at, Event.id).limit(limit)
     with db.session() as s:
         return [_record(r) for r in s.execute(q).scalars()]
-
-
-def replay_many(db: Database, event_ids: Iterable[str]) -> dict[str, Any]:
-    """Replay each failed event once (see `replay`). An event no longer failed — replayed
-    already by an earlier or concurrent bulk action — is counted as refused, not run twice.
-    Returns {"replayed": [...event ids], "refused": {event id: reason}}."""
-    replayed: list[str] = []
-    refused: dict[str, str] = {}
-    for event_id in dict.fromkeys(event_ids):
-        try:
-            replay(db, event_id)
-        except (EventNotFound, ReplayRefused) as exc:
-            refused[event_id] = str(exc)
-        else:
-            replayed.append(event_id)
-    return {"replayed": replayed, "refused": refused}
 
 
 def record_rejection(

@@ -12,7 +12,8 @@ From the database at scrape time (the whole deployment, whatever process did the
 `switchboard_sync_total`, `switchboard_sync_progress_ratio` (running syncs by connection) and
 `switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue),
 `switchboard_connection_problems` (what is failing per live connection, by problem code and
-severity: the dashboard's health as numbers).
+severity: the dashboard's health as numbers; built by `switchboard.failures`, registered with
+`add_family_source` since this module sits below connections and the ledger).
 
 A connection is labelled `connection="<connection_label(id)>"`, never by its id: the id is the
 secret part of the connection's webhook URLs, and metrics travel to places (scrapers, dashboards,
@@ -23,12 +24,14 @@ label (`metrics_label`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from switchboard import context
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -83,9 +86,7 @@ class DatabaseCollector(Collector):
     """Deployment-wide figures read from the shared database at scrape time."""
 
     def collect(self) -> Iterator[Any]:
-        from switchboard.runtime import current_or_none
-
-        rt = current_or_none()
+        rt = context.current_or_none()
         if rt is None:
             return
         try:
@@ -160,24 +161,20 @@ def _collect(rt: Any) -> Iterator[Any]:
                 depth.add_metric([str(queue), str(status)], float(n))
     except Exception:  # DBOS has not created its tables yet (a process that never launched it)
         pass
-    yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth, _problems(rt))
+    yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth)
+    for source in list(_family_sources):
+        yield source(rt)
 
 
-def _problems(rt: Any) -> Any:
-    """What `failures.diagnose` finds per live connection (1 per problem; healthy = absent), so
-    Prometheus can alert on the same words the dashboard shows (docs/dashboard.md has rules)."""
-    from switchboard import connections, failures
+#: Further scrape-time families, each built from the runtime by a module above this one (the
+#: connection problems come from `switchboard.failures`, which reads connections and the ledger).
+_family_sources: list[Callable[[Any], Any]] = []
 
-    family = GaugeMetricFamily(
-        "switchboard_connection_problems",
-        "Problems of a live connection by code and severity (error | warn); count of events.",
-        labels=["connection", "code", "severity"],
-    )
-    infos = connections.list_connections(rt.db, include_disconnected=False)
-    for cid, problems in failures.diagnose(rt.db, infos).items():
-        for p in problems:
-            family.add_metric([connection_label(cid), p.code, p.severity], float(max(1, p.count)))
-    return family
+
+def add_family_source(source: Callable[[Any], Any]) -> None:
+    """Have `/metrics` also yield `source(runtime)` (a metric family) at every scrape."""
+    if source not in _family_sources:
+        _family_sources.append(source)
 
 
 REGISTRY.register(DatabaseCollector())

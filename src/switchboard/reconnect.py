@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard import connections, failures, ledger
+from switchboard import clients, connections, dispatch, failures, ledger
 from switchboard.crypto import SecretBox
 from switchboard.http import ApiError
 from switchboard.logs import mask_text, register_secret
@@ -23,18 +23,19 @@ async def _check(
     info: connections.ConnectionInfo, crm_token: str | None, quo_key: str | None
 ) -> None:
     if crm_token:
-        crm = connections.build_crm_connector(info.crm, crm_token, info.crm_base_url)
+        crm = clients.build_crm_connector(info.crm, crm_token, info.crm_base_url)
         try:
             await crm.check_credentials()
         except ApiError as exc:
             name = failures.provider_label(info.crm)
+            what = failures.credential_word(info.crm)
             raise CredentialsRejected(
-                f"{name} rejects the new token too: {mask_text(str(exc))[:300]}"
+                f"{name} rejects the new {what} too: {mask_text(str(exc))[:300]}"
             ) from exc
         finally:
             await crm.aclose()
     if quo_key:
-        quo = connections.build_quo_client(quo_key, info.quo_base_url)
+        quo = clients.build_quo_client(quo_key, info.quo_base_url)
         try:
             await quo.list_phone_numbers()
         except ApiError as exc:
@@ -69,6 +70,7 @@ async def reconnect_connection(
         crm_token=crm_token,
         quo_api_key=quo_api_key,
     )
+    clients.forget(info.id)  # other processes notice the new `credentials_stamp`
     causes = set()
     if crm_token:
         causes.add(f"{info.crm}:auth")
@@ -78,5 +80,5 @@ async def reconnect_connection(
     ids = [e.id for e in failed if failures.cause_of(e).key in causes]
     if not ids:
         return 0
-    result = await asyncio.to_thread(ledger.replay_many, db, ids)
+    result = await asyncio.to_thread(dispatch.replay_many, db, ids)
     return len(result["replayed"])

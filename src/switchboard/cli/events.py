@@ -146,9 +146,10 @@ def replay(
     yes: bool = typer.Option(False, "--yes", "-y", help="Bulk: do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Re-run a failed event, or (with --connection and --all-failed / --cause / --since)
-    every failed event of a group or time range after confirming the count."""
-    from switchboard import ledger
+    """Re-run a failed event (a running worker picks it up), or (with --connection and
+    --all-failed / --cause / --since) every failed event of a group or time range after
+    confirming the count."""
+    from switchboard import dispatch, ledger
 
     if event_id is None:
         if not connection or not (all_failed or cause or since or until):
@@ -171,7 +172,7 @@ def replay(
     rt = _runtime(dbos=True)
     try:
         try:
-            wid = ledger.replay(rt.db, event_id, force=force)
+            wid = dispatch.replay(rt.db, event_id, force=force)
         except ledger.EventNotFound:
             out.not_found("event", event_id)
         except ledger.ReplayRefused as exc:
@@ -192,7 +193,7 @@ def _replay_bulk(
     yes: bool,
     as_json: bool,
 ) -> None:
-    from switchboard import failures, ledger
+    from switchboard import dispatch, failures, ledger
 
     start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
     check = _runtime(dbos=False)
@@ -215,7 +216,7 @@ def _replay_bulk(
         out.fail(f"not confirmed; {len(events)} events would be replayed (pass --yes)")
     rt = _runtime(dbos=True)
     try:
-        result = ledger.replay_many(rt.db, [e.id for e in events])
+        result = dispatch.replay_many(rt.db, [e.id for e in events])
     finally:
         rt.stop()
     if as_json:

@@ -10,9 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switchboard import __version__, metrics
+from switchboard import __version__, failures, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, apidocs, security, webhooks
+from switchboard.web import admin, apidocs, quo_webhooks, security, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -175,13 +175,11 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(apidocs.router)
-    try:  # the dashboard mounts itself when its package is present
-        from switchboard.web import dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name != "switchboard.web.dashboard":
-            raise
-    else:
-        app.include_router(dashboard.router)
+    metrics.add_family_source(failures.problems_family)  # the dashboard's health as numbers
+    app.include_router(quo_webhooks.router)
+    from switchboard.web import dashboard
+
+    app.include_router(dashboard.router)
     for r in extra_routers or []:
         app.include_router(r)
     return app

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from switchboard import connections, failures, ledger
+from switchboard import connections, dispatch, failures, ledger
 from switchboard.web.dashboard.auth import read_form, require_dashboard, same_origin
 from switchboard.web.dashboard.render import (
     DashboardError,
@@ -98,7 +98,7 @@ async def replay_failures(request: Request, connection_id: str) -> Response:
                 "now": _now(),
             },
         )
-    result = await asyncio.to_thread(ledger.replay_many, rt.db, [e.id for e in events])
+    result = await asyncio.to_thread(dispatch.replay_many, rt.db, [e.id for e in events])
     return _redirect(
         _back(connection_id, form, flash="bulk_replayed", ref=str(len(result["replayed"])))
     )
