@@ -114,6 +114,17 @@ class ActivityFacts:
     status: str | None = None
     """Quo's call status (completed, missed, ...), None for messages."""
     duration_s: float | None = None
+    started_at: datetime | None = None
+    """When the call started (exact; the note's `created_at` too)."""
+    ended_at: datetime | None = None
+    line_number: str | None = None
+    """The workspace's own number (E.164) the call or text went through."""
+    answered: bool | None = None
+    """Somebody picked up (a call `completed` without an answer is a missed call)."""
+    has_voicemail: bool = False
+    media_urls: tuple[str, ...] = ()
+    """The call's recordings, then its voicemail, as Quo serves them (a CRM that stores audio
+    on its call record downloads and uploads them)."""
 
 
 @dataclass
