@@ -3,7 +3,7 @@
 - `PeopleSource`: pages of people (a stable scan), get one, find by phone, the reconciliation
   delta, create one for an unknown caller, company names for a page.
 - `ActivitySink`: log a call or a message (`write_note`), replace it, delete it, list what is
-  there. A CRM keeps them as notes (Attio) or as native records (call logs, a Calls module,
+  there. A CRM keeps them as notes or as native records (call logs, a Calls module,
   communications): `CrmNote.activity` carries the facts a native record needs.
 - `ChangeFeed`: subscribe to people changes, unsubscribe, list, verify and parse a delivery.
 
