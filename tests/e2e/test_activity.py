@@ -1,4 +1,5 @@
-"""Activity end to end over real HTTP: Quo emulator, Attio emulator and Switchboard as processes.
+"""Activity end to end over real HTTP: Quo emulator, a CRM emulator and Switchboard as
+processes, for every CRM in `CRMS` (notes in Attio; call logs and notes in Pipedrive).
 
 Every kind of call (answered in/out, missed, voicemail, AI-handled, forwarded, outgoing not
 answered, group calls, empty participants, unknown callers; with and without recordings,
@@ -11,7 +12,9 @@ webhook twice and in shuffled order. Afterwards:
   Quo's REST API (an independent path from the webhook payloads Switchboard merged);
 * the four worked examples of activity-notes.md, literally (the caller `+15550142231` is not a
   number Attio accepts, so Dana's Attio record carries another number and the sync mapping links
-  +15550142231 to her — the lookup then takes the mapping path).
+  +15550142231 to her — the lookup then takes the mapping path; Pipedrive stores numbers as
+  typed, so Dana has it there and Switchboard's own contact sync builds the mapping);
+* for a CRM with native call records, each holds the call's exact start, end and duration.
 
 Scale: 300 calls + 300 messages (about 3,600 deliveries with the duplicates; ~40 s on a 2-core
 machine); `SB_E2E_ACTIVITY_CALLS` / `SB_E2E_ACTIVITY_MESSAGES` change it.
@@ -28,15 +31,17 @@ from typing import Any
 
 import pytest
 
+from switchboard.activity.formats import in_format
+from switchboard.activity.render import RenderedNote
 from switchboard.emulators.quo.webhooks import deep_link
 from tests.activity.harness import (
     DANA,
     KNOWN,
     LINE,
-    LINK_RE,
     UNKNOWN,
     ActivityStack,
     call_scenarios,
+    quo_link,
     verify_notes,
 )
 
@@ -44,16 +49,28 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 N_CALLS = int(os.environ.get("SB_E2E_ACTIVITY_CALLS", "300"))
 N_MESSAGES = int(os.environ.get("SB_E2E_ACTIVITY_MESSAGES", "300"))
+CRMS = ["attio", "pipedrive"]
 
 
-def test_every_call_and_message_once_on_the_right_person(tmp_path: Path) -> None:
+@pytest.mark.parametrize("crm", CRMS)
+def test_every_call_and_message_once_on_the_right_person(tmp_path: Path, crm: str) -> None:
     rng = random.Random(6)
     with ExitStack() as stack:
-        sb = ActivityStack.start(stack, tmp_path)
-        dana = sb.create_person("Dana Whitfield", "+16502539999")
-        sb.add_mapping(dana, DANA)
+        sb = ActivityStack.start(stack, tmp_path, crm=crm)
+
+        def as_stored(markdown: str) -> str:
+            return in_format(RenderedNote("", markdown), sb.note_format).body  # type: ignore[arg-type]
+
+        if crm == "pipedrive":
+            dana = sb.create_person("Dana Whitfield", DANA)
+        else:
+            dana = sb.create_person("Dana Whitfield", "+16502539999")
+            sb.add_mapping(dana, DANA)
         for n, phone in enumerate(KNOWN):
             sb.create_person(f"Person {n}", phone)
+        if crm == "pipedrive":
+            # The steady state: people synced, lookups answered by the mapping.
+            sb.sync_people()
         sb.quo_control(
             "PUT", "/faults", json={"webhook_duplicate_rate": 1.0, "webhook_reorder_jitter_s": 0.5}
         )
@@ -102,7 +119,7 @@ def test_every_call_and_message_once_on_the_right_person(tmp_path: Path) -> None
             found = [
                 n
                 for n in sb.notes_for(dana)
-                if n["content_markdown"].endswith(f"at={resource_id})")
+                if (m := quo_link(n["content"])) is not None and m["id"] == resource_id
             ]
             assert len(found) == 1, (resource_id, found)
             return found[0]
@@ -112,30 +129,30 @@ def test_every_call_and_message_once_on_the_right_person(tmp_path: Path) -> None
 
         n1 = only_note(ex1["callId"])
         assert n1["title"] == f"☎️ Call {DANA} → {LINE}"
-        assert n1["content_markdown"] == (
+        assert n1["content"] == as_stored(
             "Incoming answered by Sam Ortiz\n\n▶️ Recording (2:05)\n\n"
             f"[View the call activity in Quo]({link(ex1, ex1['callId'])})"
         )
         n2 = only_note(ex2["callId"])
-        recording_url = f"https://files.example.test/recordings/{ex2['callId']}-1.mp3"
-        assert n2["content_markdown"] == (
+        recording_url = f"{sb.media_url}/recordings/{ex2['callId']}-1.mp3"
+        assert n2["content"] == as_stored(
             f"Incoming answered by Sam Ortiz\n\n[▶️ Recording (2:01)]({recording_url})\n\n"
             "**Summary:**\n• A\n• B\n\n**Next Steps:**\n• C\n\n"
             f"[View the call activity in Quo]({link(ex2, ex2['callId'])})"
         )
         n3 = only_note(ex3["callId"])
-        voicemail_url = f"https://files.example.test/voicemails/{ex3['callId']}.mp3"
-        assert n3["content_markdown"] == (
+        voicemail_url = f"{sb.media_url}/voicemails/{ex3['callId']}.mp3"
+        assert n3["content"] == as_stored(
             f"Incoming missed\n\n**Voicemail:**\n• [Listen to voicemail]({voicemail_url}) (0:16)\n"
             f"**Transcript:**\nT\n\n[View the call activity in Quo]({link(ex3, ex3['callId'])})"
         )
         n4 = only_note(ex4["messageId"])
         assert n4["title"] == f"💬 Message {LINE} → {DANA}"
-        m4 = LINK_RE.search(n4["content_markdown"])
+        m4 = quo_link(n4["content"])
         assert m4 is not None and m4["link"].startswith(
             f"https://my.quo.com/inbox/{ex4['message']['phoneNumberId']}/c/CN"
         )
-        assert n4["content_markdown"] == (
+        assert n4["content"] == as_stored(
             "Sam Ortiz sent: Yes - see you Tuesday at 10.\n\n"
             f"[View the message activity in Quo]({m4['link']})"
         )

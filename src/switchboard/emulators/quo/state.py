@@ -504,6 +504,9 @@ class Settings:
     message_delivery_delay_s: float = 1.0
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 1.0
+    media_url: str = "https://files.example.test"
+    """Base of recording and voicemail URLs. Point it at `<emulator>/_emulator/media` to have
+    the emulator serve the audio (a CRM connector that uploads recordings downloads them)."""
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -516,6 +519,7 @@ class Settings:
             "messageDeliveryDelayS": self.message_delivery_delay_s,
             "webhookMaxAttempts": self.webhook_max_attempts,
             "webhookBackoffS": self.webhook_backoff_s,
+            "mediaUrl": self.media_url,
         }
 
 
