@@ -201,6 +201,12 @@ class ActivitySink(abc.ABC):
         without it a duplicate is possible if the process dies in that window."""
         return None
 
+    async def complete_note(self, note_id: str, note: CrmNote) -> None:
+        """Finish a record that crash recovery adopted: a write that takes more than one
+        request (a call log, then its recording upload) may have been interrupted after the
+        first. Must be idempotent. Default: nothing to finish (one request per write)."""
+        return None
+
     async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:
         """Replace a logged activity's content. Default: create the new one first, then delete
         the old one, so a failure in between leaves a record rather than none; a CRM that can

@@ -359,6 +359,23 @@ class PipedriveConnector(CrmConnector):
             await self._attach_recording(log_id, url)
         return NoteRef(_activity.CALL_LOG_PREFIX + log_id)
 
+    async def complete_note(self, note_id: str, note: CrmNote) -> None:
+        """A call log adopted after a crash gets its recording (already there: a 409, fine)."""
+        facts = note.activity
+        if facts is None or not note_id.startswith(_activity.CALL_LOG_PREFIX):
+            return
+        log_id = note_id.removeprefix(_activity.CALL_LOG_PREFIX)
+        if not facts.media_urls:
+            return
+        try:
+            stored = await self._call("GET", f"/v1/callLogs/{log_id}", "call_logs.get")
+        except ApiError as exc:
+            if exc.not_found or exc.status == 410:
+                return
+            raise
+        if not (stored.get("data") or {}).get("has_recording"):
+            await self._attach_recording(log_id, facts.media_urls[0])
+
     async def _attach_recording(self, log_id: str, url: str) -> None:
         """Download the recording from Quo's media URL and upload it to the call log. A
         recording that cannot be fetched is left out (the note links to it); a call log that

@@ -25,6 +25,7 @@ TOKEN_COSTS = {
     "call_logs.create": 10,
     "call_logs.recording": 10,
     "call_logs.delete": 6,
+    "call_logs.get": 2,
     "call_logs.list": 20,
     "notes.create": 10,
     "notes.delete": 6,
