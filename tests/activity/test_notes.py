@@ -116,7 +116,7 @@ async def test_a_look_alike_note_of_another_call_is_left_alone(db: Database, crm
 
 async def test_an_adopted_note_is_completed_by_the_connector(db: Database, crm: FakeCrm) -> None:
     """A write of several requests (a call log, then its recording) cut off after the first is
-    finished by the connector when recovery adopts it; an unchanged note is not touched."""
+    finished by the connector when recovery adopts it, and whenever it is found current."""
     completed: list[tuple[str, str]] = []
 
     async def complete(note_id: str, wanted: CrmNote) -> None:
@@ -130,4 +130,4 @@ async def test_an_adopted_note_is_completed_by_the_connector(db: Database, crm: 
     assert rerun.action == "adopted"
     assert completed == [(rerun.note_id, "v1")]
     assert (await sync_note(db, crm, KEY, note("v1"))).action == "unchanged"
-    assert completed == [(rerun.note_id, "v1")]
+    assert completed == [(rerun.note_id, "v1")] * 2  # current again: finished if need be

@@ -24,7 +24,8 @@ attempt that was killed at any instruction — converges on one note with the wa
 
 A kill between 3 and 5 leaves the intent set, so the re-run takes path 2 and finds the note
 step 4 created instead of creating a second one (and lets the connector finish it,
-`complete_note`: a call log whose recording upload was cut off gets it). A kill between 5 and
+`complete_note`, also called whenever the note is found current: a call log whose recording
+upload was cut off gets it). A kill between 5 and
 6 leaves the old note in `stale_note_ids`; the re-run deletes it (1 then 6). A kill before 3
 did nothing at the CRM. Enrichment therefore replaces a note (create new, then delete old)
 only when the content changed, and a failure between create and delete leaves a note rather
@@ -255,8 +256,9 @@ async def sync_note(
     if not claimed:
         action: NoteAction = "adopted" if adopted else "unchanged"
         note_id = str(rec.note_id)
-        if adopted:  # the interrupted write may have stopped after its first request
-            await connector.complete_note(note_id, note)
+        # An interrupted write (or an interrupted completion) may have stopped after its first
+        # request: whenever the record is current, the connector may finish it.
+        await connector.complete_note(note_id, note)
     else:
         ref = await connector.write_note(note)
         _chaos_exit("after_note_create")

@@ -202,9 +202,10 @@ class ActivitySink(abc.ABC):
         return None
 
     async def complete_note(self, note_id: str, note: CrmNote) -> None:
-        """Finish a record that crash recovery adopted: a write that takes more than one
-        request (a call log, then its recording upload) may have been interrupted after the
-        first. Must be idempotent. Default: nothing to finish (one request per write)."""
+        """Finish a record the core found current (adopted by crash recovery, or unchanged):
+        a write that takes more than one request (a call log, then its recording upload) may
+        have been interrupted after the first. Must be idempotent and cheap when there is
+        nothing to do. Default: nothing to finish (one request per write)."""
         return None
 
     async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:

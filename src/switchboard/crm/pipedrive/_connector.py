@@ -360,7 +360,8 @@ class PipedriveConnector(CrmConnector):
         return NoteRef(_activity.CALL_LOG_PREFIX + log_id)
 
     async def complete_note(self, note_id: str, note: CrmNote) -> None:
-        """A call log adopted after a crash gets its recording (already there: a 409, fine)."""
+        """A current call log that should carry a recording and does not (its upload was cut
+        off by a crash) gets it: one GET when the call has audio, nothing otherwise."""
         facts = note.activity
         if facts is None or not note_id.startswith(_activity.CALL_LOG_PREFIX):
             return
