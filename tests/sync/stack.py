@@ -28,8 +28,6 @@ from tests.servers import RunningServer, cli_server, free_port, quo_emulator, sw
 
 QUO_KEY = "quo-sync-key"
 ATTIO_TOKEN = "attio-sync-token"
-PIPEDRIVE_TOKEN = "pipedrive-sync-token"
-CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN}
 
 
 @dataclass
@@ -222,6 +220,10 @@ class SyncStack:
 
     def quo_stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.quo.url}/_emulator/stats", timeout=30).json())
+
+
+PIPEDRIVE_TOKEN = "pipedrive-sync-token"
+CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN}
 
 
 def current(record: dict[str, Any], slug: str) -> list[dict[str, Any]]:
