@@ -17,7 +17,7 @@ from switchboard.activity import intents
 from switchboard.connections import ConnectionInfo
 from switchboard.crm.base import Person
 from switchboard.logs import get_logger
-from switchboard.web.callpage import link_secret, proofs, view
+from switchboard.web.callpage import clients, link_secret, proofs, view
 
 log = get_logger("switchboard.web.callpage")
 
@@ -73,26 +73,20 @@ async def _secret(request: Request, connection_id: str) -> str:
     return await asyncio.to_thread(link_secret.current, rt.db, rt.box, connection_id)
 
 
-async def _services(connection_id: str) -> Any:
-    from switchboard.activity.workflows import services_for
-
-    return await services_for(connection_id)
-
-
 async def _person(connection_id: str, person_id: str) -> Person | None:
     hit, person = view.cached_person(connection_id, person_id)
     if hit:
         return person
-    svc = await _services(connection_id)
-    person = await svc.crm.get_person(person_id)
+    page_clients = await clients.clients_for(connection_id)
+    person = await page_clients.crm.get_person(person_id)
     assert person is None or isinstance(person, Person)
     view.remember_person(connection_id, person_id, person)
     return person
 
 
 async def _lines(connection_id: str) -> list[view.Line]:
-    svc = await _services(connection_id)
-    return view.lines_from_directory(await svc.directory.lines())
+    page_clients = await clients.clients_for(connection_id)
+    return view.lines_from_quo(await page_clients.phone_numbers())
 
 
 async def _render(

@@ -59,9 +59,13 @@ class Line:
     number: str
 
 
-def lines_from_directory(lines: dict[str, dict[str, Any]]) -> list[Line]:
+def lines_from_quo(numbers: list[dict[str, Any]]) -> list[Line]:
+    """Quo's phone numbers (`GET /v1/phone-numbers`) as the lines to call from."""
     out = []
-    for lid, line in lines.items():
+    for line in numbers:
+        lid = str(line.get("id") or "")
+        if not lid:
+            continue
         number = str(line.get("number") or "")
         name = " ".join(str(p) for p in (line.get("symbol"), line.get("name")) if p)
         out.append(Line(lid, f"{name} {number}".strip(), number))
