@@ -69,7 +69,7 @@ def lines_from_quo(numbers: list[dict[str, Any]]) -> list[Line]:
         number = str(line.get("number") or "")
         name = " ".join(str(p) for p in (line.get("symbol"), line.get("name")) if p)
         out.append(Line(lid, f"{name} {number}".strip(), number))
-    return sorted(out, key=lambda ln: (ln.label, ln.id))
+    return out  # Quo's order, which its apps show too
 
 
 def choose_line(lines: list[Line], remembered: str | None, default: str | None) -> Line | None:
