@@ -222,3 +222,40 @@ def test_click_needs_the_page_token_a_real_number_and_a_line(served: Served) -> 
     assert httpx.post(other, json=ok).status_code == 403
     assert httpx.post(click, json={**ok, "phone": "+19999999999"}).status_code == 409
     assert httpx.post(click, json={**ok, "line": "PNunknown"}).status_code == 409
+
+
+def test_a_crm_signed_request_proves_the_click(served: Served) -> None:
+    """A CRM that signs the request it opens (Pipedrive's link actions) registers a check; the
+    page then takes the person from the verified request. Tokens signed as Pipedrive does."""
+    from switchboard.crm.pipedrive.link_action import LinkActionRefused, verify_link_action
+    from switchboard.web.callpage import proofs
+    from tests.crm.pipedrive.test_link_action import claims, params, sign
+
+    app_secret = "pipedrive-client-secret-for-this-test"
+
+    async def check(query: Any, _info: Any) -> str:
+        try:
+            action = verify_link_action(query, app_secret, expected_company_id="1337")
+        except LinkActionRefused as exc:
+            raise proofs.ProofRefused(str(exc)) from exc
+        if action.resource != "person" or len(action.selected_ids) != 1:
+            raise proofs.ProofRefused("not one person")
+        return action.selected_ids[0]
+
+    from switchboard import connections
+
+    info = connections.find_connection(served.rt.db, served.conn)
+    assert info is not None
+    url = f"{served.url}/call/{served.conn}"
+    good = params(sign(claims(), app_secret), selectedIds="dana")
+    assert httpx.get(url, params=good).status_code == 403  # nothing registered yet
+    proofs.register(info.crm, check)
+    try:
+        page = httpx.get(url, params=good)
+        assert page.status_code == 200 and "Dana Whitfield" in page.text
+        bad = params(sign(claims(), "not-the-secret"), selectedIds="dana")
+        refused = httpx.get(url, params=bad)
+        assert refused.status_code == 403
+        assert not any(w in refused.text for w in SECRET_WORDS)
+    finally:
+        proofs.unregister(info.crm)
