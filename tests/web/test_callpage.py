@@ -259,3 +259,34 @@ def test_a_crm_signed_request_proves_the_click(served: Served) -> None:
         assert not any(w in refused.text for w in SECRET_WORDS)
     finally:
         proofs.unregister(info.crm)
+
+
+def test_dashboard_shows_the_set_up_rotates_and_lists_clicks(served: Served) -> None:
+    from switchboard.activity import intents
+
+    auth = {"Authorization": "Bearer callpage-admin-token"}
+    page_url = f"{served.url}/dashboard/connections/{served.conn}/click-to-call"
+    assert httpx.get(page_url).status_code == 401  # admin only: it shows the link secret
+    intents.record_click(
+        served.rt.db, served.conn, person_id="dana", phone="+16502530001",
+        line_id="PNfront0001", person_name="Dana Whitfield",
+    )  # fmt: skip
+    page = httpx.get(page_url, headers=auth)
+    assert page.status_code == 200
+    template = f"http://127.0.0.1:8400/call/{served.conn}/{{person_id}}?k={served.secret}"
+    assert template in page.text
+    assert "Dana Whitfield" in page.text and "+16502530001" in page.text
+
+    rotated = httpx.post(f"{page_url}/rotate", headers=auth)
+    assert rotated.status_code == 303
+    old = served.secret
+    after = httpx.get(page_url, headers=auth)
+    assert old not in after.text
+    flashed = httpx.get(served.url + rotated.headers["location"], headers=auth)
+    assert "Link secret rotated" in flashed.text
+    refused = httpx.get(f"{served.url}/call/{served.conn}/dana", params={"k": old})
+    assert refused.status_code == 403
+    from switchboard.web.callpage import link_secret
+
+    served.secret = link_secret.current(served.rt.db, served.rt.box, served.conn)
+    assert served.secret in after.text

@@ -6,7 +6,7 @@ import extension from "../src/app/extensions/call-with-quo/extension"
 import type {ShownDialog} from "./stubs/attio-client"
 import {shown} from "./stubs/attio-client"
 
-const TEMPLATE = "https://sb.example.com/call/conn_abc/{record_id}?k=s3cret"
+const TEMPLATE = "https://sb.example.com/call/conn_abc/{person_id}?k=s3cret"
 
 describe("callPageUrl", () => {
     it("puts the record id into the template", () => {
@@ -21,8 +21,8 @@ describe("callPageUrl", () => {
     })
     it("refuses templates without the placeholder, non-URLs and plain http", () => {
         expect(callPageUrl("https://sb.example.com/call/x", "r")).toBeInstanceOf(Error)
-        expect(callPageUrl("not a url {record_id}", "r")).toBeInstanceOf(Error)
-        expect(callPageUrl("http://sb.example.com/call/c/{record_id}", "r")).toBeInstanceOf(Error)
+        expect(callPageUrl("not a url {person_id}", "r")).toBeInstanceOf(Error)
+        expect(callPageUrl("http://sb.example.com/call/c/{person_id}", "r")).toBeInstanceOf(Error)
     })
 })
 

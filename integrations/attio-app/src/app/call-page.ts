@@ -3,10 +3,10 @@
  *
  * Switchboard's dashboard shows, per connection, the call-page URL template to paste here
  * (`CALL_PAGE_TEMPLATE` in `call-page-config.ts`): it carries the connection id and the
- * connection's link secret, with `{record_id}` where the person's record id goes.
+ * connection's link secret, with `{person_id}` where the person's record id goes.
  */
 
-export const RECORD_ID_PLACEHOLDER = "{record_id}"
+export const RECORD_ID_PLACEHOLDER = "{person_id}"
 
 /** The call page URL for `recordId`, or an Error saying what is wrong with the template. */
 export function callPageUrl(template: string, recordId: string): string | Error {
