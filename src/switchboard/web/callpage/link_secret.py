@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 
 from switchboard.crypto import SecretBox
+from switchboard.logs import register_secret
 from switchboard.store.db import Database
 from switchboard.store.models import CallLink
 
@@ -35,8 +36,11 @@ def current(db: Database, box: SecretBox, connection_id: str) -> str:
     with db.session() as s:
         row = s.get(CallLink, connection_id)
         if row is not None:
-            return box.decrypt(row.secret_enc)
+            secret = box.decrypt(row.secret_enc)
+            register_secret(secret)  # it travels in URLs: keep it out of any logged line
+            return secret
         secret = _new_secret()
+        register_secret(secret)
         s.add(CallLink(connection_id=connection_id, secret_enc=box.encrypt(secret)))
         return secret
 
@@ -44,6 +48,7 @@ def current(db: Database, box: SecretBox, connection_id: str) -> str:
 def rotate(db: Database, box: SecretBox, connection_id: str) -> str:
     """Replace the link secret; URLs carrying the old one are refused from now on."""
     secret = _new_secret()
+    register_secret(secret)
     with db.session() as s:
         row = s.get(CallLink, connection_id)
         if row is None:
