@@ -544,6 +544,7 @@ class _KeyCache:
     """Decrypted webhook keys per (connection, provider), cached briefly for the ack path."""
 
     ttl_s = 5.0
+    fresh_min_s = 1.0
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, str], tuple[float, list[str]]] = {}
@@ -565,7 +566,9 @@ class _KeyCache:
         now = time.monotonic()
         with self._lock:
             hit = self._data.get((connection_id, provider))
-        if hit and not fresh and now - hit[0] < self.ttl_s:
+        # `fresh` (the cached keys did not verify) reloads at most once a second: forged
+        # requests must not turn into a database read and decryptions each.
+        if hit and now - hit[0] < (self.fresh_min_s if fresh else self.ttl_s):
             return hit[1]
         with db.session() as s:
             rows = s.execute(

@@ -12,7 +12,8 @@
   replay / re-dispatch id recorded in `detail["workflow_id"]`. The runtime's watchdog finds rows
   left `accepted`/`processing` (`stuck`) and re-dispatches those whose workflow finished without
   finishing the row (`redispatch`, new workflow id `<event id>:recover:<n>`).
-* Refused webhook requests are recorded in `webhook_rejections` (`record_rejection`).
+* A sample of refused webhook requests is recorded in `webhook_rejections` (`record_rejection`,
+  pruned by `prune_rejections`; the sampling is in `switchboard.web.rejections`).
 
 All functions take the `Database` and return plain `EventRecord`s (safe outside a session).
 """
@@ -26,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.store.db import Database
@@ -392,6 +393,18 @@ def record_rejection(
                 reason=reason[:2000],
             )
         )
+
+
+def prune_rejections(db: Database, *, older_than: timedelta, keep: int) -> None:
+    """Delete rejection samples older than `older_than` and all but the newest `keep`."""
+    cutoff = datetime.now(UTC) - older_than
+    with db.session() as s:
+        s.execute(delete(WebhookRejection).where(WebhookRejection.received_at < cutoff))
+        floor = s.execute(
+            select(WebhookRejection.id).order_by(WebhookRejection.id.desc()).offset(keep).limit(1)
+        ).scalar()
+        if floor is not None:
+            s.execute(delete(WebhookRejection).where(WebhookRejection.id <= floor))
 
 
 def list_rejections(

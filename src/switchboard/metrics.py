@@ -1,7 +1,9 @@
 """Prometheus metrics, served at `/metrics`.
 
 In-process (this process only): `switchboard_webhook_ack_seconds` (histogram, by provider and
-result), `switchboard_api_requests_total` / `switchboard_api_429_total` (by provider, counted by
+result), `switchboard_webhook_rejections_total` (refused webhooks by provider and status) and
+`switchboard_webhook_rejections_unstored_total` (refusals not sampled into the database),
+`switchboard_api_requests_total` / `switchboard_api_429_total` (by provider, counted by
 the HTTP request hook of clients built through `switchboard.connections`).
 
 From the database at scrape time (the whole deployment, whatever process did the work):
@@ -51,6 +53,19 @@ WEBHOOKS = Counter(
     "switchboard_webhooks",
     "Webhook requests by provider and HTTP status returned.",
     ["provider", "code"],
+    registry=REGISTRY,
+)
+
+WEBHOOK_REJECTIONS = Counter(
+    "switchboard_webhook_rejections",
+    "Refused webhook requests by provider and HTTP status (all of them, stored or not).",
+    ["provider", "code"],
+    registry=REGISTRY,
+)
+WEBHOOK_REJECTIONS_UNSTORED = Counter(
+    "switchboard_webhook_rejections_unstored",
+    "Refused webhook requests not sampled into webhook_rejections (rate cap or backlog).",
+    ["provider"],
     registry=REGISTRY,
 )
 

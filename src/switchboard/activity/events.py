@@ -47,7 +47,8 @@ class ClassifiedEvent:
 
     @property
     def idempotency_key(self) -> str:
-        """Dedupe key: one phase of one resource (a redelivery under a new event id is a dup)."""
+        """One phase of one resource. The ledger's dedupe key is this plus a hash of the event's
+        `data` (`switchboard.web.webhooks`), so a regenerated summary is a new event."""
         if self.resource_id:
             return f"{self.event_type}:{self.resource_id}"
         return f"event:{self.event_id}"

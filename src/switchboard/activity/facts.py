@@ -14,7 +14,9 @@ How conflicts are resolved, so that the merge stays order-independent:
   JSON tie-break), never a field-by-field mix;
 - `participants`, `contact_ids`, `phases` are sets (stored sorted): an empty `participants`
   from a quirky `call.completed` never erases numbers known from elsewhere;
-- recordings merge by id; voicemail, summary and transcript pick their most complete version.
+- recordings merge by id; voicemail, summary and transcript pick their most complete version —
+  for summary and transcript, of the same status the one Quo sent last (its event's
+  `createdAt`): Quo can regenerate them, and the regenerated one replaces the old.
 
 Facts are immutable pydantic models; serialise with `to_data()` (a JSON-able dict, stored by
 the activity pipeline in `activity_resources.data`) and read back with `facts_from_data()`.
@@ -201,10 +203,14 @@ class CallSummary(_Model):
     summary: tuple[str, ...] = ()
     next_steps: tuple[str, ...] = Field(default=(), alias="nextSteps")
     jobs: tuple[SummaryJob, ...] = ()
+    # When Quo sent this version (its webhook event's `createdAt`; None from REST). Quo can
+    # regenerate a summary: the later delivery of the same status wins, whatever its size.
+    delivered_at: datetime | None = None
 
-    def _rank(self) -> tuple[int, int]:
+    def _rank(self) -> tuple[int, float, int]:
         size = len(self.summary) + len(self.next_steps) + len(self.jobs)
-        return _PART_STATUS_RANK.get(self.status or "", 0), size
+        status = _PART_STATUS_RANK.get(self.status or "", 0)
+        return status, _timestamp(self.delivered_at), size
 
 
 class TranscriptTurn(_Model):
@@ -220,9 +226,11 @@ class CallTranscript(_Model):
     duration: float | None = None
     created_at: datetime | None = Field(default=None, alias="createdAt")
     dialogue: tuple[TranscriptTurn, ...] = ()
+    delivered_at: datetime | None = None  # as CallSummary.delivered_at
 
-    def _rank(self) -> tuple[int, int]:
-        return _PART_STATUS_RANK.get(self.status or "", 0), len(self.dialogue)
+    def _rank(self) -> tuple[int, float, int]:
+        status = _PART_STATUS_RANK.get(self.status or "", 0)
+        return status, _timestamp(self.delivered_at), len(self.dialogue)
 
 
 # --- outcome ---------------------------------------------------------------------------------
@@ -259,6 +267,17 @@ def _obj(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
         link = data.get("deepLink")
         return obj, link if isinstance(link, str) else None
     return payload, None
+
+
+def _event_time(payload: Mapping[str, Any]) -> datetime | None:
+    """The webhook envelope's `createdAt` (None for a bare resource or an unreadable value)."""
+    value = payload.get("createdAt") if payload.get("object") == "event" else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def resource_id(event_type: str, payload: Mapping[str, Any]) -> str:
@@ -313,10 +332,11 @@ class CallFacts(_Model):
         link = deep_link or link
         if event_type in ("call.completed", "call.ringing", "call.recording.completed"):
             return self.with_call(obj, deep_link=link, phase=event_type)
+        sent = _event_time(payload)
         if event_type == "call.summary.completed":
-            return self.with_summary(obj, deep_link=link, phase=event_type)
+            return self.with_summary(obj, deep_link=link, phase=event_type, delivered_at=sent)
         if event_type == "call.transcript.completed":
-            return self.with_transcript(obj, deep_link=link, phase=event_type)
+            return self.with_transcript(obj, deep_link=link, phase=event_type, delivered_at=sent)
         raise ValueError(f"not a call event: {event_type}")
 
     def with_call(
@@ -367,12 +387,13 @@ class CallFacts(_Model):
         *,
         deep_link: str | None = None,
         phase: str = REST_SUMMARY,
+        delivered_at: datetime | None = None,
     ) -> CallFacts:
         """Fold a call summary in (`call.summary.completed` object or the REST resource)."""
         self._check_id(resource.get("callId"))
         summary = CallSummary.model_validate(
             _nulls_to_empty(resource, ("summary", "nextSteps", "jobs"))
-        )
+        ).model_copy(update={"delivered_at": delivered_at})
         return self.merge(
             CallFacts(call_id=self.call_id, summary=summary, deep_link=deep_link, phases=(phase,))
         )
@@ -383,10 +404,13 @@ class CallFacts(_Model):
         *,
         deep_link: str | None = None,
         phase: str = REST_TRANSCRIPT,
+        delivered_at: datetime | None = None,
     ) -> CallFacts:
         """Fold a call transcript in (`call.transcript.completed` object or the REST resource)."""
         self._check_id(resource.get("callId"))
-        transcript = CallTranscript.model_validate(_nulls_to_empty(resource, ("dialogue",)))
+        transcript = CallTranscript.model_validate(
+            _nulls_to_empty(resource, ("dialogue",))
+        ).model_copy(update={"delivered_at": delivered_at})
         return self.merge(
             CallFacts(
                 call_id=self.call_id, transcript=transcript, deep_link=deep_link, phases=(phase,)
