@@ -42,3 +42,54 @@ def test_the_newest_click_wins_and_pins_are_remembered(db: Database) -> None:
     intents.mark_pinned(db, second.id, "ACcall1")  # idempotent
     recent = intents.recent_clicks(db, CONN)
     assert [(c.id, c.call_id) for c in recent] == [(second.id, "ACcall1"), (first.id, None)]
+
+
+async def test_the_processor_pins_outgoing_calls_only(db: Database) -> None:
+    from switchboard.activity.processor import plan_event
+    from tests.activity.conftest import make_services
+    from tests.activity.fakes import FakeCrm, FakeQuo, fixture
+
+    caller = "+15550142231"
+    started = datetime(2026, 3, 2, 15, 4, 2, tzinfo=UTC)
+    crm = FakeCrm()
+    crm.add_person("al", caller, updated=started)  # the lookup's choice: most recently updated
+    crm.add_person("bea", caller, updated=started - timedelta(days=1))
+    intents.record_click(
+        db, CONN, person_id="bea", phone=caller, line_id="PNline0001",
+        at=started - timedelta(minutes=1),
+    )  # fmt: skip
+
+    outgoing = await plan_event(
+        make_services(db, FakeQuo(), crm), "call.completed",
+        fixture("call.completed.answered-outgoing"),
+    )  # fmt: skip
+    assert [n["person_id"] for n in outgoing["notes"]] == ["bea"]
+    (lookup,) = outgoing["detail"]["lookups"]
+    assert lookup["source"] == "click" and "bea was clicked" in lookup["reason"]
+
+    incoming = await plan_event(
+        make_services(db, FakeQuo(), crm), "call.completed",
+        fixture("call.completed.answered-incoming"),
+    )  # fmt: skip
+    assert [n["person_id"] for n in incoming["notes"]] == ["al"]
+
+
+def test_settings_validate_the_window_and_default_line() -> None:
+    import pytest
+
+    from switchboard import connections
+    from switchboard.activity.settings import ActivitySettings
+
+    ok = connections.validate_settings(
+        {"click_to_call_window_minutes": 5, "click_to_call_default_line": "PNline0001"}
+    )
+    assert ActivitySettings.from_connection_settings(ok).click_window_s == 300
+    assert ActivitySettings.from_connection_settings({}).click_window_s == 600
+    for bad in (
+        {"click_to_call_window_minutes": 0},
+        {"click_to_call_window_minutes": True},
+        {"click_to_call_window_minutes": 5000},
+        {"click_to_call_default_line": "nope"},
+    ):
+        with pytest.raises(connections.InvalidSettings):
+            connections.validate_settings(bad)
