@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from switchboard import connections
+from switchboard import clients, connection_settings, connections, usage
 from switchboard.crypto import SecretBox, generate_master_key
 from switchboard.store import Database, migrate
 from switchboard.store.models import ApiCallCount, AuditEntry
@@ -43,7 +43,7 @@ def test_create_encrypts_and_loads(db: Database, box: SecretBox) -> None:
     info = _create(db, box, name="Acme")
     assert info.id.startswith("conn_") and len(info.id) >= 25
     assert info.quo_base_url == "http://quo.test"
-    assert info.settings == connections.DEFAULT_SETTINGS
+    assert info.settings == connection_settings.DEFAULT_SETTINGS
     assert info.settings["create_without_phone"] is False
     with db.engine.connect() as c:
         dump = " ".join(str(r) for r in c.execute(text("SELECT * FROM connections")))
@@ -82,7 +82,7 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
     assert updated.settings["enabled_lines"] == ["PN1", "PN2"]
     assert updated.settings["event_kinds"] == ["calls", "messages"]
     assert connections.get_settings_for(db, info.id)["default_region"] == "GB"
-    assert connections.get_settings_for(db, "conn_gone") == connections.DEFAULT_SETTINGS
+    assert connections.get_settings_for(db, "conn_gone") == connection_settings.DEFAULT_SETTINGS
     for bad in (
         {"unknown": 1},
         {"default_region": "ZZ"},
@@ -92,7 +92,7 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
         {"create_without_phone": "no"},
         {"sync_objects": [""]},
     ):
-        with pytest.raises(connections.InvalidSettings):
+        with pytest.raises(connection_settings.InvalidSettings):
             connections.update_settings(db, info.id, bad)
     with pytest.raises(connections.ConnectionNotFound):
         connections.update_settings(db, "conn_missing", {"auto_create_people": True})
@@ -130,7 +130,7 @@ def test_subscriptions_keys_and_delete(db: Database, box: SecretBox) -> None:
 
 def test_api_call_counter_batches(db: Database, box: SecretBox) -> None:
     info = _create(db, box)
-    counter = connections.ApiCallCounter(db)
+    counter = usage.ApiCallCounter(db)
     for i in range(1000):
         counter.record(info.id, "quo", 429 if i % 100 == 0 else 200)
     counter.record(info.id, "attio", 503)
@@ -142,21 +142,21 @@ def test_api_call_counter_batches(db: Database, box: SecretBox) -> None:
     with db.session() as s:
         rows = list(s.execute(select(ApiCallCount)).scalars())
     assert len(rows) in (2, 3)  # one row per provider per minute
-    usage = {u["provider"]: u for u in connections.api_usage(db, info.id)}
-    assert usage["quo"]["requests"] == 1001 and usage["quo"]["http_429"] == 10
-    assert usage["attio"] == {
+    totals = {u["provider"]: u for u in usage.api_usage(db, info.id)}
+    assert totals["quo"]["requests"] == 1001 and totals["quo"]["http_429"] == 10
+    assert totals["attio"] == {
         "connection_id": info.id, "provider": "attio", "requests": 2, "http_429": 0, "errors": 2,
     }  # fmt: skip
-    assert connections.api_usage_series(db, info.id)
+    assert usage.api_usage_series(db, info.id)
 
 
 def test_clients_are_built_with_counting_hooks(tmp_path: Path) -> None:
-    crm = connections.build_crm_connector("attio", CRM_TOKEN, "http://attio.test", hook=None)
-    assert type(crm).__name__ == "AttioConnector"
-    quo = connections.build_quo_client(QUO_KEY, "http://quo.test", hook=lambda info: None)
+    crm = clients.build_crm_connector("attio", CRM_TOKEN, "http://attio.test", hook=None)
+    assert type(crm).__name__ == "AttioConnector" and crm.name == "attio"
+    quo = clients.build_quo_client(QUO_KEY, "http://quo.test", hook=lambda info: None)
     assert type(quo).__name__ == "QuoClient"
     with pytest.raises(ValueError):
-        connections.build_crm_connector("nope", "t", "u")
+        clients.build_crm_connector("nope", "t", "u")
 
 
 def test_wrong_master_key_is_a_clear_error(db: Database, box: SecretBox) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from switchboard import ledger
+from switchboard import dispatch, ledger
 from switchboard.store import Database, migrate
 from switchboard.store.models import Connection
 
@@ -110,9 +110,9 @@ def test_status_transitions_and_lists(db: Database) -> None:
     assert ledger.count_by_status(db, "c2") == {}
     assert ledger.list_events(db, connection_id="c2") == []
     with pytest.raises(ledger.EventNotFound):
-        ledger.replay(db, "evt_missing")
+        dispatch.replay(db, "evt_missing")
     with pytest.raises(ledger.ReplayRefused):
-        ledger.replay(db, ev.id)
+        dispatch.replay(db, ev.id)
 
 
 def test_rejections_are_recorded(db: Database) -> None:

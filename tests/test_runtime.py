@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from switchboard import connections, ledger, workflows
+from switchboard import connections, dispatch, ledger, workflows
 from switchboard.config import Settings
 from switchboard.crypto import generate_master_key
 from switchboard.runtime import Runtime
@@ -33,10 +33,10 @@ def no_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def registry_snapshot() -> Iterator[None]:
-    routers, processors = dict(workflows._routers), dict(workflows._processors)
+    routers, processors = dict(dispatch._routers), dict(workflows._processors)
     yield
-    workflows._routers.clear()
-    workflows._routers.update(routers)
+    dispatch._routers.clear()
+    dispatch._routers.update(routers)
     workflows._processors.clear()
     workflows._processors.update(processors)
 
@@ -55,8 +55,8 @@ def _event(rt: Runtime, conn_id: str, etype: str, rid: str) -> str:
         rt.db, connection_id=conn_id, provider="quo", event_type=etype,
         idempotency_key=f"{etype}:{rid}", payload={}, resource_id=rid,
     )  # fmt: skip
-    workflows.dispatch(
-        workflows.InboundEvent(rec.id, conn_id, "quo", etype, rid, {}, {}),
+    dispatch.submit(
+        dispatch.InboundEvent(rec.id, conn_id, "quo", etype, rid, {}, {}),
     )
     return rec.id
 

@@ -1,11 +1,12 @@
 """`switchboard demo`: the whole system working end to end, offline, in one command.
 
-It starts the Quo and Attio emulators and Switchboard (web app + workers, SQLite) on free loopback
-ports in this process, seeds a realistic Attio workspace, connects the two through the real
-`connections` + `setup` code (webhooks registered at both emulators), runs the initial sync with
-a progress bar, simulates a stream of calls and messages that the Quo emulator delivers as signed
-webhooks, waits until every event is processed, and prints what landed in Attio. Nothing is
-mocked: every byte between the pieces crosses real HTTP.
+It starts the Quo emulator, the chosen CRM's emulator (any registered CRM with one; the first by
+default) and Switchboard (web app + workers, SQLite) on free loopback ports in this process,
+seeds a realistic CRM account, connects the two through the real `connections` + `setup` code
+(webhooks registered at both emulators), runs the initial sync with a progress bar, simulates a
+stream of calls and messages that the Quo emulator delivers as signed webhooks, waits until every
+event is processed, and prints what landed in the CRM. Nothing is mocked: every byte between the
+pieces crosses real HTTP.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
@@ -26,6 +27,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from switchboard.config import Settings
+from switchboard.crm import registry
+from switchboard.crm.registry import CrmProvider
+
+if TYPE_CHECKING:
+    from switchboard.emulators.hosting import EmulatedCrm
 
 LINES = [
     {"number": "+15550100100", "name": "Front Desk", "symbol": "📞"},
@@ -69,6 +75,12 @@ class DemoOptions:
     data_dir: Path = Path(".switchboard") / "demo"
     seed: int = 7
     timeout_s: float = 150.0
+    crm: str | None = None  # a registered CRM with an emulator; None: the first one
+
+
+def demo_crms() -> list[str]:
+    """The registered CRMs the demo can run (those with an emulator)."""
+    return [p.name for p in registry.all_providers() if p.emulator is not None]
 
 
 @dataclass
@@ -102,6 +114,11 @@ class Demo:
         self._servers: list[Any] = []
         self._runtime: Any = None
         self._rng = random.Random(options.seed)
+        name = options.crm or (demo_crms() or [""])[0]
+        provider = registry.find(name)
+        if provider is None or provider.emulator is None:
+            raise DemoError(f"no emulated CRM {name!r}; choose one of {demo_crms()}")
+        self.provider: CrmProvider = provider
 
     # ------------------------------------------------------------------ stages
     def run(self) -> DemoReport:
@@ -120,14 +137,12 @@ class Demo:
         return self.report
 
     def _start_emulators(self) -> None:
-        from switchboard.emulators.attio import AttioEmulator
-        from switchboard.emulators.attio import create_app as attio_app
         from switchboard.emulators.common import ServerThread
         from switchboard.emulators.quo import QuoEmulator
         from switchboard.emulators.quo import create_app as quo_app
 
         self.quo_key = "demo-" + secrets.token_urlsafe(18)
-        self.attio_token = "demo-" + secrets.token_urlsafe(18)
+        self.crm_token = "demo-" + secrets.token_urlsafe(18)
         # Quo's phases (recording, summary, voicemail...) arrive at a tenth of real time.
         self.quo = QuoEmulator(phase_delay_scale=0.1, seed=self.opts.seed)
         self.quo_server = self._serve(ServerThread(quo_app(self.quo)))
@@ -145,21 +160,18 @@ class Demo:
         created.raise_for_status()
         self.quo_workspace = created.json()
 
-        self.attio = AttioEmulator(
-            allow_http_targets=True, token=self.attio_token, seed_value=self.opts.seed
+        assert self.provider.emulator is not None
+        host = self.provider.emulator.load_hosting()
+        self.crm: EmulatedCrm = host(
+            token=self.crm_token, seed=self.opts.seed, allow_http_targets=True
         )
-        self.attio_server = self._serve(ServerThread(attio_app(self.attio)))
-        self.attio_url = self.attio_server.url
-        seeded = httpx.post(
-            f"{self.attio_url}/_emulator/workspaces/default/seed",
-            json={"people": self.opts.people, "seed": self.opts.seed},
-            timeout=60,
-        )
-        seeded.raise_for_status()
+        self.crm_server = self._serve(ServerThread(self.crm.app))
+        self.crm_url = self.crm_server.url
+        self.crm.seed_people(self.opts.people, seed=self.opts.seed)
         self.report.people_seeded = self.opts.people
         self.console.print(
-            f"[bold]Emulators[/bold]  Quo {self.quo_url}  ·  Attio {self.attio_url} "
-            f"({self.opts.people} people seeded)"
+            f"[bold]Emulators[/bold]  Quo {self.quo_url}  ·  "
+            f"{self.provider.display_name} {self.crm_url} ({self.opts.people} people seeded)"
         )
 
     def _start_switchboard(self) -> None:
@@ -169,7 +181,7 @@ class Demo:
         from switchboard.web import create_app
 
         register_secret(self.quo_key)
-        register_secret(self.attio_token)
+        register_secret(self.crm_token)
         if self.opts.data_dir.exists():
             shutil.rmtree(self.opts.data_dir)  # a demo always starts from an empty workspace
         port = self.opts.port or free_port()
@@ -200,16 +212,16 @@ class Demo:
         info = connections.create_connection(
             rt.db,
             rt.box,
-            crm="attio",
+            crm=self.provider.name,
             quo_api_key=self.quo_key,
-            crm_token=self.attio_token,
+            crm_token=self.crm_token,
             quo_base_url=self.quo_url,
-            crm_base_url=self.attio_url,
-            name="Demo Clinic ↔ Attio",
+            crm_base_url=self.crm_url,
+            name=f"Demo Clinic ↔ {self.provider.display_name}",
         )
         self.conn_id = info.id
         self.report.connection_id = info.id
-        with self.console.status("Setting up webhooks at Quo and Attio..."):
+        with self.console.status(f"Setting up webhooks at Quo and {self.provider.display_name}..."):
             wid = setup.start_setup(info.id)
             DBOS.retrieve_workflow(wid).get_result()
         conn = connections.get_connection(rt.db, info.id)
@@ -270,23 +282,7 @@ class Demo:
         self.report.quo_contacts = len(self.quo.workspace(self.quo_key).contacts)
 
     def _people_with_phones(self) -> list[tuple[str, str]]:
-        response = httpx.post(
-            f"{self.attio_url}/v2/objects/people/records/query",
-            headers={"Authorization": f"Bearer {self.attio_token}"},
-            json={"limit": 200},
-            timeout=30,
-        )
-        response.raise_for_status()
-        out: list[tuple[str, str]] = []
-        for record in response.json()["data"]:
-            phones = [
-                v.get("phone_number")
-                for v in record["values"].get("phone_numbers", [])
-                if v.get("active_until") is None and v.get("phone_number")
-            ]
-            if phones:
-                out.append((record["id"]["record_id"], phones[0]))
-        return out
+        return self.crm.people_with_phones(200)
 
     def _simulate_activity(self) -> None:
         people = self._people_with_phones()
@@ -354,32 +350,33 @@ class Demo:
             time.sleep(0.3)
 
     def _collect(self) -> None:
-        from switchboard import connections, ledger
+        from switchboard import ledger, usage
 
         db = self._runtime.db
         self._runtime.api_counter.flush()
         self.report.events = ledger.count_by_status(db, self.conn_id)
-        ws = self.attio.default_workspace
-        self.report.notes = len(ws.notes)
-        for row in connections.api_usage(db, self.conn_id):
+        notes = self.crm.notes()
+        self.report.notes = len(notes)
+        for row in usage.api_usage(db, self.conn_id):
             self.report.api_usage[row["provider"]] = {
                 "requests": int(row["requests"]),
                 "http_429": int(row["http_429"]),
             }
         shown: set[str] = set()
-        for note in sorted(ws.notes.values(), key=lambda n: n.seq):
+        for note in notes:
             kind = note.title.split(" ", 2)[:2]
-            key = " ".join(kind) + note.content_markdown.split("\n", 1)[0]
+            key = " ".join(kind) + note.content.split("\n", 1)[0]
             if key in shown or len(self.report.sample_notes) >= 4:
                 continue
             shown.add(key)
-            self.report.sample_notes.append({"title": note.title, "content": note.content_markdown})
+            self.report.sample_notes.append({"title": note.title, "content": note.content})
 
     # ------------------------------------------------------------------ output
     def print_report(self) -> None:
         r = self.report
         table = Table(title="What landed", show_header=False)
-        table.add_row("people in Attio", str(r.people_seeded))
+        crm = self.provider.display_name
+        table.add_row(f"people in {crm}", str(r.people_seeded))
         table.add_row(
             "initial sync",
             f"{r.sync.get('created', 0)} created, {r.sync.get('skipped', 0)} skipped "
@@ -389,7 +386,7 @@ class Demo:
         table.add_row("contacts in Quo", str(r.quo_contacts))
         table.add_row("simulated", f"{r.calls} calls, {r.messages} messages")
         table.add_row("events", ", ".join(f"{k} {v}" for k, v in sorted(r.events.items())))
-        table.add_row("notes in Attio", str(r.notes))
+        table.add_row(f"notes in {crm}", str(r.notes))
         for provider, usage in sorted(r.api_usage.items()):
             table.add_row(
                 f"{provider} API calls", f"{usage['requests']} ({usage['http_429']} × 429)"

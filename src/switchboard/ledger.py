@@ -331,13 +331,13 @@ def redispatch(db: Database, event_id: str, *, expected_workflow_id: str) -> tup
         return workflow_id, n
 
 
-def replay(db: Database, event_id: str, *, force: bool = False) -> str:
-    """Re-run a failed event (any final status with `force`) under a new workflow id.
-
-    Returns the new workflow id. Raises EventNotFound / ReplayRefused.
+def reopen_for_replay(
+    db: Database, event_id: str, *, force: bool = False
+) -> tuple[EventRecord, str]:
+    """Put a failed event (any final status with `force`) back to `accepted` for a replay and
+    audit it. Returns the row and the replay's workflow id; `switchboard.dispatch.replay`
+    dispatches it. Raises EventNotFound / ReplayRefused.
     """
-    from switchboard import workflows
-    from switchboard.connections import get_settings_for
 
     with db.session() as s:
         q = select(Event).where(Event.id == event_id)
@@ -368,17 +368,7 @@ def replay(db: Database, event_id: str, *, force: bool = False) -> str:
                 detail={"event_id": event_id, "replay": replays, "previous": previous},
             )
         )
-    event = workflows.InboundEvent(
-        id=record.id,
-        connection_id=record.connection_id,
-        provider=record.provider,
-        event_type=record.event_type,
-        resource_id=record.resource_id,
-        payload=record.payload,
-        settings=get_settings_for(db, record.connection_id),
-    )
-    workflows.dispatch(event, workflow_id=workflow_id)
-    return workflow_id
+    return record, workflow_id
 
 
 def record_rejection(

@@ -28,6 +28,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from switchboard import context
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 WEBHOOK_ACK = Histogram(
@@ -81,9 +83,7 @@ class DatabaseCollector(Collector):
     """Deployment-wide figures read from the shared database at scrape time."""
 
     def collect(self) -> Iterator[Any]:
-        from switchboard.runtime import current_or_none
-
-        rt = current_or_none()
+        rt = context.current_or_none()
         if rt is None:
             return
         try:

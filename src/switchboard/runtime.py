@@ -75,15 +75,17 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 
+from switchboard import clients, context, dispatch, workflows
 from switchboard.config import Settings, get_settings, normalise_database_url, prepare_data_dir
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
 from switchboard.store.db import Database, migrate
 from switchboard.store.models import ExecutorHeartbeat
+from switchboard.usage import ApiCallCounter
 
 log = get_logger("switchboard.runtime")
 
@@ -96,7 +98,7 @@ WORKFLOW_MODULES = [
 ]
 
 #: Called once DBOS is launched and queues are registered, in worker processes (not in web-only
-#: or CLI processes): "module:function" names (missing ones are skipped) and `after_launch` hooks.
+#: or CLI processes): "module:function" names and `after_launch` hooks.
 AFTER_LAUNCH = ["switchboard.sync:install_schedule"]
 _after_launch_hooks: list[Any] = []
 
@@ -114,10 +116,7 @@ def _run_after_launch() -> None:
     hooks = list(_after_launch_hooks)
     for ref in AFTER_LAUNCH:
         module_name, _, attr = ref.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module_name), attr)
-        except (ModuleNotFoundError, AttributeError):
-            continue
+        fn = getattr(importlib.import_module(module_name), attr)
         if fn not in hooks:
             hooks.append(fn)
     for fn in hooks:
@@ -138,11 +137,6 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, "") or default)
 
 
-#: A re-dispatched event whose workflows keep finishing without finishing the row is given up
-#: (recorded `failed`) after this many re-dispatches, so a poisoned row cannot loop forever.
-MAX_REDISPATCHES = 5
-
-_current: Runtime | None = None
 _lock = threading.Lock()
 
 
@@ -206,26 +200,20 @@ def _tune_dbos_sqlite() -> None:
     event.listen(engine, "checkout", _pragmas)
 
 
-class RuntimeNotStarted(RuntimeError):
-    pass
-
-
 def runtime() -> Runtime:
     """The started runtime of this process (raises RuntimeNotStarted before `start`)."""
-    if _current is None:
-        raise RuntimeNotStarted("switchboard runtime is not started")
-    return _current
+    return cast(Runtime, context.current())
 
 
 def current_or_none() -> Runtime | None:
-    return _current
+    return cast(Runtime | None, context.current_or_none())
 
 
 def import_workflow_modules() -> list[str]:
-    """Import every module that defines workflows or registers handlers; returns those found.
+    """Import every module that defines workflows or registers handlers; returns their names.
 
     `SWITCHBOARD_EXTRA_WORKFLOW_MODULES` (comma-separated) adds modules, e.g. test plugins or
-    site-specific handlers; unlike the built-in list, those must exist."""
+    site-specific handlers."""
     found = []
     extra = [m.strip() for m in os.environ.get("SWITCHBOARD_EXTRA_WORKFLOW_MODULES", "").split(",")]
     for name in extra:
@@ -233,12 +221,8 @@ def import_workflow_modules() -> list[str]:
             importlib.import_module(name)
             found.append(name)
     for name in WORKFLOW_MODULES:
-        try:
-            importlib.import_module(name)
-            found.append(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but one of its imports is missing
-                raise
+        importlib.import_module(name)
+        found.append(name)
     return found
 
 
@@ -259,8 +243,6 @@ class Runtime:
         launch_dbos: bool = True,
         queues: list[str] | None = None,
     ) -> None:
-        from switchboard.workflows import new_executor_id
-
         self.settings = settings or get_settings()
         self.workers = workers
         self.kind = kind
@@ -268,7 +250,7 @@ class Runtime:
         self.queues = queues
         prepare_data_dir(Path(self.settings.data_dir))  # 0700: keys and (SQLite) texts inside
         self.database_url = self.settings.resolved_database_url()
-        self.executor_id = new_executor_id(self.settings)
+        self.executor_id = workflows.new_executor_id(self.settings)
         self.db: Database = Database(self.database_url)
         self.box: SecretBox = secret_box(self.settings)
         self.started = False
@@ -286,16 +268,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Runtime:
-        global _current
         with _lock:
             if self.started:
                 return self
-            if _current is not None and _current is not self:
-                raise RuntimeError("another Runtime is already started in this process")
-            _current = self
+            context.install(self)
             try:
-                from switchboard.connections import ApiCallCounter
-
                 self.api_counter = ApiCallCounter(self.db)
                 with startup_lock(self.database_url, self.settings.data_dir):
                     migrate(self.database_url)
@@ -303,7 +280,7 @@ class Runtime:
                         self._launch_dbos()
                 self.started = True
             except BaseException:
-                _current = None
+                context.uninstall(self)
                 raise
         if self.launch_dbos:
             self._spawn(self._heartbeat_loop, "sb-heartbeat")
@@ -320,8 +297,6 @@ class Runtime:
 
     def _launch_dbos(self) -> None:
         from dbos import DBOS
-
-        from switchboard import workflows
 
         import_workflow_modules()
         self._beat()  # before launch: a process with pending work always has a heartbeat row
@@ -342,7 +317,6 @@ class Runtime:
         """Graceful: stop taking work, let in-flight workflows finish for up to `timeout_s`
         (default `SWITCHBOARD_SHUTDOWN_DRAIN_S`), flush counters, hand the unfinished ones back
         (ENQUEUED on their queue: survivors or the next start run them), drop the heartbeat."""
-        global _current
         drain = self.drain_s if timeout_s is None else timeout_s
         with _lock:
             if not self.started:
@@ -379,10 +353,10 @@ class Runtime:
                         )
                 except Exception as exc:  # pragma: no cover
                     log.warning("heartbeat_cleanup_failed", error=repr(exc))
+            clients.forget()  # they count into this runtime's counter and limiter files
             self.db.dispose()
             self.started = False
-            if _current is self:
-                _current = None
+            context.uninstall(self)
         log.info("runtime_stopped", executor_id=self.executor_id)
 
     def __enter__(self) -> Runtime:
@@ -549,74 +523,10 @@ class Runtime:
 
     def recover_stuck_events(self, older_than_s: float | None = None) -> dict[str, int]:
         """Get every ledger row left `accepted`/`processing` for `older_than_s` (default
-        `SWITCHBOARD_STUCK_AFTER`) moving again; see the module docstring for each case.
-        Returns how many rows were dispatched, re-dispatched and given up."""
-        from dbos import DBOS
-
-        from switchboard import ledger
-
+        `SWITCHBOARD_STUCK_AFTER`) moving again; see `switchboard.dispatch.recover_stuck_events`
+        and the module docstring for each case."""
         age = self.stuck_after_s if older_than_s is None else older_than_s
-        stuck = ledger.stuck(self.db, older_than_s=age)
-        counts = {"dispatched": 0, "redispatched": 0, "given_up": 0}
-        if not stuck:
-            return counts
-        wids = {ev.id: ledger.workflow_id_of(ev) for ev in stuck}
-        found = {
-            wf.workflow_id: wf
-            for wf in DBOS.list_workflows(
-                workflow_ids=list(wids.values()), load_input=False, load_output=False
-            )
-        }
-        for ev in stuck:
-            wid = wids[ev.id]
-            wf = found.get(wid)
-            status = wf.status if wf is not None else None
-            if status in ("ENQUEUED", "DELAYED"):
-                continue  # a backlog: the queue will get to it
-            if status == "PENDING":
-                # running, or an orphan of this executor (`resume_orphans` re-enqueues it) or
-                # of another one (its own watchdog, or the recovery of dead executors)
-                continue
-            if status is None and ev.status == "accepted":
-                self._dispatch(ev, wid)  # the enqueue was lost; same id, so at most once
-                counts["dispatched"] += 1
-                continue
-            if status not in (None, "SUCCESS", "ERROR"):
-                continue  # CANCELLED or dead-lettered on purpose: an operator's call
-            current = ledger.get_event(self.db, ev.id)
-            if current is None or current.status not in ("accepted", "processing"):
-                continue  # finished meanwhile
-            if int(current.detail.get("redispatches", 0)) >= MAX_REDISPATCHES:
-                ledger.finish(
-                    self.db, ev.id, "failed", reason="stuck: its workflows ended without "
-                    f"finishing it {MAX_REDISPATCHES} times", only_from=("accepted", "processing"),
-                )  # fmt: skip
-                counts["given_up"] += 1
-                continue
-            handed = ledger.redispatch(self.db, ev.id, expected_workflow_id=wid)
-            if handed is not None:
-                self._dispatch(current, handed[0])
-                counts["redispatched"] += 1
-        if any(counts.values()):
-            log.warning("stuck_events_recovered", **counts)
-        return counts
-
-    def _dispatch(self, ev: Any, workflow_id: str) -> None:
-        from switchboard import workflows
-        from switchboard.connections import get_settings_for
-
-        workflows.dispatch(
-            workflows.InboundEvent(
-                id=ev.id,
-                connection_id=ev.connection_id,
-                provider=ev.provider,
-                event_type=ev.event_type,
-                resource_id=ev.resource_id,
-                payload=ev.payload,
-                settings=get_settings_for(self.db, ev.connection_id),
-            ),
-            workflow_id=workflow_id,
-        )
+        return dispatch.recover_stuck_events(self.db, age)
 
     def hand_back_pending(self) -> int:
         """After DBOS is destroyed: reset this executor's PENDING workflows to ENQUEUED on their
@@ -638,40 +548,8 @@ class Runtime:
             return int(res.rowcount or 0)
 
     def sweep_undispatched(self, older_than_s: float = 10.0) -> int:
-        """Dispatch events left `accepted` with no DBOS workflow (crash between the ledger
-        insert and the enqueue). Events already enqueued (a backlog) are skipped with one
-        batched lookup, so a deep queue costs no extra writes."""
-        from dbos import DBOS
-
-        from switchboard import ledger, workflows
-        from switchboard.connections import get_settings_for
-
-        stale = ledger.undispatched(self.db, older_than_s=older_than_s)
-        if not stale:
-            return 0
-        known = {
-            wf.workflow_id
-            for wf in DBOS.list_workflows(
-                workflow_ids=[ev.id for ev in stale], load_input=False, load_output=False
-            )
-        }
-        n = 0
-        for ev in stale:
-            if ev.id in known:
-                continue
-            workflows.dispatch(
-                workflows.InboundEvent(
-                    id=ev.id,
-                    connection_id=ev.connection_id,
-                    provider=ev.provider,
-                    event_type=ev.event_type,
-                    resource_id=ev.resource_id,
-                    payload=ev.payload,
-                    settings=get_settings_for(self.db, ev.connection_id),
-                )
-            )
-            n += 1
-        return n
+        """See `switchboard.dispatch.sweep_undispatched`."""
+        return dispatch.sweep_undispatched(self.db, older_than_s)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(1.0):

@@ -1,4 +1,4 @@
-"""DBOS wiring: the queues, which workflow runs where, and the webhook handler registry.
+"""DBOS wiring: the queues, the processors and the one workflow every ledger event runs through.
 
 Queues (declared here, registered by `Runtime.start` once DBOS is launched — DBOS 3.4 persists
 queue configuration in the system database, so `DBOS.register_queue` needs a launched DBOS and the
@@ -15,9 +15,10 @@ a partitioned queue without one). Deduplication ids are not supported on partiti
 exactly-once starts come from the workflow id instead: enqueueing twice with the same workflow id
 runs the workflow once (the second enqueue returns a handle to the first).
 
-Handler registry (how E7/E8 plug into webhook ingestion)::
+Processors (routing lives in `switchboard.dispatch`)::
 
-    from switchboard.workflows import Dispatch, Ignore, InboundEvent, register_handler, processor
+    from switchboard.dispatch import Dispatch, Ignore, InboundEvent, register_handler
+    from switchboard.workflows import Outcome, processor
 
     @processor("activity.quo")                # a name stored with the queued workflow
     async def process_quo_event(event_id: str) -> Outcome | None:
@@ -29,16 +30,7 @@ Handler registry (how E7/E8 plug into webhook ingestion)::
         return Dispatch("activity.quo", queue="activity", partition_key=event.resource_id)
 
     register_handler("quo", "call.", route_quo)     # exact type, "prefix." or "*"
-    register_handler("quo", "message.", route_quo)
 
-* The web app verifies the signature, inserts the event into the ledger and then calls the
-  router registered for (provider, event type): most specific first — exact type, then the
-  longest registered prefix ending in "." , then "*". For CRM providers (`attio`, ...) the
-  pseudo-provider `crm` is consulted after the concrete one, so a CRM-generic handler registers
-  once: `register_handler("crm", "*", route_change)`. No router → the event is recorded as
-  `ignored` ("no handler for <type>") and still acknowledged with 2xx.
-* A router must be fast and pure (no I/O): it runs in the request path. It gets the connection
-  settings on the event, so it may answer `Ignore(reason)` for disabled lines or event kinds.
 * `Dispatch(processor, queue, partition_key)` enqueues the generic workflow
   `run_event(event_id, processor)` with workflow id = ledger event id (exactly-once start).
   `run_event` marks the event `processing` (attempts + 1), awaits the processor and records the
@@ -64,7 +56,6 @@ Handler registry (how E7/E8 plug into webhook ingestion)::
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import os
 import socket
 import uuid
@@ -74,12 +65,11 @@ from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
+from switchboard import context, ledger
 from switchboard.config import Settings, workflow_database_url
 from switchboard.logs import get_logger, mask_text
 
 log = get_logger("switchboard.workflows")
-
-CRM_PROVIDERS = frozenset({"attio", "pipedrive", "zoho", "clio", "axiscare"})
 
 
 # --------------------------------------------------------------------------------------- queues
@@ -173,37 +163,7 @@ async def enqueue_async(
         return await DBOS.enqueue_workflow_async(queue, fn, *args, **kwargs)
 
 
-# ------------------------------------------------------------------------------ handler registry
-@dataclass(frozen=True)
-class InboundEvent:
-    """What a router sees: the ledger row just written plus the connection's settings."""
-
-    id: str
-    connection_id: str
-    provider: str
-    event_type: str
-    resource_id: str | None
-    payload: dict[str, Any]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """Run processor `processor` for this event on `queue`, serialised per `partition_key`."""
-
-    processor: str
-    queue: str
-    partition_key: str
-
-
-@dataclass(frozen=True)
-class Ignore:
-    """Acknowledge and record the event as ignored, with a reason (e.g. line not enabled)."""
-
-    reason: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
+# ------------------------------------------------------------------------------ processors
 @dataclass(frozen=True)
 class Outcome:
     """What a processor may return. `None` from a processor means `processed`."""
@@ -216,17 +176,9 @@ class Outcome:
         return {"status": self.status, "reason": self.reason, "detail": self.detail}
 
 
-Router = Callable[[InboundEvent], Dispatch | Ignore]
 Processor = Callable[[str], Awaitable[Any]]
 
-_routers: dict[tuple[str, str], Router] = {}
 _processors: dict[str, Processor] = {}
-
-
-def register_handler(provider: str, event_type: str, router: Router) -> None:
-    """Route events of `provider` whose type is `event_type` (exact), starts with it (when it
-    ends with "."), or any type (`"*"`). Re-registering the same key replaces the router."""
-    _routers[(provider, event_type)] = router
 
 
 def processor(name: str) -> Callable[[Processor], Processor]:
@@ -243,42 +195,8 @@ def register_processor(name: str, fn: Processor) -> None:
     _processors[name] = fn
 
 
-def find_router(provider: str, event_type: str) -> Router | None:
-    providers = [provider, "crm"] if provider in CRM_PROVIDERS else [provider]
-    for prov in providers:
-        exact = _routers.get((prov, event_type))
-        if exact is not None:
-            return exact
-        best: tuple[int, Router] | None = None
-        for (p, pattern), router in _routers.items():
-            if p != prov or pattern == "*":
-                continue
-            matches = (pattern.endswith(".") and event_type.startswith(pattern)) or (
-                any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(event_type, pattern)
-            )
-            if matches and (best is None or len(pattern) > best[0]):
-                best = (len(pattern), router)
-        if best is not None:
-            return best[1]
-        star = _routers.get((prov, "*"))
-        if star is not None:
-            return star
-    return None
-
-
-def route(event: InboundEvent) -> Dispatch | Ignore:
-    """The decision for one event; a router that raises is treated as an ignore with reason."""
-    router = find_router(event.provider, event.event_type)
-    if router is None:
-        return Ignore(f"no handler for {event.provider} event type {event.event_type!r}")
-    try:
-        decision = router(event)
-    except Exception as exc:  # a router bug must not turn into a 500 for the provider
-        log.error("router_failed", event_id=event.id, error=mask_text(repr(exc)))
-        return Ignore(f"router error: {mask_text(str(exc))[:300]}")
-    if isinstance(decision, Dispatch) and decision.processor not in _processors:
-        return Ignore(f"no processor named {decision.processor!r}")
-    return decision
+def has_processor(name: str) -> bool:
+    return name in _processors
 
 
 # ----------------------------------------------------------------------------- the event workflow
@@ -317,11 +235,8 @@ async def _retrying_db(fn: Callable[[], Awaitable[Any]], what: str, event_id: st
 
 @DBOS.step()
 async def _begin_event(event_id: str) -> None:
-    from switchboard import ledger
-    from switchboard.runtime import runtime
-
     await _retrying_db(
-        lambda: asyncio.to_thread(ledger.mark_processing, runtime().db, event_id),
+        lambda: asyncio.to_thread(ledger.mark_processing, context.current().db, event_id),
         "begin",
         event_id,
     )
@@ -331,12 +246,9 @@ async def _begin_event(event_id: str) -> None:
 async def _finish_event(
     event_id: str, status: str, reason: str | None, detail: dict[str, Any] | None
 ) -> None:
-    from switchboard import ledger
-    from switchboard.runtime import runtime
-
     await _retrying_db(
         lambda: asyncio.to_thread(
-            ledger.finish, runtime().db, event_id, status, reason=reason, detail=detail
+            ledger.finish, context.current().db, event_id, status, reason=reason, detail=detail
         ),
         "finish",
         event_id,
@@ -392,41 +304,6 @@ async def run_event(event_id: str, processor_name: str) -> str:
             detail = {"exception": type(exc).__name__}
     await _finish_event(event_id, status, reason, detail)
     return status
-
-
-def dispatch(event: InboundEvent, *, workflow_id: str | None = None) -> Dispatch | Ignore:
-    """Route the event and enqueue `run_event` (or record the ignore). Idempotent: the workflow
-    id defaults to the event id, so dispatching the same event twice starts it once."""
-    decision = route(event)
-    apply(event, decision, workflow_id=workflow_id)
-    return decision
-
-
-def apply(
-    event: InboundEvent, decision: Dispatch | Ignore, *, workflow_id: str | None = None
-) -> None:
-    """Carry out a routing decision: record the ignore, or enqueue `run_event`."""
-    from switchboard import ledger
-    from switchboard.runtime import runtime
-
-    if isinstance(decision, Ignore):
-        ledger.finish(
-            runtime().db,
-            event.id,
-            "ignored",
-            reason=decision.reason,
-            detail=decision.detail,
-            only_from=("accepted",),
-        )
-        return
-    enqueue(
-        decision.queue,
-        run_event,
-        event.id,
-        decision.processor,
-        partition_key=decision.partition_key,
-        workflow_id=workflow_id or event.id,
-    )
 
 
 # ------------------------------------------------------------------------------ DBOS config

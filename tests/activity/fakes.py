@@ -19,7 +19,6 @@ from switchboard.crm.base import (
     Person,
     WebhookSubscriptionInfo,
 )
-from switchboard.quo.models import ContactInput
 from tests.fixtures import QUO_WEBHOOKS
 
 FIXTURES = QUO_WEBHOOKS
@@ -150,8 +149,8 @@ class FakeCrm(CrmConnector):
     async def list_people_changed_since(self, since: datetime) -> list[Person]:
         return []
 
-    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
-        return []
+    async def company_names(self, company_ids: set[str]) -> dict[str, str]:
+        return {}
 
     async def subscribe(self, target_url: str) -> WebhookSubscriptionInfo:
         raise NotImplementedError

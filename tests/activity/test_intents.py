@@ -77,10 +77,10 @@ async def test_the_processor_pins_outgoing_calls_only(db: Database) -> None:
 def test_settings_validate_the_window_and_default_line() -> None:
     import pytest
 
-    from switchboard import connections
+    from switchboard import connection_settings
     from switchboard.activity.settings import ActivitySettings
 
-    ok = connections.validate_settings(
+    ok = connection_settings.validate_settings(
         {"click_to_call_window_minutes": 5, "click_to_call_default_line": "PNline0001"}
     )
     assert ActivitySettings.from_connection_settings(ok).click_window_s == 300
@@ -91,5 +91,5 @@ def test_settings_validate_the_window_and_default_line() -> None:
         {"click_to_call_window_minutes": 5000},
         {"click_to_call_default_line": "nope"},
     ):
-        with pytest.raises(connections.InvalidSettings):
-            connections.validate_settings(bad)
+        with pytest.raises(connection_settings.InvalidSettings):
+            connection_settings.validate_settings(bad)

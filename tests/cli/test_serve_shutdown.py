@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from tests.servers import cli_server, switchboard_command
 from tests.web.conftest import wait_for, wait_status
 
-from switchboard import connections, ledger, workflows
+from switchboard import connections, dispatch, ledger, workflows
 from switchboard.config import Settings
 from switchboard.crypto import generate_master_key
 from switchboard.runtime import Runtime
@@ -37,10 +37,10 @@ EXIT_SLACK_S = 12.0
 
 @pytest.fixture
 def registry_snapshot() -> Iterator[None]:
-    routers, processors = dict(workflows._routers), dict(workflows._processors)
+    routers, processors = dict(dispatch._routers), dict(workflows._processors)
     yield
-    workflows._routers.clear()
-    workflows._routers.update(routers)
+    dispatch._routers.clear()
+    dispatch._routers.update(routers)
     workflows._processors.clear()
     workflows._processors.update(processors)
 
@@ -143,8 +143,8 @@ def test_signal_drains_hands_back_and_exits_zero(
                 web.db, connection_id=conn_id, provider="quo", event_type="test.steps",
                 idempotency_key=f"shutdown-{i}", payload={}, resource_id=f"ACsd{i}",
             )  # fmt: skip
-            workflows.dispatch(
-                workflows.InboundEvent(rec.id, conn_id, "quo", "test.steps", f"ACsd{i}", {}, {})
+            dispatch.submit(
+                dispatch.InboundEvent(rec.id, conn_id, "quo", "test.steps", f"ACsd{i}", {}, {})
             )
             ids.append(rec.id)
         if runs_workflows:

@@ -1,28 +1,27 @@
 """The connector contract kit: the behaviour every CRM connector must show against its emulator.
 
-A CRM's test module subclasses `ConnectorContractKit` and provides one fixture, `kit`, that
-yields a `KitEnv`: a connector pointed at that CRM's emulator, plus an `EmulatorControl` — the
-emulator's own control surface (seeding, direct mutations, ground truth, request log), which the
-kit uses to arrange situations and check outcomes *without* going through the connector:
+A CRM's test module subclasses `ConnectorContractKit` and names the CRM; everything else comes
+from the CRM's registry record — the connector factory, the emulator (`hosting`) with its
+`KitControl` (seeding, direct mutations, ground truth, request log, which the kit uses to
+arrange situations and check outcomes *without* going through the connector), the rate budgets
+and the Quo contact source:
 
     class TestAttioContract(ConnectorContractKit):
-        @pytest.fixture
-        async def kit(self) -> AsyncIterator[KitEnv]:
-            ...start the emulator, build the connector and the control adapter...
-            yield KitEnv(connector, control, source="switchboard-attio")
-            ...stop everything...
+        crm = "attio"
 
 What the kit proves (one test each):
 - a full scan of 5,000 people while 100 are created and 100 deleted between pages returns
   every surviving person exactly once, deleted ones at most once, created ones at most once;
 - phone lookup finds people by any current number, also when several people share it, and
   never by a number the person no longer has;
-- `to_quo_contacts` resolves company names with one batch query per page, correctly;
+- company names for a page of people come from one batch query per page, correctly, and the
+  core's person → Quo contact mapping gets everything it needs;
 - `get_person` of a deleted person is None;
 - `list_people_changed_since` lists people created or edited after the instant, nobody else;
 - notes: write (back-dated), replace (new exists, old gone), delete (twice is fine);
-- webhooks: subscribe → a change fires → the delivery verifies with the secret and parses to the
-  right change; tampering fails verification; unsubscribe removes it (twice is fine);
+- webhooks: subscribe → a change fires → the delivery verifies with the secret (through both
+  the connector and the registry's static codec) and parses to the right change; tampering
+  fails verification; unsubscribe removes it (twice is fine);
 - driving reads and writes at full speed gets zero 429s from the emulator's rate limiter.
 """
 
@@ -32,76 +31,50 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import phonenumbers
 import pytest
 
-from switchboard.crm.base import CrmConnector, CrmNote, WebhookVerificationError
+from switchboard.crm import registry
+from switchboard.crm.base import ConnectorConfig, CrmConnector, CrmNote, WebhookVerificationError
 from switchboard.emulators.common import ServerThread
+from switchboard.emulators.hosting import Budget, EmulatedCrm, EmulatedNote, KitControl
+from switchboard.http import RequestInfo
+from switchboard.sync.contacts import people_to_contacts
 
-Budget = Literal["read", "write"]
+KitNote = EmulatedNote
+EmulatorControl = KitControl
+KIT_TOKEN = "contract-kit-token-0123456789"
 
-
-@dataclass(frozen=True)
-class KitNote:
-    """A note as the emulator stores it."""
-
-    person_id: str
-    title: str
-    content: str
-    created_at: datetime
-
-
-class EmulatorControl(Protocol):
-    """The emulator-side handle the kit needs. Calls bypass the CRM API and its rate limits."""
-
-    rate_limits: dict[Budget, int]
-    """Requests per second the emulator allows, per budget."""
-
-    async def seed_people(self, count: int) -> list[str]:
-        """Add `count` realistic people (most with a company), quickly; returns their ids."""
-
-    async def add_person(self, phones: Sequence[str], name: str | None = None) -> str:
-        """Create one person with these numbers directly in the emulator."""
-
-    async def delete_person(self, person_id: str) -> None:
-        """Delete a person directly in the emulator."""
-
-    async def set_phones(self, person_id: str, phones: Sequence[str]) -> None:
-        """Replace the person's current numbers (the old ones become history)."""
-
-    async def person_ids(self) -> set[str]:
-        """Ids of every person that currently exists."""
-
-    async def company_name_of(self, person_id: str) -> str | None:
-        """Ground truth: the name of the person's current company, if any."""
-
-    async def note(self, note_id: str) -> KitNote | None:
-        """The stored note, or None when it does not exist."""
-
-    async def clear_request_log(self) -> None: ...
-
-    async def company_lookups(self) -> int:
-        """How many CRM API requests since the last clear read company records."""
-
-    async def rate_limited_responses(self) -> int:
-        """How many CRM API requests since the last clear were answered 429."""
-
-    async def max_requests_per_second(self, budget: Budget) -> int:
-        """Most requests of that budget in any one-second window since the last clear."""
+__all__ = ["Budget", "ConnectorContractKit", "EmulatorControl", "KitEnv", "KitNote"]
 
 
 @dataclass
 class KitEnv:
     connector: CrmConnector
-    control: EmulatorControl
+    control: KitControl
     source: str
+    rate_limits: dict[str, float] = field(default_factory=dict)
+    crm: str = ""
     webhook_url_host: str = "127.0.0.1"
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def kit_env_for(crm: str, hosted: EmulatedCrm, base_url: str, **config: Any) -> KitEnv:
+    """A `KitEnv` for a registered CRM whose emulator is served at `base_url`."""
+    provider = registry.get(crm)
+    connector = provider.connect(ConnectorConfig(token=hosted.token, base_url=base_url, **config))
+    return KitEnv(
+        connector,
+        hosted.kit_control(),
+        source=provider.quo_source,
+        rate_limits={b.name: b.per_second for b in provider.budgets if b.per_second},
+        crm=crm,
+    )
 
 
 @dataclass(frozen=True)
@@ -179,16 +152,39 @@ def fresh_phones(rng: random.Random, n: int) -> list[str]:
 
 
 class ConnectorContractKit:
-    """Subclass and provide the `kit` fixture (see the module docstring)."""
+    """Subclass and set `crm` to a registered CRM's name (see the module docstring)."""
 
+    crm = ""
     scan_size = 5_000
     concurrent_changes = 100
     page_size = 500
 
+    @pytest.fixture(scope="class")
+    def kit_emulator(self) -> Iterator[tuple[EmulatedCrm, ServerThread]]:
+        """The CRM's emulator on a real port, shared by the class (reset per test)."""
+        emulator = registry.get(self.crm).emulator
+        assert emulator is not None, f"{self.crm} has no emulator in its registry record"
+        hosted: EmulatedCrm = emulator.load_hosting()(token=KIT_TOKEN, seed=11, fast=True)
+        server = ServerThread(hosted.app).start()
+        try:
+            yield hosted, server
+        finally:
+            hosted.close()
+            server.stop()
+
     @pytest.fixture
-    async def kit(self) -> AsyncIterator[KitEnv]:
-        raise NotImplementedError("the connector's test module provides the `kit` fixture")
-        yield  # pragma: no cover
+    async def kit(self, kit_emulator: tuple[EmulatedCrm, ServerThread]) -> AsyncIterator[KitEnv]:
+        hosted, server = kit_emulator
+        hosted.reset()
+        calls: list[RequestInfo] = []
+        env = kit_env_for(self.crm, hosted, server.url, hook=calls.append)
+        env.extras["calls"] = calls
+        try:
+            yield env
+        finally:
+            await env.connector.aclose()
+        # The connector itself never saw a 429 either (nothing needed a retry).
+        assert not [c for c in calls if c.status == 429]
 
     # ------------------------------------------------------------------ scan
 
@@ -285,7 +281,7 @@ class ConnectorContractKit:
         pages = lookups = with_company = 0
         while True:
             page = await kit.connector.list_people_page(cursor, limit=100)
-            contacts = await kit.connector.to_quo_contacts(page.people, kit.source)
+            contacts = await people_to_contacts(kit.connector, page.people, kit.source)
             pages += 1
             # One batch query per page that references any company; none for a page without.
             lookups += any(p.company_id for p in page.people)
@@ -405,6 +401,14 @@ class ConnectorContractKit:
             person = await kit.connector.create_person(phone, "Hook Trigger")
             (delivery,) = await receiver.wait_for(1)
             kit.connector.verify_webhook(delivery.body, delivery.headers, info.secret)
+            codec = registry.get(kit.crm).webhooks if kit.crm else None
+            if codec is not None:
+                codec.verify(delivery.body, delivery.headers, info.secret)
+                assert codec.parse(delivery.body, delivery.headers) == kit.connector.parse_webhook(
+                    delivery.body, delivery.headers
+                )
+                with pytest.raises(WebhookVerificationError):
+                    codec.verify(delivery.body, delivery.headers, "wrong-secret")
             with pytest.raises(WebhookVerificationError):
                 kit.connector.verify_webhook(delivery.body + b" ", delivery.headers, info.secret)
             with pytest.raises(WebhookVerificationError):
@@ -431,8 +435,9 @@ class ConnectorContractKit:
     async def test_full_speed_reads_and_writes_get_no_429(self, kit: KitEnv) -> None:
         phone = fresh_phones(random.Random(time.time_ns()), 1)
         person_id = await kit.control.add_person(phone, "Busy Person")
-        reads = int(kit.control.rate_limits["read"] * 1.5)
-        writes = int(kit.control.rate_limits["write"] * 2.2)
+        limits = kit.rate_limits or {k: float(v) for k, v in kit.control.rate_limits.items()}
+        reads = int(limits["read"] * 1.5)
+        writes = int(limits["write"] * 2.2)
         await kit.control.clear_request_log()
         note = CrmNote(person_id=person_id, title="Burst", content="x")
         results = await asyncio.gather(
@@ -442,6 +447,4 @@ class ConnectorContractKit:
         assert len(results) == reads + writes
         assert await kit.control.rate_limited_responses() == 0
         for budget in ("read", "write"):
-            assert (
-                await kit.control.max_requests_per_second(budget) <= kit.control.rate_limits[budget]
-            )
+            assert await kit.control.max_requests_per_second(budget) <= limits[budget]

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from switchboard.crm.attio import person_to_contact
 from switchboard.crm.base import (
     CrmChange,
     CrmConnector,
@@ -133,8 +132,8 @@ class FakeCrm(CrmConnector):
     async def create_person(self, e164: str, name: str | None = None) -> Person:
         raise NotImplementedError
 
-    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
-        return [person_to_contact(p, source, None) for p in people]
+    async def company_names(self, company_ids: set[str]) -> dict[str, str]:
+        return {}
 
     async def write_note(self, note: CrmNote) -> NoteRef:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from switchboard import workflows
+from switchboard import dispatch, workflows
 from switchboard.config import Settings
 
 QUO_KEY = "quo-secret-key-AAAA1111"
@@ -34,11 +34,11 @@ def no_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def registry_snapshot() -> Iterator[None]:
     """Restore the global handler registry after a test that registers handlers."""
-    routers = dict(workflows._routers)
+    routers = dict(dispatch._routers)
     processors = dict(workflows._processors)
     yield
-    workflows._routers.clear()
-    workflows._routers.update(routers)
+    dispatch._routers.clear()
+    dispatch._routers.update(routers)
     workflows._processors.clear()
     workflows._processors.update(processors)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from switchboard import workflows
+from switchboard import dispatch, workflows
 
 COUNTS: Counter[str] = Counter()
 FAILED_ONCE: set[str] = set()
@@ -64,15 +64,15 @@ async def steps(event_id: str) -> Any:
     return workflows.Outcome("processed", None, {"steps": 5, "finished_by": os.getpid()})
 
 
-def route(ev: workflows.InboundEvent) -> workflows.Dispatch | workflows.Ignore:
+def route(ev: dispatch.InboundEvent) -> dispatch.Dispatch | dispatch.Ignore:
     if ev.event_type == "test.ignore_me":
-        return workflows.Ignore("tests ignore this", {"why": "test"})
+        return dispatch.Ignore("tests ignore this", {"why": "test"})
     name = {
         "test.dummy": "test.dummy",
         "test.fail_once": "test.fail_once",
         "test.steps": "test.steps",
     }
-    return workflows.Dispatch(name[ev.event_type], "activity", ev.resource_id or ev.id)
+    return dispatch.Dispatch(name[ev.event_type], "activity", ev.resource_id or ev.id)
 
 
 def install() -> None:
@@ -80,7 +80,7 @@ def install() -> None:
     workflows.register_processor("test.fail_once", fail_once)
     workflows.register_processor("test.steps", steps)
     for t in ("test.dummy", "test.fail_once", "test.steps", "test.ignore_me"):
-        workflows.register_handler("quo", t, route)
+        dispatch.register_handler("quo", t, route)
 
 
 install()

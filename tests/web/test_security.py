@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from switchboard import connections
+from switchboard import connection_settings, connections
 from switchboard.config import Settings
 
 TOKEN = "security-admin-token-7777"
@@ -246,7 +246,7 @@ def test_internal_line_settings_refuse_junk(stack: Stack) -> None:
         {"offered_lines": ["PN1", ""]},
         {"known_lines": [f"PN{i}" for i in range(500)]},
     ):
-        with pytest.raises(connections.InvalidSettings):
+        with pytest.raises(connection_settings.InvalidSettings):
             connections.update_settings(stack.rt.db, stack.conn, change)
     info = connections.update_settings(stack.rt.db, stack.conn, {"known_lines": ["PNb", "PNa"]})
     assert info.settings["known_lines"] == ["PNa", "PNb"]

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from switchboard import ledger, workflows
+from switchboard import dispatch, ledger, workflows
 from switchboard.store.models import Event, WebhookRejection
 from switchboard.web import create_app, rejections
 from tests.fixtures import ATTIO_WEBHOOKS
@@ -100,12 +100,12 @@ def test_accepted_event_is_in_ledger_before_ack_and_processed_once(
 ) -> None:
     seen_in_ledger: list[bool] = []
 
-    def route(ev: workflows.InboundEvent) -> workflows.Dispatch | workflows.Ignore:
+    def route(ev: dispatch.InboundEvent) -> dispatch.Dispatch | dispatch.Ignore:
         # Routing happens after the ledger insert and before the response.
         seen_in_ledger.append(ledger.get_event(started.db, ev.id) is not None)
-        return workflows.Dispatch("test.dummy", "activity", ev.resource_id or ev.id)
+        return dispatch.Dispatch("test.dummy", "activity", ev.resource_id or ev.id)
 
-    workflows.register_handler("quo", "test.dummy", route)
+    dispatch.register_handler("quo", "test.dummy", route)
     body = quo_event("test.dummy", "AConce")
     url = f"/webhooks/quo/{conn.id}"
     results: list[Any] = []
@@ -171,10 +171,10 @@ def test_attio_delivery_with_several_changes(started: Any, conn: Any, client: Te
         return None
 
     workflows.register_processor("test.attio", proc)
-    workflows.register_handler(
+    dispatch.register_handler(
         "attio",
         "*",
-        lambda ev: workflows.Dispatch("test.attio", "crm_events", ev.resource_id or "x"),
+        lambda ev: dispatch.Dispatch("test.attio", "crm_events", ev.resource_id or "x"),
     )
     raw = json.loads((ATTIO_WEBHOOKS / "record.updated.json").read_text())
     second = json.loads(json.dumps(raw["events"][0]))

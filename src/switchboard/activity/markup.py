@@ -1,13 +1,14 @@
 """Note markup: the one place where note text is escaped, for each note format.
 
 The renderer (`switchboard.activity.render`) builds a note as blocks of lines of `Span`s and
-never writes markup itself; `serialize(blocks, fmt)` turns them into Markdown (Attio), HTML
-(CRMs with HTML notes) or plain text. Text from outside Switchboard — SMS bodies, voicemail and
-call transcripts, AI summaries and their job fields, user, line and caller names, statuses —
-goes in `text` spans and is escaped here so that it renders as the text it is: a caller who
-sends `[View the message activity in Quo](https://evil.example)`, `**Voicemail:**`, `<script>`,
-`![img](...)`, a line starting with `#` or `>` gets exactly those characters on screen, and the
-links Switchboard writes (`link` spans, with only http(s) or scheme-less URLs) stay the only links.
+never writes markup itself; `serialize(blocks, fmt)` turns them into Markdown, HTML or plain
+text, the note format of the CRM's registry record. Text from outside Switchboard — SMS bodies,
+voicemail and call transcripts, AI summaries and their job fields, user, line and caller names,
+statuses — goes in `text` spans and is escaped here so that it renders as the text it is: a
+caller who sends `[View the message activity in Quo](https://evil.example)`, `**Voicemail:**`,
+`<script>`, `![img](...)`, a line starting with `#` or `>` gets exactly those characters on
+screen, and the links Switchboard writes (`link` spans, with only http(s) or scheme-less URLs)
+stay the only links.
 
 Markdown escaping is minimal so ordinary text keeps its exact bytes: backslash-escape the
 characters that start inline markup (`\\ ` * _ [ ] < > ~ |`), `&` only where it would form an
@@ -25,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-NoteFormat = Literal["markdown", "html", "plain"]
+from switchboard.crm.base import NoteFormat as NoteFormat
+
 NOTE_FORMATS: tuple[NoteFormat, ...] = ("markdown", "html", "plain")
 
 SpanStyle = Literal["lit", "text", "bold", "italic", "link"]

@@ -42,9 +42,15 @@ from switchboard.activity.notes import NoteKey, NoteResult, sync_note
 from switchboard.activity.participants import external_participants
 from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
 from switchboard.activity.ports import QuoNotFound, QuoReader, QuoRequestRefused
-from switchboard.activity.render import LineInfo, NotRenderable, RenderContext, render_note
+from switchboard.activity.render import (
+    LineInfo,
+    NotRenderable,
+    RenderContext,
+    render_note,
+)
 from switchboard.activity.settings import ActivitySettings
-from switchboard.crm.base import CrmConnector, CrmNote
+from switchboard.crm import registry
+from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote, NoteFormat
 from switchboard.store.db import Database
 from switchboard.store.models import ActivityResource, Event
 
@@ -303,7 +309,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
 
     phones = await external_participants(svc.directory, facts, svc.settings.default_region)
     detail["participants"] = phones
-    voicemail_followup = isinstance(facts, F.CallFacts) and facts.expects_voicemail
+    voicemail_followup = isinstance(facts, F.CallFacts) and facts.needs_voicemail_fetch
     if not phones:
         return _plan(
             "skipped",
@@ -328,6 +334,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             user_names=ctx_base.user_names,
             include_summary=svc.settings.log_summaries,
             include_transcript=svc.settings.log_transcripts,
+            note_format=note_format(svc.crm),
         )
         try:
             rendered = render_note(facts, ctx)
@@ -341,6 +348,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
                 "title": rendered.title,
                 "content": rendered.body,
                 "created_at": created.isoformat() if created else None,
+                "activity": _activity_facts(facts),
             }
         )
     if not notes:
@@ -441,14 +449,41 @@ async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> 
 
 
 # ------------------------------------------------------------------------------ writing
+def _activity_facts(facts: F.CallFacts | F.MessageFacts) -> dict[str, Any]:
+    """For CRMs that log calls and messages as native records (plain data: a DBOS step result)."""
+    if isinstance(facts, F.MessageFacts):
+        message = facts.message
+        return {"kind": "message", "direction": message.direction if message else None}
+    call = facts.call
+    return {
+        "kind": "call",
+        "direction": call.direction if call else None,
+        "status": call.status if call else None,
+        "duration_s": call.duration if call else None,
+    }
+
+
+def note_format(crm: CrmConnector) -> NoteFormat:
+    """The note format of the connector's CRM (its registry record); markdown for a connector
+    that is not registered (test doubles)."""
+    provider = registry.find(crm.name)
+    return provider.note_format if provider is not None else "markdown"
+
+
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
     created = planned.get("created_at")
+    activity = planned.get("activity")
     note = CrmNote(
         person_id=str(planned["person_id"]),
         title=str(planned["title"]),
         content=str(planned["content"]),
         created_at=datetime.fromisoformat(created) if created else None,
-        content_format="markdown",
+        content_format=note_format(svc.crm),
+        activity=(
+            ActivityFacts(**activity, phone=planned.get("phone"))
+            if isinstance(activity, dict)
+            else None
+        ),
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
     return await sync_note(svc.db, svc.crm, key, note)

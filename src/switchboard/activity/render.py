@@ -2,9 +2,10 @@
 
 Pure functions: facts + an already-resolved `RenderContext` (user names, line info, the contact
 number this note is for, the note format) in, `RenderedNote(title, body)` out. The body is
-Markdown (Attio, the default), HTML or plain text, as `RenderContext.note_format` asks; the
-title is plain text in every format. No I/O, so the same inputs always give byte-identical
-notes; the pipeline compares rendered notes to decide whether a CRM note needs replacing.
+Markdown (the default), HTML or plain text, as `RenderContext.note_format` asks (the CRM's
+registry record says which); the title is plain text in every format. No I/O, so the same inputs
+always give byte-identical notes; the pipeline compares rendered notes to decide whether a CRM
+note needs replacing.
 
 The note is built as blocks of `markup.Span`s and serialised by `switchboard.activity.markup`,
 the one place that escapes text from callers, Quo's AI and Quo's configuration for each format.
@@ -320,6 +321,9 @@ def _one_line(value: str) -> str:
 # --- messages --------------------------------------------------------------------------------
 
 
+FAILED_TEXT = "⚠️ Not delivered: Quo reported this text as failed."
+
+
 def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote:
     message = facts.message
     if message is None or message.direction is None:
@@ -335,6 +339,9 @@ def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote
         title = f"💬 Message {ctx.contact} → {line}"
         first = (lit("Received: "), said)
     blocks = [_block(first)]
+    if message.direction == "outgoing" and message.status == "failed":
+        # Quo's message.failed (dated webhooks) or the REST status.
+        blocks.append(_block((lit(FAILED_TEXT),)))
     if facts.deep_link:
         blocks.append(_block((link("View the message activity in Quo", facts.deep_link),)))
     return _note(title, blocks, ctx)

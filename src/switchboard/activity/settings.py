@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ALL_KINDS = ("calls", "messages", "summaries", "transcripts")
+from switchboard.quo.kinds import EVENT_KINDS as ALL_KINDS
 
 
 def _env_float(name: str, default: float) -> float:

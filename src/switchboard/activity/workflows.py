@@ -7,7 +7,7 @@ else is dispatched to the processor `activity.quo` on the `activity` queue, part
 `<connection id>:<call or message id>`, so all phases of one call (and both events of one
 message) run one at a time, in whatever order they arrived.
 
-Worker (`process_quo_event`, inside E6's `run_event` workflow whose id is the ledger event id):
+Worker (`process_quo_event`, inside the `run_event` workflow whose id is the ledger event id):
 
 1. step `plan` — merge the event into the stored facts, resolve participants and people, render
    (see `processor.plan_event`); checkpointed as a JSON plan.
@@ -29,12 +29,13 @@ the action taken) becomes the ledger event's status/reason/detail, visible in
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
+from switchboard import clients as client_factories
+from switchboard import connections, ledger
 from switchboard.activity.directory import Directory
 from switchboard.activity.events import classify
 from switchboard.activity.processor import (
@@ -46,16 +47,12 @@ from switchboard.activity.processor import (
     plan_refresh,
     write_note,
 )
+from switchboard.activity.quo_reader import QuoClientReader
 from switchboard.activity.settings import ActivitySettings
+from switchboard.dispatch import Dispatch, Ignore, InboundEvent, register_handler
 from switchboard.logs import get_logger
-from switchboard.workflows import (
-    Dispatch,
-    Ignore,
-    InboundEvent,
-    Outcome,
-    processor,
-    register_handler,
-)
+from switchboard.runtime import runtime
+from switchboard.workflows import Outcome, processor
 
 log = get_logger(__name__)
 
@@ -95,8 +92,6 @@ register_handler("quo", "*", route_quo)
 # ------------------------------------------------------------------------------ services
 ServicesFactory = Callable[[str], Awaitable[Services]]
 _factory: ServicesFactory | None = None
-_clients: dict[str, tuple[Any, Any]] = {}
-_clients_lock = threading.Lock()
 
 
 def set_services_factory(factory: ServicesFactory | None) -> None:
@@ -112,23 +107,13 @@ async def services_for(connection_id: str) -> Services:
 
 
 async def _default_services(connection_id: str) -> Services:
-    from switchboard import connections
-    from switchboard.activity.quo_reader import QuoClientReader
-    from switchboard.runtime import runtime
 
     db = runtime().db
     settings = ActivitySettings.from_connection_settings(
         await asyncio.to_thread(connections.get_settings_for, db, connection_id)
     )
-    clients = _clients.get(connection_id)
-    if clients is None:
-        with _clients_lock:
-            clients = _clients.get(connection_id)
-            if clients is None:
-                quo = QuoClientReader(connections.quo_client_for(connection_id))
-                crm = connections.crm_connector_for(connection_id)
-                clients = _clients[connection_id] = (quo, crm)
-    quo, crm = clients
+    quo_client, crm = await client_factories.clients_of(connection_id)
+    quo = QuoClientReader(quo_client)
     return Services(
         db=db,
         connection_id=connection_id,
@@ -142,8 +127,6 @@ async def _default_services(connection_id: str) -> Services:
 # ------------------------------------------------------------------------------ steps
 @DBOS.step()
 async def plan_step(event_id: str) -> dict[str, Any]:
-    from switchboard import ledger
-    from switchboard.runtime import runtime
 
     event = await asyncio.to_thread(ledger.get_event, runtime().db, event_id)
     if event is None:

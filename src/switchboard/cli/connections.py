@@ -1,4 +1,4 @@
-"""`switchboard connect attio`, `switchboard connections list|show|settings`,
+"""`switchboard connect <crm>`, `switchboard connections list|show|settings`,
 `switchboard disconnect ID`. Secrets are never printed."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from typing import Any
 import typer
 
 from switchboard.config import get_settings, insecure_http_reason
+from switchboard.crm import registry
+from switchboard.crm.registry import CrmProvider
 
 connect_app = typer.Typer(help="Create a connection (Quo + CRM).", no_args_is_help=True)
 connections_app = typer.Typer(help="List, show and configure connections.", no_args_is_help=True)
@@ -35,17 +37,22 @@ def _emit(data: Any, as_json: bool) -> None:
 
 
 async def _check_credentials(
-    quo_key: str, quo_base_url: str, attio_token: str, attio_base_url: str, quo_key_grace: float
+    provider: CrmProvider,
+    quo_key: str,
+    quo_base_url: str,
+    crm_token: str,
+    crm_base_url: str,
+    quo_key_grace: float,
 ) -> dict[str, Any]:
     """Both must answer. Quo rejects a key created a moment ago with 401 for ~30 s: a 401 is
     retried for `quo_key_grace` seconds (0 by default: a wrong key fails at once)."""
-    from switchboard.connections import build_crm_connector, build_quo_client
+    from switchboard.clients import build_crm_connector, build_quo_client
     from switchboard.http import ApiError, RetryPolicy
 
     facts: dict[str, Any] = {}
-    crm = build_crm_connector("attio", attio_token, attio_base_url)
+    crm = build_crm_connector(provider.name, crm_token, crm_base_url)
     try:
-        facts["attio"] = dict(await crm.check_credentials())
+        facts[provider.name] = dict(await crm.check_credentials())
     finally:
         await crm.aclose()
     attempts = 3 if quo_key_grace <= 0 else max(3, int(quo_key_grace))
@@ -71,42 +78,86 @@ async def _check_credentials(
     return facts
 
 
-@connect_app.command("attio")
-def connect_attio(
-    quo_api_key: str = typer.Option(
-        ..., envvar="QUO_API_KEY", help="Quo API key (or env QUO_API_KEY).", show_default=False
-    ),
-    attio_token: str = typer.Option(
-        ...,
-        envvar="ATTIO_TOKEN",
-        help="Attio access token (or env ATTIO_TOKEN).",
-        show_default=False,
-    ),
-    quo_base_url: str = typer.Option("https://api.openphone.com", help="Quo API base URL."),
-    attio_base_url: str = typer.Option("https://api.attio.com", help="Attio API base URL."),
-    name: str = typer.Option("", help="A label for the connection."),
-    skip_check: bool = typer.Option(False, help="Do not check the credentials first."),
-    quo_key_grace: float = typer.Option(
-        0.0, help="Seconds to keep retrying a Quo 401 (a key created moments ago)."
-    ),
-    allow_insecure_http: bool = typer.Option(
-        False,
-        "--allow-insecure-http",
-        help="Allow plain-http base URLs to hosts other than this machine (keys in clear).",
-    ),
-    setup: bool = typer.Option(True, help="Register webhooks and start the initial sync."),
-    wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
-    timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+def _connect_command(provider: CrmProvider) -> Any:
+    """`switchboard connect <crm>` for one registered CRM (its own token option and env var)."""
+    name, display = provider.name, provider.display_name
+
+    def connect(
+        quo_api_key: str = typer.Option(
+            ..., envvar="QUO_API_KEY", help="Quo API key (or env QUO_API_KEY).", show_default=False
+        ),
+        crm_token: str = typer.Option(
+            ...,
+            f"--{name}-token",
+            "--token",
+            envvar=provider.token_env,
+            help=f"{display} access token (or env {provider.token_env}).",
+            show_default=False,
+        ),
+        quo_base_url: str = typer.Option("https://api.openphone.com", help="Quo API base URL."),
+        crm_base_url: str = typer.Option(
+            provider.api_url, f"--{name}-base-url", "--base-url", help=f"{display} API base URL."
+        ),
+        label: str = typer.Option("", "--name", help="A label for the connection."),
+        skip_check: bool = typer.Option(False, help="Do not check the credentials first."),
+        quo_key_grace: float = typer.Option(
+            0.0, help="Seconds to keep retrying a Quo 401 (a key created moments ago)."
+        ),
+        allow_insecure_http: bool = typer.Option(
+            False,
+            "--allow-insecure-http",
+            help="Allow plain-http base URLs to hosts other than this machine (keys in clear).",
+        ),
+        setup: bool = typer.Option(True, help="Register webhooks and start the initial sync."),
+        wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
+        timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ) -> None:
+        _connect(
+            provider,
+            quo_api_key=quo_api_key,
+            crm_token=crm_token,
+            quo_base_url=quo_base_url,
+            crm_base_url=crm_base_url,
+            name=label,
+            skip_check=skip_check,
+            quo_key_grace=quo_key_grace,
+            allow_insecure_http=allow_insecure_http,
+            setup=setup,
+            wait=wait,
+            timeout=timeout,
+            as_json=as_json,
+        )
+
+    connect.__doc__ = (
+        f"Connect a Quo workspace to a {display} account: check, store encrypted, set up."
+    )
+    return connect
+
+
+def _connect(
+    provider: CrmProvider,
+    *,
+    quo_api_key: str,
+    crm_token: str,
+    quo_base_url: str,
+    crm_base_url: str,
+    name: str,
+    skip_check: bool,
+    quo_key_grace: float,
+    allow_insecure_http: bool,
+    setup: bool,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
 ) -> None:
-    """Connect a Quo workspace to an Attio workspace: check, store encrypted, set up."""
     from switchboard import connections
     from switchboard.logs import register_secret
 
     register_secret(quo_api_key)
-    register_secret(attio_token)
+    register_secret(crm_token)
     if not (allow_insecure_http or get_settings().allow_insecure_http):
-        for url in (quo_base_url, attio_base_url):
+        for url in (quo_base_url, crm_base_url):
             if (why := insecure_http_reason(url)) is not None:
                 _fail(why)
     facts: dict[str, Any] = {}
@@ -114,7 +165,7 @@ def connect_attio(
         try:
             facts = asyncio.run(
                 _check_credentials(
-                    quo_api_key, quo_base_url, attio_token, attio_base_url, quo_key_grace
+                    provider, quo_api_key, quo_base_url, crm_token, crm_base_url, quo_key_grace
                 )
             )
         except Exception as exc:
@@ -126,13 +177,13 @@ def connect_attio(
         info = connections.create_connection(
             rt.db,
             rt.box,
-            crm="attio",
+            crm=provider.name,
             quo_api_key=quo_api_key,
-            crm_token=attio_token,
+            crm_token=crm_token,
             quo_base_url=quo_base_url,
-            crm_base_url=attio_base_url,
+            crm_base_url=crm_base_url,
             name=name,
-            crm_workspace_id=(facts.get("attio") or {}).get("workspace_id"),
+            crm_workspace_id=(facts.get(provider.name) or {}).get("workspace_id"),
         )
         out: dict[str, Any] = {"connection_id": info.id, "checks": facts}
         if setup:
@@ -154,9 +205,10 @@ def connect_attio(
         final = connections.get_connection(rt.db, info.id)
         out["status"] = final.status
         out["status_message"] = final.status_message
+        public = rt.settings.public_url.rstrip("/")
         out["webhook_urls"] = {
-            "quo": f"{rt.settings.public_url.rstrip('/')}/webhooks/quo/{info.id}",
-            "attio": f"{rt.settings.public_url.rstrip('/')}/webhooks/attio/{info.id}",
+            "quo": f"{public}/webhooks/quo/{info.id}",
+            provider.name: f"{public}/webhooks/{provider.name}/{info.id}",
         }
     finally:
         rt.stop()
@@ -170,6 +222,10 @@ def connect_attio(
                 "initial sync queued; `switchboard serve` or `switchboard worker` runs it",
                 err=True,
             )
+
+
+for _provider in registry.all_providers():
+    connect_app.command(_provider.name)(_connect_command(_provider))
 
 
 def _wait(handle: Any, timeout: float) -> Any:
@@ -208,7 +264,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 @connections_app.command("show")
 def show_cmd(connection_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One connection: settings, webhooks, event counts, API usage."""
-    from switchboard import connections, ledger
+    from switchboard import connections, ledger, usage
 
     rt = _runtime(dbos=False)
     try:
@@ -219,7 +275,7 @@ def show_cmd(connection_id: str, as_json: bool = typer.Option(False, "--json")) 
             return
         out = info.to_dict()
         out["event_counts"] = ledger.count_by_status(rt.db, connection_id)
-        out["api_usage"] = connections.api_usage(rt.db, connection_id)
+        out["api_usage"] = usage.api_usage(rt.db, connection_id)
     finally:
         rt.stop()
     if as_json:
@@ -256,7 +312,7 @@ def settings_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show or change a connection's settings; line / event-kind changes re-subscribe."""
-    from switchboard import connections
+    from switchboard import connection_settings, connections
 
     changes: dict[str, Any] = {}
     for item in assignments or []:
@@ -274,7 +330,7 @@ def settings_cmd(
         except connections.ConnectionNotFound:
             _fail(f"unknown connection {connection_id}")
             return
-        except connections.InvalidSettings as exc:
+        except connection_settings.InvalidSettings as exc:
             _fail(str(exc), 2)
             return
         out["settings"] = info.settings
@@ -331,3 +387,44 @@ def disconnect_cmd(
         )
         for err in report["errors"]:
             typer.echo(f"warning: {err}", err=True)
+
+
+@connections_app.command("migrate-webhooks")
+def migrate_webhooks_cmd(
+    connection_id: str,
+    test_timeout: float = typer.Option(60.0, help="Seconds to wait for the test delivery."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Move the connection's Quo webhooks from v1 to the 2026-03-30 generation (Quo's guide:
+    replacement created disabled, test delivery waited for, v1 deleted, replacement enabled).
+    A failed test delivery aborts and leaves v1 working (exit code 1)."""
+    from switchboard import connections
+    from switchboard.webhook_migration import MigrationAborted, migrate_quo_webhooks
+
+    rt = _runtime(dbos=False)
+    try:
+        try:
+            report = asyncio.run(
+                migrate_quo_webhooks(
+                    rt.db, rt.box, rt.settings, connection_id, test_timeout=test_timeout
+                )
+            )
+        except connections.ConnectionNotFound:
+            _fail(f"unknown connection {connection_id}")
+            return
+        except MigrationAborted as exc:
+            _fail(f"migration aborted: {exc}")
+            return
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(report, True)
+        return
+    typer.echo(
+        f"{report['status']}: Quo webhooks on {report['generation']}"
+        + (
+            f" (created {len(report['created'])}, deleted {len(report['deleted'])} v1)"
+            if report["status"] == "migrated"
+            else ""
+        )
+    )

@@ -10,7 +10,10 @@ from rich.console import Console
 
 
 def demo(
-    people: int = typer.Option(500, min=1, max=20_000, help="People seeded into Attio."),
+    crm: str | None = typer.Option(
+        None, help="Which registered CRM to emulate (default: the first with an emulator)."
+    ),
+    people: int = typer.Option(500, min=1, max=20_000, help="People seeded into the CRM."),
     calls: int = typer.Option(30, min=0, max=1000, help="Simulated calls."),
     messages: int = typer.Option(20, min=0, max=1000, help="Simulated text messages."),
     port: int = typer.Option(0, help="Switchboard port (default: a free one)."),
@@ -22,12 +25,15 @@ def demo(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Run Quo + Attio emulators and Switchboard, connect, sync, simulate calls, show notes."""
-    from switchboard.demo import Demo, DemoError, DemoOptions
+    """Run Quo + CRM emulators and Switchboard, connect, sync, simulate calls, show notes."""
+    from switchboard.demo import Demo, DemoError, DemoOptions, demo_crms
 
+    if crm is not None and crm not in demo_crms():
+        raise typer.BadParameter(f"choose one of {', '.join(demo_crms())}", param_hint="--crm")
     console = Console(stderr=as_json)
     runner = Demo(
         DemoOptions(
+            crm=crm,
             people=people,
             calls=calls,
             messages=messages,

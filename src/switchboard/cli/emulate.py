@@ -14,7 +14,9 @@ def quo(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8010, help="Port to listen on."),
     profile: str = typer.Option(
-        "current", help="current (v1+v2 webhooks work) or dev-2025-11 (/v2/webhooks → 500)."
+        "current",
+        help="current (v1+v2 webhooks work), dev-2025-11 (/v2/webhooks → 500) or 2026-03-30 "
+        "(also the dated API generation: unprefixed paths, /webhooks resource).",
     ),
     seed_file: Path | None = typer.Option(
         None, "--seed-file", exists=True, dir_okay=False, help="JSON with workspaces to create."
@@ -34,9 +36,10 @@ def quo(
     """Serve the Quo public API emulator (control surface under /_emulator)."""
     from switchboard.emulators.common import serve
     from switchboard.emulators.quo import QuoEmulator, create_app, load_seed
+    from switchboard.emulators.quo.state import PROFILES
 
-    if profile not in ("current", "dev-2025-11"):
-        raise typer.BadParameter("profile must be current or dev-2025-11", param_hint="--profile")
+    if profile not in PROFILES:
+        raise typer.BadParameter("profile must be " + " or ".join(PROFILES), param_hint="--profile")
     emu = QuoEmulator(
         profile=profile,
         bulk_delay_s=bulk_delay,
@@ -53,40 +56,15 @@ def quo(
     serve(create_app(emu), host=host, port=port, log_level=log_level)
 
 
-@app.command("attio")
-def attio(
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8020, help="Port to listen on."),
-    allow_http_targets: bool = typer.Option(
-        False, "--allow-http-targets", help="Accept plain-http loopback webhook target_urls."
-    ),
-    seed: int | None = typer.Option(None, help="Random seed (ids, secrets stay random)."),
-    token: str | None = typer.Option(None, help="Bearer token of the default workspace."),
-    people: int = typer.Option(0, help="Seed this many people (and one company per ten)."),
-    reads_per_second: int = typer.Option(100, help="Read budget per workspace (0 = unlimited)."),
-    writes_per_second: int = typer.Option(25, help="Write budget per workspace (0 = unlimited)."),
-    webhook_max_attempts: int = typer.Option(10, help="Delivery attempts per webhook event."),
-    webhook_time_scale: float = typer.Option(
-        1.0, help="Scale of the redelivery backoff (1 s × 2^n); 0.001 for tests."
-    ),
-    log_level: str = typer.Option("warning", help="uvicorn log level."),
-) -> None:
-    """Serve the Attio REST API v2 emulator (control surface under /_emulator)."""
-    from switchboard.emulators.attio import AttioEmulator, create_app
-    from switchboard.emulators.common import serve
+def _add_crm_emulators() -> None:
+    """One `switchboard emulate <crm>` per registered CRM; each brings its own options."""
+    from switchboard.crm import registry
 
-    emu = AttioEmulator(
-        allow_http_targets=allow_http_targets,
-        seed_value=seed,
-        token=token,
-        reads_per_second=reads_per_second,
-        writes_per_second=writes_per_second,
-        webhook_max_attempts=webhook_max_attempts,
-        webhook_time_scale=webhook_time_scale,
-    )
-    if people:
-        emu.seed(emu.default_workspace, people, seed=seed or 0)
-    typer.echo(
-        f"Attio emulator on http://{host}:{port}; token {emu.default_token}; control: /_emulator"
-    )
-    serve(create_app(emu), host=host, port=port, log_level=log_level)
+    for provider in registry.all_providers():
+        if provider.emulator is not None:
+            app.command(provider.name, help=f"Serve the {provider.display_name} emulator.")(
+                provider.emulator.load_command()
+            )
+
+
+_add_crm_emulators()

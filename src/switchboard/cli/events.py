@@ -95,7 +95,7 @@ def replay(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Re-run a failed event (a running worker picks it up)."""
-    from switchboard import ledger
+    from switchboard import dispatch, ledger
 
     check = _runtime(dbos=False)  # fail fast, without launching DBOS, on a bad id or status
     try:
@@ -112,7 +112,7 @@ def replay(
     rt = _runtime(dbos=True)
     try:
         try:
-            wid = ledger.replay(rt.db, event_id, force=force)
+            wid = dispatch.replay(rt.db, event_id, force=force)
         except (ledger.EventNotFound, ledger.ReplayRefused) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -1,7 +1,16 @@
-"""The connector contract: the small surface every CRM implements.
+"""The connector contract: the small surface every CRM implements, by role.
 
-Everything else — sync orchestration, dedupe, ordering, retries, rendering — lives in the core
-once. A connector is constructed per connection (credentials, base URL) and is async.
+- `PeopleSource`: pages of people (a stable scan), get one, find by phone, the reconciliation
+  delta, create one for an unknown caller, company names for a page.
+- `ActivitySink`: log a call or a message (`write_note`), replace it, delete it, list what is
+  there. A CRM keeps them as notes or as native records (call logs, a Calls module,
+  communications): `CrmNote.activity` carries the facts a native record needs.
+- `ChangeFeed`: subscribe to people changes, unsubscribe, list, verify and parse a delivery.
+
+`CrmConnector` is all three plus identity and cleanup. Everything else — sync orchestration, the
+person → Quo contact mapping, dedupe, ordering, retries, rendering — lives in the core once. A
+connector is built per connection from a `ConnectorConfig` by its registry record's factory, and
+is async.
 """
 
 from __future__ import annotations
@@ -12,7 +21,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from switchboard.quo.models import ContactInput
+import httpx
+
+from switchboard.http import SYSTEM_CLOCK, Clock, RateLimiter, RequestHook, RetryPolicy
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """What a connector is built from (the registry's connector factory takes exactly this).
+
+    `base_url` None means the CRM's public API. `limiters` None means the CRM's budgets, shared
+    across processes through `database_url` / `redis_url` when given, else in this process.
+    `transport` is for tests (httpx.MockTransport, an ASGI transport)."""
+
+    token: str
+    base_url: str | None = None
+    hook: RequestHook | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    limiters: Mapping[str, RateLimiter] | None = None
+    retry: RetryPolicy | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    timeout: float = 30.0
+    clock: Clock = SYSTEM_CLOCK
 
 
 @dataclass(frozen=True)
@@ -71,15 +102,35 @@ class NoteRef:
     id: str
 
 
+#: The note formats Switchboard renders (`switchboard.activity.markup` serialises each).
+NoteFormat = Literal["markdown", "html", "plain"]
+
+
+@dataclass(frozen=True)
+class ActivityFacts:
+    """What a CRM with native call or message records needs beyond the rendered text."""
+
+    kind: Literal["call", "message"]
+    phone: str | None = None
+    """The contact's number (E.164) this record is for."""
+    direction: str | None = None
+    """`incoming` or `outgoing`."""
+    status: str | None = None
+    """Quo's call status (completed, missed, ...), None for messages."""
+    duration_s: float | None = None
+
+
 @dataclass
 class CrmNote:
-    """A note to write on a person. `created_at` back-dates it to the call or message."""
+    """A call or message to log on a person. `created_at` back-dates it to the activity;
+    `content` is already in the CRM's note format (its registry record's)."""
 
     person_id: str
     title: str
     content: str
     created_at: datetime | None = None
-    content_format: Literal["markdown", "plaintext"] = "markdown"
+    content_format: NoteFormat = "markdown"
+    activity: ActivityFacts | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -97,14 +148,8 @@ class WebhookVerificationError(Exception):
     """The request is not a genuine webhook from the CRM (missing or wrong signature)."""
 
 
-class CrmConnector(abc.ABC):
-    """One CRM account, seen through the operations Switchboard needs."""
-
-    name: str
-
-    @abc.abstractmethod
-    async def check_credentials(self) -> Mapping[str, str]:
-        """Verify the token works; returns identifying facts (workspace id/name)."""
+class PeopleSource(abc.ABC):
+    """Where people come from."""
 
     @abc.abstractmethod
     async def list_people_page(self, cursor: str | None, limit: int = 500) -> PeoplePage:
@@ -127,29 +172,39 @@ class CrmConnector(abc.ABC):
         """Create a person for an unknown caller (used when auto-create is on)."""
 
     @abc.abstractmethod
-    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
-        """Map a page of people to Quo contacts (related data resolved in batch per page)."""
+    async def company_names(self, company_ids: set[str]) -> dict[str, str]:
+        """Company id → name for the given ids, in one batch request (ids without a name are
+        left out). The sync core turns people into Quo contacts with these names."""
+
+
+class ActivitySink(abc.ABC):
+    """Where calls and messages land."""
 
     @abc.abstractmethod
     async def write_note(self, note: CrmNote) -> NoteRef:
-        """Create a note (call or message activity) on the person."""
+        """Log a call or message on the person (a note, or a native record)."""
 
     @abc.abstractmethod
     async def delete_note(self, note_id: str) -> None:
-        """Delete a note; an already-deleted note is not an error."""
+        """Delete a logged activity; an already-deleted one is not an error."""
 
     async def list_notes(self, person_id: str) -> list[StoredNote] | None:
-        """Every note on the person, or None when this CRM cannot list notes. Crash recovery
-        uses it to find a note whose create succeeded before its id was recorded; without it a
-        duplicate is possible if the process dies in that window."""
+        """Every logged activity on the person, or None when this CRM cannot list them. Crash
+        recovery uses it to find a record whose create succeeded before its id was recorded;
+        without it a duplicate is possible if the process dies in that window."""
         return None
 
     async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:
-        """Replace a note's content: create the new one first, then delete the old one, so a
-        failure in between leaves a note rather than none."""
+        """Replace a logged activity's content. Default: create the new one first, then delete
+        the old one, so a failure in between leaves a record rather than none; a CRM that can
+        update in place overrides this."""
         new = await self.write_note(note)
         await self.delete_note(old_note_id)
         return new
+
+
+class ChangeFeed(abc.ABC):
+    """How the CRM tells us people changed."""
 
     @abc.abstractmethod
     async def subscribe(self, target_url: str) -> WebhookSubscriptionInfo:
@@ -165,11 +220,23 @@ class CrmConnector(abc.ABC):
 
     @abc.abstractmethod
     def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
-        """Raise WebhookVerificationError unless the raw body is signed with `secret`."""
+        """Raise WebhookVerificationError unless the raw body is signed with `secret` (the
+        registry record's static codec does the same without a connector)."""
 
     @abc.abstractmethod
     def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
         """The changes a verified webhook announces (ValueError on a malformed body)."""
+
+
+class CrmConnector(PeopleSource, ActivitySink, ChangeFeed):
+    """One CRM account, seen through the three roles Switchboard needs."""
+
+    name: str
+    """The CRM's registry name."""
+
+    @abc.abstractmethod
+    async def check_credentials(self) -> Mapping[str, str]:
+        """Verify the token works; returns identifying facts (workspace id/name)."""
 
     @abc.abstractmethod
     async def aclose(self) -> None:

@@ -1,4 +1,4 @@
-"""Provider emulators (Quo, Attio, ...) for tests, benchmarks and demos.
+"""Provider emulators (Quo and each CRM) for tests, benchmarks and demos.
 
 Shared plumbing lives in `switchboard.emulators.common`.
 """

@@ -7,6 +7,7 @@
 - `RetryPolicy`, `parse_retry_after` (retry.py): what is retried and for how long.
 - `RateLimiter` and its stores (limiters.py): memory, SQL (SQLite/PostgreSQL), Redis.
 - `Clock`, `FakeClock` (clock.py): time, swappable in tests.
+- `token_pages`, `offset_pages` (paging.py): the two pagination shapes, walked once.
 """
 
 from switchboard.http.client import ApiClient, RequestHook, RequestInfo, default_error_parser
@@ -21,6 +22,7 @@ from switchboard.http.limiters import (
     limiter_key,
     make_limiter,
 )
+from switchboard.http.paging import offset_pages, token_pages
 from switchboard.http.retry import (
     NO_RETRY,
     RETRYABLE_STATUSES,
@@ -50,5 +52,7 @@ __all__ = [
     "http_date",
     "limiter_key",
     "make_limiter",
+    "offset_pages",
     "parse_retry_after",
+    "token_pages",
 ]

@@ -1,10 +1,10 @@
 """ApiClient: httpx.AsyncClient plus the rate limiter, the retry policy and a per-request hook.
 
-Every provider client (Quo, Attio, ...) sends its requests through one ApiClient:
+Every provider client (Quo, each CRM) sends its requests through one ApiClient:
 
     client = ApiClient(
-        provider="attio",
-        base_url="https://api.attio.com",
+        provider="somecrm",
+        base_url="https://api.somecrm.example",
         headers={"Authorization": f"Bearer {token}"},
         secrets=[token],
         limiters={"read": read_limiter, "write": write_limiter},
@@ -74,7 +74,7 @@ ErrorParser = Callable[[Any], tuple[str | None, str | None]]
 
 
 def default_error_parser(body: Any) -> tuple[str | None, str | None]:
-    """(code, message) from a JSON error body shaped like Quo's or Attio's."""
+    """(code, message) from a JSON error body shaped like Quo's or a CRM's (`code`/`message`)."""
     if not isinstance(body, dict):
         return None, None
     code = body.get("code")

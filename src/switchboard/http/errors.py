@@ -1,6 +1,6 @@
 """The one exception an API call raises.
 
-    ApiError                 any failed call to a provider (Quo, Attio, ...)
+    ApiError                 any failed call to a provider (Quo, a CRM, ...)
      └─ (status is None)     the network failed after every retry (no HTTP answer)
 
 It carries what an operator needs — provider, operation, HTTP status, the provider's own error
@@ -17,7 +17,7 @@ class ApiError(Exception):
     """A provider call that failed for good (after the retry policy gave up or refused to retry).
 
     Attributes:
-        provider: "quo", "attio", ...
+        provider: "quo" or the CRM's registry name
         operation: the client's name for the call, e.g. "contacts.create".
         status: HTTP status, or None when no response arrived (network error, timeout).
         code: the provider's error code (Quo: seven digits such as "0800409"), if any.

@@ -48,7 +48,7 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date (Attio).
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date.
 
     Returns None when absent or unparseable; never negative.
     """

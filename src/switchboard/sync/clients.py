@@ -1,9 +1,10 @@
 """Per-connection clients for the sync: the CRM connector, the Quo contacts port, settings.
 
-Workflow code is module-level, so steps reach their clients by connection id. Clients are built
-once per process and event loop (HTTP connection pools and rate limiters are reused across
-pages and events) by the factory: by default `switchboard.connections` (decrypted credentials
-of the stored connection); tests install their own with `set_factory`.
+Workflow code is module-level, so steps reach their clients by connection id. By default they
+come from `switchboard.sync.wiring` — the process's shared clients (`switchboard.clients`, the
+one per-connection cache) with the connection's current settings, read on each call so a
+settings change applies at once. Tests install their own factory with `set_factory` (its
+results are kept per connection and event loop).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ async def _default_factory(connection_id: str) -> SyncClients:
 
 
 async def clients_for(connection_id: str) -> SyncClients:
+    if _factory is None:
+        return await _default_factory(connection_id)
     key = (connection_id, id(asyncio.get_running_loop()))
     cached = _cache.get(key)
     if cached is not None:
@@ -56,12 +59,6 @@ async def clients_for(connection_id: str) -> SyncClients:
     async with lock:
         cached = _cache.get(key)
         if cached is None:
-            cached = await (_factory or _default_factory)(connection_id)
+            cached = await _factory(connection_id)
             _cache[key] = cached
     return cached
-
-
-def forget(connection_id: str) -> None:
-    """Drop cached clients of a connection (settings or credentials changed)."""
-    for key in [k for k in _cache if k[0] == connection_id]:
-        _cache.pop(key, None)

@@ -11,11 +11,10 @@ not a full resync and not a per-record fingerprint scan on our side.
   equal → no Quo call. Re-seeing a person costs CRM reads only, so the overlap is free on the Quo
   side (the budget that matters: 10 req/s) and a person whose webhook never arrived is created or
   updated.
-- For Attio the connector implements the delta as a read-only keyset scan keeping people whose
-  latest value change is inside the window (Attio's query API has no updated-at filter): one read
-  per 500 people against a budget of 100 reads/s, i.e. ~0.2 s of budget for 10,000 people, and no
-  Quo traffic for unchanged people. CRMs with a real updated-since query make it cheaper still,
-  with no change here.
+- A CRM whose query API has no updated-at filter implements the delta as a read-only keyset
+  scan keeping people whose latest change is inside the window: one read per 500 people, i.e.
+  ~0.2 s of a 100 reads/s budget for 10,000 people, and no Quo traffic for unchanged people.
+  CRMs with a real updated-since query make it cheaper still, with no change here.
 - Not covered by a delta: a delete whose webhook was lost (a deleted record is simply absent).
   `reconcile(..., deep=True)` also checks every mapped person that the delta did not return
   with `get_person`, and removes the contacts of people that are gone (one CRM read per mapped
@@ -38,6 +37,7 @@ from dbos import DBOS
 from sqlalchemy import select
 
 from switchboard.logs import get_logger
+from switchboard.runtime import runtime
 from switchboard.store.db import Database
 from switchboard.store.models import Connection, ContactMapping, SyncRun
 from switchboard.sync import runs
@@ -45,6 +45,7 @@ from switchboard.sync.clients import clients_for
 from switchboard.sync.initial import claim_live_run, claim_run
 from switchboard.sync.push import drop_unqualified, remove_person, upsert_prepared
 from switchboard.sync.transform import prepare_people
+from switchboard.workflows import enqueue, enqueue_async
 
 log = get_logger("switchboard.sync.reconcile")
 
@@ -55,7 +56,6 @@ SCHEDULE_CRON = os.environ.get("SWITCHBOARD_RECONCILE_CRON", "0 */10 * * * *")
 
 
 def _db() -> Database:
-    from switchboard.runtime import runtime
 
     return runtime().db
 
@@ -200,7 +200,6 @@ async def reconcile(connection_id: str, run_id: str, deep: bool = False) -> dict
 
 def start_reconcile(db: Database, connection_id: str, *, deep: bool = False) -> tuple[str, bool]:
     """Enqueue a pass for one connection (or join the one queued/running): (run id, joined)."""
-    from switchboard.workflows import enqueue
 
     run_id, joined = claim_live_run(db, connection_id, "reconcile")
     enqueue(
@@ -218,7 +217,6 @@ def start_reconcile(db: Database, connection_id: str, *, deep: bool = False) -> 
 @DBOS.workflow(name="switchboard.sync.reconcile_tick")
 async def reconcile_tick(scheduled: datetime, context: Any) -> None:
     """Cron tick: one pass per active connection (a pass already queued or running is joined)."""
-    from switchboard.workflows import enqueue_async
 
     for connection_id in await _active_connections():
         run_id = await _claim(connection_id)

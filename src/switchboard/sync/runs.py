@@ -36,8 +36,8 @@ def _aware(value: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Progress:
-    """What a user sees of one run. `total` is None until the CRM scan reaches its end (Attio
-    has no count); `eta_s` is None when it cannot be estimated."""
+    """What a user sees of one run. `total` is None until the CRM scan reaches its end (not every
+    CRM can count); `eta_s` is None when it cannot be estimated."""
 
     run_id: str
     connection_id: str

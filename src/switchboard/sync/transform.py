@@ -20,6 +20,7 @@ from typing import Any
 from switchboard import phones as phone_utils
 from switchboard.crm.base import CrmConnector, Person
 from switchboard.quo.models import ContactInput, LabeledValue
+from switchboard.sync.contacts import people_to_contacts
 
 SKIP_NO_PHONE = "no_phone"
 SKIP_INVALID_PHONE = "invalid_phone"
@@ -132,7 +133,7 @@ async def prepare_people(
         keep.append((person, numbers))
     if not keep:
         return [], skips
-    inputs = await connector.to_quo_contacts([p for p, _ in keep], settings.source)
+    inputs = await people_to_contacts(connector, [p for p, _ in keep], settings.source)
     by_id = {c.external_id: c for c in inputs}
     prepared: list[PreparedContact] = []
     for person, numbers in keep:

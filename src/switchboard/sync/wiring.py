@@ -1,6 +1,6 @@
 """The sync's seams wired to the real clients: `switchboard.quo` and `switchboard.connections`.
 
-`QuoContactsAdapter` implements `switchboard.sync.ports.QuoContacts` over E2's `QuoClient`:
+`QuoContactsAdapter` implements `switchboard.sync.ports.QuoContacts` over `QuoClient`:
 bulk create + verification and the 409 → find → update recovery live there, once; the adapter
 only translates results. Ownership: a contact we created, or found under our externalId (the CRM
 record id, which only this integration writes) is ours; `find_by_external_ids` reports Quo's
@@ -13,10 +13,12 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from switchboard import clients, connections
 from switchboard.http import ApiError
 from switchboard.quo.client import QuoClient
 from switchboard.quo.contacts import UpsertResult
 from switchboard.quo.models import ContactInput
+from switchboard.runtime import runtime
 from switchboard.sync.clients import SyncClients
 from switchboard.sync.ports import ContactRef, PushResult
 from switchboard.sync.transform import SyncSettings
@@ -73,19 +75,17 @@ class QuoContactsAdapter:
 
 
 async def clients_from_connection(connection_id: str) -> SyncClients:
-    """Clients of a stored connection (decrypted credentials, counted, shared rate limits)."""
-    from switchboard import connections
+    """Clients of a stored connection (the process's shared pair from `switchboard.clients`)
+    with its current settings."""
 
-    def build() -> SyncClients:
-        from switchboard.runtime import runtime
-
-        info = connections.get_connection(runtime().db, connection_id, with_webhooks=False)
-        return SyncClients(
-            connection_id=connection_id,
-            crm=info.crm,
-            settings=SyncSettings.from_connection(info.settings, info.crm),
-            connector=connections.crm_connector_for(connection_id),
-            quo=QuoContactsAdapter(connections.quo_client_for(connection_id)),
-        )
-
-    return await asyncio.to_thread(build)
+    info = await asyncio.to_thread(
+        connections.get_connection, runtime().db, connection_id, with_webhooks=False
+    )
+    quo, connector = await clients.clients_of(connection_id)
+    return SyncClients(
+        connection_id=connection_id,
+        crm=info.crm,
+        settings=SyncSettings.from_connection(info.settings, info.crm),
+        connector=connector,
+        quo=QuoContactsAdapter(quo),
+    )

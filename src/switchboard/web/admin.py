@@ -15,8 +15,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from switchboard import connections, ledger
+from switchboard import connection_settings, connections, dispatch, ledger
 from switchboard.metrics import connection_label
+from switchboard.usage import api_usage
 from switchboard.web import security
 
 EventStatus = Literal["accepted", "processing", "processed", "ignored", "skipped", "failed"]
@@ -168,7 +169,7 @@ async def change_settings(
             raise HTTPException(400, f"{key} cannot be null")
     try:
         info = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
-    except connections.InvalidSettings as exc:
+    except connection_settings.InvalidSettings as exc:
         raise HTTPException(400, str(exc)) from exc
     wf: str | None = None
     if any(
@@ -196,13 +197,9 @@ async def retry_setup(connection_id: str, request: Request) -> dict[str, Any]:
     info = await _get_conn(rt, connection_id)
     if info.disconnected_at is not None:
         raise HTTPException(409, "connection is disconnected")
-    first_sync = True
-    try:
-        from switchboard.sync import sync_progress
+    from switchboard.sync import sync_progress
 
-        first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
-    except ImportError:
-        first_sync = False
+    first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
     wf = await asyncio.to_thread(setup.start_setup, connection_id, True, first_sync)
     return {"connection_id": connection_id, "workflow_id": wf, "starts_initial_sync": first_sync}
 
@@ -309,7 +306,7 @@ async def replay_event(
 ) -> dict[str, Any]:
     rt = _rt(request)
     try:
-        wf = await asyncio.to_thread(lambda: ledger.replay(rt.db, event_id, force=force))
+        wf = await asyncio.to_thread(lambda: dispatch.replay(rt.db, event_id, force=force))
     except ledger.EventNotFound as exc:
         raise HTTPException(404, "unknown event") from exc
     except ledger.ReplayRefused as exc:
@@ -325,5 +322,5 @@ async def usage(
 ) -> list[dict[str, Any]]:
     rt = _rt(request)
     return await asyncio.to_thread(
-        lambda: connections.api_usage(rt.db, connection_id=connection_id, since=since)
+        lambda: api_usage(rt.db, connection_id=connection_id, since=since)
     )

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, callpage, security, webhooks
+from switchboard.web import admin, callpage, quo_webhooks, security, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -180,13 +180,10 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(callpage.router)
-    try:  # the dashboard mounts itself when its package is present
-        from switchboard.web import dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name != "switchboard.web.dashboard":
-            raise
-    else:
-        app.include_router(dashboard.router)
+    app.include_router(quo_webhooks.router)
+    from switchboard.web import dashboard
+
+    app.include_router(dashboard.router)
     for r in extra_routers or []:
         app.include_router(r)
     return app

@@ -1,7 +1,8 @@
 """Webhook ingestion: one URL per connection and provider.
 
     POST /webhooks/quo/{connection_id}     Quo events (both signature schemes)
-    POST /webhooks/attio/{connection_id}   Attio record changes (one delivery may hold several)
+    POST /webhooks/{crm}/{connection_id}   a registered CRM's record changes (one delivery may
+                                           hold several)
 
 Order of checks (each failure answers at once and touches nothing else; it is counted in
 `/metrics` and only a rate-limited sample is stored in `webhook_rejections`, written off the ack
@@ -12,23 +13,24 @@ path — see `switchboard.web.rejections`):
    an oversized body is never held in memory);
 3. signature over the raw bytes with the connection's stored keys (Quo: every key of the
    connection's Quo webhooks via `switchboard.quo.signatures.verify`, with a one-time fresh
-   reload of the keys when the cached ones fail; Attio: the connector's `verify_webhook` with each
-   stored secret) → 401;
+   reload of the keys when the cached ones fail; a CRM: its registry record's webhook codec with
+   each stored secret) → 401;
 4. JSON that does not parse, nests deeper than 64 levels or is not the provider's envelope → 400;
 5. ledger insert (unique per connection + provider + idempotency key; duplicates → 200
-   `duplicate`), route through the handler registry (`switchboard.workflows`), answer 200; right
+   `duplicate`), route through the handler registry (`switchboard.dispatch`), answer 200; right
    after the response, enqueue the workflow (workflow id = event id) or record the `ignored`
    status (no handler → ignored, still 200). The ack path does one write (the ledger); a crash
    between the ack and the enqueue is repaired by the workers' sweeper, which re-dispatches
    events still `accepted` after 10 s (idempotent: same workflow id).
 
-Idempotency keys: Quo `"<type>:<resource id>:<hash of data>"` (resource id = `data.object.id`,
-or `callId` for summaries/transcripts; the hash is over the canonical JSON of the signed `data`)
-so a redelivery of the same content — same or new event id — is one ledger row, while new
-content for the same phase (a regenerated AI summary or transcript) is a new event that updates
-the note; the Quo event id is kept in `detail.quo_event_id`. CRMs: the codec's
-`CrmChange.idempotency_key`, derived from the signed body (never from unsigned headers alone, so
-a captured delivery cannot be replayed under a fresh delivery id). Ledger
+Idempotency keys: Quo `"<type>:<resource id>:<hash of data>"` (`switchboard.quo.events`, the one
+computation: resource id = `data.object.id`, or `callId` for summaries/transcripts; the hash is
+over the canonical JSON of the signed `data`) so a redelivery of the same content — same or new
+event id — is one ledger row, while new content for the same phase (a regenerated AI summary or
+transcript) is a new event that updates the note; the Quo event id is kept in
+`detail.quo_event_id`. CRMs: the codec's `CrmChange.idempotency_key`, derived from the signed body
+(never from unsigned headers alone, so a captured delivery cannot be replayed under a fresh
+delivery id). Ledger
 event types: Quo's `type`; for CRMs `record.<kind>` (created, updated, deleted, merged) with the
 change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resource id.
 """
@@ -36,14 +38,12 @@ change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resourc
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
 import time
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -51,15 +51,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.background import BackgroundTask
 
-from switchboard import ledger, metrics, workflows
+from switchboard import dispatch, ledger, metrics
 from switchboard.connections import (
     ConnectionInfo,
-    crm_verifier,
     find_connection,
     touch_last_event,
     webhook_keys,
 )
+from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
+from switchboard.quo import events as quo_events
 from switchboard.store.models import Connection
 from switchboard.threads import pool, run_on
 from switchboard.web import rejections
@@ -196,19 +197,7 @@ def _maybe_touch(rt: Any, connection_id: str) -> None:
     touch_last_event(rt.db, connection_id)
 
 
-def _quo_resource_id(payload: Mapping[str, Any]) -> str | None:
-    data = payload.get("data")
-    obj = data.get("object") if isinstance(data, Mapping) else None
-    if not isinstance(obj, Mapping):
-        return None
-    for key in ("callId", "id"):
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-Pending = list[tuple[workflows.InboundEvent, workflows.Dispatch | workflows.Ignore]]
+Pending = list[tuple[dispatch.InboundEvent, dispatch.Dispatch | dispatch.Ignore]]
 
 
 def _ingest(
@@ -237,17 +226,9 @@ def _ingest(
         )
         outcome = "accepted" if created else "duplicate"
         if created or record.status == "accepted":
-            event = workflows.InboundEvent(
-                id=record.id,
-                connection_id=conn.id,
-                provider=provider,
-                event_type=record.event_type,
-                resource_id=record.resource_id,
-                payload=record.payload,
-                settings=conn.settings,
-            )
-            decision = workflows.route(event)
-            if created and isinstance(decision, workflows.Ignore):
+            event = dispatch.inbound_event(record, conn.settings)
+            decision = dispatch.route(event)
+            if created and isinstance(decision, dispatch.Ignore):
                 outcome = "ignored"
             pending.append((event, decision))
         results.append({"event_id": record.id, "status": outcome})
@@ -257,7 +238,7 @@ def _ingest(
 def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
     for event, decision in pending:
         try:
-            workflows.apply(event, decision)
+            dispatch.apply(event, decision)
         except Exception as exc:
             # The event is in the ledger: the sweeper dispatches it later.
             log.error("dispatch_failed", event_id=event.id, error=mask_text(repr(exc)))
@@ -269,9 +250,13 @@ def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
 
 def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> None:
     from switchboard.quo import signatures
+    from switchboard.webhook_rotation import rotating, wait_rotation
 
     last = "no Quo webhook registered for this connection"
     for fresh in (False, True):
+        if fresh and rotating(conn.id):
+            # Signed with a key rotated a moment ago and not stored yet: wait for the rotation.
+            wait_rotation(conn.id)
         keys = webhook_keys(rt.db, rt.box, conn.id, "quo", fresh=fresh)
         for key in keys:
             try:
@@ -284,9 +269,8 @@ def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body:
     raise Reject(401, last)
 
 
-@lru_cache(maxsize=8)
 def _verifier(crm: str) -> Any:
-    return crm_verifier(crm)
+    return registry.get(crm).webhooks
 
 
 def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> Any:
@@ -297,7 +281,7 @@ def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body:
     for fresh in (False, True):
         for secret in webhook_keys(rt.db, rt.box, conn.id, conn.crm, fresh=fresh):
             try:
-                verifier.verify_webhook(body, headers, secret)
+                verifier.verify(body, headers, secret)
                 return verifier
             except WebhookVerificationError as exc:
                 last = str(exc) or "signature mismatch"
@@ -339,32 +323,21 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     return payload
 
 
-MAX_KEY_CHARS = 300  # the ledger's idempotency_key column
-
-
-def _content_hash(data: Any) -> str:
-    """A short hash of the event's `data` (canonical JSON): same content, same key."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
-
-
 def _quo_items(body: bytes) -> list[dict[str, Any]]:
-    payload = _parse_json(body)
+    from switchboard.quo.envelope import normalize
+
+    # Both webhook generations' envelopes are stored in one (the legacy) shape.
+    payload = normalize(_parse_json(body))
     event_type = payload.get("type")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise Reject(400, "Quo event without a valid 'type'")
     if not isinstance(payload.get("data", {}), dict):
         raise Reject(400, "Quo event 'data' must be an object")
     event_id = payload.get("id") if isinstance(payload.get("id"), str) else None
-    resource_id = _quo_resource_id(payload)
-    if resource_id:
-        key = f"{event_type}:{resource_id}:{_content_hash(payload.get('data'))}"
-    elif event_id:
-        key = f"event:{event_id}"
-    else:
-        raise Reject(400, "Quo event without an id or a resource id")
-    if len(key) > MAX_KEY_CHARS:  # an odd, very long resource id: still one key per content
-        key = "h:" + hashlib.sha256(key.encode()).hexdigest()
+    try:
+        key, resource_id = quo_events.ledger_key(payload)
+    except ValueError as exc:
+        raise Reject(400, str(exc)) from exc
     return [
         {
             "event_type": event_type,
@@ -379,7 +352,7 @@ def _quo_items(body: bytes) -> list[dict[str, Any]]:
 def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
     _parse_json(body)
     try:
-        changes = verifier.parse_webhook(body, headers)
+        changes = verifier.parse(body, headers)
     except (ValueError, KeyError, TypeError) as exc:
         raise Reject(400, f"malformed webhook: {mask_text(str(exc))[:200]}") from exc
     return [
@@ -452,8 +425,8 @@ async def quo_webhook(connection_id: str, request: Request) -> JSONResponse:
     return await _handle(request, "quo", connection_id)
 
 
-@router.post("/webhooks/{crm}/{connection_id}", summary="Receive a CRM webhook (attio, ...)")
+@router.post("/webhooks/{crm}/{connection_id}", summary="Receive a registered CRM's webhook")
 async def crm_webhook(crm: str, connection_id: str, request: Request) -> JSONResponse:
-    if crm not in workflows.CRM_PROVIDERS:
+    if registry.find(crm) is None:
         return JSONResponse({"ok": False, "error": f"unknown provider {crm[:32]!r}"}, 404)
     return await _handle(request, crm, connection_id)

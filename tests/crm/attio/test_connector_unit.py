@@ -15,6 +15,7 @@ from switchboard.crm.attio import AttioConnector, AttioOAuthToken, authorize_url
 from switchboard.crm.base import CrmNote, Person
 from switchboard.crypto import SecretBox
 from switchboard.http import ApiError, RequestInfo, RetryPolicy
+from switchboard.sync.contacts import people_to_contacts
 
 TOKEN = "attio-token-unit-0123456789"
 PEOPLE_OBJECT = "obj-people-1"
@@ -174,7 +175,7 @@ async def test_find_by_phone_uses_exact_filter_and_drops_non_current_matches() -
     assert rec.bodies()[0]["filter"] == {"phone_numbers": "+15550001111"}
 
 
-async def test_to_quo_contacts_one_company_query() -> None:
+async def test_people_to_contacts_one_company_query() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v2/objects/companies/records/query"
         ids = json.loads(request.content)["filter"]["record_id"]["$in"]
@@ -200,7 +201,7 @@ async def test_to_quo_contacts_one_company_query() -> None:
         Person(id="p3", emails=("linus@example.com",), company_id="c1"),
         Person(id="p4", phones=("+15550002222",), web_url="https://x/" + "y" * 300),
     ]
-    contacts = await rec.connector().to_quo_contacts(people, "switchboard-attio")
+    contacts = await people_to_contacts(rec.connector(), people, "switchboard-attio")
     assert len(rec.requests) == 1
     assert rec.bodies()[0]["filter"] == {"record_id": {"$in": ["c1", "c2"]}}
     apis = [c.to_api() for c in contacts]
@@ -224,9 +225,9 @@ async def test_to_quo_contacts_one_company_query() -> None:
     assert contacts[3].source_url is None
 
 
-async def test_to_quo_contacts_without_companies_makes_no_call() -> None:
+async def test_people_to_contacts_without_companies_makes_no_call() -> None:
     rec = Recorder(lambda _r: httpx.Response(500))
-    contacts = await rec.connector().to_quo_contacts([Person(id="p", first_name="A")], "s")
+    contacts = await people_to_contacts(rec.connector(), [Person(id="p", first_name="A")], "s")
     assert rec.requests == [] and contacts[0].external_id == "p"
 
 

@@ -21,7 +21,6 @@ from switchboard.crm.attio._connector import (
     AttioConnector,
     attio_limiters,
 )
-from switchboard.crm.attio._contacts import display_names, person_to_contact
 from switchboard.crm.attio._oauth import (
     ATTIO_APP_URL,
     AttioOAuthToken,
@@ -43,9 +42,7 @@ __all__ = [
     "AttioOAuthToken",
     "attio_limiters",
     "authorize_url",
-    "display_names",
     "exchange_code",
     "parse_webhook",
-    "person_to_contact",
     "verify_webhook",
 ]

@@ -12,7 +12,6 @@ import httpx
 
 from switchboard import phones
 from switchboard.crm.attio import _webhooks
-from switchboard.crm.attio._contacts import person_to_contact
 from switchboard.crm.attio._cursor import (
     SCAN_SORTS,
     ScanCursor,
@@ -43,7 +42,7 @@ from switchboard.http import (
     limiter_key,
     make_limiter,
 )
-from switchboard.quo.models import ContactInput
+from switchboard.http.paging import offset_pages
 
 ATTIO_API_URL = "https://api.attio.com"
 READ_LIMIT = RateLimit(rate=100, period=1.0)
@@ -275,17 +274,18 @@ class AttioConnector(CrmConnector):
         number = phones.normalise(e164, region=None)
         if number is None:  # not an international number: nobody can have it
             return []
-        found: list[Person] = []
-        offset = 0
-        while True:
-            body = {"filter": {"phone_numbers": number}, "limit": _PHONE_LOOKUP_PAGE}
+
+        async def fetch(offset: int) -> list[dict[str, Any]]:
+            body: dict[str, Any] = {"filter": {"phone_numbers": number}}
+            body["limit"] = _PHONE_LOOKUP_PAGE
             if offset:
                 body["offset"] = offset
-            records = await self._query(PEOPLE, body, "people.find_by_phone")
+            return await self._query(PEOPLE, body, "people.find_by_phone")
+
+        found: list[Person] = []
+        async for records in offset_pages(fetch, _PHONE_LOOKUP_PAGE):
             found.extend(p for p in map(to_person, records) if number in p.phones)
-            if len(records) < _PHONE_LOOKUP_PAGE:
-                return found
-            offset += len(records)
+        return found
 
     async def list_people_changed_since(self, since: datetime) -> list[Person]:
         """People created or changed at or after `since` (the reconciliation delta).
@@ -360,15 +360,8 @@ class AttioConnector(CrmConnector):
 
         return await self._create_guarded(send, already_created)
 
-    async def to_quo_contacts(self, people: list[Person], source: str) -> list[ContactInput]:
-        """One ContactInput per person, in order (people without a phone included: the caller
-        decides to skip them). Company names come from ONE batch query per call
-        (`record_id $in [...]` on companies)."""
-        companies = await self.company_names({p.company_id for p in people if p.company_id})
-        return [person_to_contact(p, source, companies.get(p.company_id or "")) for p in people]
-
     async def company_names(self, company_ids: set[str]) -> dict[str, str]:
-        """Company record id → name, in one query."""
+        """Company record id → name, in ONE query (`record_id $in [...]` on companies)."""
         if not company_ids:
             return {}
         ids = sorted(company_ids)
@@ -408,7 +401,8 @@ class AttioConnector(CrmConnector):
             "parent_object": PEOPLE,
             "parent_record_id": note.person_id,
             "title": note.title,
-            "format": note.content_format,
+            # Attio stores markdown or plain text ("plaintext" in its API).
+            "format": "plaintext" if note.content_format == "plain" else "markdown",
             "content": note.content,
         }
         if note.created_at is not None:
@@ -429,25 +423,19 @@ class AttioConnector(CrmConnector):
         self, person_id: str, max_pages: int | None = None
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield the person's notes page by page (`GET /v2/notes`, offset paging)."""
-        offset, pages = 0, 0
-        while max_pages is None or pages < max_pages:
+
+        async def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"parent_object": PEOPLE, "parent_record_id": person_id}
             payload = await self._call(
                 "GET",
                 "/v2/notes",
                 "notes.list",
-                params={
-                    "parent_object": PEOPLE,
-                    "parent_record_id": person_id,
-                    "limit": _NOTE_PAGE,
-                    "offset": offset,
-                },
+                params={**params, "limit": _NOTE_PAGE, "offset": offset},
             )
-            data = payload.get("data") or []
-            yield data
-            pages += 1
-            if len(data) < _NOTE_PAGE:
-                return
-            offset += len(data)
+            return list(payload.get("data") or [])
+
+        async for page in offset_pages(fetch, _NOTE_PAGE, max_pages=max_pages):
+            yield page
 
     async def list_notes(self, person_id: str) -> list[StoredNote]:
         notes: list[StoredNote] = []
@@ -558,16 +546,14 @@ class AttioConnector(CrmConnector):
 
     async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:
         """Every webhook of the workspace (Attio never returns secrets after creation)."""
+
+        async def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"limit": _WEBHOOK_PAGE, "offset": offset}
+            payload = await self._call("GET", "/v2/webhooks", "webhooks.list", params=params)
+            return list(payload.get("data") or [])
+
         found: list[WebhookSubscriptionInfo] = []
-        offset = 0
-        while True:
-            payload = await self._call(
-                "GET",
-                "/v2/webhooks",
-                "webhooks.list",
-                params={"limit": _WEBHOOK_PAGE, "offset": offset},
-            )
-            data = payload.get("data") or []
+        async for data in offset_pages(fetch, _WEBHOOK_PAGE):
             found.extend(
                 WebhookSubscriptionInfo(
                     remote_id=str(w["id"]["webhook_id"]),
@@ -576,9 +562,7 @@ class AttioConnector(CrmConnector):
                 )
                 for w in data
             )
-            if len(data) < _WEBHOOK_PAGE:
-                return found
-            offset += len(data)
+        return found
 
     def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
         """Constant-time check of `Attio-Signature` / `X-Attio-Signature` (hex HMAC-SHA256 of

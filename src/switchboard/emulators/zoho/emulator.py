@@ -4,6 +4,9 @@ channels, and an adjustable clock.
 
 The clock (`now()`) is wall time plus `advance()`d seconds, so tests can expire channels, access
 tokens and the rolling 24-hour credit window without sleeping.
+
+Over 600 lines on purpose: emulator state — orgs, modules, credits and notifications kept
+together so a request's effects read in one place.
 """
 
 from __future__ import annotations

@@ -46,11 +46,11 @@ def set_factory(factory: Factory | None) -> None:
 
 
 async def _default(connection_id: str) -> PageClients:
-    from switchboard import connections
+    from switchboard import clients
     from switchboard.activity.quo_reader import QuoClientReader
 
-    quo = QuoClientReader(connections.quo_client_for(connection_id))
-    return PageClients(crm=connections.crm_connector_for(connection_id), quo=quo)
+    quo = QuoClientReader(clients.quo_client_for(connection_id))
+    return PageClients(crm=clients.crm_connector_for(connection_id), quo=quo)
 
 
 async def clients_for(connection_id: str) -> PageClients:

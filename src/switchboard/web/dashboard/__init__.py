@@ -14,7 +14,7 @@ Mounted by the app factory (`switchboard.web.app.create_app`) as `router`. Pages
 - `POST .../sync`: start (or join) the initial sync (`switchboard.sync.start_initial_sync`).
 - `POST .../reconcile`: one reconcile pass now (`switchboard.sync.start_reconcile`).
 - `POST .../setup`: retry setup (`switchboard.setup.start_setup`).
-- `POST .../events/{event_id}/replay`: replay a failed event (`switchboard.ledger.replay`).
+- `POST .../events/{event_id}/replay`: replay a failed event (`switchboard.dispatch.replay`).
 - `POST .../settings`: change settings (`connections.update_settings`, then
   `setup.start_resubscribe` when lines or event kinds changed — the admin API's rule).
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from switchboard import connections
+from switchboard import usage
+from switchboard.crm import registry
 from switchboard.store.db import Database
 from switchboard.store.models import (
     ApiCallCount,
@@ -16,10 +17,11 @@ from switchboard.web.dashboard.render import (
     _now,
 )
 
-#: Request budget per provider and second (what the shared rate limiters enforce).
+#: Request budget per provider and second (what the shared rate limiters enforce); CRMs' from
+#: their registry records.
 PROVIDER_BUDGETS: dict[str, tuple[float, str]] = {
     "quo": (10.0, "10 requests/s per API key"),
-    "attio": (125.0, "100 reads/s + 25 writes/s per workspace"),
+    **{p.name: p.budget_summary() for p in registry.all_providers()},
 }
 
 
@@ -27,13 +29,9 @@ def budget(db: Database, connection_id: str) -> list[dict[str, Any]]:
     """Per provider: requests in the last hour / 24 h / all time, 429s and errors, and the
     busiest minute of the last hour against the provider's budget."""
     now = _now()
-    hour = {
-        r["provider"]: r for r in connections.api_usage(db, connection_id, now - timedelta(hours=1))
-    }
-    day = {
-        r["provider"]: r for r in connections.api_usage(db, connection_id, now - timedelta(days=1))
-    }
-    total = {r["provider"]: r for r in connections.api_usage(db, connection_id)}
+    hour = {r["provider"]: r for r in usage.api_usage(db, connection_id, now - timedelta(hours=1))}
+    day = {r["provider"]: r for r in usage.api_usage(db, connection_id, now - timedelta(days=1))}
+    total = {r["provider"]: r for r in usage.api_usage(db, connection_id)}
     with db.session() as s:
         peak = {
             str(p): int(n or 0)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from switchboard import connections
+from switchboard import connection_settings, connections
 from switchboard.store.db import Database
 from switchboard.web.dashboard.render import (
     DashboardError,
@@ -106,7 +106,7 @@ def _settings_context(
         "checked_lines": set(lines),
         "lines_text": "\n".join(x for x in lines if x not in known_ids),
         "objects_text": ", ".join(values.get("sync_objects") or []),
-        "kinds": connections.QUO_EVENT_KINDS,
+        "kinds": connection_settings.QUO_EVENT_KINDS,
         "error": error,
         "now": _now(),
     }

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from switchboard import connections, ledger
+from switchboard import connection_settings, connections, dispatch, ledger
 from switchboard.web import security
 from switchboard.web.dashboard.auth import (
     _safe_next,
@@ -27,6 +27,7 @@ from switchboard.web.dashboard.charts import (
 )
 from switchboard.web.dashboard.forms import _settings_context, known_lines, parse_settings_form
 from switchboard.web.dashboard.health import health_for, history, recent_runs, workflows_for
+from switchboard.web.dashboard.quo_webhooks import router as quo_webhooks_router
 from switchboard.web.dashboard.render import (
     COOKIE,
     STATIC_DIR,
@@ -324,7 +325,7 @@ async def replay_event(request: Request, connection_id: str, event_id: str) -> R
             raise DashboardError(404, f"No event {event_id[:80]!r} on this connection.")
         _require_live(info)
         try:
-            return ledger.replay(rt.db, event_id)
+            return dispatch.replay(rt.db, event_id)
         except ledger.EventNotFound as exc:
             raise DashboardError(404, f"No event {event_id[:80]!r}.") from exc
         except ledger.ReplayRefused as exc:
@@ -365,7 +366,7 @@ async def save_settings(request: Request, connection_id: str) -> Response:
         return _redirect(_conn_url(connection_id, flash="settings_unchanged"))
     try:
         after = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
-    except connections.InvalidSettings as exc:
+    except connection_settings.InvalidSettings as exc:
         ctx = _settings_context(info, values, lines, str(exc))
         return _page(request, "settings.html", ctx, 400)
     except connections.ConnectionNotFound as exc:
@@ -429,3 +430,4 @@ async def rotate_link_secret(request: Request, connection_id: str) -> Response:
 router = APIRouter()
 router.include_router(public)
 router.include_router(protected)
+router.include_router(quo_webhooks_router)

@@ -1,8 +1,14 @@
-"""Person → Quo contact: the mapping every Attio person goes through on its way to Quo."""
+"""Person → Quo contact: the one mapping every CRM person goes through on its way to Quo.
+
+Connectors provide fields (`Person`, company names); the contact is built here, once, for every
+CRM.
+"""
 
 from __future__ import annotations
 
-from switchboard.crm.base import Person
+from collections.abc import Sequence
+
+from switchboard.crm.base import CrmConnector, Person
 from switchboard.quo.models import ContactInput, DefaultFields, LabeledValue
 
 _MAX_SOURCE_URL = 200
@@ -11,7 +17,7 @@ _MAX_SOURCE_URL = 200
 def display_names(person: Person) -> tuple[str, str | None]:
     """(first, last) for Quo, which requires a first name.
 
-    Order of preference: Attio's first/last name; the full name split at the first space; the
+    Order of preference: the CRM's first/last name; the full name split at the first space; the
     local part of the first email; the first phone number.
     """
     first = (person.first_name or "").strip()
@@ -40,7 +46,7 @@ def _labelled(values: tuple[str, ...], label: str) -> list[LabeledValue]:
 
 
 def person_to_contact(person: Person, source: str, company: str | None) -> ContactInput:
-    """externalId = Attio record id; sourceUrl = the record's web_url when it fits Quo's 200
+    """externalId = the CRM's person id; sourceUrl = the person's web_url when it fits Quo's 200
     characters (omitted otherwise); every current phone (E.164) and email."""
     first, last = display_names(person)
     url = person.web_url if person.web_url and len(person.web_url) <= _MAX_SOURCE_URL else None
@@ -57,3 +63,11 @@ def person_to_contact(person: Person, source: str, company: str | None) -> Conta
         source=source,
         source_url=url,
     )
+
+
+async def people_to_contacts(
+    connector: CrmConnector, people: Sequence[Person], source: str
+) -> list[ContactInput]:
+    """One contact per person, in order; company names come from one batch request per call."""
+    companies = await connector.company_names({p.company_id for p in people if p.company_id})
+    return [person_to_contact(p, source, companies.get(p.company_id or "")) for p in people]

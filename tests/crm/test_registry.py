@@ -1,0 +1,119 @@
+"""The CRM provider registry: records, lookups, and that only a CRM's own packages name it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from switchboard.crm import registry
+from switchboard.crm.base import ConnectorConfig
+from switchboard.crm.registry import CrmProvider, RateBudget, UnknownCrm, WebhookCodec
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "switchboard"
+
+
+def test_attio_record_is_found_by_scanning_the_crm_packages() -> None:
+    attio = registry.get("attio")
+    assert "attio" in registry.names()
+    assert attio.display_name == "Attio" and attio.note_format == "markdown"
+    assert attio.quo_source == "switchboard-attio" and attio.token_env == "ATTIO_TOKEN"
+    per_s, label = attio.budget_summary()
+    assert per_s == 125.0 and "read: 100 requests/s" in label and "write: 25" in label
+    connector = attio.connect(ConnectorConfig(token="t-0123456789", base_url="http://x.test"))
+    assert connector.name == "attio"
+    assert attio.emulator is not None and callable(attio.emulator.load_command())
+
+
+def test_unknown_crm_is_a_value_error_naming_the_known_ones() -> None:
+    with pytest.raises(UnknownCrm, match="attio") as err:
+        registry.get("nope")
+    assert isinstance(err.value, ValueError)
+    assert registry.find("nope") is None
+
+
+def test_rate_budgets_describe_request_token_and_credit_shapes() -> None:
+    # Attio: requests per second; Pipedrive-like: token costs per 2-s window plus a daily
+    # budget; Zoho-like: daily credits and a concurrency cap.
+    tokens = RateBudget("tokens", limit=80, window_s=2, unit="tokens", costs={"search": 20})
+    credits = RateBudget("credits", unit="credits", daily=25_000, concurrency=10)
+    assert tokens.per_second == 40 and tokens.describe() == "tokens: 80 tokens/2 s"
+    assert credits.per_second == 0
+    assert credits.describe() == "credits: 25,000 credits/day, 10 concurrent"
+
+
+def test_register_and_unregister_a_crm() -> None:
+    def parse(body: bytes, headers: object) -> list[object]:
+        return []
+
+    provider = CrmProvider(
+        name="registrytest",
+        display_name="Registry Test",
+        api_url="http://registry.test",
+        connector=registry.get("attio").connector,
+        webhooks=WebhookCodec(verify=lambda b, h, s: None, parse=parse),  # type: ignore[arg-type]
+        budgets=(RateBudget("read", limit=5),),
+        note_format="plain",
+    )
+    registry.register(provider)
+    try:
+        assert registry.get("registrytest") is provider
+        assert "registrytest" in registry.names()
+    finally:
+        registry.unregister("registrytest")
+    assert registry.find("registrytest") is None
+
+
+def test_only_the_crm_packages_name_a_crm() -> None:
+    """Outside `crm/<name>/` and `emulators/<name>/`, no source file names a registered CRM."""
+    for name in registry.names():
+        allowed = (SRC / "crm" / name, SRC / "emulators" / name)
+        pattern = re.compile(name, re.IGNORECASE)
+        offenders = [
+            str(path.relative_to(SRC))
+            for path in SRC.rglob("*")
+            if path.is_file()
+            and path.suffix in (".py", ".html", ".css", ".js", ".md", ".ini", ".mako")
+            and not any(path.is_relative_to(a) for a in allowed)
+            and pattern.search(path.read_text("utf-8"))
+        ]
+        assert not offenders, f"{name} named outside its packages: {offenders}"
+
+
+def test_a_crm_adds_settings_of_its_own(tmp_path: Path) -> None:
+    """The record's settings model: defaults merged, values validated, only for that CRM."""
+    import base64
+
+    from switchboard import connections
+    from switchboard.connection_settings import InvalidSettings
+    from switchboard.crypto import SecretBox, generate_master_key
+    from switchboard.store import Database, migrate
+    from tests.crm.tiny.provider import PROVIDER as TINY
+
+    url = f"sqlite:///{tmp_path / 'sb.db'}"
+    migrate(url)
+    db, box = Database(url), SecretBox(base64.urlsafe_b64decode(generate_master_key()))
+    registry.register(TINY)
+    try:
+        info = connections.create_connection(
+            db, box, crm="tiny", quo_api_key="quo-k-123456", crm_token="tiny-t-123456",
+            quo_base_url="http://q", crm_base_url="http://t", settings={"data_centre": "eu"},
+        )  # fmt: skip
+        assert info.settings["data_centre"] == "eu"
+        assert info.settings["log_calls_as"] == "notes"  # the model's default
+        assert info.settings["default_region"] == "US"  # the common ones stay
+        with pytest.raises(InvalidSettings, match="data_centre"):
+            connections.update_settings(db, info.id, {"data_centre": "mars"})
+        changed = connections.update_settings(db, info.id, {"log_calls_as": "call_records"})
+        assert changed.settings["log_calls_as"] == "call_records"
+        attio = connections.create_connection(
+            db, box, crm="attio", quo_api_key="quo-k-123456", crm_token="attio-t-123456",
+            quo_base_url="http://q", crm_base_url="http://a",
+        )  # fmt: skip
+        assert "data_centre" not in attio.settings
+        with pytest.raises(InvalidSettings, match="unknown setting"):
+            connections.update_settings(db, attio.id, {"data_centre": "eu"})
+    finally:
+        registry.unregister(TINY.name)
+        db.dispose()
