@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from switchboard.activity import facts as F
+from switchboard.activity import intents
 from switchboard.activity._db import run_db
 from switchboard.activity.directory import Directory
 from switchboard.activity.events import (
@@ -318,7 +319,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             detail=detail,
         )
 
-    lookups = await _lookups(svc, rtype, rid, phones)
+    lookups = await _lookups(svc, facts, rtype, rid, phones)
     detail["lookups"] = [lk.to_json() for lk in lookups]
     ctx_base = await _render_context(svc, facts)
     notes: list[dict[str, Any]] = []
@@ -371,7 +372,9 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
     )
 
 
-async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> list[Lookup]:
+async def _lookups(
+    svc: Services, facts: F.Facts, rtype: str, rid: str, phones: list[str]
+) -> list[Lookup]:
     _, stored = await run_db(_load_resource, svc.db, svc.connection_id, rtype, rid)
     out: list[Lookup] = []
     fresh: dict[str, Any] = {}
@@ -380,14 +383,42 @@ async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> li
         if cached is not None:
             out.append(Lookup.from_json(cached))
             continue
-        lk = await find_person(
-            svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
-        )
+        lk = await _pinned(svc, facts, phone)
+        if lk is None:
+            lk = await find_person(
+                svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
+            )
         fresh[phone] = lk.to_json()
         out.append(lk)
     if fresh:
         await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, None, fresh)
     return out
+
+
+async def _pinned(svc: Services, facts: F.Facts, phone: str) -> Lookup | None:
+    """The clicked person, when an outgoing call follows a click-to-call click (`intents`)."""
+    if not isinstance(facts, F.CallFacts) or facts.direction != "outgoing":
+        return None
+    line_id, started = facts.phone_number_id, facts.created_at
+    if not line_id or started is None:
+        return None
+    click = await run_db(
+        intents.find_pin,
+        svc.db,
+        svc.connection_id,
+        phone=phone,
+        line_id=line_id,
+        call_started_at=started,
+        window_s=svc.settings.click_window_s,
+    )
+    if click is None:
+        return None
+    await run_db(intents.mark_pinned, svc.db, click.id, facts.call_id)
+    reason = (
+        f"click-to-call: {click.person_id} was clicked at {click.clicked_at.isoformat()} "
+        f"for {phone} from line {line_id}"
+    )
+    return Lookup(phone, click.person_id, "click", [click.person_id], reason)
 
 
 async def _render_context(svc: Services, facts: F.Facts) -> RenderContext:

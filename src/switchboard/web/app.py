@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, quo_webhooks, security, webhooks
+from switchboard.web import admin, callpage, quo_webhooks, security, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -179,6 +179,7 @@ def create_app(
 
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(callpage.router)
     app.include_router(quo_webhooks.router)
     from switchboard.web import dashboard
 
