@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from switchboard import clients, connections, usage
+from switchboard import clients, connection_settings, connections, usage
 from switchboard.crypto import SecretBox, generate_master_key
 from switchboard.store import Database, migrate
 from switchboard.store.models import ApiCallCount, AuditEntry
@@ -43,7 +43,7 @@ def test_create_encrypts_and_loads(db: Database, box: SecretBox) -> None:
     info = _create(db, box, name="Acme")
     assert info.id.startswith("conn_") and len(info.id) >= 25
     assert info.quo_base_url == "http://quo.test"
-    assert info.settings == connections.DEFAULT_SETTINGS
+    assert info.settings == connection_settings.DEFAULT_SETTINGS
     assert info.settings["create_without_phone"] is False
     with db.engine.connect() as c:
         dump = " ".join(str(r) for r in c.execute(text("SELECT * FROM connections")))
@@ -82,7 +82,7 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
     assert updated.settings["enabled_lines"] == ["PN1", "PN2"]
     assert updated.settings["event_kinds"] == ["calls", "messages"]
     assert connections.get_settings_for(db, info.id)["default_region"] == "GB"
-    assert connections.get_settings_for(db, "conn_gone") == connections.DEFAULT_SETTINGS
+    assert connections.get_settings_for(db, "conn_gone") == connection_settings.DEFAULT_SETTINGS
     for bad in (
         {"unknown": 1},
         {"default_region": "ZZ"},
@@ -92,7 +92,7 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
         {"create_without_phone": "no"},
         {"sync_objects": [""]},
     ):
-        with pytest.raises(connections.InvalidSettings):
+        with pytest.raises(connection_settings.InvalidSettings):
             connections.update_settings(db, info.id, bad)
     with pytest.raises(connections.ConnectionNotFound):
         connections.update_settings(db, "conn_missing", {"auto_create_people": True})

@@ -335,3 +335,122 @@ def test_rate_limit_buckets_live_in_their_own_sqlite_file(tmp_path: Path) -> Non
     finally:
         engine.dispose()
     assert not (tmp_path / "switchboard.db").exists()
+
+
+# ------------------------------------------------------------------------------ watchdog
+def test_watchdog_resumes_this_executors_orphaned_workflow(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    """A workflow PENDING on this live executor that nothing here runs (its outcome write
+    failed) goes back to ENQUEUED on its own queue; one running here is left alone."""
+    import sqlalchemy as sa
+    from dbos import DBOS
+
+    from tests.web import plugin
+
+    plugin.install()
+    # listens to `setup` only, so the `activity` workflow below stays queued
+    with Runtime(_settings(sqlite_url, tmp_path, master_key), queues=["setup"]) as rt:
+        event_id = _event(rt, _conn(rt), "test.dummy", "ACorphan")
+        with rt.db.workflow_tables() as (conn, _):
+            conn.execute(
+                sa.text(
+                    "UPDATE workflow_status SET status = 'PENDING', executor_id = :me, "
+                    "updated_at = updated_at - 600000 WHERE workflow_uuid = :id"
+                ),
+                {"me": rt.executor_id, "id": event_id},
+            )
+            conn.commit()
+        assert rt.resume_orphans(older_than_s=300) == [event_id]
+        wf = DBOS.get_workflow_status(event_id)
+        assert wf is not None and wf.status == "ENQUEUED" and wf.queue_name == "activity"
+        assert rt.resume_orphans(older_than_s=0) == []  # not PENDING any more
+
+
+def test_watchdog_redispatches_an_event_whose_workflow_ended_without_finishing_it(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    from tests.web import plugin
+
+    plugin.install()
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        event_id = _event(rt, _conn(rt), "test.dummy", "ACredispatch")
+        wait_status(rt.db, event_id, "processed")
+        # the workflow succeeded but the row's final write was lost
+        ledger.finish(rt.db, event_id, "processing")
+        assert rt.recover_stuck_events(older_than_s=3600)["redispatched"] == 0  # too recent
+        assert rt.recover_stuck_events(older_than_s=-1)["redispatched"] == 1
+        ev = wait_status(rt.db, event_id, "processed")
+        assert ev.detail["workflow_id"] == f"{event_id}:recover:1"
+        assert ev.detail["redispatches"] == 1
+        assert plugin.COUNTS[event_id] == 2
+        assert rt.recover_stuck_events(older_than_s=-1) == {
+            "dispatched": 0, "redispatched": 0, "given_up": 0,
+        }  # fmt: skip
+
+
+def test_readiness_is_a_write_probe(
+    sqlite_url: str,
+    tmp_path: Path,
+    master_key: str,
+    registry_snapshot: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.e2e import db_outage
+
+    flag = tmp_path / "outage.flag"
+    monkeypatch.setenv("SB_TEST_DB_OUTAGE_FLAG", str(flag))
+    monkeypatch.setenv("SWITCHBOARD_READY_CACHE_S", "0")
+    assert db_outage  # installs the write-refusing hook on every engine
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        assert rt.ready()["ready"]
+        flag.touch()
+        try:
+            checks = rt.ready()
+            assert not checks["ready"] and checks["database_error"] == "OperationalError"
+        finally:
+            flag.unlink()
+        assert rt.ready()["ready"]
+
+
+def test_stop_hands_unfinished_workflows_back(
+    db_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    """What a graceful stop leaves PENDING on its executor goes back to ENQUEUED on its queue
+    (SQLite's separate workflows file and PostgreSQL's `dbos` schema alike)."""
+    import sqlalchemy as sa
+
+    from switchboard.store.db import Database
+    from tests.web import plugin
+
+    plugin.install()
+    rt = Runtime(_settings(db_url, tmp_path, master_key), queues=["setup"]).start()
+    try:
+        event_id = _event(rt, _conn(rt), "test.dummy", "AChandback")
+        with rt.db.workflow_tables() as (conn, prefix):
+            conn.execute(
+                sa.text(
+                    f"UPDATE {prefix}workflow_status SET status = 'PENDING', executor_id = :me "
+                    "WHERE workflow_uuid = :id"
+                ),
+                {"me": rt.executor_id, "id": event_id},
+            )
+            conn.commit()
+    finally:
+        rt.stop(timeout_s=0)
+    db = Database(rt.database_url)
+    try:
+        with db.workflow_tables() as (conn, prefix):
+            row = conn.execute(
+                sa.text(
+                    f"SELECT status, queue_name, executor_id FROM {prefix}workflow_status "
+                    "WHERE workflow_uuid = :id"
+                ),
+                {"id": event_id},
+            ).one()
+        with db.session() as s:
+            beats = s.query(ExecutorHeartbeat).count()
+    finally:
+        db.dispose()
+    assert tuple(row) == ("ENQUEUED", "activity", rt.executor_id)
+    assert beats == 0

@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from switchboard import context
-from switchboard.connections import get_connection, load_credentials
+from switchboard.connections import get_connection, load_credentials, quo_webhooks_generation
 from switchboard.crm import registry
 from switchboard.crm.base import ConnectorConfig, CrmConnector
 from switchboard.quo.client import QuoClient
@@ -33,8 +33,12 @@ def quo_client_for(connection_id: str, **overrides: Any) -> QuoClient:
         hook=counter.hook(connection_id) if counter else None,
         database_url=settings.resolved_database_url(),
         redis_url=settings.redis_url,
-        webhooks_version=settings.quo_webhooks_version,
-        **overrides,
+        **{
+            "webhooks_version": quo_webhooks_generation(
+                info.settings, settings.quo_webhooks_version
+            ),
+            **overrides,
+        },
     )
 
 

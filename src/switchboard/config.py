@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -27,7 +28,28 @@ class Settings(BaseSettings):
         default=None,
         description="Master key for secrets at rest; generated into data_dir if unset.",
     )
-    admin_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Token for the admin API, dashboard, /docs and /metrics; generated into "
+        "data_dir/admin.token (and printed once) if unset.",
+    )
+    admin_open_on_loopback: bool = Field(
+        default=False,
+        description="Development only: with no admin_token set, a server bound to a loopback "
+        "address answers the admin API and dashboard without a token.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="A token that reads /metrics only (the admin token works too)."
+    )
+    allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated Host names the web app answers to; '*' = any. Default: "
+        "the public_url host, the bind address and the loopback names.",
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Allow plain-http provider base URLs to non-loopback hosts (keys in clear).",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     public_url: str = Field(
@@ -43,6 +65,42 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+
+def insecure_http_reason(url: str) -> str | None:
+    """Why a provider base URL would send API keys in clear (plain http to a host other than
+    this machine), or None. `http://127.0.0.1:…` and `http://localhost:…` (emulators) are fine."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return None
+    if parts.scheme != "http":
+        return f"{url!r} is not an http(s) URL"
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"{url!r} is plain http to {host or 'an empty host'}: API keys would cross the network "
+        "in clear. Use https, or pass --allow-insecure-http (SWITCHBOARD_ALLOW_INSECURE_HTTP=true)"
+    )
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory private to this user (0700), and tighten an existing one that
+    we own: it holds the master key, the admin token and (SQLite) texts and transcripts."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:  # a read-only mount or a directory someone else provides: leave it
+        pass
 
 
 def _sqlite_sibling(database_url: str, suffix: str) -> str:

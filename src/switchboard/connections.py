@@ -11,14 +11,8 @@
 Secrets are only ever stored encrypted (`SecretBox`, AES-GCM) and registered with the log
 redactor when loaded. `ConnectionInfo.to_dict()` never contains a secret.
 
-Settings (per connection; `update_settings` validates and merges):
-
-- `default_region` ("US"): phone parsing region.
-- `enabled_lines` (null = every line): Quo phone-number ids to log.
-- `event_kinds` (calls, messages, summaries, transcripts): Quo webhook kinds subscribed.
-- `auto_create_people` (false): create CRM people for unknown callers.
-- `sync_objects` (["people"]): CRM objects synced to Quo.
-- `create_without_phone` (false): create Quo contacts for people without phones.
+Settings (per connection): `switchboard.connection_settings` validates them (the common ones
+and the CRM's own); `update_settings` merges a validated change.
 
 API-call accounting lives in `switchboard.usage`; the clients built for a connection (counted,
 rate-limited) in `switchboard.clients`.
@@ -35,10 +29,15 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from switchboard.connection_settings import (
+    QUO_WEBHOOK_GENERATIONS,
+    InvalidSettings,
+    effective_settings,
+    validate_settings,
+)
 from switchboard.crm import registry
 from switchboard.crypto import SecretBox
 from switchboard.logs import get_logger, register_secret
-from switchboard.quo.kinds import EVENT_KINDS
 from switchboard.store.db import Database
 from switchboard.store.models import (
     AuditEntry,
@@ -48,29 +47,11 @@ from switchboard.store.models import (
 
 log = get_logger("switchboard.connections")
 
-
-QUO_EVENT_KINDS = EVENT_KINDS
-
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "default_region": "US",
-    "enabled_lines": None,
-    "event_kinds": list(QUO_EVENT_KINDS),
-    "auto_create_people": False,
-    "sync_objects": ["people"],
-    "create_without_phone": False,
-    # New Quo lines, noticed by the scheduled webhook check when `enabled_lines` is a list:
-    # enabled at once when `auto_enable_new_lines`, else listed in `offered_lines` to enable.
-    "auto_enable_new_lines": False,
-    "offered_lines": [],
-    "known_lines": None,
-}
+#: Remote id suffix of the row that keeps a webhook's previous signing key after a rotation.
+PREVIOUS_KEY_SUFFIX = "#previous"
 
 
 class ConnectionNotFound(LookupError):
-    pass
-
-
-class InvalidSettings(ValueError):
     pass
 
 
@@ -90,6 +71,11 @@ class SubscriptionInfo:
     resource_ids: list[Any]
     status: str
     created_at: datetime
+
+    @property
+    def is_previous_key(self) -> bool:
+        """A rotated-out signing key kept for verification (`replace_subscription_key`)."""
+        return self.remote_id.endswith(PREVIOUS_KEY_SUFFIX)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,51 +157,9 @@ def new_connection_id() -> str:
     return "conn_" + secrets.token_urlsafe(18)
 
 
-def effective_settings(stored: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = dict(DEFAULT_SETTINGS)
-    out.update(stored or {})
-    return out
-
-
-def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated copy of a settings change; raises InvalidSettings with a clear message."""
-    out: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key not in DEFAULT_SETTINGS:
-            raise InvalidSettings(f"unknown setting {key!r}; known: {sorted(DEFAULT_SETTINGS)}")
-        if key == "default_region":
-            import phonenumbers
-
-            if not isinstance(value, str) or value.upper() not in (phonenumbers.SUPPORTED_REGIONS):
-                raise InvalidSettings(f"default_region must be a region code like 'US': {value!r}")
-            value = value.upper()
-        elif key == "enabled_lines":
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
-            ):
-                raise InvalidSettings("enabled_lines must be null (all) or a list of line ids")
-            if value is not None:
-                value = sorted(set(value))
-        elif key == "event_kinds":
-            if not isinstance(value, list) or any(v not in QUO_EVENT_KINDS for v in value):
-                raise InvalidSettings(f"event_kinds must be a list drawn from {QUO_EVENT_KINDS}")
-            value = [k for k in QUO_EVENT_KINDS if k in value]
-        elif key in ("offered_lines", "known_lines"):
-            if (value is not None or key == "offered_lines") and (
-                not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
-            ):
-                raise InvalidSettings(f"{key} must be a list of line ids")
-            if value is not None:
-                value = sorted(set(value))
-        elif key in ("auto_create_people", "create_without_phone", "auto_enable_new_lines"):
-            if not isinstance(value, bool):
-                raise InvalidSettings(f"{key} must be true or false")
-        elif key == "sync_objects" and (
-            not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
-        ):
-            raise InvalidSettings("sync_objects must be a list of CRM object slugs")
-        out[key] = value
-    return out
+# The `version` column holds 8 characters: the dated generation is stored without dashes.
+_STORED_VERSIONS = {"2026-03-30": "20260330"}
+_READ_VERSIONS = {v: k for k, v in _STORED_VERSIONS.items()}
 
 
 def _sub_info(w: WebhookSubscription) -> SubscriptionInfo:
@@ -224,7 +168,7 @@ def _sub_info(w: WebhookSubscription) -> SubscriptionInfo:
         provider=w.provider,
         remote_id=w.remote_id,
         kind=w.kind,
-        version=w.version,
+        version=_READ_VERSIONS.get(w.version, w.version),
         url=w.url,
         events=list(w.events or []),
         resource_ids=list(w.resource_ids or []),
@@ -243,7 +187,7 @@ def _info(row: Connection, subs: list[WebhookSubscription] | None = None) -> Con
         quo_base_url=row.quo_base_url,
         crm_base_url=row.crm_base_url,
         crm_workspace_id=row.crm_workspace_id,
-        settings=effective_settings(row.settings),
+        settings=effective_settings(row.settings, row.crm),
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_event_at=row.last_event_at,
@@ -295,7 +239,7 @@ def create_connection(
         quo_api_key_enc=box.encrypt(quo_api_key),
         crm_token_enc=box.encrypt(crm_token),
         crm_workspace_id=crm_workspace_id,
-        settings=validate_settings(settings or {}),
+        settings=validate_settings(settings or {}, crm),
     )
     with db.session() as s:
         s.add(row)
@@ -344,18 +288,20 @@ def get_settings_for(db: Database, connection_id: str) -> dict[str, Any]:
     """Effective settings ({} defaults merged); defaults when the connection is gone."""
     with db.session() as s:
         row = s.get(Connection, connection_id)
-        return effective_settings(row.settings if row is not None else None)
+        if row is None:
+            return effective_settings(None)
+        return effective_settings(row.settings, row.crm)
 
 
 def update_settings(db: Database, connection_id: str, changes: Mapping[str, Any]) -> ConnectionInfo:
     """Validate and merge settings. Re-subscription on line/event-kind changes is the caller's
     job (`switchboard.setup.start_resubscribe`), so this stays a pure database operation."""
-    valid = validate_settings(changes)
     with db.session() as s:
         row = s.get(Connection, connection_id)
         if row is None:
             raise ConnectionNotFound(connection_id)
-        before = effective_settings(row.settings)
+        valid = validate_settings(changes, row.crm)
+        before = effective_settings(row.settings, row.crm)
         row.settings = {**(row.settings or {}), **valid}
         s.add(
             AuditEntry(
@@ -452,7 +398,7 @@ def add_subscription(
             provider=provider,
             remote_id=remote_id,
             kind=kind,
-            version=version,
+            version=_STORED_VERSIONS.get(version, version),
             url=url,
             events=list(events),
             resource_ids=list(resource_ids or []),
@@ -464,6 +410,45 @@ def add_subscription(
         info = _sub_info(row)
     _key_cache.invalidate(connection_id)
     return info
+
+
+def replace_subscription_key(
+    db: Database, box: SecretBox, provider: str, remote_id: str, key: str, *, keep_as: str
+) -> None:
+    """Store a webhook's new signing key (after a rotation). The old key stays valid for
+    verification in a sibling row `keep_as` (`<id>#previous`, same connection) until the
+    scheduled webhook check drops it."""
+    register_secret(key)
+    with db.session() as s:
+        row = s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.provider == provider,
+                WebhookSubscription.remote_id == remote_id,
+            )
+        ).scalar_one()
+        cid = row.connection_id
+        previous = s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.provider == provider,
+                WebhookSubscription.remote_id == keep_as,
+            )
+        ).scalar_one_or_none()
+        if previous is None:
+            previous = WebhookSubscription(
+                connection_id=cid,
+                provider=provider,
+                remote_id=keep_as,
+                kind=row.kind,
+                version=row.version,
+                url=row.url,
+                events=list(row.events or []),
+                resource_ids=list(row.resource_ids or []),
+                status="active",
+            )
+            s.add(previous)
+        previous.key_enc = row.key_enc
+        row.key_enc = box.encrypt(key)
+    _key_cache.invalidate(cid)
 
 
 def remove_subscription(db: Database, provider: str, remote_id: str) -> None:
@@ -497,6 +482,7 @@ class _KeyCache:
     """Decrypted webhook keys per (connection, provider), cached briefly for the ack path."""
 
     ttl_s = 5.0
+    fresh_min_s = 1.0
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, str], tuple[float, list[str]]] = {}
@@ -518,7 +504,9 @@ class _KeyCache:
         now = time.monotonic()
         with self._lock:
             hit = self._data.get((connection_id, provider))
-        if hit and not fresh and now - hit[0] < self.ttl_s:
+        # `fresh` (the cached keys did not verify) reloads at most once a second: forged
+        # requests must not turn into a database read and decryptions each.
+        if hit and now - hit[0] < (self.fresh_min_s if fresh else self.ttl_s):
             return hit[1]
         with db.session() as s:
             rows = s.execute(
@@ -551,3 +539,28 @@ def webhook_keys(
 ) -> list[str]:
     """Decrypted signing keys/secrets of the connection's webhooks at `provider`."""
     return _key_cache.get(db, box, connection_id, provider, fresh=fresh)
+
+
+def quo_webhooks_generation(stored: Mapping[str, Any], default: str) -> str:
+    """The connection's Quo webhook generation (`default`: the deployment's setting)."""
+    value = stored.get("quo_webhooks")
+    return str(value) if value else default
+
+
+def set_quo_webhooks_generation(db: Database, connection_id: str, generation: str) -> None:
+    """Record the generation the connection's Quo webhooks now use (setup and migration)."""
+    if generation not in (*QUO_WEBHOOK_GENERATIONS, "v2"):
+        raise InvalidSettings(f"unknown Quo webhook generation {generation!r}")
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        if row is None:
+            raise ConnectionNotFound(connection_id)
+        before = (row.settings or {}).get("quo_webhooks")
+        row.settings = {**(row.settings or {}), "quo_webhooks": generation}
+        s.add(
+            AuditEntry(
+                connection_id=connection_id,
+                action="quo_webhooks_generation",
+                detail={"before": before, "after": generation},
+            )
+        )

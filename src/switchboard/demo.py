@@ -400,7 +400,9 @@ class Demo:
             self.console.rule(note["title"])
             self.console.print(note["content"], markup=False, highlight=False)
         self.console.rule()
-        self.console.print(f"Dashboard: {r.dashboard_url}")
+        self.console.print(
+            f"Dashboard: {r.dashboard_url}  (admin token: {self.opts.data_dir / 'admin.token'})"
+        )
 
     # ------------------------------------------------------------------ plumbing
     def _serve(self, server: Any) -> Any:

@@ -9,6 +9,7 @@
     dispatch.submit(event)                                     # route + apply
     dispatch.replay(db, event_id)                              # a failed event, new workflow id
     dispatch.sweep_undispatched(db)                            # accepted rows nobody enqueued
+    dispatch.recover_stuck_events(db, older_than_s)            # rows whose workflow ended early
 
 Routers are looked up most specific first — exact type, then the longest registered prefix
 ending in ".", then "*"; for a registered CRM the pseudo-provider `crm` is consulted after the
@@ -25,6 +26,8 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from dbos import DBOS
 
 from switchboard import context, ledger, workflows
 from switchboard.connections import get_settings_for
@@ -174,8 +177,6 @@ def sweep_undispatched(db: Database, older_than_s: float = 10.0) -> int:
     """Dispatch events left `accepted` with no DBOS workflow (crash between the ledger insert
     and the enqueue). Events already enqueued (a backlog) are skipped with one batched lookup,
     so a deep queue costs no extra writes. Returns how many were dispatched."""
-    from dbos import DBOS
-
     stale = ledger.undispatched(db, older_than_s=older_than_s)
     if not stale:
         return 0
@@ -192,3 +193,62 @@ def sweep_undispatched(db: Database, older_than_s: float = 10.0) -> int:
         submit(inbound_event(ev, get_settings_for(db, ev.connection_id)))
         n += 1
     return n
+
+
+#: A re-dispatched event whose workflows keep finishing without finishing the row is given up
+#: (recorded `failed`) after this many re-dispatches, so a poisoned row cannot loop forever.
+MAX_REDISPATCHES = 5
+
+
+def recover_stuck_events(db: Database, older_than_s: float) -> dict[str, int]:
+    """Get every ledger row left `accepted`/`processing` for `older_than_s` moving again (the
+    runtime's watchdog; `switchboard.runtime` describes each case). Returns how many rows were
+    dispatched, re-dispatched and given up."""
+    stuck = ledger.stuck(db, older_than_s=older_than_s)
+    counts = {"dispatched": 0, "redispatched": 0, "given_up": 0}
+    if not stuck:
+        return counts
+    wids = {ev.id: ledger.workflow_id_of(ev) for ev in stuck}
+    found = {
+        wf.workflow_id: wf
+        for wf in DBOS.list_workflows(
+            workflow_ids=list(wids.values()), load_input=False, load_output=False
+        )
+    }
+    for ev in stuck:
+        wid = wids[ev.id]
+        wf = found.get(wid)
+        status = wf.status if wf is not None else None
+        if status in ("ENQUEUED", "DELAYED"):
+            continue  # a backlog: the queue will get to it
+        if status == "PENDING":
+            # running, or an orphan of this executor (`resume_orphans` re-enqueues it) or
+            # of another one (its own watchdog, or the recovery of dead executors)
+            continue
+        if status is None and ev.status == "accepted":
+            _resubmit(db, ev, wid)  # the enqueue was lost; same id, so at most once
+            counts["dispatched"] += 1
+            continue
+        if status not in (None, "SUCCESS", "ERROR"):
+            continue  # CANCELLED or dead-lettered on purpose: an operator's call
+        current = ledger.get_event(db, ev.id)
+        if current is None or current.status not in ("accepted", "processing"):
+            continue  # finished meanwhile
+        if int(current.detail.get("redispatches", 0)) >= MAX_REDISPATCHES:
+            ledger.finish(
+                db, ev.id, "failed", reason="stuck: its workflows ended without "
+                f"finishing it {MAX_REDISPATCHES} times", only_from=("accepted", "processing"),
+            )  # fmt: skip
+            counts["given_up"] += 1
+            continue
+        handed = ledger.redispatch(db, ev.id, expected_workflow_id=wid)
+        if handed is not None:
+            _resubmit(db, current, handed[0])
+            counts["redispatched"] += 1
+    if any(counts.values()):
+        log.warning("stuck_events_recovered", **counts)
+    return counts
+
+
+def _resubmit(db: Database, ev: ledger.EventRecord, workflow_id: str) -> None:
+    submit(inbound_event(ev, get_settings_for(db, ev.connection_id)), workflow_id=workflow_id)

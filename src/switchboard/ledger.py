@@ -8,7 +8,12 @@
   (each final status may carry a `reason` and a JSON `detail`). `attempts` counts processing
   starts. `ignored` can also be set straight from `accepted` (no handler, disabled line...).
 * Failed events are replayed with `replay` (new workflow id `<event id>:replay:<n>`).
-* Refused webhook requests are recorded in `webhook_rejections` (`record_rejection`).
+* The workflow currently responsible for a row is `workflow_id_of(row)`: the event id, or the
+  replay / re-dispatch id recorded in `detail["workflow_id"]`. The runtime's watchdog finds rows
+  left `accepted`/`processing` (`stuck`) and re-dispatches those whose workflow finished without
+  finishing the row (`redispatch`, new workflow id `<event id>:recover:<n>`).
+* A sample of refused webhook requests is recorded in `webhook_rejections` (`record_rejection`,
+  pruned by `prune_rejections`; the sampling is in `switchboard.web.rejections`).
 
 All functions take the `Database` and return plain `EventRecord`s (safe outside a session).
 """
@@ -22,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.store.db import Database
@@ -286,6 +291,46 @@ def undispatched(db: Database, older_than_s: float = 10.0, limit: int = 200) -> 
         return [_record(r) for r in s.execute(q).scalars()]
 
 
+def stuck(db: Database, older_than_s: float, limit: int = 200) -> list[EventRecord]:
+    """Events still `accepted` or `processing` `older_than_s` after they were received, oldest
+    first: candidates for the watchdog, which checks their workflow before touching them."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    q = (
+        select(Event)
+        .where(Event.status.in_(("accepted", "processing")), Event.received_at < cutoff)
+        .order_by(Event.received_at)
+        .limit(limit)
+    )
+    with db.session() as s:
+        return [_record(r) for r in s.execute(q).scalars()]
+
+
+def workflow_id_of(event: EventRecord) -> str:
+    """The id of the workflow currently responsible for the event."""
+    return str(event.detail.get("workflow_id") or event.id)
+
+
+def redispatch(db: Database, event_id: str, *, expected_workflow_id: str) -> tuple[str, int] | None:
+    """Hand a stuck row to a new workflow id `<event id>:recover:<n>` (its previous workflow
+    finished without finishing the row). Returns (workflow id, n), or None when the row is
+    final or already handed on (another watchdog won): the id is derived from the row, so two
+    watchdogs racing enqueue the same workflow id, which DBOS starts once."""
+    with db.session() as s:
+        q = select(Event).where(Event.id == event_id)
+        if not db.is_sqlite:
+            q = q.with_for_update()
+        row = s.execute(q).scalar_one_or_none()
+        if row is None or row.status not in ("accepted", "processing"):
+            return None
+        detail = dict(row.detail or {})
+        if str(detail.get("workflow_id") or row.id) != expected_workflow_id:
+            return None
+        n = int(detail.get("redispatches", 0)) + 1
+        workflow_id = f"{event_id}:recover:{n}"
+        row.detail = {**detail, "redispatches": n, "workflow_id": workflow_id}
+        return workflow_id, n
+
+
 def reopen_for_replay(
     db: Database, event_id: str, *, force: bool = False
 ) -> tuple[EventRecord, str]:
@@ -310,7 +355,8 @@ def reopen_for_replay(
             )
         replays = int((row.detail or {}).get("replays", 0)) + 1
         previous = {"status": row.status, "reason": row.reason}
-        row.detail = {**(row.detail or {}), "replays": replays}
+        workflow_id = f"{event_id}:replay:{replays}"
+        row.detail = {**(row.detail or {}), "replays": replays, "workflow_id": workflow_id}
         row.status = "accepted"
         row.reason = None
         row.processed_at = None
@@ -322,7 +368,6 @@ def reopen_for_replay(
                 detail={"event_id": event_id, "replay": replays, "previous": previous},
             )
         )
-    workflow_id = f"{event_id}:replay:{replays}"
     return record, workflow_id
 
 
@@ -338,6 +383,18 @@ def record_rejection(
                 reason=reason[:2000],
             )
         )
+
+
+def prune_rejections(db: Database, *, older_than: timedelta, keep: int) -> None:
+    """Delete rejection samples older than `older_than` and all but the newest `keep`."""
+    cutoff = datetime.now(UTC) - older_than
+    with db.session() as s:
+        s.execute(delete(WebhookRejection).where(WebhookRejection.received_at < cutoff))
+        floor = s.execute(
+            select(WebhookRejection.id).order_by(WebhookRejection.id.desc()).offset(keep).limit(1)
+        ).scalar()
+        if floor is not None:
+            s.execute(delete(WebhookRejection).where(WebhookRejection.id <= floor))
 
 
 def list_rejections(

@@ -1,7 +1,9 @@
 """Prometheus metrics, served at `/metrics`.
 
 In-process (this process only): `switchboard_webhook_ack_seconds` (histogram, by provider and
-result), `switchboard_api_requests_total` / `switchboard_api_429_total` (by provider, counted by
+result), `switchboard_webhook_rejections_total` (refused webhooks by provider and status) and
+`switchboard_webhook_rejections_unstored_total` (refusals not sampled into the database),
+`switchboard_api_requests_total` / `switchboard_api_429_total` (by provider, counted by
 the HTTP request hook of clients built through `switchboard.connections`).
 
 From the database at scrape time (the whole deployment, whatever process did the work):
@@ -9,10 +11,16 @@ From the database at scrape time (the whole deployment, whatever process did the
 / `switchboard_api_429_recorded` (api_call_counts totals by provider), `switchboard_sync_done`,
 `switchboard_sync_total`, `switchboard_sync_progress_ratio` (running syncs by connection) and
 `switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue).
+
+A connection is labelled `connection="<connection_label(id)>"`, never by its id: the id is the
+secret part of the connection's webhook URLs, and metrics travel to places (scrapers, dashboards,
+alert payloads) that must not be able to post webhooks. The admin API shows each connection's
+label (`metrics_label`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +58,26 @@ WEBHOOKS = Counter(
     registry=REGISTRY,
 )
 
+WEBHOOK_REJECTIONS = Counter(
+    "switchboard_webhook_rejections",
+    "Refused webhook requests by provider and HTTP status (all of them, stored or not).",
+    ["provider", "code"],
+    registry=REGISTRY,
+)
+WEBHOOK_REJECTIONS_UNSTORED = Counter(
+    "switchboard_webhook_rejections_unstored",
+    "Refused webhook requests not sampled into webhook_rejections (rate cap or backlog).",
+    ["provider"],
+    registry=REGISTRY,
+)
+
+
+def connection_label(connection_id: str) -> str:
+    """The non-secret metrics label of a connection: a short hash of its id (48 bits: unique in
+    any real deployment, and useless for guessing a webhook URL)."""
+    digest = hashlib.sha256(b"switchboard-metrics-label:" + connection_id.encode()).hexdigest()
+    return "c_" + digest[:12]
+
 
 class DatabaseCollector(Collector):
     """Deployment-wide figures read from the shared database at scrape time."""
@@ -83,15 +111,15 @@ def _collect(rt: Any) -> Iterator[Any]:
         labels=["provider"],
     )
     sync_done = GaugeMetricFamily(
-        "switchboard_sync_done", "People processed by the running sync.", labels=["connection_id"]
+        "switchboard_sync_done", "People processed by the running sync.", labels=["connection"]
     )
     sync_total = GaugeMetricFamily(
-        "switchboard_sync_total", "People expected by the running sync.", labels=["connection_id"]
+        "switchboard_sync_total", "People expected by the running sync.", labels=["connection"]
     )
     sync_ratio = GaugeMetricFamily(
         "switchboard_sync_progress_ratio",
         "done / total of the running sync (0..1).",
-        labels=["connection_id"],
+        labels=["connection"],
     )
     depth = GaugeMetricFamily(
         "switchboard_queue_depth", "DBOS workflows waiting or running.", labels=["queue", "status"]
@@ -113,10 +141,11 @@ def _collect(rt: Any) -> Iterator[Any]:
             req.add_metric([provider], float(total or 0))
             r429.add_metric([provider], float(t429 or 0))
         for run in s.execute(select(SyncRun).where(SyncRun.status == "running")).scalars():
-            sync_done.add_metric([run.connection_id], float(run.done))
+            label = connection_label(run.connection_id)
+            sync_done.add_metric([label], float(run.done))
             if run.total:
-                sync_total.add_metric([run.connection_id], float(run.total))
-                sync_ratio.add_metric([run.connection_id], min(1.0, run.done / run.total))
+                sync_total.add_metric([label], float(run.total))
+                sync_ratio.add_metric([label], min(1.0, run.done / run.total))
     try:
         with rt.db.workflow_tables() as (conn, schema):
             for queue, status, n in conn.execute(

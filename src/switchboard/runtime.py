@@ -34,6 +34,32 @@ How DBOS 3.4.0 behaves here (read from the installed source, checked by tests/te
   queue's atomic dequeue admits exactly one runner. Completed steps are not re-run; the step in
   flight is. A graceful stop deletes the heartbeat row after `DBOS.destroy`, so anything still
   pending is picked up by the survivors at once.
+* **Orphans of a live executor**: DBOS also never re-runs a workflow of a *live* executor once
+  its execution has ended without recording an outcome. A workflow body that raises runs
+  `update_workflow_outcome(ERROR)`; when the database refuses that write too (read-only or
+  full file, dropped connection — only "database is locked" and PostgreSQL connection errors are
+  retried by DBOS's `db_retry`), the exception escapes, the row stays PENDING with this
+  executor's id and the queue never dequeues it again: it is no longer ENQUEUED, and startup
+  recovery only runs at launch. Every worker process runs a watchdog (every
+  `SWITCHBOARD_WATCHDOG_INTERVAL` seconds) with two parts. `resume_orphans`: this executor's
+  PENDING workflows that are not running in this process (DBOS's active-workflow set) and were
+  claimed more than `SWITCHBOARD_STUCK_AFTER` seconds ago are flipped back to ENQUEUED on their
+  queue with `reenqueue_for_recovery` — the call DBOS's own recovery makes, conditional on the
+  row still being PENDING on this executor. `recover_stuck_events`: ledger rows still
+  `accepted`/`processing` `SWITCHBOARD_STUCK_AFTER` seconds after receipt, by the state of the
+  workflow responsible: ENQUEUED/DELAYED → a backlog, left alone; PENDING → running, or an
+  orphan handled above or by its own executor / the dead-executor recovery; missing → dispatched
+  (lost enqueue, same workflow id); SUCCESS/ERROR while the row is not final (the ledger write
+  was lost) → re-dispatched under `<event id>:recover:<n>`. Exactly-once effects still hold: a
+  resumed run skips completed steps, a re-dispatch repeats an idempotent processor (notes are
+  guarded by activity records). The event workflow itself rides out short outages
+  (`switchboard.workflows.TRANSIENT_DB_RETRY_S`), so most runs never become orphans.
+* **Graceful stop** (`stop`, run on SIGTERM/SIGINT by `serve` and `worker`): DBOS stops
+  dequeuing and waits up to the drain bound for running workflows; those still running are
+  handed back — reset from PENDING on this executor to ENQUEUED on their queue — so another
+  worker (or the next start) runs them at once, then the heartbeat row is deleted.
+* **Readiness** includes a real write (the heartbeat upsert), cached for
+  `SWITCHBOARD_READY_CACHE_S`, so `/readyz` turns 503 while the database refuses writes.
 * **Same database**: DBOS's system tables live in the application database (SQLite file or
   PostgreSQL — the `dbos` schema there); the Alembic migration ignores them.
 """
@@ -45,6 +71,7 @@ import importlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,7 +80,7 @@ from typing import Any, cast
 from sqlalchemy import delete, select
 
 from switchboard import clients, context, dispatch, workflows
-from switchboard.config import Settings, get_settings, normalise_database_url
+from switchboard.config import Settings, get_settings, normalise_database_url, prepare_data_dir
 from switchboard.crypto import SecretBox, secret_box
 from switchboard.logs import get_logger
 from switchboard.store.db import Database, migrate
@@ -71,7 +98,7 @@ WORKFLOW_MODULES = [
 ]
 
 #: Called once DBOS is launched and queues are registered, in worker processes (not in web-only
-#: or CLI processes): "module:function" names (missing ones are skipped) and `after_launch` hooks.
+#: or CLI processes): "module:function" names and `after_launch` hooks.
 AFTER_LAUNCH = ["switchboard.sync:install_schedule"]
 _after_launch_hooks: list[Any] = []
 
@@ -89,10 +116,7 @@ def _run_after_launch() -> None:
     hooks = list(_after_launch_hooks)
     for ref in AFTER_LAUNCH:
         module_name, _, attr = ref.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module_name), attr)
-        except (ModuleNotFoundError, AttributeError):
-            continue
+        fn = getattr(importlib.import_module(module_name), attr)
         if fn not in hooks:
             hooks.append(fn)
     for fn in hooks:
@@ -107,6 +131,11 @@ def _run_after_launch() -> None:
 HEARTBEAT_INTERVAL_S = float(os.environ.get("SWITCHBOARD_HEARTBEAT_INTERVAL", "2"))
 STALE_AFTER_S = float(os.environ.get("SWITCHBOARD_EXECUTOR_STALE_AFTER", "15"))
 SWEEP_INTERVAL_S = float(os.environ.get("SWITCHBOARD_SWEEP_INTERVAL", "10"))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, "") or default)
+
 
 _lock = threading.Lock()
 
@@ -181,10 +210,10 @@ def current_or_none() -> Runtime | None:
 
 
 def import_workflow_modules() -> list[str]:
-    """Import every module that defines workflows or registers handlers; returns those found.
+    """Import every module that defines workflows or registers handlers; returns their names.
 
     `SWITCHBOARD_EXTRA_WORKFLOW_MODULES` (comma-separated) adds modules, e.g. test plugins or
-    site-specific handlers; unlike the built-in list, those must exist."""
+    site-specific handlers."""
     found = []
     extra = [m.strip() for m in os.environ.get("SWITCHBOARD_EXTRA_WORKFLOW_MODULES", "").split(",")]
     for name in extra:
@@ -192,12 +221,8 @@ def import_workflow_modules() -> list[str]:
             importlib.import_module(name)
             found.append(name)
     for name in WORKFLOW_MODULES:
-        try:
-            importlib.import_module(name)
-            found.append(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but one of its imports is missing
-                raise
+        importlib.import_module(name)
+        found.append(name)
     return found
 
 
@@ -223,6 +248,7 @@ class Runtime:
         self.kind = kind
         self.launch_dbos = launch_dbos
         self.queues = queues
+        prepare_data_dir(Path(self.settings.data_dir))  # 0700: keys and (SQLite) texts inside
         self.database_url = self.settings.resolved_database_url()
         self.executor_id = workflows.new_executor_id(self.settings)
         self.db: Database = Database(self.database_url)
@@ -230,6 +256,13 @@ class Runtime:
         self.started = False
         self.dbos_ready = False
         self.api_counter: Any = None
+        # Read here (not at import) so a test or an operator can set them per process.
+        self.watchdog_interval_s = _env_float("SWITCHBOARD_WATCHDOG_INTERVAL", SWEEP_INTERVAL_S)
+        self.stuck_after_s = _env_float("SWITCHBOARD_STUCK_AFTER", 60.0)
+        self.ready_cache_s = _env_float("SWITCHBOARD_READY_CACHE_S", 2.0)
+        self.drain_s = _env_float("SWITCHBOARD_SHUTDOWN_DRAIN_S", 10.0)
+        self._write_ok: tuple[float, bool, str | None] = (0.0, False, None)
+        self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -252,7 +285,7 @@ class Runtime:
         if self.launch_dbos:
             self._spawn(self._heartbeat_loop, "sb-heartbeat")
             if self.workers:
-                self._spawn(self._sweep_loop, "sb-ledger-sweeper")
+                self._spawn(self._watchdog_loop, "sb-ledger-watchdog")
         self._spawn(self._flush_loop, "sb-api-counter")
         log.info(
             "runtime_started",
@@ -280,9 +313,11 @@ class Runtime:
         if self.workers and self.queues is None:
             _run_after_launch()
 
-    def stop(self, timeout_s: int = 10) -> None:
-        """Graceful: stop taking work, let in-flight workflows finish for up to `timeout_s`,
-        flush counters; anything unfinished is recovered by survivors or the next start."""
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Graceful: stop taking work, let in-flight workflows finish for up to `timeout_s`
+        (default `SWITCHBOARD_SHUTDOWN_DRAIN_S`), flush counters, hand the unfinished ones back
+        (ENQUEUED on their queue: survivors or the next start run them), drop the heartbeat."""
+        drain = self.drain_s if timeout_s is None else timeout_s
         with _lock:
             if not self.started:
                 return
@@ -298,8 +333,17 @@ class Runtime:
             if self.dbos_ready:
                 from dbos import DBOS
 
-                DBOS.destroy(workflow_completion_timeout_sec=timeout_s)
+                # DBOS waits in whole seconds; the last second of the bound is kept for the
+                # teardown (DBOS's threads, the hand-back, the heartbeat), so the process is
+                # gone within the bound.
+                DBOS.destroy(workflow_completion_timeout_sec=max(0, int(drain - 1.0)))
                 self.dbos_ready = False
+                try:
+                    handed = self.hand_back_pending()
+                    if handed:
+                        log.warning("workflows_handed_back", count=handed)
+                except Exception as exc:  # pragma: no cover - best effort at shutdown
+                    log.warning("hand_back_failed", error=repr(exc))
                 try:
                     with self.db.session() as s:
                         s.execute(
@@ -323,20 +367,39 @@ class Runtime:
 
     # ------------------------------------------------------------------ health
     def ready(self) -> dict[str, Any]:
-        """Database reachable and DBOS launched (when this runtime launches DBOS)."""
+        """Database writable (reachable, for runtimes without DBOS) and DBOS launched.
+
+        A database that answers reads but refuses writes cannot acknowledge a webhook, so the
+        check is a real write: the heartbeat upsert, at most once per `ready_cache_s` (the
+        heartbeat loop's own beats refresh the same cached answer)."""
         checks: dict[str, Any] = {"database": False, "dbos": not self.launch_dbos}
         try:
-            from sqlalchemy import text
+            if self.launch_dbos:
+                ok, error = self._database_writable()
+                if not ok:
+                    checks["database_error"] = error
+                checks["database"] = ok
+            else:
+                from sqlalchemy import text
 
-            with self.db.engine.connect() as c:
-                c.execute(text("SELECT 1"))
-            checks["database"] = True
+                with self.db.engine.connect() as c:
+                    c.execute(text("SELECT 1"))
+                checks["database"] = True
         except Exception as exc:
             checks["database_error"] = type(exc).__name__
         if self.launch_dbos:
             checks["dbos"] = bool(self.dbos_ready)
         checks["ready"] = bool(self.started and checks["database"] and checks["dbos"])
         return checks
+
+    def _database_writable(self) -> tuple[bool, str | None]:
+        with self._write_lock:
+            at, ok, error = self._write_ok
+            if time.monotonic() - at < self.ready_cache_s:
+                return ok, error
+            with contextlib.suppress(Exception):  # _beat records the failure
+                self._beat()
+            return self._write_ok[1], self._write_ok[2]
 
     # ------------------------------------------------------------------ background loops
     def _spawn(self, target: Any, name: str) -> None:
@@ -345,6 +408,14 @@ class Runtime:
         self._threads.append(t)
 
     def _beat(self) -> None:
+        try:
+            self._upsert_heartbeat()
+        except Exception as exc:
+            self._write_ok = (time.monotonic(), False, type(exc).__name__)
+            raise
+        self._write_ok = (time.monotonic(), True, None)
+
+    def _upsert_heartbeat(self) -> None:
         now = datetime.now(UTC)
         with self.db.session() as s:
             row = s.get(ExecutorHeartbeat, self.executor_id)
@@ -410,12 +481,71 @@ class Runtime:
         log.warning("recovered_dead_executors", executors=dead, workflows=len(handles))
         return dead
 
-    def _sweep_loop(self) -> None:
-        while not self._stop.wait(SWEEP_INTERVAL_S):
+    def _watchdog_loop(self) -> None:
+        while not self._stop.wait(self.watchdog_interval_s):
             try:
                 self.sweep_undispatched()
+                self.resume_orphans()
+                self.recover_stuck_events()
             except Exception as exc:
-                log.warning("sweep_failed", error=repr(exc))
+                log.warning("watchdog_failed", error=repr(exc))
+
+    def resume_orphans(self, older_than_s: float | None = None) -> list[str]:
+        """Re-enqueue this executor's PENDING workflows that nothing in this process runs any
+        more (their execution ended without recording an outcome), claimed more than
+        `older_than_s` (default `SWITCHBOARD_STUCK_AFTER`) ago. Returns their ids."""
+        from dbos import DBOS
+        from dbos._dbos import _get_dbos_instance
+        from dbos._utils import INTERNAL_QUEUE_NAME
+
+        age = self.stuck_after_s if older_than_s is None else older_than_s
+        dbos = _get_dbos_instance()
+        pending = DBOS.list_workflows(
+            status="PENDING", executor_id=self.executor_id, load_input=False, load_output=False
+        )
+        # Read after the listing: a workflow claimed in between is either running by now or
+        # too recent for the age cut-off below.
+        running_here = set(dbos._active_workflows_set.activeList())
+        cutoff_ms = (time.time() - age) * 1000
+        resumed = []
+        for wf in pending:
+            if wf.workflow_id in running_here or (wf.updated_at or 0) > cutoff_ms:
+                continue
+            # Conditional on the row still being PENDING on this executor (the call DBOS's own
+            # recovery makes), so a run that finished or was taken over meanwhile is untouched.
+            if dbos._sys_db.reenqueue_for_recovery(
+                wf.workflow_id, [self.executor_id], INTERNAL_QUEUE_NAME
+            ):
+                resumed.append(wf.workflow_id)
+        if resumed:
+            log.warning("orphaned_workflows_resumed", count=len(resumed), workflows=resumed[:20])
+        return resumed
+
+    def recover_stuck_events(self, older_than_s: float | None = None) -> dict[str, int]:
+        """Get every ledger row left `accepted`/`processing` for `older_than_s` (default
+        `SWITCHBOARD_STUCK_AFTER`) moving again; see `switchboard.dispatch.recover_stuck_events`
+        and the module docstring for each case."""
+        age = self.stuck_after_s if older_than_s is None else older_than_s
+        return dispatch.recover_stuck_events(self.db, age)
+
+    def hand_back_pending(self) -> int:
+        """After DBOS is destroyed: reset this executor's PENDING workflows to ENQUEUED on their
+        queue (what DBOS's recovery does for a dead executor), so other workers run them now
+        instead of after the dead-executor timeout. Returns how many were handed back."""
+        from dbos._utils import INTERNAL_QUEUE_NAME
+        from sqlalchemy import text
+
+        with self.db.workflow_tables() as (conn, prefix):
+            res = conn.execute(
+                text(
+                    f"UPDATE {prefix}workflow_status SET status = 'ENQUEUED', owner_xid = NULL, "
+                    "started_at_epoch_ms = NULL, queue_name = COALESCE(queue_name, :internal) "
+                    "WHERE status = 'PENDING' AND executor_id = :me"
+                ),
+                {"internal": INTERNAL_QUEUE_NAME, "me": self.executor_id},
+            )
+            conn.commit()
+            return int(res.rowcount or 0)
 
     def sweep_undispatched(self, older_than_s: float = 10.0) -> int:
         """See `switchboard.dispatch.sweep_undispatched`."""

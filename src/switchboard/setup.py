@@ -41,9 +41,15 @@ from dbos import DBOS
 
 from switchboard import clients, connections
 from switchboard.crypto import SecretBox
+from switchboard.http import RetryPolicy
 from switchboard.logs import get_logger, mask_text
 from switchboard.quo.kinds import KIND_EVENTS
+from switchboard.quo.webhooks import plan_subscriptions
+from switchboard.runtime import after_launch, runtime
 from switchboard.store.db import Database
+from switchboard.store.models import ContactMapping
+from switchboard.sync import start_initial_sync
+from switchboard.workflows import enqueue, enqueue_async
 
 log = get_logger("switchboard.setup")
 
@@ -56,21 +62,28 @@ def crm_webhook_url(settings: Any, crm: str, connection_id: str) -> str:
     return f"{settings.public_url.rstrip('/')}/webhooks/{crm}/{connection_id}"
 
 
-def wanted_events(event_kinds: list[str]) -> list[str]:
+#: Events only the dated webhook generation has, added per event kind on that generation.
+DATED_KIND_EVENTS: dict[str, tuple[str, ...]] = {
+    "calls": ("call.voicemail.completed",),  # the voicemail, instead of a delayed fetch
+    "messages": ("message.failed",),
+}
+
+
+def wanted_events(event_kinds: list[str], generation: str = "v1") -> list[str]:
     out: list[str] = []
     for kind in event_kinds:
         out.extend(KIND_EVENTS[kind][1])
+        if generation == DATED_GENERATION:
+            out.extend(DATED_KIND_EVENTS.get(kind, ()))
     return out
 
 
 def _setup_retry() -> Any:
-    from switchboard.http import RetryPolicy
 
     return RetryPolicy(max_attempts=12, base_delay=0.5, max_delay=5.0, unauthorized_grace=60.0)
 
 
 def _rt() -> Any:
-    from switchboard.runtime import runtime
 
     return runtime()
 
@@ -80,6 +93,29 @@ def _error_text(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------------ Quo part
+DATED_GENERATION = "2026-03-30"
+
+
+async def decide_quo_generation(db: Database, connection_id: str) -> str:
+    """A connection without a decided webhook generation and without Quo webhooks yet (a new
+    one) takes the dated generation when the workspace answers it, else v1. Existing
+    connections keep theirs until migrated (`switchboard connections migrate-webhooks`)."""
+    info = connections.get_connection(db, connection_id)
+    decided = info.settings.get("quo_webhooks")
+    if decided:
+        return str(decided)
+    if any(w.provider == "quo" for w in info.webhooks):
+        return "v1"
+    quo = clients.quo_client_for(connection_id, retry=_setup_retry())
+    try:
+        generation = DATED_GENERATION if await quo.supports_dated() else "v1"
+    finally:
+        await quo.aclose()
+    connections.set_quo_webhooks_generation(db, connection_id, generation)
+    log.info("quo_webhooks_generation", connection_id=connection_id, generation=generation)
+    return generation
+
+
 async def notice_new_lines(
     db: Database, connection_id: str, current_settings: dict[str, Any], quo: Any
 ) -> list[str] | None:
@@ -114,19 +150,25 @@ async def ensure_quo_webhooks(
     db: Database, box: SecretBox, settings: Any, connection_id: str, quo: Any
 ) -> dict[str, Any]:
     """Converge the connection's Quo webhooks to its settings. Returns a summary."""
-    from switchboard.quo.webhooks import plan_subscriptions
+    from switchboard.quo.webhooks import plan_dated_subscriptions
 
     info = connections.get_connection(db, connection_id)
     url = quo_webhook_url(settings, connection_id)
     lines = await notice_new_lines(db, connection_id, info.settings, quo)
-    events = wanted_events(list(info.settings.get("event_kinds") or []))
-    plans = plan_subscriptions(events, lines) if events else []
+    generation = getattr(quo, "webhooks_version", "v1")
+    events = wanted_events(list(info.settings.get("event_kinds") or []), generation)
+    if generation == DATED_GENERATION:
+        plans = plan_dated_subscriptions(events, lines) if events else []
+    else:
+        plans = plan_subscriptions(events, lines) if events else []
     remote = await quo.list_webhooks()
     remote_ids = {h.id for h in remote}
     stored = [w for w in info.webhooks if w.provider == "quo"]
     missing = 0
     for w in stored:  # deleted at Quo behind our back: forget it, so it is recreated below
-        if w.remote_id not in remote_ids:
+        if w.is_previous_key:  # a rotated-out key: kept until this check, then dropped
+            connections.remove_subscription(db, "quo", w.remote_id)
+        elif w.remote_id not in remote_ids:
             connections.remove_subscription(db, "quo", w.remote_id)
             missing += 1
     stored = [w for w in stored if w.remote_id in remote_ids]
@@ -158,7 +200,7 @@ async def ensure_quo_webhooks(
             events=list(plan.events),
             resource_ids=list(plan.resource_ids),
             key=hook.key.get_secret_value() if hook.key is not None else None,
-            version=getattr(quo, "webhooks_version", "v1"),
+            version=generation,
         )
         created += 1
     deleted = 0
@@ -248,6 +290,7 @@ async def _with_retries(what: str, connection_id: str, fn: Any) -> Any:
 async def _quo_step(connection_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rt = _rt()
+        await decide_quo_generation(rt.db, connection_id)
         quo = clients.quo_client_for(connection_id, retry=_setup_retry())
         try:
             return await ensure_quo_webhooks(rt.db, rt.box, rt.settings, connection_id, quo)
@@ -306,8 +349,6 @@ async def setup_connection(connection_id: str, start_sync: bool = True) -> dict[
     report["problems"] = problems
     if start_sync:
         try:
-            from switchboard.sync import start_initial_sync
-
             run_id, joined = start_initial_sync(_rt().db, connection_id)
             report["sync_run_id"] = run_id
             report["sync_joined"] = joined
@@ -325,7 +366,6 @@ WEBHOOK_CHECK_CRON = "0 */15 * * * *"  # every 15 minutes (DBOS crons have a sec
 async def webhook_check_tick(scheduled: datetime, context: Any) -> None:
     """Scheduled: converge the webhooks of every active or degraded connection (recreates ones
     deleted at a provider, retries a half-failed setup). One setup run per connection and tick."""
-    from switchboard.workflows import enqueue_async
 
     ids = await _active_connection_ids()
     stamp = scheduled.isoformat()
@@ -362,7 +402,6 @@ def install_webhook_check(cron: str = WEBHOOK_CHECK_CRON) -> None:
 
 
 def _register_hook() -> None:
-    from switchboard.runtime import after_launch
 
     after_launch(install_webhook_check)
 
@@ -381,7 +420,6 @@ def _wid(prefix: str, connection_id: str) -> str:
 def start_setup(connection_id: str, force: bool = False, start_sync: bool = True) -> str:
     """Enqueue `setup_connection` on the `setup` queue (serialised per connection); returns the
     workflow id. `force` is accepted for API symmetry: every run converges."""
-    from switchboard.workflows import enqueue
 
     wid = _wid("setup", connection_id)
     enqueue("setup", setup_connection, connection_id, start_sync, partition_key=connection_id,
@@ -391,7 +429,6 @@ def start_setup(connection_id: str, force: bool = False, start_sync: bool = True
 
 def start_resubscribe(connection_id: str) -> str:
     """Re-converge webhooks after a lines / event-kinds change (no new initial sync)."""
-    from switchboard.workflows import enqueue
 
     wid = _wid("resubscribe", connection_id)
     enqueue("setup", setup_connection, connection_id, False, partition_key=connection_id,
@@ -415,8 +452,6 @@ async def disconnect(
     Errors on individual deletions are collected (and reported) rather than stopping the
     teardown; the connection is marked disconnected either way."""
     from sqlalchemy import select
-
-    from switchboard.store.models import ContactMapping
 
     info = connections.get_connection(db, connection_id)
     creds = connections.load_credentials(db, box, connection_id)

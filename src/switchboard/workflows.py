@@ -36,9 +36,11 @@ Processors (routing lives in `switchboard.dispatch`)::
   `run_event` marks the event `processing` (attempts + 1), awaits the processor and records the
   outcome: `None` → `processed`; an `Outcome(status, reason, detail)` → that status
   (`processed`, `ignored`, `skipped`, `failed`); an exception → `failed` with the exception
-  text (secrets masked). Exceptions are not retried by the wrapper — retry transient errors
-  inside the processor (the HTTP client does) and let `switchboard events replay` handle the
-  rest.
+  text (secrets masked). Exceptions are not retried by the wrapper, except a transient
+  database error (`is_transient_db_error`), for which the processor runs again for up to
+  `TRANSIENT_DB_RETRY_S` and is then left to the runtime's watchdog (never recorded as the
+  event's failure) — retry other transient errors inside the processor (the HTTP client
+  does) and let `switchboard events replay` handle the rest.
 * Processors are `async def fn(event_id: str)`; load the event with
   `switchboard.ledger.get_event(runtime().db, event_id)` and the connection with
   `switchboard.connections`. Do the external work in `@DBOS.step()` functions (checkpointed;
@@ -198,17 +200,58 @@ def has_processor(name: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- the event workflow
+#: How long the event workflow keeps retrying a database that refuses writes or connections
+#: (a full disk, a read-only file, a PostgreSQL restart) before giving up on the attempt. A step
+#: that fails is recorded as failed and would fail again on every resume, so riding out a short
+#: outage here keeps the workflow resumable; longer ones are left to the runtime's watchdog.
+TRANSIENT_DB_RETRY_S = float(os.environ.get("SWITCHBOARD_TRANSIENT_DB_RETRY_S", "60"))
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A database error that says nothing about the work itself: the database could not be
+    reached, locked or written (SQLAlchemy's OperationalError family, invalidated connections)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+async def _retrying_db(fn: Callable[[], Awaitable[Any]], what: str, event_id: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + TRANSIENT_DB_RETRY_S
+    delay = 0.2
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:
+            if not is_transient_db_error(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning(
+                "transient_db_error", step=what, event_id=event_id, error=mask_text(repr(exc))[:300]
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 @DBOS.step()
 async def _begin_event(event_id: str) -> None:
-    await asyncio.to_thread(ledger.mark_processing, context.current().db, event_id)
+    await _retrying_db(
+        lambda: asyncio.to_thread(ledger.mark_processing, context.current().db, event_id),
+        "begin",
+        event_id,
+    )
 
 
 @DBOS.step()
 async def _finish_event(
     event_id: str, status: str, reason: str | None, detail: dict[str, Any] | None
 ) -> None:
-    await asyncio.to_thread(
-        ledger.finish, context.current().db, event_id, status, reason=reason, detail=detail
+    await _retrying_db(
+        lambda: asyncio.to_thread(
+            ledger.finish, context.current().db, event_id, status, reason=reason, detail=detail
+        ),
+        "finish",
+        event_id,
     )
 
 
@@ -243,9 +286,18 @@ async def run_event(event_id: str, processor_name: str) -> str:
         status, reason, detail = "failed", f"processor {processor_name!r} is not registered", {}
     else:
         try:
-            outcome = _as_outcome(await fn(event_id))
+            # A database outage is not the event's fault: run the processor again once the
+            # database is back (processors are idempotent; each run's steps are new steps).
+            processor_fn = fn
+            outcome = _as_outcome(
+                await _retrying_db(lambda: processor_fn(event_id), "processor", event_id)
+            )
             status, reason, detail = outcome.status, outcome.reason, outcome.detail
         except Exception as exc:
+            if is_transient_db_error(exc):
+                # Still no database: not the event's outcome. The workflow ends unrecorded or in
+                # ERROR, and the runtime's watchdog runs the event again once writes succeed.
+                raise
             log.warning("event_failed", event_id=event_id, error=mask_text(repr(exc))[:500])
             status = "failed"
             reason = mask_text(f"{type(exc).__name__}: {exc}")[:2000]

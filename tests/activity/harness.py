@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from switchboard.activity.formats import in_format
 
 from switchboard.activity.facts import CallFacts, MessageFacts
-from switchboard.activity.formats import in_format
 from switchboard.activity.render import (
     LineInfo,
     RenderContext,
@@ -84,6 +84,13 @@ WEBHOOK_KINDS = {
     "call-transcripts": ["call.transcript.completed"],
     "messages": ["message.received", "message.delivered"],
 }
+DATED = "2026-03-30"  # Quo's dated API generation (one /webhooks resource, new envelope)
+DATED_EVENTS = [
+    *(e for events in WEBHOOK_KINDS.values() for e in events),
+    "call.voicemail.completed",
+    "call.missed",
+    "message.failed",
+]
 
 
 @dataclass
@@ -135,6 +142,7 @@ class ActivityStack:
     worker: Worker | None = None
     people: dict[str, str] = field(default_factory=dict)
     extra_workers: list[Worker] = field(default_factory=list)
+    generation: str = "v1"
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
     crm: str = "attio"
     """The CRM (its emulator's server is `attio`, named for the first CRM)."""
@@ -156,8 +164,12 @@ class ActivityStack:
         webhook_target: str | None = None,
         database_url: str | None = None,
         worker_env: dict[str, str] | None = None,
+        generation: str = "v1",
+        quo_profile: str | None = None,
         crm: str = "attio",
     ) -> ActivityStack:
+        """`generation`: the Quo webhooks the connection subscribes through — "v1" (one legacy
+        webhook per kind) or "2026-03-30" (one dated webhook; the emulator runs that profile)."""
         from switchboard import connections
         from switchboard.config import Settings
         from switchboard.crypto import generate_master_key, secret_box
@@ -186,6 +198,8 @@ class ActivityStack:
                 "0",
                 "--seed",
                 "7",
+                "--profile",
+                quo_profile or (DATED if generation == DATED else "current"),
                 ready_path="/_emulator/health",
             )
         )
@@ -224,7 +238,7 @@ class ActivityStack:
             worker = Worker({**env, **(worker_env or {})}, tmp)
             worker.start()
             stack.callback(worker.stop)
-        me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker, crm=crm)
+        me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker, generation=generation, crm=crm)
         stack.callback(me._http.close)
         me.subscribe((webhook_target or sb.url) + f"/webhooks/quo/{info.id}", secret)
         if crm == "pipedrive":  # call logs carry the audio: Quo's emulator serves it
@@ -254,6 +268,31 @@ class ActivityStack:
         db = Database(self.db_url)
         box = secret_box(Settings(data_dir=self.tmp, database_url=self.db_url, secret_key=secret))
         try:
+            if self.generation == DATED:
+                # Retries on the documented schedule, a thousand times faster.
+                self.quo_control("PATCH", "/settings", json={"webhookScheduleScale": 0.001})
+                r = self._http.post(
+                    f"{self.quo.url}/webhooks",
+                    headers={"Authorization": QUO_KEY, "Quo-Api-Version": DATED},
+                    json={"url": url, "events": DATED_EVENTS, "resourceIds": ["*"]},
+                )
+                r.raise_for_status()
+                hook = r.json()["data"]
+                connections.add_subscription(
+                    db,
+                    box,
+                    connection_id=self.connection_id,
+                    provider="quo",
+                    remote_id=hook["id"],
+                    kind="dated",
+                    url=url,
+                    events=DATED_EVENTS,
+                    resource_ids=["*"],
+                    key=hook["key"],
+                    version=DATED,
+                )
+                connections.set_quo_webhooks_generation(db, self.connection_id, DATED)
+                return
             for kind, events in WEBHOOK_KINDS.items():
                 r = self._http.post(
                     f"{self.quo.url}/v1/webhooks/{kind}",

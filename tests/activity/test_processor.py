@@ -90,6 +90,24 @@ async def test_phases_in_every_order_and_repeated_give_one_complete_note(
         assert notes[0]["content"] == expected
 
 
+async def test_regenerated_summary_updates_the_one_note(
+    svc: Services, crm: FakeCrm, quo: FakeQuo
+) -> None:
+    crm.add_person("dana", CALLER)
+    await run(svc, fixture("call.completed.answered-incoming"))
+    first = fixture("call.summary.completed")
+    first["data"]["object"].update(summary=["Old A.", "Old B."], nextSteps=["Old C."], jobs=[])
+    regenerated = copy.deepcopy(first)
+    regenerated["id"] = "EVregenerated"
+    regenerated["createdAt"] = "2026-03-02T15:30:00.000Z"  # later than the first one
+    regenerated["data"]["object"].update(summary=["New A."], nextSteps=[])
+    for ev in (first, regenerated, first):  # the old one redelivered late changes nothing
+        await run(svc, copy.deepcopy(ev))
+    [note] = crm.notes_for("dana")
+    assert "**Summary:**\n• New A.\n\n[View the call" in note["content"]
+    assert "Old" not in note["content"]
+
+
 async def test_missed_call_with_voicemail_worked_example(
     svc: Services, crm: FakeCrm, quo: FakeQuo
 ) -> None:

@@ -18,7 +18,6 @@ from switchboard.activity.render import (
     render_call_note,
     render_message_note,
     render_note,
-    to_plain_text,
     user_names_from_phone_numbers,
 )
 from tests.fixtures import QUO_WEBHOOKS
@@ -592,7 +591,7 @@ def test_plain_text_variant() -> None:
     facts = facts.apply_event(
         "call.summary.completed", fixture("call.summary.completed")["data"]["object"]
     )
-    plain = to_plain_text(render_call_note(facts, CTX))
+    plain = render_call_note(facts, make_ctx(note_format="plain"))
     assert plain.title == "Call +15550142231 → Front Desk +15550100100"
     assert plain.body == (
         "Incoming answered by Sam Ortiz\r\n\r\nRecording (2:01): R\r\n\r\n"
@@ -603,11 +602,13 @@ def test_plain_text_variant() -> None:
         "• Callback number: +15550142231\r\n\r\n"
         "View the call activity in Quo: L"
     )
-    sms = to_plain_text(render_message_note(message("message.delivered"), CTX), strip_emoji=False)
+    sms = render_message_note(
+        message("message.delivered"), make_ctx(note_format="plain", plain_strip_emoji=False)
+    )
     assert sms.title == f"💬 Message {LINE} → {CONTACT}"
     cut = call().apply_event("call.transcript.completed", turns(40))
-    text = to_plain_text(
-        render_call_note(cut, make_ctx(transcript_max_chars=100)), newline="\n"
+    text = render_call_note(
+        cut, make_ctx(transcript_max_chars=100, note_format="plain", plain_newline="\n")
     ).body
     assert "… transcript shortened; the full transcript is in Quo." in text
     assert "_" not in text and "Sona: 0 word" in text

@@ -8,6 +8,7 @@ from switchboard.activity.events import classify
 from switchboard.activity.settings import ActivitySettings
 from switchboard.activity.workflows import PROCESSOR, QUEUE, route_quo
 from switchboard.dispatch import Dispatch, Ignore, InboundEvent
+from switchboard.quo.events import ledger_key
 from tests.activity.fakes import fixture
 
 
@@ -42,7 +43,8 @@ def test_both_message_events_map_to_the_message_id() -> None:
     for name in ("message.received", "message.delivered"):
         c = classify(fixture(name))
         assert c.handled and c.resource_type == "message"
-        assert c.idempotency_key == f"{c.event_type}:{c.resource_id}"
+        key, rid = ledger_key(fixture(name))
+        assert rid == c.resource_id and key.startswith(f"{c.event_type}:{c.resource_id}:")
 
 
 def test_ignored_with_reasons() -> None:

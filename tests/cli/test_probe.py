@@ -22,18 +22,24 @@ def probe(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str
     )  # fmt: skip
 
 
-def test_all_scenarios_pass_against_a_self_started_emulator() -> None:
+@pytest.mark.parametrize("profile", ["current", "2026-03-30"])
+def test_all_scenarios_pass_against_a_self_started_emulator(profile: str) -> None:
     key = "probe-secret-" + uuid.uuid4().hex
-    run = probe("all", "--env", "local", "--json", key=key)
+    run = probe("all", "--env", "local", "--json", "--profile", profile, key=key)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(run.stdout)
     assert report["passed"] is True
     names = [s["name"] for s in report["scenarios"]]
     assert names == [
         "list-contacts", "single-create", "bulk-create", "duplicate-phone",
-        "duplicate-external-id", "webhooks",
+        "duplicate-external-id", "webhooks", "generation-2026",
     ]  # fmt: skip
+    dated = profile == "2026-03-30"
+    assert report["generations"] == {"v1": True, "2026-03-30": dated}
     for s in report["scenarios"]:
+        if s["name"] == "generation-2026" and not dated:
+            assert s["skipped"] and not s["checks"]  # says so, does not FAIL
+            continue
         assert s["checks"] and all(c["passed"] for c in s["checks"]), s
         assert s["cleanup"]["created"] == s["cleanup"]["deleted"]
     listing = report["scenarios"][0]
@@ -41,6 +47,11 @@ def test_all_scenarios_pass_against_a_self_started_emulator() -> None:
     bulk = next(s for s in report["scenarios"] if s["name"] == "bulk-create")
     assert min(bulk["observations"]["visibleAfterS"]) >= 2.0  # the emulator's 2.5 s
     assert key not in run.stdout + run.stderr
+    if dated:
+        checks = {c["expectation"] for c in report["scenarios"][-1]["checks"]}
+        assert any("test delivery reaches the receiver" in c for c in checks)
+        assert any("without Quo-Api-Version answers 400" in c for c in checks)
+        assert any("rotate" in c for c in checks) and len(checks) >= 15
 
 
 def test_dev_2025_11_profile_reports_v2_webhooks_failing_with_500() -> None:

@@ -54,7 +54,7 @@ def test_register_and_unregister_a_crm() -> None:
         connector=registry.get("attio").connector,
         webhooks=WebhookCodec(verify=lambda b, h, s: None, parse=parse),  # type: ignore[arg-type]
         budgets=(RateBudget("read", limit=5),),
-        note_format="plaintext",
+        note_format="plain",
     )
     registry.register(provider)
     try:
@@ -79,3 +79,41 @@ def test_only_the_crm_packages_name_a_crm() -> None:
             and pattern.search(path.read_text("utf-8"))
         ]
         assert not offenders, f"{name} named outside its packages: {offenders}"
+
+
+def test_a_crm_adds_settings_of_its_own(tmp_path: Path) -> None:
+    """The record's settings model: defaults merged, values validated, only for that CRM."""
+    import base64
+
+    from switchboard import connections
+    from switchboard.connection_settings import InvalidSettings
+    from switchboard.crypto import SecretBox, generate_master_key
+    from switchboard.store import Database, migrate
+    from tests.crm.tiny.provider import PROVIDER as TINY
+
+    url = f"sqlite:///{tmp_path / 'sb.db'}"
+    migrate(url)
+    db, box = Database(url), SecretBox(base64.urlsafe_b64decode(generate_master_key()))
+    registry.register(TINY)
+    try:
+        info = connections.create_connection(
+            db, box, crm="tiny", quo_api_key="quo-k-123456", crm_token="tiny-t-123456",
+            quo_base_url="http://q", crm_base_url="http://t", settings={"data_centre": "eu"},
+        )  # fmt: skip
+        assert info.settings["data_centre"] == "eu"
+        assert info.settings["log_calls_as"] == "notes"  # the model's default
+        assert info.settings["default_region"] == "US"  # the common ones stay
+        with pytest.raises(InvalidSettings, match="data_centre"):
+            connections.update_settings(db, info.id, {"data_centre": "mars"})
+        changed = connections.update_settings(db, info.id, {"log_calls_as": "call_records"})
+        assert changed.settings["log_calls_as"] == "call_records"
+        attio = connections.create_connection(
+            db, box, crm="attio", quo_api_key="quo-k-123456", crm_token="attio-t-123456",
+            quo_base_url="http://q", crm_base_url="http://a",
+        )  # fmt: skip
+        assert "data_centre" not in attio.settings
+        with pytest.raises(InvalidSettings, match="unknown setting"):
+            connections.update_settings(db, attio.id, {"data_centre": "eu"})
+    finally:
+        registry.unregister(TINY.name)
+        db.dispose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 import pytest
 
@@ -89,3 +91,41 @@ def test_malformed_headers_are_rejected_with_reason(headers: dict[str, str]) -> 
     with pytest.raises(SignatureError) as info:
         verify(headers, BODY, KEY, clock=clock)
     assert info.value.reason
+
+
+BAD_TIMESTAMPS = [
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e9",
+    "+5",
+    "-5",
+    " 5",
+    "5 ",
+    "1_000",
+    "0x10",
+    "",
+    "٣",
+]
+
+
+@pytest.mark.parametrize("ts", BAD_TIMESTAMPS)
+def test_legacy_timestamp_must_be_plain_digits(ts: str) -> None:
+    # A valid MAC over the odd timestamp: only the strict parse refuses it.
+    header = sign_legacy(BODY, KEY, ts)
+    with pytest.raises(SignatureError, match=r"malformed timestamp|malformed openphone"):
+        verify({"openphone-signature": header}, BODY, KEY, clock=clock)
+
+
+@pytest.mark.parametrize("ts", BAD_TIMESTAMPS)
+def test_standard_timestamp_must_be_plain_digits(ts: str) -> None:
+    # A valid MAC over the odd timestamp: only the strict parse refuses it.
+    digest = hmac.new(base64.b64decode(KEY), f"msg_1.{ts}.".encode() + BODY, hashlib.sha256)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": ts,
+        "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
+    }
+    with pytest.raises(SignatureError, match=r"malformed timestamp|missing"):
+        verify(headers, BODY, KEY, clock=clock)

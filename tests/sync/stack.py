@@ -28,6 +28,8 @@ from tests.servers import RunningServer, cli_server, free_port, quo_emulator, sw
 
 QUO_KEY = "quo-sync-key"
 ATTIO_TOKEN = "attio-sync-token"
+ADMIN_TOKEN = "admin-sync-token-5555"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @dataclass
@@ -317,6 +319,7 @@ def sync_stack(
         "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{serve_port}",
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
+        "SWITCHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
         **(extra_env or {}),
     }
     env.pop("SWITCHBOARD_EXECUTOR_ID", None)

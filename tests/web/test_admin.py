@@ -30,12 +30,13 @@ def db_url(sqlite_url: str) -> str:
 
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+LOCAL = "http://127.0.0.1"
 SECRETS = (QUO_KEY, ATTIO_TOKEN, WEBHOOK_KEY, ATTIO_SECRET)
 
 
 @pytest.fixture
 def client(started: Any) -> TestClient:
-    return TestClient(create_app(started, bind_host="0.0.0.0"))
+    return TestClient(create_app(started, bind_host="0.0.0.0"), base_url=LOCAL)
 
 
 def test_token_required(started: Any, conn: Any, client: TestClient) -> None:
@@ -49,13 +50,33 @@ def test_token_required(started: Any, conn: Any, client: TestClient) -> None:
     assert client.get("/readyz").json()["ready"] is True
 
 
-def test_no_token_only_on_loopback(started: Any, conn: Any) -> None:
+def test_no_token_set_means_a_generated_one(started: Any, conn: Any) -> None:
+    import stat
+
     started.settings = started.settings.model_copy(update={"admin_token": None})
-    public = TestClient(create_app(started, bind_host="0.0.0.0"))
-    r = public.get("/api/connections")
-    assert r.status_code == 401 and "SWITCHBOARD_ADMIN_TOKEN" in r.json()["error"]
-    local = TestClient(create_app(started, bind_host="127.0.0.1"))
+    app = create_app(started, bind_host="127.0.0.1")
+    token_file = started.settings.data_dir / "admin.token"
+    assert app.state.generated_token_file == token_file
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    token = token_file.read_text().strip()
+    assert len(token) >= 40
+    local = TestClient(app, base_url=LOCAL)
+    r = local.get("/api/connections")
+    assert r.status_code == 401 and "admin token required" in r.json()["error"]
+    assert local.get("/api/connections", headers={"X-Admin-Token": token}).status_code == 200
+    # the next start reads the same token and does not announce it again
+    again = create_app(started, bind_host="0.0.0.0")
+    assert again.state.admin_token == token and again.state.generated_token_file is None
+
+
+def test_open_on_loopback_is_explicit_and_loopback_only(started: Any, conn: Any) -> None:
+    started.settings = started.settings.model_copy(
+        update={"admin_token": None, "admin_open_on_loopback": True}
+    )
+    local = TestClient(create_app(started, bind_host="127.0.0.1"), base_url=LOCAL)
     assert local.get("/api/connections").status_code == 200
+    public = TestClient(create_app(started, bind_host="0.0.0.0"), base_url=LOCAL)
+    assert public.get("/api/connections").status_code == 401
 
 
 def test_secrets_never_in_output_or_logs(
@@ -198,7 +219,7 @@ def test_usage_and_metrics(started: Any, conn: Any, client: TestClient) -> None:
     ]
     body = quo_event("test.dummy", "ACm")
     client.post(f"/webhooks/quo/{conn.id}", content=body, headers=quo_headers(body))
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=AUTH).text
     for name in (
         "switchboard_webhook_ack_seconds_bucket",
         "switchboard_events{",

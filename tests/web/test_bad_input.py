@@ -39,11 +39,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 @pytest.fixture(scope="module")
 def client(service: Service) -> TestClient:
-    return TestClient(service.app, raise_server_exceptions=False)
+    return TestClient(service.app, base_url="http://127.0.0.1", raise_server_exceptions=False)
 
 
 def _admin_operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=AUTH).json()
     return [
         (method.upper(), path, op)
         for path, item in spec["paths"].items()

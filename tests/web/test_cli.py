@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "switchboard")
 QUO_KEY = "quo-cli-key-123456"
 ATTIO_TOKEN = "attio-cli-token-123456"
+CLI_ADMIN_TOKEN = "admin-cli-token-123456"
+CLI_ADMIN = {"Authorization": f"Bearer {CLI_ADMIN_TOKEN}"}
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -58,6 +60,7 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
         "SWITCHBOARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
         "SWITCHBOARD_SCHEDULES": "off",
+        "SWITCHBOARD_ADMIN_TOKEN": CLI_ADMIN_TOKEN,
     }
     with (
         quo_emulator("--api-key", QUO_KEY, "--phase-scale", "0") as quo,
@@ -85,7 +88,7 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
 
         with cli_server("serve", port=port, env=env) as srv:
             assert httpx.get(f"{srv.url}/readyz").status_code == 200
-            listed = httpx.get(f"{srv.url}/api/connections").json()
+            listed = httpx.get(f"{srv.url}/api/connections", headers=CLI_ADMIN).json()
             assert [c["id"] for c in listed] == [conn_id]
             assert QUO_KEY not in json.dumps(listed)
             r = httpx.post(
@@ -100,7 +103,9 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
             deadline = time.monotonic() + 30
             events: list[dict[str, Any]] = []
             while time.monotonic() < deadline:
-                events = httpx.get(f"{srv.url}/api/events?connection_id={conn_id}").json()["events"]
+                events = httpx.get(
+                    f"{srv.url}/api/events?connection_id={conn_id}", headers=CLI_ADMIN
+                ).json()["events"]
                 if any(e["event_type"] == "call.completed" for e in events):
                     break
                 time.sleep(0.2)
@@ -109,7 +114,8 @@ def test_connect_serve_events_disconnect(tmp_path: Path, monkeypatch: Any) -> No
                 f"{srv.url}/webhooks/quo/{conn_id}", json={"type": "call.completed"}
             )
             assert unsigned.status_code == 401
-            assert httpx.get(f"{srv.url}/metrics").status_code == 200
+            assert httpx.get(f"{srv.url}/metrics").status_code == 401
+            assert httpx.get(f"{srv.url}/metrics", headers=CLI_ADMIN).status_code == 200
 
         listed_cli = _cli("events", "--connection", conn_id, "--json", env=env)
         assert listed_cli.returncode == 0, listed_cli.stderr

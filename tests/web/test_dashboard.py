@@ -229,6 +229,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         data_dir=tmp,
         public_url="http://127.0.0.1:8400",
         admin_token=None,
+        admin_open_on_loopback=True,  # `open_app`: the development mode; `token_app` is not
     )
     rt = Runtime(settings, workers=False, kind="test").start()
     servers: list[Any] = []

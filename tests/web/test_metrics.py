@@ -8,7 +8,7 @@ a Quo message and an Attio change delivered as signed webhooks. The families:
 - API requests by provider: `switchboard_api_requests_total{provider,status}` (this process),
   `switchboard_api_requests_recorded{provider}` (all processes, from the database);
 - 429s by provider: `switchboard_api_429_total{provider}`, `switchboard_api_429_recorded{provider}`;
-- sync progress: `switchboard_sync_done|total|progress_ratio{connection_id}` (running syncs; total
+- sync progress: `switchboard_sync_done|total|progress_ratio{connection}` (running syncs; total
   and ratio once the CRM scan is complete);
 - queue depth: `switchboard_queue_depth{queue,status}`;
 - webhook ack latency: `switchboard_webhook_ack_seconds{provider,result}` (histogram) and
@@ -25,7 +25,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.sync.stack import QUO_KEY, SyncStack, sync_stack, wait_for
+from switchboard.metrics import connection_label
+from tests.sync.stack import ADMIN, QUO_KEY, SyncStack, sync_stack, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -48,7 +49,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(s: SyncStack) -> tuple[set[str], Samples]:
     assert s.serve is not None
-    r = httpx.get(s.serve.url + "/metrics", timeout=30)
+    r = httpx.get(s.serve.url + "/metrics", headers=ADMIN, timeout=30)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     families: set[str] = set()
     samples: Samples = {}
@@ -93,8 +94,12 @@ def test_every_family_is_exposed_and_moves_with_real_traffic(
         def running() -> bool:
             _, now = scrape(s)
             for key, name, labels in (
-                ("done", "switchboard_sync_done", {"connection_id": conn}),
-                ("ratio", "switchboard_sync_progress_ratio", {"connection_id": conn}),
+                ("done", "switchboard_sync_done", {"connection": connection_label(conn)}),
+                (
+                    "ratio",
+                    "switchboard_sync_progress_ratio",
+                    {"connection": connection_label(conn)},
+                ),
                 ("depth", "switchboard_queue_depth", {"queue": "sync"}),
             ):
                 if any(n == name and set(labels.items()) <= set(lab) for n, lab in now):
@@ -116,7 +121,7 @@ def test_every_family_is_exposed_and_moves_with_real_traffic(
         assert total(synced, "switchboard_api_requests_total", provider="quo") > 0
         assert total(synced, "switchboard_api_requests_total", provider="attio") > 0
         # the sync is over: no progress gauge for it, nothing left in the sync queue
-        assert total(synced, "switchboard_sync_done", connection_id=conn) == 0
+        assert total(synced, "switchboard_sync_done", connection=connection_label(conn)) == 0
         assert total(synced, "switchboard_queue_depth", queue="sync") == 0
 
         # recorded (deployment-wide) counters are flushed to the database within seconds
@@ -130,15 +135,15 @@ def test_every_family_is_exposed_and_moves_with_real_traffic(
         wait_for(recorded, timeout=15)
 
         # webhooks: register them (admin API: loopback, no token), then real deliveries
-        r = httpx.post(f"{s.serve.url}/api/connections/{conn}/setup", timeout=30)
+        r = httpx.post(f"{s.serve.url}/api/connections/{conn}/setup", headers=ADMIN, timeout=30)
         assert r.status_code == 200, r.text
         wait_for(
             lambda: (
                 {
                     w["provider"]
-                    for w in httpx.get(f"{s.serve.url}/api/connections/{conn}", timeout=30).json()[
-                        "webhooks"
-                    ]
+                    for w in httpx.get(
+                        f"{s.serve.url}/api/connections/{conn}", headers=ADMIN, timeout=30
+                    ).json()["webhooks"]
                 }
                 >= {"quo", "attio"}
             ),

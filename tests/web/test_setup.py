@@ -14,7 +14,7 @@ import httpx
 import pytest
 from dbos import DBOS
 
-from switchboard import connections, setup
+from switchboard import connection_settings, connections, setup
 from switchboard.emulators.attio import AttioEmulator
 from switchboard.emulators.attio import create_app as attio_app
 from switchboard.emulators.common import run_in_thread
@@ -97,7 +97,7 @@ def test_setup_resubscribe_disconnect(emulators: dict[str, Any], rt: Runtime) ->
     assert all(len(h["resourceIds"]) <= 10 for h in hooks)
     assert {h["url"] for h in hooks} == {f"http://127.0.0.1:8400/webhooks/quo/{info.id}"}
     events = {e for h in hooks for e in h["events"]}
-    assert events == set(setup.wanted_events(list(connections.QUO_EVENT_KINDS)))
+    assert events == set(setup.wanted_events(list(connection_settings.QUO_EVENT_KINDS)))
     stored = connections.get_connection(rt.db, info.id)
     assert stored.status == "active"
     assert {w.remote_id for w in stored.webhooks if w.provider == "quo"} == {h["id"] for h in hooks}
@@ -268,3 +268,29 @@ def test_new_quo_lines_are_offered_or_enabled(emulators: dict[str, Any], rt: Run
     settings = connections.get_settings_for(rt.db, info.id)
     assert settings["enabled_lines"] == sorted([*chosen, "PNnewline0002"])
     assert subscribed() == {*chosen, "PNnewline0002"}
+
+
+def test_new_connection_takes_the_dated_generation_when_offered(
+    emulators: dict[str, Any], rt: Runtime
+) -> None:
+    env = emulators
+    env["quo"].apply_settings({"profile": "2026-03-30"})
+    info = connections.create_connection(
+        rt.db, rt.box, crm="attio", quo_api_key=QUO_KEY, crm_token=env["attio"].default_token,
+        quo_base_url=env["quo_url"], crm_base_url=env["attio_url"],
+    )  # fmt: skip
+    connections.update_settings(rt.db, info.id, {"enabled_lines": _line_ids(env)})
+    report = _run(setup.start_setup(info.id, start_sync=False))
+    assert report["problems"] == []
+    stored = connections.get_connection(rt.db, info.id)
+    assert stored.settings["quo_webhooks"] == "2026-03-30"
+    hooks = [h for h in _quo_hooks(env) if h["version"] == 3]
+    assert len(hooks) == 2 and len(_quo_hooks(env)) == 2  # 12 lines = 10 + 2, no v1 webhooks
+    events = set(hooks[0]["events"])
+    assert {"call.completed", "call.voicemail.completed", "message.failed"} <= events
+    subs = [w for w in stored.webhooks if w.provider == "quo"]
+    assert {w.version for w in subs} == {"2026-03-30"} and {w.kind for w in subs} == {"dated"}
+    again = _run(setup.start_setup(info.id, start_sync=False))
+    assert again["quo"]["created"] == 0 and again["quo"]["deleted"] == 0
+    with pytest.raises(connections.InvalidSettings, match="migrate-webhooks"):
+        connections.update_settings(rt.db, info.id, {"quo_webhooks": "v1"})

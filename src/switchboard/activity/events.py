@@ -1,7 +1,7 @@
 """Which Quo webhook events activity logging handles, and which call or message each is about.
 
 Every phase of one call carries the call id (`data.object.id`, or `data.object.callId` for the
-summary and transcript objects); both message events carry the message id. That id is the
+summary, transcript and voicemail objects); both message events carry the message id. That id is the
 resource id: the ledger dedupes on it together with the event type (Quo redelivers the same
 phase under a new event id), and the activity queue is partitioned by it so the phases of one
 call never run concurrently.
@@ -21,13 +21,23 @@ CALL_EVENTS = frozenset(
         "call.recording.completed",
         "call.summary.completed",
         "call.transcript.completed",
+        # Dated generation: the voicemail announces itself (no delayed fetch).
+        "call.voicemail.completed",
     }
 )
-MESSAGE_EVENTS = frozenset({"message.received", "message.delivered"})
+MESSAGE_EVENTS = frozenset({"message.received", "message.delivered", "message.failed"})
 HANDLED_EVENTS = CALL_EVENTS | MESSAGE_EVENTS
+#: Events whose resource is the call's sub-resource: the call id is `callId`.
+CALL_ID_EVENTS = frozenset(
+    {"call.summary.completed", "call.transcript.completed", "call.voicemail.completed"}
+)
+_FROM_COMPLETED = "(the call is logged from call.completed, which every call gets)"
 #: Acknowledged and recorded as ignored, with this reason.
 IGNORED_EVENTS: Mapping[str, str] = {
     "call.ringing": "call.ringing is not logged (the call is logged when it completes)",
+    "call.answered": f"call.answered is not logged {_FROM_COMPLETED}",
+    "call.forwarded": f"call.forwarded is not logged {_FROM_COMPLETED}",
+    "call.missed": f"call.missed is not logged {_FROM_COMPLETED}",
 }
 
 
@@ -45,16 +55,9 @@ class ClassifiedEvent:
     def handled(self) -> bool:
         return self.ignored_reason is None
 
-    @property
-    def idempotency_key(self) -> str:
-        """Dedupe key: one phase of one resource (a redelivery under a new event id is a dup)."""
-        if self.resource_id:
-            return f"{self.event_type}:{self.resource_id}"
-        return f"event:{self.event_id}"
-
 
 def resource_id_of(event_type: str, obj: Mapping[str, Any]) -> str | None:
-    if event_type in ("call.summary.completed", "call.transcript.completed"):
+    if event_type in CALL_ID_EVENTS:
         value = obj.get("callId") or obj.get("id")
     else:
         value = obj.get("id") or obj.get("callId")

@@ -14,101 +14,83 @@ How conflicts are resolved, so that the merge stays order-independent:
   JSON tie-break), never a field-by-field mix;
 - `participants`, `contact_ids`, `phases` are sets (stored sorted): an empty `participants`
   from a quirky `call.completed` never erases numbers known from elsewhere;
-- recordings merge by id; voicemail, summary and transcript pick their most complete version.
+- recordings merge by id; voicemail, summary and transcript pick their most complete version —
+  for summary and transcript, of the same status the one Quo sent last (its event's
+  `createdAt`): Quo can regenerate them, and the regenerated one replaces the old.
 
-Facts are immutable pydantic models; serialise with `to_data()` (a JSON-able dict, stored by
-the activity pipeline in `activity_resources.data`) and read back with `facts_from_data()`.
+`MessageFacts` lives in `message_facts`, the shared helpers in `facts_base`; this module keeps
+the call and the functions over both. Facts are immutable pydantic models; serialise with
+`to_data()` (a JSON-able dict, stored by the activity pipeline in `activity_resources.data`) and
+read back with `facts_from_data()`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from switchboard import phones
-
-CALL_EVENTS = (
-    "call.ringing",
-    "call.completed",
-    "call.recording.completed",
-    "call.summary.completed",
-    "call.transcript.completed",
+from switchboard.activity.facts_base import (
+    _CALL_STATUS_RANK,
+    _PART_STATUS_RANK,
+    _TERMINAL_RANK,
+    AI_HANDLED,
+    AI_USER_PREFIX,
+    CALL_EVENTS,
+    MESSAGE_EVENTS,
+    REST_CALL,
+    REST_MESSAGE,
+    REST_RECORDINGS,
+    REST_SUMMARY,
+    REST_TRANSCRIPT,
+    REST_VOICEMAIL,
+    UNANSWERED_STATUSES,
+    _max_opt,
+    _Model,
+    _obj,
+    _pick,
+    _strings,
+    _timestamp,
+    _union,
+    is_ai_user,
+    resource_id,
 )
-MESSAGE_EVENTS = ("message.received", "message.delivered")
+from switchboard.activity.message_facts import MessageFacts, MessageInfo
+from switchboard.quo.envelope import is_dated
 
-# Phase names for resources fetched over REST (recorded in `phases` like event types).
-REST_CALL = "rest.call"
-REST_RECORDINGS = "rest.call-recordings"
-REST_VOICEMAIL = "rest.call-voicemail"
-REST_SUMMARY = "rest.call-summary"
-REST_TRANSCRIPT = "rest.call-transcript"
-REST_MESSAGE = "rest.message"
-
-_CALL_ID_EVENTS = ("call.summary.completed", "call.transcript.completed")
-
-AI_HANDLED = "ai-agent"
-AI_USER_PREFIX = "SY"
-
-# Statuses meaning "nobody picked up" (a `completed` call with `answeredAt` null is one too).
-UNANSWERED_STATUSES = frozenset({"no-answer", "missed"})
-_CALL_STATUS_RANK = {
-    "queued": 0,
-    "initiated": 1,
-    "ringing": 2,
-    "in-progress": 3,
-    "answered": 3,
-}
-_TERMINAL_RANK = 4
-_PART_STATUS_RANK = {"absent": 0, "in-progress": 1, "processing": 1, "failed": 2, "completed": 3}
-_MESSAGE_STATUS_RANK = {"queued": 0, "sent": 1, "undelivered": 2, "received": 2, "delivered": 2}
-
-
-def is_ai_user(user_id: str | None) -> bool:
-    """True for the AI agent's user ids (`SY...`), which `GET /v1/users/{id}` rejects."""
-    return user_id is not None and user_id.startswith(AI_USER_PREFIX)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-    def canonical(self) -> str:
-        """Deterministic JSON of the model: the last-resort tie-break of every merge."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-
-
-_M = TypeVar("_M", bound=_Model)
-
-
-def _pick(a: _M | None, b: _M | None, rank: Callable[[_M], Any]) -> _M | None:
-    """The greater of two versions under a total order (rank, canonical JSON)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b, key=lambda m: (rank(m), m.canonical()))
-
-
-def _union(a: Iterable[str], b: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(a) | set(b)))
-
-
-def _timestamp(value: datetime | None) -> float:
-    return value.timestamp() if value is not None else float("-inf")
-
-
-def _max_opt(a: str | None, b: str | None) -> str | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
-
-
-# --- parts of a call -------------------------------------------------------------------------
+__all__ = [
+    "AI_HANDLED",
+    "AI_USER_PREFIX",
+    "CALL_EVENTS",
+    "MESSAGE_EVENTS",
+    "REST_CALL",
+    "REST_MESSAGE",
+    "REST_RECORDINGS",
+    "REST_SUMMARY",
+    "REST_TRANSCRIPT",
+    "REST_VOICEMAIL",
+    "UNANSWERED_STATUSES",
+    "CallFacts",
+    "CallInfo",
+    "CallOutcome",
+    "CallSummary",
+    "CallTranscript",
+    "Facts",
+    "MessageFacts",
+    "MessageInfo",
+    "Recording",
+    "SummaryJob",
+    "TranscriptTurn",
+    "Voicemail",
+    "facts_from_data",
+    "facts_from_event",
+    "is_ai_user",
+    "merge_facts",
+    "resource_id",
+]
 
 
 class CallInfo(_Model):
@@ -201,10 +183,14 @@ class CallSummary(_Model):
     summary: tuple[str, ...] = ()
     next_steps: tuple[str, ...] = Field(default=(), alias="nextSteps")
     jobs: tuple[SummaryJob, ...] = ()
+    # When Quo sent this version (its webhook event's `createdAt`; None from REST). Quo can
+    # regenerate a summary: the later delivery of the same status wins, whatever its size.
+    delivered_at: datetime | None = None
 
-    def _rank(self) -> tuple[int, int]:
+    def _rank(self) -> tuple[int, float, int]:
         size = len(self.summary) + len(self.next_steps) + len(self.jobs)
-        return _PART_STATUS_RANK.get(self.status or "", 0), size
+        status = _PART_STATUS_RANK.get(self.status or "", 0)
+        return status, _timestamp(self.delivered_at), size
 
 
 class TranscriptTurn(_Model):
@@ -220,9 +206,11 @@ class CallTranscript(_Model):
     duration: float | None = None
     created_at: datetime | None = Field(default=None, alias="createdAt")
     dialogue: tuple[TranscriptTurn, ...] = ()
+    delivered_at: datetime | None = None  # as CallSummary.delivered_at
 
-    def _rank(self) -> tuple[int, int]:
-        return _PART_STATUS_RANK.get(self.status or "", 0), len(self.dialogue)
+    def _rank(self) -> tuple[int, float, int]:
+        status = _PART_STATUS_RANK.get(self.status or "", 0)
+        return status, _timestamp(self.delivered_at), len(self.dialogue)
 
 
 # --- outcome ---------------------------------------------------------------------------------
@@ -249,29 +237,15 @@ class CallOutcome(_Model):
 # --- call facts ------------------------------------------------------------------------------
 
 
-def _obj(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
-    """Accept a webhook envelope or the bare resource; return (resource, deepLink)."""
-    data = payload.get("data")
-    if payload.get("object") == "event" and isinstance(data, Mapping):
-        obj = data.get("object")
-        if not isinstance(obj, Mapping):
-            raise ValueError("webhook event without data.object")
-        link = data.get("deepLink")
-        return obj, link if isinstance(link, str) else None
-    return payload, None
-
-
-def resource_id(event_type: str, payload: Mapping[str, Any]) -> str:
-    """The call or message id an event is about (`callId` for summaries and transcripts, `id`
-    otherwise). Accepts the envelope or the resource. Raises ValueError when missing."""
-    obj, _ = _obj(payload)
-    if event_type in _CALL_ID_EVENTS or obj.get("object") in ("callSummary", "callTranscript"):
-        value = obj.get("callId")
-    else:
-        value = obj.get("id")
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{event_type}: no call/message id in payload")
-    return value
+def _event_time(payload: Mapping[str, Any]) -> datetime | None:
+    """The webhook envelope's `createdAt` (None for a bare resource or an unreadable value)."""
+    value = payload.get("createdAt") if payload.get("object") == "event" else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class CallFacts(_Model):
@@ -289,6 +263,9 @@ class CallFacts(_Model):
     transcript: CallTranscript | None = None
     deep_link: str | None = None
     phases: tuple[str, ...] = ()
+    # Seen an event of Quo's dated webhook generation, which sends call.voicemail.completed
+    # itself: no delayed voicemail fetch is needed for this call.
+    voicemail_announced: bool = False
 
     # construction
 
@@ -309,14 +286,28 @@ class CallFacts(_Model):
     ) -> CallFacts:
         """Fold one webhook in. `payload` is the envelope or its `data.object`; `deep_link`
         overrides the envelope's. `call.ringing` is accepted (it only adds what it knows)."""
+        facts = self._apply_event(event_type, payload, deep_link)
+        if is_dated(payload) and not facts.voicemail_announced:
+            facts = facts.merge(CallFacts(call_id=self.call_id, voicemail_announced=True))
+        return facts
+
+    def _apply_event(
+        self, event_type: str, payload: Mapping[str, Any], deep_link: str | None
+    ) -> CallFacts:
         obj, link = _obj(payload)
         link = deep_link or link
         if event_type in ("call.completed", "call.ringing", "call.recording.completed"):
             return self.with_call(obj, deep_link=link, phase=event_type)
+        sent = _event_time(payload)
         if event_type == "call.summary.completed":
-            return self.with_summary(obj, deep_link=link, phase=event_type)
+            return self.with_summary(obj, deep_link=link, phase=event_type, delivered_at=sent)
         if event_type == "call.transcript.completed":
-            return self.with_transcript(obj, deep_link=link, phase=event_type)
+            return self.with_transcript(obj, deep_link=link, phase=event_type, delivered_at=sent)
+        if event_type == "call.voicemail.completed":
+            self._check_id(obj.get("callId"))
+            return self.with_voicemail(obj, phase=event_type).merge(
+                CallFacts(call_id=self.call_id, deep_link=link)
+            )
         raise ValueError(f"not a call event: {event_type}")
 
     def with_call(
@@ -367,12 +358,13 @@ class CallFacts(_Model):
         *,
         deep_link: str | None = None,
         phase: str = REST_SUMMARY,
+        delivered_at: datetime | None = None,
     ) -> CallFacts:
         """Fold a call summary in (`call.summary.completed` object or the REST resource)."""
         self._check_id(resource.get("callId"))
         summary = CallSummary.model_validate(
             _nulls_to_empty(resource, ("summary", "nextSteps", "jobs"))
-        )
+        ).model_copy(update={"delivered_at": delivered_at})
         return self.merge(
             CallFacts(call_id=self.call_id, summary=summary, deep_link=deep_link, phases=(phase,))
         )
@@ -383,10 +375,13 @@ class CallFacts(_Model):
         *,
         deep_link: str | None = None,
         phase: str = REST_TRANSCRIPT,
+        delivered_at: datetime | None = None,
     ) -> CallFacts:
         """Fold a call transcript in (`call.transcript.completed` object or the REST resource)."""
         self._check_id(resource.get("callId"))
-        transcript = CallTranscript.model_validate(_nulls_to_empty(resource, ("dialogue",)))
+        transcript = CallTranscript.model_validate(
+            _nulls_to_empty(resource, ("dialogue",))
+        ).model_copy(update={"delivered_at": delivered_at})
         return self.merge(
             CallFacts(
                 call_id=self.call_id, transcript=transcript, deep_link=deep_link, phases=(phase,)
@@ -408,6 +403,7 @@ class CallFacts(_Model):
             transcript=_pick(self.transcript, other.transcript, CallTranscript._rank),
             deep_link=_max_opt(self.deep_link, other.deep_link),
             phases=_union(self.phases, other.phases),
+            voicemail_announced=self.voicemail_announced or other.voicemail_announced,
         )
 
     def _check_id(self, value: object) -> None:
@@ -481,6 +477,11 @@ class CallFacts(_Model):
             return False
         return self.voicemail is None or self.voicemail.status != "completed"
 
+    @property
+    def needs_voicemail_fetch(self) -> bool:
+        """A voicemail is expected and only polling will bring it (legacy webhooks)."""
+        return self.expects_voicemail and not self.voicemail_announced
+
     def attributed_user_id(self) -> str | None:
         """Who the call belongs to: `answeredBy` first (production lesson 9), then the
         initiator of an outgoing call, then the line's `userId`."""
@@ -547,12 +548,6 @@ class CallFacts(_Model):
         return cls.model_validate(dict(data))
 
 
-def _strings(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        return ()
-    return tuple(sorted({v for v in value if isinstance(v, str) and v}))
-
-
 def _nulls_to_empty(resource: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     data = dict(resource)
     for key in keys:
@@ -583,127 +578,6 @@ def _merge_recordings(a: Iterable[Recording], b: Iterable[Recording]) -> tuple[R
 
 
 # --- message facts ---------------------------------------------------------------------------
-
-
-class MessageInfo(_Model):
-    direction: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-    text: str | None = None
-    status: str | None = None
-    phone_number_id: str | None = Field(default=None, alias="phoneNumberId")
-    user_id: str | None = Field(default=None, alias="userId")
-    created_at: datetime | None = Field(default=None, alias="createdAt")
-    updated_at: datetime | None = Field(default=None, alias="updatedAt")
-
-    def _rank(self) -> tuple[int, float]:
-        rank = _MESSAGE_STATUS_RANK.get(self.status or "", 1) if self.status is not None else -1
-        return rank, _timestamp(self.updated_at)
-
-
-class MessageFacts(_Model):
-    """Everything known about one text message (`message.received`/`message.delivered`
-    events, where `to` is a string, or the REST message, where it is a list)."""
-
-    kind: Literal["message"] = "message"
-    message_id: str
-    message: MessageInfo | None = None
-    to: tuple[str, ...] = ()
-    contact_ids: tuple[str, ...] = ()
-    deep_link: str | None = None
-    phases: tuple[str, ...] = ()
-
-    @classmethod
-    def empty(cls, message_id: str) -> MessageFacts:
-        return cls(message_id=message_id)
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> MessageFacts:
-        event_type = event.get("type")
-        if not isinstance(event_type, str):
-            raise ValueError("webhook event without type")
-        return cls.empty(resource_id(event_type, event)).apply_event(event_type, event)
-
-    def apply_event(
-        self, event_type: str, payload: Mapping[str, Any], deep_link: str | None = None
-    ) -> MessageFacts:
-        if event_type not in MESSAGE_EVENTS:
-            raise ValueError(f"not a message event: {event_type}")
-        obj, link = _obj(payload)
-        return self.with_message(obj, deep_link=deep_link or link, phase=event_type)
-
-    def with_message(
-        self,
-        resource: Mapping[str, Any],
-        *,
-        deep_link: str | None = None,
-        phase: str = REST_MESSAGE,
-    ) -> MessageFacts:
-        """Fold a message resource in (event object or `GET /v1/messages/{id}` `data`)."""
-        if resource.get("id") is not None and resource.get("id") != self.message_id:
-            raise ValueError(f"message {resource.get('id')} applied to facts of {self.message_id}")
-        raw_to = resource.get("to")
-        to = _strings([raw_to] if isinstance(raw_to, str) else raw_to)
-        part = MessageFacts(
-            message_id=self.message_id,
-            message=MessageInfo.model_validate(dict(resource)),
-            to=to,
-            contact_ids=_strings(resource.get("contactIds")),
-            deep_link=deep_link,
-            phases=(phase,),
-        )
-        return self.merge(part)
-
-    def merge(self, other: MessageFacts) -> MessageFacts:
-        """Commutative, associative, idempotent, like `CallFacts.merge`."""
-        if other.message_id != self.message_id:
-            raise ValueError(f"cannot merge facts of {other.message_id} into {self.message_id}")
-        return MessageFacts(
-            message_id=self.message_id,
-            message=_pick(self.message, other.message, MessageInfo._rank),
-            to=_union(self.to, other.to),
-            contact_ids=_union(self.contact_ids, other.contact_ids),
-            deep_link=_max_opt(self.deep_link, other.deep_link),
-            phases=_union(self.phases, other.phases),
-        )
-
-    @property
-    def has_message(self) -> bool:
-        return self.message is not None and self.message.direction is not None
-
-    @property
-    def direction(self) -> str | None:
-        return self.message.direction if self.message else None
-
-    @property
-    def phone_number_id(self) -> str | None:
-        return self.message.phone_number_id if self.message else None
-
-    @property
-    def created_at(self) -> datetime | None:
-        return self.message.created_at if self.message else None
-
-    @property
-    def text(self) -> str | None:
-        return self.message.text if self.message else None
-
-    def external_numbers(
-        self, own_numbers: Iterable[str | None], region: str | None = phones.DEFAULT_REGION
-    ) -> list[str]:
-        """`from` and `to` minus the workspace's own numbers, E.164, in that order."""
-        sender = self.message.from_ if self.message else None
-        return phones.external_numbers([sender, *self.to], own_numbers, region)
-
-    def user_ids(self) -> tuple[str, ...]:
-        """The sender's user id (outgoing messages), AI agent ids excluded."""
-        uid = self.message.user_id if self.message else None
-        return (uid,) if uid and not is_ai_user(uid) else ()
-
-    def to_data(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> MessageFacts:
-        return cls.model_validate(dict(data))
 
 
 Facts = CallFacts | MessageFacts

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from switchboard.activity import facts as F
+from switchboard.activity import intents
 from switchboard.activity._db import run_db
 from switchboard.activity.directory import Directory
 from switchboard.activity.events import (
@@ -37,7 +38,6 @@ from switchboard.activity.events import (
     MESSAGE_EVENTS,
     resource_id_of,
 )
-from switchboard.activity.formats import NoteFormat, in_format
 from switchboard.activity.notes import NoteKey, NoteResult, sync_note
 from switchboard.activity.participants import external_participants
 from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
@@ -46,12 +46,11 @@ from switchboard.activity.render import (
     LineInfo,
     NotRenderable,
     RenderContext,
-    RenderedNote,
     render_note,
 )
 from switchboard.activity.settings import ActivitySettings
 from switchboard.crm import registry
-from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote
+from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote, NoteFormat
 from switchboard.store.db import Database
 from switchboard.store.models import ActivityResource, Event
 
@@ -310,7 +309,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
 
     phones = await external_participants(svc.directory, facts, svc.settings.default_region)
     detail["participants"] = phones
-    voicemail_followup = isinstance(facts, F.CallFacts) and facts.expects_voicemail
+    voicemail_followup = isinstance(facts, F.CallFacts) and facts.needs_voicemail_fetch
     if not phones:
         return _plan(
             "skipped",
@@ -320,7 +319,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             detail=detail,
         )
 
-    lookups = await _lookups(svc, rtype, rid, phones)
+    lookups = await _lookups(svc, facts, rtype, rid, phones)
     detail["lookups"] = [lk.to_json() for lk in lookups]
     ctx_base = await _render_context(svc, facts)
     notes: list[dict[str, Any]] = []
@@ -335,6 +334,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             user_names=ctx_base.user_names,
             include_summary=svc.settings.log_summaries,
             include_transcript=svc.settings.log_transcripts,
+            note_format=note_format(svc.crm),
         )
         try:
             rendered = render_note(facts, ctx)
@@ -372,7 +372,9 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
     )
 
 
-async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> list[Lookup]:
+async def _lookups(
+    svc: Services, facts: F.Facts, rtype: str, rid: str, phones: list[str]
+) -> list[Lookup]:
     _, stored = await run_db(_load_resource, svc.db, svc.connection_id, rtype, rid)
     out: list[Lookup] = []
     fresh: dict[str, Any] = {}
@@ -381,14 +383,42 @@ async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> li
         if cached is not None:
             out.append(Lookup.from_json(cached))
             continue
-        lk = await find_person(
-            svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
-        )
+        lk = await _pinned(svc, facts, phone)
+        if lk is None:
+            lk = await find_person(
+                svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
+            )
         fresh[phone] = lk.to_json()
         out.append(lk)
     if fresh:
         await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, None, fresh)
     return out
+
+
+async def _pinned(svc: Services, facts: F.Facts, phone: str) -> Lookup | None:
+    """The clicked person, when an outgoing call follows a click-to-call click (`intents`)."""
+    if not isinstance(facts, F.CallFacts) or facts.direction != "outgoing":
+        return None
+    line_id, started = facts.phone_number_id, facts.created_at
+    if not line_id or started is None:
+        return None
+    click = await run_db(
+        intents.find_pin,
+        svc.db,
+        svc.connection_id,
+        phone=phone,
+        line_id=line_id,
+        call_started_at=started,
+        window_s=svc.settings.click_window_s,
+    )
+    if click is None:
+        return None
+    await run_db(intents.mark_pinned, svc.db, click.id, facts.call_id)
+    reason = (
+        f"click-to-call: {click.person_id} was clicked at {click.clicked_at.isoformat()} "
+        f"for {phone} from line {line_id}"
+    )
+    return Lookup(phone, click.person_id, "click", [click.person_id], reason)
 
 
 async def _render_context(svc: Services, facts: F.Facts) -> RenderContext:
@@ -477,14 +507,12 @@ def note_format(crm: CrmConnector) -> NoteFormat:
 
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
     created = planned.get("created_at")
-    fmt = note_format(svc.crm)
-    rendered = in_format(RenderedNote(str(planned["title"]), str(planned["content"])), fmt)
     note = CrmNote(
         person_id=str(planned["person_id"]),
-        title=rendered.title,
-        content=rendered.body,
+        title=str(planned["title"]),
+        content=str(planned["content"]),
         created_at=datetime.fromisoformat(created) if created else None,
-        content_format=fmt,
+        content_format=note_format(svc.crm),
         activity=_activity(planned),
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)

@@ -1,9 +1,14 @@
 """The note a call or message becomes in the CRM (format: shared/reference/activity-notes.md).
 
 Pure functions: facts + an already-resolved `RenderContext` (user names, line info, the contact
-number this note is for) in, `RenderedNote(title, body)` out, markdown (`formats` converts it for
-CRMs that store HTML or plain text). No I/O, so the same inputs always give byte-identical
-notes; the pipeline compares rendered notes to decide whether a CRM note needs replacing.
+number this note is for, the note format) in, `RenderedNote(title, body)` out. The body is
+Markdown (the default), HTML or plain text, as `RenderContext.note_format` asks (the CRM's
+registry record says which); the title is plain text in every format. No I/O, so the same inputs
+always give byte-identical notes; the pipeline compares rendered notes to decide whether a CRM
+note needs replacing.
+
+The note is built as blocks of `markup.Span`s and serialised by `switchboard.activity.markup`,
+the one place that escapes text from callers, Quo's AI and Quo's configuration for each format.
 """
 
 from __future__ import annotations
@@ -17,12 +22,26 @@ from typing import Any
 from pydantic import JsonValue
 
 from switchboard.activity.facts import CallFacts, MessageFacts, Recording, is_ai_user
+from switchboard.activity.markup import (
+    Block,
+    Line,
+    NoteFormat,
+    Span,
+    bold,
+    italic,
+    link,
+    lit,
+    serialize,
+    strip_emoji,
+    text,
+)
 
 AI_AGENT_NAME = "Sona"
 UNKNOWN_USER = "Unknown user"
 UNKNOWN_CONTACT = "Unknown number"
 TRANSCRIPT_MAX_CHARS = 3000
-TRANSCRIPT_CUT_NOTE = "_… transcript shortened; the full transcript is in Quo._"
+TRANSCRIPT_CUT_TEXT = "… transcript shortened; the full transcript is in Quo."
+TRANSCRIPT_CUT_NOTE = f"_{TRANSCRIPT_CUT_TEXT}_"  # as it appears in Markdown
 
 
 class NotRenderable(ValueError):
@@ -72,7 +91,9 @@ class RenderContext:
     participants gets one note per person). `lines` maps phone number ids to `LineInfo`;
     `user_names` maps Quo user ids to display names (AI agent ids `SY...` always render as
     `ai_agent_name`). `include_summary` / `include_transcript` follow the connection settings;
-    transcripts longer than `transcript_max_chars` are cut at a turn boundary.
+    transcripts longer than `transcript_max_chars` are cut at a turn boundary. `note_format`
+    picks the body's format; `plain_newline` and `plain_strip_emoji` shape plain text (some
+    CRMs want `\r\n` and turn emoji into "?").
     """
 
     contact_number: str | None
@@ -82,6 +103,9 @@ class RenderContext:
     include_summary: bool = True
     include_transcript: bool = True
     transcript_max_chars: int = TRANSCRIPT_MAX_CHARS
+    note_format: NoteFormat = "markdown"
+    plain_newline: str = "\r\n"
+    plain_strip_emoji: bool = True
 
     def user_name(self, user_id: str | None) -> str | None:
         if not user_id:
@@ -114,6 +138,19 @@ def format_duration(seconds: float | None) -> str:
 # --- calls -----------------------------------------------------------------------------------
 
 
+def _note(title: str, blocks: list[Block], ctx: RenderContext) -> RenderedNote:
+    body = serialize(
+        blocks, ctx.note_format, newline=ctx.plain_newline, drop_emoji=ctx.plain_strip_emoji
+    )
+    if ctx.note_format == "plain" and ctx.plain_strip_emoji:
+        title = strip_emoji(title)
+    return RenderedNote(title=title, body=body)
+
+
+def _block(*lines: Line) -> Block:
+    return tuple(line for line in lines if line)
+
+
 def render_call_note(facts: CallFacts, ctx: RenderContext) -> RenderedNote:
     """The call's note: title, then outcome, recording, voicemail, summary, transcript, link."""
     call = facts.call
@@ -125,7 +162,7 @@ def render_call_note(facts: CallFacts, ctx: RenderContext) -> RenderedNote:
     else:
         title = f"☎️ Call {ctx.contact} → {line}"
     blocks = [
-        outcome_text(facts, ctx),
+        _block(outcome_line(facts, ctx)),
         recording_block(facts),
         voicemail_block(facts),
     ]
@@ -134,94 +171,99 @@ def render_call_note(facts: CallFacts, ctx: RenderContext) -> RenderedNote:
     if ctx.include_transcript:
         blocks.append(transcript_block(facts, ctx))
     if facts.deep_link:
-        blocks.append(f"[View the call activity in Quo]({facts.deep_link})")
-    return RenderedNote(title=title, body="\n\n".join(b for b in blocks if b))
+        blocks.append(_block((link("View the call activity in Quo", facts.deep_link),)))
+    return _note(title, blocks, ctx)
 
 
-def outcome_text(facts: CallFacts, ctx: RenderContext) -> str:
+def outcome_line(facts: CallFacts, ctx: RenderContext) -> Line:
     """The first line of a call note (the outcome table of activity-notes.md)."""
     outcome = facts.outcome()
     direction = "Outgoing" if outcome.direction == "outgoing" else "Incoming"
     name = ctx.user_name(outcome.user_id)
-    by = f" by {name}" if name else ""
+    by: Line = (lit(" by "), text(name)) if name else ()
     if outcome.kind == "ai":
-        return f"Handled by {ctx.ai_agent_name}"
+        return (lit("Handled by "), text(ctx.ai_agent_name))
     if outcome.kind == "answered":
-        return f"Incoming answered{by}"
+        return (lit("Incoming answered"), *by)
     if outcome.kind == "initiated":
-        return f"Outgoing initiated{by}"
+        return (lit("Outgoing initiated"), *by)
     if outcome.kind == "missed":
-        return "Incoming missed"
+        return (lit("Incoming missed"),)
     if outcome.kind == "not_answered":
-        return f"Outgoing initiated{by} (not answered)"
+        return (lit("Outgoing initiated"), *by, lit(" (not answered)"))
     if outcome.kind == "forwarded":
         target = outcome.forwarded_to
         if not target:
-            return "Incoming forwarded by phone menu"
+            return (lit("Incoming forwarded by phone menu"),)
         shown = ctx.user_name(target) if target.startswith("US") or is_ai_user(target) else target
-        return f"Incoming forwarded to {shown}"
-    return f"{direction} {outcome.status or 'unknown'}"
+        return (lit("Incoming forwarded to "), text(shown or target))
+    return (lit(f"{direction} "), text(outcome.status or "unknown"))
 
 
-def recording_block(facts: CallFacts) -> str:
+def recording_block(facts: CallFacts) -> Block:
     recordings = [r for r in facts.recordings if r.url or r.duration]
     if len(recordings) == 1:
-        return _recording_link(recordings[0], "▶️ Recording", facts)
+        return _block((_recording_link(recordings[0], "▶️ Recording", facts),))
     if len(recordings) > 1:
-        parts = [_recording_link(r, f"Part {i}", facts) for i, r in enumerate(recordings, 1)]
-        return "▶️ Recordings: " + " | ".join(parts)
+        parts: list[Span] = [lit("▶️ Recordings: ")]
+        for i, r in enumerate(recordings, 1):
+            if i > 1:
+                parts.append(lit(" | "))
+            parts.append(_recording_link(r, f"Part {i}", facts))
+        return _block(tuple(parts))
     call = facts.call
     if facts.was_answered and call is not None and (call.duration or 0) > 0:
-        return f"▶️ Recording ({format_duration(call.duration)})"
-    return ""
+        return _block((lit(f"▶️ Recording ({format_duration(call.duration)})"),))
+    return ()
 
 
-def _recording_link(rec: Recording, label: str, facts: CallFacts) -> str:
+def _recording_link(rec: Recording, label: str, facts: CallFacts) -> Span:
     duration = (
         rec.duration if rec.duration is not None else (facts.call.duration if facts.call else None)
     )
-    text = f"{label} ({format_duration(duration)})"
-    return f"[{text}]({rec.url})" if rec.url else text
+    shown = f"{label} ({format_duration(duration)})"
+    return link(shown, rec.url) if rec.url else lit(shown)
 
 
-def voicemail_block(facts: CallFacts) -> str:
+def voicemail_block(facts: CallFacts) -> Block:
     vm = facts.voicemail
     if vm is None or not vm.has_content:
-        return ""
+        return ()
     duration = f" ({format_duration(vm.duration)})" if vm.duration else ""
-    lines = ["**Voicemail:**"]
+    lines: list[Line] = [(bold("Voicemail:"),)]
     if vm.url:
-        lines.append(f"• [Listen to voicemail]({vm.url}){duration}")
+        lines.append((lit("• "), link("Listen to voicemail", vm.url), lit(duration)))
     else:
-        lines.append(f"• ➿ Voicemail{duration}")
-    if vm.transcript:
-        lines.extend(["**Transcript:**", vm.transcript.strip()])
-    return "\n".join(lines)
+        lines.append((lit(f"• ➿ Voicemail{duration}"),))
+    if vm.transcript and vm.transcript.strip():
+        lines.extend([(bold("Transcript:"),), (text(vm.transcript.strip()),)])
+    return _block(*lines)
 
 
-def summary_blocks(facts: CallFacts) -> list[str]:
+def summary_blocks(facts: CallFacts) -> list[Block]:
     """`**Summary:**`, `**Next Steps:**` and one block per AI job, each only with content."""
     summary = facts.summary
     if summary is None:
         return []
-    blocks: list[str] = []
+    blocks: list[Block] = []
     points = [p.strip() for p in summary.summary if p.strip()]
     if points:
-        blocks.append("\n".join(["**Summary:**", *(f"• {p}" for p in points)]))
+        blocks.append(_block((bold("Summary:"),), *((lit("• "), text(p)) for p in points)))
     steps = [s.strip() for s in summary.next_steps if s.strip()]
     if steps:
-        blocks.append("\n".join(["**Next Steps:**", *(f"• {s}" for s in steps)]))
+        blocks.append(_block((bold("Next Steps:"),), *((lit("• "), text(s)) for s in steps)))
     for job in summary.jobs:
         fields = job.fields()
         if not fields:
             continue
         heading = " ".join(p for p in (job.icon, job.name) if p) or "Result"
-        lines = [f"**{heading}:**"]
+        lines: list[Line] = [(bold(f"{heading}:"),)]
         for name, value in fields:
-            lines.append(
-                f"• **{name}:** {format_value(value)}" if name else f"• {format_value(value)}"
-            )
-        blocks.append("\n".join(lines))
+            if name:
+                lines.append((lit("• "), bold(f"{name}:"), lit(" "), text(format_value(value))))
+            else:
+                lines.append((lit("• "), text(format_value(value))))
+        blocks.append(_block(*lines))
     return blocks
 
 
@@ -240,40 +282,46 @@ def format_value(value: JsonValue) -> str:
         if set(value) >= {"name", "value"} and len(value) == 2:
             return f"{value['name']}: {format_value(value['value'])}"
         return "; ".join(f"{k}: {format_value(v)}" for k, v in value.items()) or "—"
-    text = str(value).strip()
-    return text or "—"
+    shown = str(value).strip()
+    return shown or "—"
 
 
-def transcript_block(facts: CallFacts, ctx: RenderContext) -> str:
+def transcript_block(facts: CallFacts, ctx: RenderContext) -> Block:
     transcript = facts.transcript
     if transcript is None:
-        return ""
+        return ()
     turns = [t for t in transcript.dialogue if t.content.strip()]
     if not turns:
-        return ""
-    lines: list[str] = []
+        return ()
+    lines: list[Line] = []
     used = 0
     cut = False
+    limit = max(ctx.transcript_max_chars, 0)
     for turn in turns:
         speaker = ctx.user_name(turn.user_id) or turn.identifier or "Unknown speaker"
-        line = f"**{speaker}:** {_one_line(turn.content)}"
-        if used + len(line) > ctx.transcript_max_chars:
+        content = _one_line(turn.content)
+        size = len(speaker) + len(content) + 6  # as "**<speaker>:** <content>"
+        if used + size > ctx.transcript_max_chars:
             if not lines:
-                lines.append(line[: max(ctx.transcript_max_chars, 0)].rstrip() + "…")
+                room = max(limit - len(speaker) - 6, 0)
+                lines.append((bold(f"{speaker}:"), lit(" "), text(content[:room].rstrip() + "…")))
             cut = True
             break
-        lines.append(line)
-        used += len(line) + 1
+        lines.append((bold(f"{speaker}:"), lit(" "), text(content)))
+        used += size + 1
     if cut:
-        lines.append(TRANSCRIPT_CUT_NOTE)
-    return "\n".join(["**Transcript:**", *lines])
+        lines.append((italic(TRANSCRIPT_CUT_TEXT),))
+    return _block((bold("Transcript:"),), *lines)
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s*\n\s*", " ", text.strip())
+def _one_line(value: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", value.strip())
 
 
 # --- messages --------------------------------------------------------------------------------
+
+
+FAILED_TEXT = "⚠️ Not delivered: Quo reported this text as failed."
 
 
 def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote:
@@ -281,45 +329,22 @@ def render_message_note(facts: MessageFacts, ctx: RenderContext) -> RenderedNote
     if message is None or message.direction is None:
         raise NotRenderable(f"message {facts.message_id}: message resource not known yet")
     line = ctx.line_label(message.phone_number_id)
-    text = message.text if message.text and message.text.strip() else "(no text)"
+    has_text = bool(message.text and message.text.strip())
+    said = text(message.text or "") if has_text else lit("(no text)")
     if message.direction == "outgoing":
         title = f"💬 Message {line} → {ctx.contact}"
         name = ctx.user_name(message.user_id)
-        body = f"{name} sent: {text}" if name else f"Sent: {text}"
+        first: Line = (text(name), lit(" sent: "), said) if name else (lit("Sent: "), said)
     else:
         title = f"💬 Message {ctx.contact} → {line}"
-        body = f"Received: {text}"
+        first = (lit("Received: "), said)
+    blocks = [_block(first)]
+    if message.direction == "outgoing" and message.status == "failed":
+        # Quo's message.failed (dated webhooks) or the REST status.
+        blocks.append(_block((lit(FAILED_TEXT),)))
     if facts.deep_link:
-        body += f"\n\n[View the message activity in Quo]({facts.deep_link})"
-    return RenderedNote(title=title, body=body)
-
-
-_EMOJI = re.compile(
-    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u23e9-\u23fa\u25b6\u25c0]"
-    "[\ufe0f\u200d]* ?|[\ufe0f\u200d]"
-)
-_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
-
-
-def to_plain_text(
-    note: RenderedNote, *, strip_emoji: bool = True, newline: str = "\r\n"
-) -> RenderedNote:
-    """The same note as plain text, for CRMs without markdown: links become `text: url`,
-    emphasis markers go, lines end with `newline`, emoji are dropped (some CRMs turn them
-    into "?")."""
-
-    def plain(text: str) -> str:
-        text = _LINK.sub(
-            lambda m: f"{m.group(1)}: {m.group(2)}" if m.group(1) else m.group(2), text
-        )
-        text = text.replace(TRANSCRIPT_CUT_NOTE, TRANSCRIPT_CUT_NOTE.strip("_"))
-        text = text.replace("**", "")
-        if strip_emoji:
-            text = _EMOJI.sub("", text)
-        return text
-
-    body = newline.join(plain(line) for line in note.body.split("\n"))
-    return RenderedNote(title=plain(note.title), body=body)
+        blocks.append(_block((link("View the message activity in Quo", facts.deep_link),)))
+    return _note(title, blocks, ctx)
 
 
 def render_note(facts: CallFacts | MessageFacts, ctx: RenderContext) -> RenderedNote:

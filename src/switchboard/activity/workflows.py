@@ -34,6 +34,8 @@ from typing import Any
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
+from switchboard import clients as client_factories
+from switchboard import connections, ledger
 from switchboard.activity.directory import Directory
 from switchboard.activity.events import classify
 from switchboard.activity.processor import (
@@ -45,9 +47,11 @@ from switchboard.activity.processor import (
     plan_refresh,
     write_note,
 )
+from switchboard.activity.quo_reader import QuoClientReader
 from switchboard.activity.settings import ActivitySettings
 from switchboard.dispatch import Dispatch, Ignore, InboundEvent, register_handler
 from switchboard.logs import get_logger
+from switchboard.runtime import runtime
 from switchboard.workflows import Outcome, processor
 
 log = get_logger(__name__)
@@ -103,10 +107,6 @@ async def services_for(connection_id: str) -> Services:
 
 
 async def _default_services(connection_id: str) -> Services:
-    from switchboard import clients as client_factories
-    from switchboard import connections
-    from switchboard.activity.quo_reader import QuoClientReader
-    from switchboard.runtime import runtime
 
     db = runtime().db
     settings = ActivitySettings.from_connection_settings(
@@ -127,8 +127,6 @@ async def _default_services(connection_id: str) -> Services:
 # ------------------------------------------------------------------------------ steps
 @DBOS.step()
 async def plan_step(event_id: str) -> dict[str, Any]:
-    from switchboard import ledger
-    from switchboard.runtime import runtime
 
     event = await asyncio.to_thread(ledger.get_event, runtime().db, event_id)
     if event is None:

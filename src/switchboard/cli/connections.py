@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from switchboard.config import get_settings
+from switchboard.config import get_settings, insecure_http_reason
 from switchboard.crm import registry
 from switchboard.crm.registry import CrmProvider
 
@@ -37,9 +37,15 @@ def _emit(data: Any, as_json: bool) -> None:
 
 
 async def _check_credentials(
-    provider: CrmProvider, quo_key: str, quo_base_url: str, crm_token: str, crm_base_url: str
+    provider: CrmProvider,
+    quo_key: str,
+    quo_base_url: str,
+    crm_token: str,
+    crm_base_url: str,
+    quo_key_grace: float,
 ) -> dict[str, Any]:
-    """The CRM must answer; Quo may answer 401 (a new key takes ~30 s) — noted, not fatal."""
+    """Both must answer. Quo rejects a key created a moment ago with 401 for ~30 s: a 401 is
+    retried for `quo_key_grace` seconds (0 by default: a wrong key fails at once)."""
     from switchboard.clients import build_crm_connector, build_quo_client
     from switchboard.http import ApiError, RetryPolicy
 
@@ -49,16 +55,24 @@ async def _check_credentials(
         facts[provider.name] = dict(await crm.check_credentials())
     finally:
         await crm.aclose()
+    attempts = 3 if quo_key_grace <= 0 else max(3, int(quo_key_grace))
     quo = build_quo_client(
-        quo_key, quo_base_url, retry=RetryPolicy(max_attempts=3, unauthorized_grace=0.0)
+        quo_key,
+        quo_base_url,
+        retry=RetryPolicy(
+            max_attempts=attempts, max_delay=2.0, unauthorized_grace=max(0.0, quo_key_grace)
+        ),
     )
     try:
         numbers = await quo.list_phone_numbers()
         facts["quo"] = {"phone_numbers": len(numbers)}
     except ApiError as exc:
-        if exc.status != 401:
-            raise
-        facts["quo"] = {"warning": "Quo answered 401; new keys take ~30 s — setup will retry"}
+        if exc.status == 401:
+            raise RuntimeError(
+                "Quo rejected the API key (401). A key created in the last minute may not be "
+                "active yet: retry shortly, or pass --quo-key-grace 45"
+            ) from exc
+        raise
     finally:
         await quo.aclose()
     return facts
@@ -84,8 +98,16 @@ def _connect_command(provider: CrmProvider) -> Any:
         crm_base_url: str = typer.Option(
             provider.api_url, f"--{name}-base-url", "--base-url", help=f"{display} API base URL."
         ),
-        name_: str = typer.Option("", "--name", help="A label for the connection."),
+        label: str = typer.Option("", "--name", help="A label for the connection."),
         skip_check: bool = typer.Option(False, help="Do not check the credentials first."),
+        quo_key_grace: float = typer.Option(
+            0.0, help="Seconds to keep retrying a Quo 401 (a key created moments ago)."
+        ),
+        allow_insecure_http: bool = typer.Option(
+            False,
+            "--allow-insecure-http",
+            help="Allow plain-http base URLs to hosts other than this machine (keys in clear).",
+        ),
         setup: bool = typer.Option(True, help="Register webhooks and start the initial sync."),
         wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
         timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
@@ -97,8 +119,10 @@ def _connect_command(provider: CrmProvider) -> Any:
             crm_token=crm_token,
             quo_base_url=quo_base_url,
             crm_base_url=crm_base_url,
-            name=name_,
+            name=label,
             skip_check=skip_check,
+            quo_key_grace=quo_key_grace,
+            allow_insecure_http=allow_insecure_http,
             setup=setup,
             wait=wait,
             timeout=timeout,
@@ -120,6 +144,8 @@ def _connect(
     crm_base_url: str,
     name: str,
     skip_check: bool,
+    quo_key_grace: float,
+    allow_insecure_http: bool,
     setup: bool,
     wait: bool,
     timeout: float,
@@ -130,11 +156,17 @@ def _connect(
 
     register_secret(quo_api_key)
     register_secret(crm_token)
+    if not (allow_insecure_http or get_settings().allow_insecure_http):
+        for url in (quo_base_url, crm_base_url):
+            if (why := insecure_http_reason(url)) is not None:
+                _fail(why)
     facts: dict[str, Any] = {}
     if not skip_check:
         try:
             facts = asyncio.run(
-                _check_credentials(provider, quo_api_key, quo_base_url, crm_token, crm_base_url)
+                _check_credentials(
+                    provider, quo_api_key, quo_base_url, crm_token, crm_base_url, quo_key_grace
+                )
             )
         except Exception as exc:
             from switchboard.logs import mask_text
@@ -280,7 +312,7 @@ def settings_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show or change a connection's settings; line / event-kind changes re-subscribe."""
-    from switchboard import connections
+    from switchboard import connection_settings, connections
 
     changes: dict[str, Any] = {}
     for item in assignments or []:
@@ -298,7 +330,7 @@ def settings_cmd(
         except connections.ConnectionNotFound:
             _fail(f"unknown connection {connection_id}")
             return
-        except connections.InvalidSettings as exc:
+        except connection_settings.InvalidSettings as exc:
             _fail(str(exc), 2)
             return
         out["settings"] = info.settings
@@ -355,3 +387,44 @@ def disconnect_cmd(
         )
         for err in report["errors"]:
             typer.echo(f"warning: {err}", err=True)
+
+
+@connections_app.command("migrate-webhooks")
+def migrate_webhooks_cmd(
+    connection_id: str,
+    test_timeout: float = typer.Option(60.0, help="Seconds to wait for the test delivery."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Move the connection's Quo webhooks from v1 to the 2026-03-30 generation (Quo's guide:
+    replacement created disabled, test delivery waited for, v1 deleted, replacement enabled).
+    A failed test delivery aborts and leaves v1 working (exit code 1)."""
+    from switchboard import connections
+    from switchboard.webhook_migration import MigrationAborted, migrate_quo_webhooks
+
+    rt = _runtime(dbos=False)
+    try:
+        try:
+            report = asyncio.run(
+                migrate_quo_webhooks(
+                    rt.db, rt.box, rt.settings, connection_id, test_timeout=test_timeout
+                )
+            )
+        except connections.ConnectionNotFound:
+            _fail(f"unknown connection {connection_id}")
+            return
+        except MigrationAborted as exc:
+            _fail(f"migration aborted: {exc}")
+            return
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(report, True)
+        return
+    typer.echo(
+        f"{report['status']}: Quo webhooks on {report['generation']}"
+        + (
+            f" (created {len(report['created'])}, deleted {len(report['deleted'])} v1)"
+            if report["status"] == "migrated"
+            else ""
+        )
+    )

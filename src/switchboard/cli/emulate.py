@@ -14,7 +14,9 @@ def quo(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8010, help="Port to listen on."),
     profile: str = typer.Option(
-        "current", help="current (v1+v2 webhooks work) or dev-2025-11 (/v2/webhooks → 500)."
+        "current",
+        help="current (v1+v2 webhooks work), dev-2025-11 (/v2/webhooks → 500) or 2026-03-30 "
+        "(also the dated API generation: unprefixed paths, /webhooks resource).",
     ),
     seed_file: Path | None = typer.Option(
         None, "--seed-file", exists=True, dir_okay=False, help="JSON with workspaces to create."
@@ -34,9 +36,10 @@ def quo(
     """Serve the Quo public API emulator (control surface under /_emulator)."""
     from switchboard.emulators.common import serve
     from switchboard.emulators.quo import QuoEmulator, create_app, load_seed
+    from switchboard.emulators.quo.state import PROFILES
 
-    if profile not in ("current", "dev-2025-11"):
-        raise typer.BadParameter("profile must be current or dev-2025-11", param_hint="--profile")
+    if profile not in PROFILES:
+        raise typer.BadParameter("profile must be " + " or ".join(PROFILES), param_hint="--profile")
     emu = QuoEmulator(
         profile=profile,
         bulk_delay_s=bulk_delay,

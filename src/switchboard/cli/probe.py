@@ -2,6 +2,7 @@
 
     QUO_API_KEY=... switchboard probe quo all --env dev
     switchboard probe quo webhooks --env local --profile dev-2025-11 --json
+    switchboard probe quo generation-2026 --env local --profile 2026-03-30
 
 The key comes from QUO_API_KEY (or --api-key); it is never printed or logged. `--env local`
 without `--base-url` starts a Quo emulator in this process (with `--profile`). Exit code 1 when
@@ -26,7 +27,7 @@ app = typer.Typer(help="Check live provider behaviour against what Switchboard e
 
 SCENARIO_NAMES = (
     "list-contacts", "single-create", "bulk-create", "duplicate-phone", "duplicate-external-id",
-    "webhooks", "all",
+    "webhooks", "generation-2026", "all",
 )  # fmt: skip
 
 
@@ -59,6 +60,8 @@ def _print_human(report: Any) -> None:
     console.print(f"Quo probe — env [bold]{report.env}[/] at {report.base_url}")
     for s in report.scenarios:
         verdict = "[green]PASS[/]" if s.passed else "[red]FAIL[/]"
+        if s.skipped:
+            verdict = f"[yellow]SKIP[/] ({s.skipped})"
         console.print(f"\n[bold]{s.name}[/] {verdict} ({s.duration_s:.2f} s) — {s.description}")
         table = Table(show_header=True, header_style="bold", expand=False)
         table.add_column("expectation (documented)")
@@ -81,6 +84,9 @@ def _print_human(report: Any) -> None:
     failed = sum(1 for s in report.scenarios for c in s.checks if not c.passed)
     failed += sum(1 for s in report.scenarios if s.error)
     console.print(f"\n{total - failed if failed <= total else 0}/{total} expectations passed")
+    if report.generations:
+        offered = [g for g, ok in report.generations.items() if ok]
+        console.print("API generations offered: " + (", ".join(offered) or "none"))
 
 
 @app.command("quo")
@@ -100,6 +106,11 @@ def quo(
     ),
     bulk_deadline: float = typer.Option(30.0, help="Seconds to wait for bulk-created contacts."),
     bulk_delay: float = typer.Option(2.5, help="Bulk delay of a self-started emulator."),
+    receiver_url: str | None = typer.Option(
+        None,
+        "--receiver-url",
+        help="Public URL forwarding to the local test-delivery receiver (live workspaces).",
+    ),
 ) -> None:
     """Run SCENARIO against Quo and print PASS/FAIL per documented expectation."""
     if scenario not in SCENARIO_NAMES:
@@ -131,7 +142,13 @@ def quo(
             redis_url=settings.redis_url,
             database_url=settings.database_url and settings.resolved_database_url(),
         ) as client:
-            return await run_scenarios(client, [scenario], env=env, bulk_deadline=bulk_deadline)
+            return await run_scenarios(
+                client,
+                [scenario],
+                env=env,
+                bulk_deadline=bulk_deadline,
+                receiver_url=receiver_url,
+            )
 
     if start_emulator:
         with _local_emulator(key, profile, bulk_delay) as url:

@@ -102,6 +102,10 @@ class NoteRef:
     id: str
 
 
+#: The note formats Switchboard renders (`switchboard.activity.markup` serialises each).
+NoteFormat = Literal["markdown", "html", "plain"]
+
+
 @dataclass(frozen=True)
 class ActivityFacts:
     """What a CRM with native call or message records needs beyond the rendered text."""
@@ -136,7 +140,7 @@ class CrmNote:
     title: str
     content: str
     created_at: datetime | None = None
-    content_format: Literal["markdown", "html", "plaintext"] = "markdown"
+    content_format: NoteFormat = "markdown"
     activity: ActivityFacts | None = None
     extra: dict[str, str] = field(default_factory=dict)
 

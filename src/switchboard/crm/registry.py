@@ -32,9 +32,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from switchboard.crm.base import ConnectorConfig, CrmChange, CrmConnector
+from pydantic import BaseModel
 
-NoteFormat = Literal["markdown", "html", "plaintext"]
+from switchboard.crm.base import ConnectorConfig, CrmChange, CrmConnector, NoteFormat
+
 AuthKind = Literal["token", "oauth"]
 BudgetUnit = Literal["requests", "tokens", "credits"]
 
@@ -131,6 +132,9 @@ class CrmProvider:
     note_format: NoteFormat = "markdown"
     auth: AuthSpec = field(default_factory=AuthSpec)
     emulator: EmulatorRef | None = None
+    settings: type[BaseModel] | None = None
+    """The CRM's own per-connection settings (every field with a default), validated and merged
+    with the common ones by `switchboard.connection_settings`."""
 
     def connect(self, config: ConnectorConfig) -> CrmConnector:
         return self.connector(config)

@@ -20,6 +20,9 @@ An emulator supplies three small callables to the middleware: `operation_of(scop
 operation name, e.g. the OpenAPI operationId; `None` means "control surface: not logged, no
 faults, no rate limit"), `key_of(scope)` (the API key / token, or `None`) and
 `error_body(status, operation, message)` (the provider's error JSON).
+
+Over 600 lines on purpose: it is the one shared toolkit every emulator builds on (log,
+faults, limiter, middleware, webhook delivery, servers); splitting it would scatter that contract.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import socket
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -434,6 +437,7 @@ class EmulatorMiddleware:
 # --------------------------------------------------------------------------- webhooks
 
 HeadersFactory = Callable[[bytes], dict[str, str]]
+AttemptHook = Callable[[int, int | None, str | None], None]
 
 
 @dataclass
@@ -500,7 +504,12 @@ class WebhookDeliverer:
         event_id: str = "",
         event_type: str = "",
         delay_s: float = 0.0,
+        retry_schedule_s: Sequence[float] | None = None,
+        on_attempt: AttemptHook | None = None,
     ) -> None:
+        """`retry_schedule_s` (optional) replaces the exponential backoff: item n is the wait
+        before attempt n + 1 (item 0 is normally 0), its length the number of attempts.
+        `on_attempt(attempt, status, error)` is called after every attempt."""
         cfg = self.faults.config
         copies = 1
         if cfg.webhook_duplicate_rate and self.faults.random.random() < cfg.webhook_duplicate_rate:
@@ -511,7 +520,15 @@ class WebhookDeliverer:
                 extra = self.faults.random.uniform(0, cfg.webhook_reorder_jitter_s)
             task = asyncio.get_running_loop().create_task(
                 self._deliver(
-                    url, body, headers_factory, event_id, event_type, delay_s + extra, n > 0
+                    url,
+                    body,
+                    headers_factory,
+                    event_id,
+                    event_type,
+                    delay_s + extra,
+                    n > 0,
+                    retry_schedule_s,
+                    on_attempt,
                 )
             )
             self._tasks.add(task)
@@ -526,10 +543,16 @@ class WebhookDeliverer:
         event_type: str,
         delay_s: float,
         duplicate: bool,
+        retry_schedule_s: Sequence[float] | None = None,
+        on_attempt: AttemptHook | None = None,
     ) -> None:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
-        for attempt in range(1, self.max_attempts + 1):
+        schedule = list(retry_schedule_s or [])
+        attempts = len(schedule) if schedule else self.max_attempts
+        for attempt in range(1, attempts + 1):
+            if schedule and attempt > 1 and schedule[attempt - 1] > 0:
+                await asyncio.sleep(schedule[attempt - 1] * self.time_scale)
             status: int | None = None
             error: str | None = None
             try:
@@ -541,9 +564,11 @@ class WebhookDeliverer:
             self.deliveries.append(
                 Delivery(self.clock(), url, event_id, event_type, attempt, status, error, duplicate)
             )
+            if on_attempt is not None:
+                on_attempt(attempt, status, error)
             if status is not None and 200 <= status < 300:
                 return
-            if attempt < self.max_attempts:
+            if not schedule and attempt < attempts:
                 await asyncio.sleep(self.backoff_s * (2 ** (attempt - 1)) * self.time_scale)
 
     def pending(self) -> int:

@@ -52,6 +52,7 @@ from switchboard.quo.models import (
     User,
     Voicemail,
     Webhook,
+    WebhookEvent,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +60,12 @@ if TYPE_CHECKING:
     from switchboard.quo.contacts import BulkUpsertReport, UpsertResult
 
 Environment = Literal["prod", "dev", "local"]
-WebhooksVersion = Literal["v1", "v2"]
+# Where webhooks live: "v1" / "v2" — the per-family `/v{n}/webhooks/{kind}` endpoints (legacy
+# envelope); "2026-03-30" — the dated generation's single `/webhooks` resource (new envelope,
+# Standard Webhooks, test events, delivery history, rotate).
+WebhooksVersion = Literal["v1", "v2", "2026-03-30"]
+DATED_VERSION = "2026-03-30"
+VERSION_HEADER = "Quo-Api-Version"
 
 BASE_URLS: dict[str, str] = {
     "prod": "https://api.openphone.com",
@@ -101,7 +107,8 @@ class QuoClient:
         base_url: explicit host (emulator URL for "local").
         limiter: a ready limiter; default: `make_limiter(limiter_key("quo", api_key), rate_limit,
             database_url=..., redis_url=...)` — pass the same store in every process using the key.
-        webhooks_version: "v1" (default) or "v2" webhook endpoints.
+        webhooks_version: "v1" (default), "v2" or "2026-03-30" (the dated `/webhooks` resource;
+            `is_dated` is then True and the dated-only methods work).
         retry, timeout, transport, hook, clock: passed to ApiClient.
     """
 
@@ -431,13 +438,66 @@ class QuoClient:
 
     # ------------------------------------------------------------------ webhooks
 
+    @property
+    def is_dated(self) -> bool:
+        return self.webhooks_version == DATED_VERSION
+
     def _webhooks_path(self, version: str | None) -> str:
-        return f"/{version or self.webhooks_version}/webhooks"
+        version = version or self.webhooks_version
+        return "/webhooks" if version == DATED_VERSION else f"/{version}/webhooks"
+
+    def _webhook_kw(self, version: str | None, **kw: Any) -> dict[str, Any]:
+        """Request keyword arguments for a webhook call: the version header on the dated one."""
+        if (version or self.webhooks_version) == DATED_VERSION:
+            kw["headers"] = {**kw.get("headers", {}), VERSION_HEADER: DATED_VERSION}
+        return kw
+
+    async def dated(self, method: str, path: str, operation: str, **kw: Any) -> Any:
+        """One call to the dated generation (unprefixed `path`, version header added)."""
+        kw["headers"] = {**kw.get("headers", {}), VERSION_HEADER: DATED_VERSION}
+        return await self._json(method, path, operation, **kw)
+
+    async def iter_dated(
+        self, path: str, operation: str, *, limit: int = MAX_PAGE_SIZE
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a dated cursor list (`limit`, `after` → `{data, nextCursor}`)."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": limit}
+            if cursor:
+                params["after"] = cursor
+            body = await self.dated("GET", path, operation, params=params)
+            for item in body["data"]:
+                yield item
+            cursor = body.get("nextCursor")
+            if not cursor:
+                return
+
+    async def supports_dated(self) -> bool:
+        """Does the key's workspace offer the dated generation? (`GET /users` with the version
+        header answers 200; 404 where only v1 exists.) Other errors are raised."""
+        try:
+            await self.dated("GET", "/users", "dated.users", params={"limit": 1})
+        except ApiError as exc:
+            if exc.status in (400, 404):
+                return False
+            raise
+        return True
+
+    def _require_dated(self, what: str) -> None:
+        if not self.is_dated:
+            raise ValueError(f"{what} needs the {DATED_VERSION} webhooks generation")
 
     async def list_webhooks(
         self, *, version: WebhooksVersion | None = None, user_id: str | None = None
     ) -> list[Webhook]:
-        """`GET /{v1|v2}/webhooks` (the client's version unless given)."""
+        """Every webhook of the generation (the client's unless given): `GET /{v1|v2}/webhooks`,
+        or the dated `GET /webhooks` followed through its cursors."""
+        if (version or self.webhooks_version) == DATED_VERSION:
+            return [
+                Webhook.model_validate(item)
+                async for item in self.iter_dated("/webhooks", "webhooks.list")
+            ]
         params = {"userId": user_id} if user_id else None
         body = await self._json("GET", self._webhooks_path(version), "webhooks.list", params=params)
         return [Webhook.model_validate(item) for item in body["data"]]
@@ -445,9 +505,18 @@ class QuoClient:
     async def get_webhook(
         self, webhook_id: str, *, version: WebhooksVersion | None = None
     ) -> Webhook | None:
-        return await self._optional(
-            Webhook, f"{self._webhooks_path(version)}/{webhook_id}", "webhooks.get"
-        )
+        try:
+            return await self._data(
+                Webhook,
+                "GET",
+                f"{self._webhooks_path(version)}/{webhook_id}",
+                "webhooks.get",
+                **self._webhook_kw(version),
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def create_webhook(
         self,
@@ -462,23 +531,25 @@ class QuoClient:
         version: WebhooksVersion | None = None,
     ) -> Webhook:
         """`POST /{v}/webhooks/{kind}` with kind in messages, calls, call-summaries,
-        call-transcripts. The returned webhook's `key` is its signing secret."""
-        if kind not in WEBHOOK_KINDS:
+        call-transcripts; on the dated generation `POST /webhooks` (one resource for every
+        family: `kind` is ignored; `contact.*`-only webhooks carry no `resourceIds`). The
+        returned webhook's `key` is its signing secret."""
+        dated = (version or self.webhooks_version) == DATED_VERSION
+        if not dated and kind not in WEBHOOK_KINDS:
             raise ValueError(f"unknown webhook kind {kind!r}")
         body: dict[str, Any] = {"url": url, "events": list(events)}
         if resource_ids:
             body["resourceIds"] = list(resource_ids)
+        if dated and not any(e.startswith(("message.", "call.")) for e in events):
+            body.pop("resourceIds", None)
         for name, value in (("label", label), ("status", status), ("userId", user_id)):
-            if value is not None:
+            if value is not None and not (dated and name == "userId"):
                 body[name] = value
+        path = self._webhooks_path(version) + ("" if dated else f"/{kind}")
         hook = await self._data(
-            Webhook, "POST", f"{self._webhooks_path(version)}/{kind}", "webhooks.create", json=body
+            Webhook, "POST", path, "webhooks.create", **self._webhook_kw(version, json=body)
         )
-        if hook.key is not None:
-            from switchboard.logs import register_secret
-
-            register_secret(hook.key.get_secret_value())
-        return hook
+        return _registered(hook)
 
     async def delete_webhook(
         self, webhook_id: str, *, version: WebhooksVersion | None = None, missing_ok: bool = True
@@ -487,10 +558,79 @@ class QuoClient:
         try:
             await self.api.request(
                 "DELETE", f"{self._webhooks_path(version)}/{webhook_id}",
-                operation="webhooks.delete",
+                operation="webhooks.delete", **self._webhook_kw(version),
             )  # fmt: skip
         except ApiError as exc:
             if exc.status == 404 and missing_ok:
                 return False
             raise
         return True
+
+    # ------------------------------------------------------------------ dated webhooks only
+
+    async def update_webhook(self, webhook_id: str, **changes: Any) -> Webhook:
+        """`PATCH /webhooks/{id}` (dated): url, events, label, resourceIds, status."""
+        self._require_dated("update_webhook")
+        names = {"resource_ids": "resourceIds"}
+        body = {names.get(k, k): v for k, v in changes.items()}
+        return _registered(
+            await self._data(
+                Webhook,
+                "PATCH",
+                f"/webhooks/{webhook_id}",
+                "webhooks.update",
+                **self._webhook_kw(None, json=body),
+            )
+        )
+
+    async def set_webhook_enabled(self, webhook_id: str, enabled: bool) -> Webhook:
+        return await self.update_webhook(webhook_id, status="enabled" if enabled else "disabled")
+
+    async def rotate_webhook_secret(self, webhook_id: str) -> Webhook:
+        """`POST /webhooks/{id}/rotate`: the webhook with its new `key`."""
+        self._require_dated("rotate_webhook_secret")
+        body = await self.dated("POST", f"/webhooks/{webhook_id}/rotate", "webhooks.rotate")
+        return _registered(Webhook.model_validate(body["data"]))
+
+    async def send_test_event(self, webhook_id: str, event_type: str) -> WebhookEvent:
+        """`POST /webhooks/{id}/events/test {eventType}`: Quo delivers a test event (also to a
+        disabled webhook). Returns the event as its delivery history will show it."""
+        self._require_dated("send_test_event")
+        body = await self.dated(
+            "POST",
+            f"/webhooks/{webhook_id}/events/test",
+            "webhooks.test",
+            json={"eventType": event_type},
+        )
+        return WebhookEvent.model_validate(body["data"])
+
+    async def list_webhook_events(self, webhook_id: str, *, limit: int = 50) -> list[WebhookEvent]:
+        """The first page (newest first) of `GET /webhooks/{id}/events`: what Quo sent."""
+        self._require_dated("list_webhook_events")
+        body = await self.dated(
+            "GET", f"/webhooks/{webhook_id}/events", "webhooks.events", params={"limit": limit}
+        )
+        return [WebhookEvent.model_validate(item) for item in body["data"]]
+
+    async def get_webhook_event(self, webhook_id: str, event_id: str) -> WebhookEvent:
+        self._require_dated("get_webhook_event")
+        body = await self.dated(
+            "GET", f"/webhooks/{webhook_id}/events/{event_id}", "webhooks.event"
+        )
+        return WebhookEvent.model_validate(body["data"])
+
+    async def retry_webhook_event(self, webhook_id: str, event_id: str) -> WebhookEvent:
+        self._require_dated("retry_webhook_event")
+        body = await self.dated(
+            "POST", f"/webhooks/{webhook_id}/events/{event_id}/retry", "webhooks.retry"
+        )
+        return WebhookEvent.model_validate(body["data"])
+
+
+def _registered(hook: Webhook) -> Webhook:
+    """Every signing key the client sees is masked in logs from then on."""
+    if hook.key is not None:
+        from switchboard.logs import register_secret
+
+        register_secret(hook.key.get_secret_value())
+    return hook

@@ -214,8 +214,26 @@ class Webhook(_QuoModel):
 
     @property
     def kind(self) -> str:
-        """The create endpoint this webhook belongs to ("calls", "messages", ...)."""
-        return webhook_kind(self.events[0]) if self.events else "calls"
+        """The create endpoint this webhook belongs to ("calls", "messages", ...); "dated" for
+        a webhook of the dated generation carrying an event the legacy endpoints lack."""
+        if not self.events:
+            return "calls"
+        try:
+            return webhook_kind(self.events[0])
+        except ValueError:
+            return "dated"
+
+
+class WebhookEvent(_QuoModel):
+    """One entry of a dated webhook's delivery history (`GET /webhooks/{id}/events`)."""
+
+    id: str
+    type: str
+    status: str | None = None  # pending | delivered | failed
+    created_at: datetime | None = Field(default=None, alias="createdAt")
+    test: bool = False
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    payload: dict[str, Any] | None = None
 
 
 WEBHOOK_KINDS: dict[str, tuple[str, ...]] = {

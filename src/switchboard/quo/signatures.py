@@ -10,7 +10,8 @@ Two schemes exist (see the Quo reference):
   key = base64decode(the part after `whsec_`).
 
 `verify(headers, body, key)` picks the scheme from the headers, checks the timestamp is within
-`tolerance` (5 minutes) of `now`, compares in constant time, and raises `SignatureError(reason)`
+`tolerance` (5 minutes) of `now` (timestamps are ASCII digits only: `nan`, `inf`, `1e9`, `+5` or
+whitespace are refused as malformed), compares in constant time, and raises `SignatureError(reason)`
 on any failure. Always pass the raw request bytes — never re-serialised JSON.
 """
 
@@ -20,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 
@@ -53,17 +55,25 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
+# Digits only: `int()`/`float()` also take "nan", "inf", "1e9", "+5", " 5", "1_0" — and a NaN
+# timestamp compares false against any tolerance, so it would never expire.
+_TIMESTAMP = re.compile(r"[0-9]{1,16}")
+
+
+def _parse_timestamp(ts: str) -> int:
+    if not _TIMESTAMP.fullmatch(ts):
+        raise SignatureError("malformed timestamp")
+    return int(ts)
+
+
 def _check_time(ts_seconds: float, now: float, tolerance: float) -> None:
-    if abs(now - ts_seconds) > tolerance:
+    if not abs(now - ts_seconds) <= tolerance:
         raise SignatureError("timestamp outside tolerance")
 
 
 def _legacy_ts_seconds(ts: str) -> float:
-    try:
-        value = float(ts)
-    except ValueError as exc:
-        raise SignatureError("malformed timestamp") from exc
-    return value / 1000.0 if value > 1e11 else value  # milliseconds (Quo) or seconds
+    value = _parse_timestamp(ts)
+    return value / 1000.0 if value > 1e11 else float(value)  # milliseconds (Quo) or seconds
 
 
 def sign_legacy(body: bytes, key: str | bytes, timestamp: int | str) -> str:
@@ -109,11 +119,7 @@ def verify_standard(
     msg_id, ts, sigs = h.get("webhook-id"), h.get("webhook-timestamp"), h.get("webhook-signature")
     if not msg_id or not ts or not sigs:
         raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
-    try:
-        ts_value = int(ts)
-    except ValueError as exc:
-        raise SignatureError("malformed timestamp") from exc
-    _check_time(float(ts_value), now, tolerance)
+    _check_time(float(_parse_timestamp(ts)), now, tolerance)
     expected = _mac(_decode_key(key), f"{msg_id}.{ts}.".encode() + body).encode()
     matched = False
     for entry in sigs.split():

@@ -59,6 +59,22 @@ def plan_subscriptions(
     ]
 
 
+def plan_dated_subscriptions(
+    events: Sequence[str],
+    phone_number_ids: Sequence[str] | None,
+    *,
+    max_per_webhook: int = MAX_RESOURCE_IDS_PER_WEBHOOK,
+) -> list[WebhookPlan]:
+    """The dated generation's webhooks: one resource takes every family, so one webhook per
+    group of lines (kind "dated"); the ≤ 10 ids per webhook guard is kept."""
+    if phone_number_ids is None:
+        groups = [list(ALL_LINES)]
+    else:
+        groups = chunked(sorted(set(phone_number_ids)), max_per_webhook)
+    evs = tuple(dict.fromkeys(events))
+    return [WebhookPlan("dated", evs, tuple(group)) for group in groups]
+
+
 async def subscribe(
     quo: QuoClient,
     url: str,
@@ -112,6 +128,7 @@ async def replace_subscriptions(
 __all__ = [
     "MAX_RESOURCE_IDS_PER_WEBHOOK",
     "WebhookPlan",
+    "plan_dated_subscriptions",
     "plan_subscriptions",
     "replace_subscriptions",
     "subscribe",

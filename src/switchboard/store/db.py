@@ -7,8 +7,9 @@ the application file's single write lock; the shared rate limiters likewise
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,11 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from switchboard.config import normalise_database_url, workflow_database_url
+from switchboard.config import (
+    normalise_database_url,
+    rate_limit_database_url,
+    workflow_database_url,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -32,12 +37,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL and in-memory databases."""
+    url = normalise_database_url(url)
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    if not path or path.startswith(":memory:"):
+        return None
+    return Path(path)
+
+
+def private_sqlite_file(url: str) -> None:
+    """Make a SQLite database private to this user before anything opens it: its directory is
+    created 0700 when missing, the file is created 0600 (an empty file is an empty database) and
+    an existing one, with its WAL/SHM/journal files, is tightened to 0600. It holds message texts
+    and transcripts in clear. SQLite creates the WAL and SHM files with the database's mode."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        sibling = Path(f"{path}{suffix}")
+        try:
+            if sibling.stat().st_mode & 0o077:
+                sibling.chmod(0o600)
+        except OSError:  # absent, or not ours to change
+            pass
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -70,6 +104,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_database_url(url)
+        if self.is_sqlite:  # DBOS and the rate limiters open their sibling files themselves
+            private_sqlite_file(workflow_database_url(self.url))
+            private_sqlite_file(rate_limit_database_url(self.url))
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._workflow_engine: Engine | None = None

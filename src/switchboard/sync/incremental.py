@@ -23,6 +23,7 @@ from dbos import DBOS
 
 from switchboard import ledger
 from switchboard.dispatch import Dispatch, Ignore, InboundEvent, register_handler
+from switchboard.runtime import runtime
 from switchboard.sync.clients import clients_for
 from switchboard.sync.push import PersonResult, merge_people, remove_person, sync_person
 from switchboard.workflows import Outcome, processor
@@ -67,7 +68,6 @@ async def apply_change(
     connection_id: str, kind: str, record_id: str, loser_id: str | None
 ) -> dict[str, Any]:
     """One change, idempotent end to end (the step re-runs after a crash)."""
-    from switchboard.runtime import runtime
 
     db = runtime().db
     clients = await clients_for(connection_id)
@@ -106,7 +106,6 @@ async def apply_change(
 
 @processor(PROCESSOR)
 async def process_crm_change(event_id: str) -> Outcome:
-    from switchboard.runtime import runtime
 
     ev = await asyncio.to_thread(ledger.get_event, runtime().db, event_id)
     if ev is None:

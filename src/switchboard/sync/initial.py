@@ -39,12 +39,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from switchboard.logs import get_logger
+from switchboard.runtime import runtime
 from switchboard.store.db import Database
-from switchboard.store.models import SyncRun
+from switchboard.store.models import Connection, Event, SyncRun
 from switchboard.sync import runs
 from switchboard.sync.clients import clients_for
-from switchboard.sync.push import commit_page_results, push_page
+from switchboard.sync.incremental import merged_from
+from switchboard.sync.push import commit_page_results, push_page, sync_person
 from switchboard.sync.transform import PreparedPage, prepare_people
+from switchboard.workflows import enqueue
 
 log = get_logger("switchboard.sync.initial")
 
@@ -54,7 +57,6 @@ WORKFLOW_NAME = "switchboard.sync.initial"
 
 
 def _db() -> Database:
-    from switchboard.runtime import runtime
 
     return runtime().db
 
@@ -134,9 +136,6 @@ def _changed_during(connection_id: str, run_id: str) -> list[str]:
     losers of merges included), in a stable order."""
     from sqlalchemy import or_
 
-    from switchboard.store.models import Event
-    from switchboard.sync.incremental import merged_from
-
     with _db().session() as s:
         run = s.get(SyncRun, run_id)
         if run is None:
@@ -168,7 +167,6 @@ async def _catch_up(connection_id: str, run_id: str) -> int:
     contact created again, a rename reverted). Once every push is done, each such person is read
     again and upserted (gone → its contact removed). Idempotent, so a re-run after a crash is safe.
     """
-    from switchboard.sync.push import sync_person
 
     ids = await asyncio.to_thread(_changed_during, connection_id, run_id)
     if not ids:
@@ -202,8 +200,6 @@ async def _set_total(run_id: str, total: int) -> None:
 async def _finish(connection_id: str, run_id: str, status: str, error: str | None) -> None:
     def work() -> None:
         from datetime import UTC, datetime
-
-        from switchboard.store.models import Connection
 
         with _db().session() as s:
             runs.finish(s, run_id, status, error)
@@ -307,7 +303,6 @@ def start_initial_sync(db: Database, connection_id: str) -> tuple[str, bool]:
 
     Needs a launched runtime (DBOS). Enqueueing again with the same workflow id is a no-op, so
     joining also heals a run whose enqueue was interrupted."""
-    from switchboard.workflows import enqueue
 
     run_id, joined = claim_live_run(db, connection_id, "initial")
     enqueue(

@@ -37,6 +37,7 @@ from dbos import DBOS
 from sqlalchemy import select
 
 from switchboard.logs import get_logger
+from switchboard.runtime import runtime
 from switchboard.store.db import Database
 from switchboard.store.models import Connection, ContactMapping, SyncRun
 from switchboard.sync import runs
@@ -44,6 +45,7 @@ from switchboard.sync.clients import clients_for
 from switchboard.sync.initial import claim_live_run, claim_run
 from switchboard.sync.push import drop_unqualified, remove_person, upsert_prepared
 from switchboard.sync.transform import prepare_people
+from switchboard.workflows import enqueue, enqueue_async
 
 log = get_logger("switchboard.sync.reconcile")
 
@@ -54,7 +56,6 @@ SCHEDULE_CRON = os.environ.get("SWITCHBOARD_RECONCILE_CRON", "0 */10 * * * *")
 
 
 def _db() -> Database:
-    from switchboard.runtime import runtime
 
     return runtime().db
 
@@ -199,7 +200,6 @@ async def reconcile(connection_id: str, run_id: str, deep: bool = False) -> dict
 
 def start_reconcile(db: Database, connection_id: str, *, deep: bool = False) -> tuple[str, bool]:
     """Enqueue a pass for one connection (or join the one queued/running): (run id, joined)."""
-    from switchboard.workflows import enqueue
 
     run_id, joined = claim_live_run(db, connection_id, "reconcile")
     enqueue(
@@ -217,7 +217,6 @@ def start_reconcile(db: Database, connection_id: str, *, deep: bool = False) -> 
 @DBOS.workflow(name="switchboard.sync.reconcile_tick")
 async def reconcile_tick(scheduled: datetime, context: Any) -> None:
     """Cron tick: one pass per active connection (a pass already queued or running is joined)."""
-    from switchboard.workflows import enqueue_async
 
     for connection_id in await _active_connections():
         run_id = await _claim(connection_id)

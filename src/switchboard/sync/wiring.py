@@ -13,10 +13,12 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from switchboard import clients, connections
 from switchboard.http import ApiError
 from switchboard.quo.client import QuoClient
 from switchboard.quo.contacts import UpsertResult
 from switchboard.quo.models import ContactInput
+from switchboard.runtime import runtime
 from switchboard.sync.clients import SyncClients
 from switchboard.sync.ports import ContactRef, PushResult
 from switchboard.sync.transform import SyncSettings
@@ -75,8 +77,6 @@ class QuoContactsAdapter:
 async def clients_from_connection(connection_id: str) -> SyncClients:
     """Clients of a stored connection (the process's shared pair from `switchboard.clients`)
     with its current settings."""
-    from switchboard import clients, connections
-    from switchboard.runtime import runtime
 
     info = await asyncio.to_thread(
         connections.get_connection, runtime().db, connection_id, with_webhooks=False

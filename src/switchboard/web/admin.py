@@ -1,42 +1,31 @@
 """Admin API under /api (OpenAPI at /docs and /openapi.json).
 
-Authentication: `Authorization: Bearer <SWITCHBOARD_ADMIN_TOKEN>` (or `X-Admin-Token`). When no
-token is configured the API is open only if the server is bound to a loopback address; otherwise
-every call answers 401 with a message saying to set the token. Secrets are never returned.
+Authentication: `Authorization: Bearer <admin token>` (or `X-Admin-Token`, or the dashboard's
+session cookie); the token is `SWITCHBOARD_ADMIN_TOKEN` or the one generated into the data dir
+(`switchboard.web.security`). State-changing requests from another site are refused (403) and
+the `Host` must be allowed (400). Secrets are never returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from switchboard import connections, dispatch, ledger
+from switchboard import connection_settings, connections, dispatch, ledger
+from switchboard.metrics import connection_label
 from switchboard.usage import api_usage
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+from switchboard.web import security
 
 EventStatus = Literal["accepted", "processing", "processed", "ignored", "skipped", "failed"]
 
 
 def require_admin(request: Request) -> None:
-    token = request.app.state.admin_token
-    if token:
-        given = request.headers.get("x-admin-token")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not given or not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(401, "admin token required (Authorization: Bearer <token>)")
-        return
-    if not request.app.state.loopback:
-        raise HTTPException(
-            401, "admin API disabled: set SWITCHBOARD_ADMIN_TOKEN or bind to 127.0.0.1"
-        )
+    """The admin token or a dashboard session (`switchboard.web.security.require_admin`)."""
+    security.require_admin(request)
 
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -74,6 +63,7 @@ class ConnectionOut(BaseModel):
     disconnected_at: str | None
     webhooks: list[Subscription]
     event_counts: dict[str, int] = {}
+    metrics_label: str = ""
 
 
 class EventOut(BaseModel):
@@ -150,7 +140,7 @@ async def _get_conn(rt: Any, connection_id: str) -> connections.ConnectionInfo:
 async def list_connections(request: Request) -> list[dict[str, Any]]:
     rt = _rt(request)
     rows = await asyncio.to_thread(connections.list_connections, rt.db)
-    return [r.to_dict() for r in rows]
+    return [{**r.to_dict(), "metrics_label": connection_label(r.id)} for r in rows]
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionOut)
@@ -159,6 +149,7 @@ async def show_connection(connection_id: str, request: Request) -> dict[str, Any
     info = await _get_conn(rt, connection_id)
     out = info.to_dict()
     out["event_counts"] = await asyncio.to_thread(ledger.count_by_status, rt.db, connection_id)
+    out["metrics_label"] = connection_label(connection_id)
     return out
 
 
@@ -178,7 +169,7 @@ async def change_settings(
             raise HTTPException(400, f"{key} cannot be null")
     try:
         info = await asyncio.to_thread(connections.update_settings, rt.db, connection_id, delta)
-    except connections.InvalidSettings as exc:
+    except connection_settings.InvalidSettings as exc:
         raise HTTPException(400, str(exc)) from exc
     wf: str | None = None
     if any(
@@ -206,13 +197,9 @@ async def retry_setup(connection_id: str, request: Request) -> dict[str, Any]:
     info = await _get_conn(rt, connection_id)
     if info.disconnected_at is not None:
         raise HTTPException(409, "connection is disconnected")
-    first_sync = True
-    try:
-        from switchboard.sync import sync_progress
+    from switchboard.sync import sync_progress
 
-        first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
-    except ImportError:
-        first_sync = False
+    first_sync = await asyncio.to_thread(sync_progress, rt.db, connection_id, "initial") is None
     wf = await asyncio.to_thread(setup.start_setup, connection_id, True, first_sync)
     return {"connection_id": connection_id, "workflow_id": wf, "starts_initial_sync": first_sync}
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, webhooks
+from switchboard.web import admin, callpage, quo_webhooks, security, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -85,26 +86,43 @@ def create_app(
 ) -> FastAPI:
     """Build the app around a (started) `switchboard.runtime.Runtime`.
 
-    `bind_host` decides whether the admin API may run without a token (loopback only).
-    `extra_routers` lets other packages (dashboard) mount routes on the same app.
+    `bind_host` joins the Host allow-list (unless it is a wildcard) and decides whether the
+    loopback development mode may apply (`switchboard.web.security`). The admin token is resolved
+    here (generated into the data dir when unset); `app.state.generated_token_file` names the file
+    when it was generated just now, so `serve` can say where it is.
+    `extra_routers` lets other packages mount routes on the same app.
     """
+    settings = runtime.settings
     app = FastAPI(
         title="Switchboard",
         version=__version__,
         description="Quo ↔ CRM integration service: webhooks, admin API, health, metrics.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        security.WebGuard,
+        hosts=security.allowed_hosts(settings, bind_host),
+        public_url=settings.public_url,
+    )
     app.state.runtime = runtime
-    token = runtime.settings.admin_token
-    app.state.admin_token = token.get_secret_value() if token is not None else None
-    app.state.loopback = bind_host in admin.LOOPBACK_HOSTS
+    app.state.public_url = settings.public_url
+    token, generated = security.resolve_admin_token(settings, bind_host)
+    app.state.admin_token = token
+    app.state.generated_token_file = generated
+    metrics_token = settings.metrics_token
+    app.state.metrics_token = metrics_token.get_secret_value() if metrics_token else None
+    app.state.sessions = security.SessionStore()
+    app.state.login_throttle = security.LoginThrottle()
 
     def unauthorized(request: Request) -> JSONResponse | None:
         """FastAPI reads and parses a request body before the router's dependencies run: an
         unauthenticated admin request must still get 401, not an error about its body."""
         if request.url.path.startswith("/api/"):
             try:
-                admin.require_admin(request)
+                security.require_admin(request)
             except StarletteHTTPException as denied:
                 return JSONResponse({"ok": False, "error": denied.detail}, denied.status_code)
         return None
@@ -136,6 +154,15 @@ def create_app(
     async def lookup_error(_request: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse({"ok": False, "error": "not found"}, status_code=404)
 
+    # The API description is behind the token too: it maps the whole admin surface.
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: None = Depends(security.require_admin)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(_: None = Depends(security.require_admin)) -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Switchboard API")
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
@@ -146,19 +173,17 @@ def create_app(
         return JSONResponse(checks, status_code=200 if checks.get("ready") else 503)
 
     @app.get("/metrics", tags=["health"])
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(_: None = Depends(security.require_metrics)) -> Response:
         body = await asyncio.to_thread(metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.include_router(webhooks.router)
     app.include_router(admin.router)
-    try:  # the dashboard (E9) mounts itself when its module is present
-        from switchboard.web import dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name != "switchboard.web.dashboard":
-            raise
-    else:
-        app.include_router(dashboard.router)
+    app.include_router(callpage.router)
+    app.include_router(quo_webhooks.router)
+    from switchboard.web import dashboard
+
+    app.include_router(dashboard.router)
     for r in extra_routers or []:
         app.include_router(r)
     return app

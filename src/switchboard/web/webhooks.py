@@ -4,8 +4,9 @@
     POST /webhooks/{crm}/{connection_id}   a registered CRM's record changes (one delivery may
                                            hold several)
 
-Order of checks (each failure answers at once, records a `webhook_rejections` row and touches
-nothing else):
+Order of checks (each failure answers at once and touches nothing else; it is counted in
+`/metrics` and only a rate-limited sample is stored in `webhook_rejections`, written off the ack
+path — see `switchboard.web.rejections`):
 
 1. unknown or disconnected connection → 404;
 2. body over 1 MB → 413 (Content-Length checked first, then the stream is counted while read, so
@@ -14,7 +15,7 @@ nothing else):
    connection's Quo webhooks via `switchboard.quo.signatures.verify`, with a one-time fresh
    reload of the keys when the cached ones fail; a CRM: its registry record's webhook codec with
    each stored secret) → 401;
-4. JSON that does not parse or is not the provider's envelope → 400;
+4. JSON that does not parse, nests deeper than 64 levels or is not the provider's envelope → 400;
 5. ledger insert (unique per connection + provider + idempotency key; duplicates → 200
    `duplicate`), route through the handler registry (`switchboard.dispatch`), answer 200; right
    after the response, enqueue the workflow (workflow id = event id) or record the `ignored`
@@ -22,9 +23,14 @@ nothing else):
    between the ack and the enqueue is repaired by the workers' sweeper, which re-dispatches
    events still `accepted` after 10 s (idempotent: same workflow id).
 
-Idempotency keys: Quo `"<type>:<resource id>"` (resource id = `data.object.id`, or `callId` for
-summaries/transcripts) so a redelivery — same or new event id — is one ledger row; the Quo event
-id is kept in `detail.quo_event_id`. A CRM: the codec's `CrmChange.idempotency_key`. Ledger
+Idempotency keys: Quo `"<type>:<resource id>:<hash of data>"` (`switchboard.quo.events`, the one
+computation: resource id = `data.object.id`, or `callId` for summaries/transcripts; the hash is
+over the canonical JSON of the signed `data`) so a redelivery of the same content — same or new
+event id — is one ledger row, while new content for the same phase (a regenerated AI summary or
+transcript) is a new event that updates the note; the Quo event id is kept in
+`detail.quo_event_id`. CRMs: the codec's `CrmChange.idempotency_key`, derived from the signed body
+(never from unsigned headers alone, so a captured delivery cannot be replayed under a fresh
+delivery id). Ledger
 event types: Quo's `type`; for CRMs `record.<kind>` (created, updated, deleted, merged) with the
 change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resource id.
 """
@@ -35,12 +41,14 @@ import dataclasses
 import json
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from starlette.background import BackgroundTask
 
 from switchboard import dispatch, ledger, metrics
@@ -52,7 +60,10 @@ from switchboard.connections import (
 )
 from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
+from switchboard.quo import events as quo_events
+from switchboard.store.models import Connection
 from switchboard.threads import pool, run_on
+from switchboard.web import rejections
 
 log = get_logger("switchboard.web.webhooks")
 
@@ -112,12 +123,60 @@ def _cached_connection(connection_id: str) -> ConnectionInfo | None:
     return None
 
 
+# Per Database object (weak: a runtime's snapshot goes with it).
+_known_ids: weakref.WeakKeyDictionary[Any, tuple[float, frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_known_lock = threading.Lock()
+# Look-ups of one id missing from the snapshot, per second: a connection made a moment ago (by
+# this or another process) is found at once, while a flood of made-up ids costs at most this
+# many indexed queries a second in all.
+MISS_LOOKUPS_PER_S = 20.0
+_miss_tokens = [MISS_LOOKUPS_PER_S, 0.0]  # tokens, refilled at
+
+
+def _take_miss_token(now: float) -> bool:
+    tokens, at = _miss_tokens
+    tokens = min(MISS_LOOKUPS_PER_S, tokens + (now - at) * MISS_LOOKUPS_PER_S)
+    _miss_tokens[:] = [tokens - 1.0 if tokens >= 1.0 else tokens, now]
+    return tokens >= 1.0
+
+
+def _is_known_id(rt: Any, connection_id: str) -> bool:
+    """Whether the id is a connection's, from a snapshot of all ids refreshed every
+    `CONNECTION_CACHE_TTL_S`, plus a rate-limited look-up of an id the snapshot lacks: requests
+    for made-up ids (a flood) cost no query each, and a new connection is found at once."""
+    now = time.monotonic()
+    with _known_lock:
+        taken_at, ids = _known_ids.get(rt.db, (float("-inf"), frozenset()))
+        if connection_id in ids:
+            return True
+        stale = now - taken_at >= CONNECTION_CACHE_TTL_S
+        if not stale and not _take_miss_token(now):
+            return False
+    with rt.db.session() as s:
+        if stale:
+            ids = frozenset(s.execute(select(Connection.id)).scalars())
+            found = connection_id in ids
+        else:
+            found = s.get(Connection, connection_id) is not None
+    with _known_lock:
+        if stale:
+            _known_ids[rt.db] = (time.monotonic(), ids)
+        elif found:
+            taken_at, ids = _known_ids.get(rt.db, (now, frozenset()))
+            _known_ids[rt.db] = (taken_at, ids | {connection_id})
+    return found
+
+
 def _connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
     """The connection (cached for 2 s per process: the ack path reads it on every request)."""
     now = time.monotonic()
     hit = _conn_cache.get(connection_id)
     if hit is not None and now - hit[0] < CONNECTION_CACHE_TTL_S:
         return hit[1]
+    if not _is_known_id(rt, connection_id):
+        return None
     info = find_connection(rt.db, connection_id)
     if len(_conn_cache) > 10_000:
         _conn_cache.clear()
@@ -136,18 +195,6 @@ def _maybe_touch(rt: Any, connection_id: str) -> None:
             return
         _last_touch[connection_id] = now
     touch_last_event(rt.db, connection_id)
-
-
-def _quo_resource_id(payload: Mapping[str, Any]) -> str | None:
-    data = payload.get("data")
-    obj = data.get("object") if isinstance(data, Mapping) else None
-    if not isinstance(obj, Mapping):
-        return None
-    for key in ("callId", "id"):
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 Pending = list[tuple[dispatch.InboundEvent, dispatch.Dispatch | dispatch.Ignore]]
@@ -201,20 +248,15 @@ def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
         log.warning("touch_failed", error=repr(exc))
 
 
-def _reject(rt: Any, connection_id: str | None, provider: str, status: int, reason: str) -> None:
-    try:
-        ledger.record_rejection(
-            rt.db, connection_id=connection_id, provider=provider, status_code=status, reason=reason
-        )
-    except Exception as exc:  # recording must not change the answer
-        log.warning("rejection_not_recorded", error=repr(exc))
-
-
 def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> None:
     from switchboard.quo import signatures
+    from switchboard.webhook_rotation import rotating, wait_rotation
 
     last = "no Quo webhook registered for this connection"
     for fresh in (False, True):
+        if fresh and rotating(conn.id):
+            # Signed with a key rotated a moment ago and not stored yet: wait for the rotation.
+            wait_rotation(conn.id)
         keys = webhook_keys(rt.db, rt.box, conn.id, "quo", fresh=fresh)
         for key in keys:
             try:
@@ -246,31 +288,56 @@ def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body:
     raise Reject(401, last)
 
 
+MAX_JSON_DEPTH = 64
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, walked iteratively (no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
 def _parse_json(body: bytes) -> dict[str, Any]:
+    """The JSON object in `body`, or Reject(400). Deep nesting is refused here, once: the parser
+    raises RecursionError past ~1,000 levels, and everything downstream (the ledger's JSON
+    column, pydantic, the CRM codecs) recurses too — no provider sends more than a few levels."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Reject(400, "malformed JSON") from exc
+    except RecursionError as exc:
+        raise Reject(400, "JSON nested too deeply") from exc
     if not isinstance(payload, dict):
         raise Reject(400, "JSON body must be an object")
+    if _json_depth(payload) > MAX_JSON_DEPTH:
+        raise Reject(400, "JSON nested too deeply")
     return payload
 
 
 def _quo_items(body: bytes) -> list[dict[str, Any]]:
-    payload = _parse_json(body)
+    from switchboard.quo.envelope import normalize
+
+    # Both webhook generations' envelopes are stored in one (the legacy) shape.
+    payload = normalize(_parse_json(body))
     event_type = payload.get("type")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise Reject(400, "Quo event without a valid 'type'")
     if not isinstance(payload.get("data", {}), dict):
         raise Reject(400, "Quo event 'data' must be an object")
     event_id = payload.get("id") if isinstance(payload.get("id"), str) else None
-    resource_id = _quo_resource_id(payload)
-    if resource_id:
-        key = f"{event_type}:{resource_id}"
-    elif event_id:
-        key = f"event:{event_id}"
-    else:
-        raise Reject(400, "Quo event without an id or a resource id")
+    try:
+        key, resource_id = quo_events.ledger_key(payload)
+    except ValueError as exc:
+        raise Reject(400, str(exc)) from exc
     return [
         {
             "event_type": event_type,
@@ -338,14 +405,12 @@ async def _handle(request: Request, provider: str, connection_id: str) -> JSONRe
     except Reject as rej:
         code = rej.status
         known = rej.status != 404
-        await run_on(
-            _ack_threads(rt),
-            _reject,
-            rt,
-            connection_id if known else None,
-            provider,
-            rej.status,
-            rej.reason if known else f"unknown connection {connection_id[:64]!r}",
+        rejections.RECORDER.refused(
+            rt.db,
+            connection_id=connection_id if known else None,
+            provider=provider,
+            status=rej.status,
+            reason=rej.reason if known else f"unknown connection {connection_id[:64]!r}",
         )
         return JSONResponse({"ok": False, "error": rej.reason}, status_code=rej.status)
     finally:

@@ -311,7 +311,7 @@ def create_app(emu: TinyEmulator) -> Starlette:
             created = body.get("created_at")
             note = TinyNote(
                 f"tn{seq:07d}", body["person_id"], body.get("title", ""), body.get("content", ""),
-                body.get("format", "plaintext"),
+                body.get("format", "plain"),
                 datetime.fromisoformat(created) if created else _now(), seq,
             )  # fmt: skip
             st.notes[note.id] = note

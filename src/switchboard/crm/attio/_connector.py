@@ -401,7 +401,8 @@ class AttioConnector(CrmConnector):
             "parent_object": PEOPLE,
             "parent_record_id": note.person_id,
             "title": note.title,
-            "format": note.content_format,
+            # Attio stores markdown or plain text ("plaintext" in its API).
+            "format": "plaintext" if note.content_format == "plain" else "markdown",
             "content": note.content,
         }
         if note.created_at is not None:

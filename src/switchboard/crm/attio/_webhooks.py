@@ -2,8 +2,12 @@
 
 Attio signs each delivery with `Attio-Signature` (and the same value in `X-Attio-Signature`):
 the lowercase hex HMAC-SHA256 of the raw request body, keyed with the secret returned when the
-webhook was created. The scheme has no timestamp, so replay protection comes from the event
-ledger's idempotency key, not from the signature.
+webhook was created. The scheme has no timestamp and the `Idempotency-Key` header is not signed,
+so replay protection comes from the event ledger's idempotency key, which is derived from the
+signed body only: a captured delivery replayed under a fresh `Idempotency-Key` is a duplicate.
+The cost: Attio's events carry no event id or time, so two genuinely separate deliveries with
+byte-identical events (same record, attribute and actor) are one event; the first one's
+processing reads the record as it is then, and the periodic reconcile catches anything later.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from typing import Any
 from switchboard.crm.base import ChangeKind, CrmChange, WebhookVerificationError
 
 SIGNATURE_HEADERS = ("attio-signature", "x-attio-signature")
-IDEMPOTENCY_HEADER = "idempotency-key"
 _KIND_BY_EVENT: dict[str, ChangeKind] = {
     "record.created": "created",
     "record.updated": "updated",
@@ -67,9 +70,9 @@ def _event_key(webhook_id: str, event: Mapping[str, Any]) -> str:
 def parse(raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
     """The record changes in one delivery, in delivery order.
 
-    The idempotency key is the delivery's `Idempotency-Key` (stable across Attio's retries)
-    plus the event's index in the delivery; without the header it is derived from the event
-    itself. Event types other than record.created/updated/deleted/merged are ignored: the
+    The idempotency key is a hash of the webhook id and the event as signed (stable across
+    Attio's retries and across replays; the unsigned `Idempotency-Key` header plays no part).
+    Event types other than record.created/updated/deleted/merged are ignored: the
     subscription never asks for them, and they carry nothing a people sync needs.
     """
     try:
@@ -79,7 +82,6 @@ def parse(raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise ValueError("webhook body has no events list")
     webhook_id = str(payload.get("webhook_id") or "")
-    delivery_key = header(headers, IDEMPOTENCY_HEADER)
     changes: list[CrmChange] = []
     for index, event in enumerate(payload["events"]):
         if not isinstance(event, dict):
@@ -98,11 +100,7 @@ def parse(raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
             CrmChange(
                 kind=kind,
                 record_id=ident["record_id"],
-                idempotency_key=(
-                    f"attio:{delivery_key}:{index}"
-                    if delivery_key
-                    else _event_key(webhook_id, event)
-                ),
+                idempotency_key=_event_key(webhook_id, event),
                 object_id=object_id if isinstance(object_id, str) else None,
                 merged_from_id=merged_from,
             )

@@ -5,6 +5,9 @@ Every `/v2` request passes through the common `EmulatorMiddleware` (request log,
 limits). Rate-limit keys are `<workspace id>:read` / `<workspace id>:write`, so the request log
 counts reads and writes per workspace separately; `POST .../records/query` is a read. A 429 (or
 any fault with a retry hint) carries `Retry-After` as an HTTP date, as Attio sends it.
+
+Over 600 lines on purpose: one route per Attio endpoint the connector uses, kept side by side
+with Attio's documented request and error shapes so a reader can check them against the spec.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ record changes produce.
 All mutations happen under one lock, so the in-process Python API (tests, seeding) and the HTTP
 app can touch the same workspace from different threads. Every change to a record calls the
 workspace's event listeners (the webhook dispatcher) with Attio-shaped events.
+
+Over 600 lines on purpose: emulator state — every mutation and the events it fires live under
+one lock, in one place, so their ordering is evident.
 """
 
 from __future__ import annotations

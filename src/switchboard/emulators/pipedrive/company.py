@@ -2,6 +2,9 @@
 
 Every change to a person, organization, deal, lead, activity or note is announced to
 `listeners` as a `ChangeEvent` (the emulator turns those into webhook deliveries).
+
+Over 600 lines on purpose: emulator state — one company's records, token budget and the
+events its changes fire live together, under one lock.
 """
 
 from __future__ import annotations

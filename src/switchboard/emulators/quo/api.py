@@ -413,7 +413,11 @@ def _webhook_routes(
     async def list_webhooks(request: Request, ws: Workspace) -> Any:
         guard()
         user = str_param(request.query_params, "userId", r"^US")
-        hooks = [h for h in ws.webhooks.values() if user is None or h.user_id == user]
+        hooks = [
+            h
+            for h in ws.webhooks.values()
+            if h.version != 3 and (user is None or h.user_id == user)
+        ]
         return {"data": [h.to_api() for h in hooks]}
 
     @op("GET", prefix + "/{id}", "getWebhookById" + suffix)

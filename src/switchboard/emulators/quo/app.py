@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.emulators.common import EmulatorMiddleware, Scope
-from switchboard.emulators.quo import spec
+from switchboard.emulators.quo import dated, spec
 from switchboard.emulators.quo.api import build_router
 from switchboard.emulators.quo.control import build_control_router
 from switchboard.emulators.quo.emulator import QuoEmulator
@@ -22,7 +22,10 @@ def _operation_of(scope: Scope) -> str | None:
     path: str = scope["path"]
     if path.startswith(("/v1/", "/v2/")):
         return spec.operation_of(scope["method"], path)
-    return None  # control surface and docs: not logged, no faults, no rate limit
+    if path.startswith("/_emulator"):
+        return None  # control surface and docs: not logged, no faults, no rate limit
+    # The dated generation's unprefixed paths (answered 404 outside its profile).
+    return dated.operation_of(scope["method"], path)
 
 
 def _key_of(scope: Scope) -> str | None:
@@ -57,6 +60,13 @@ def create_app(emulator: QuoEmulator | None = None) -> Any:
 
     api.include_router(build_control_router(emu))
     api.include_router(build_router(emu))
+    api.include_router(dated.build_dated_router(emu))
+
+    def error_body(status: int, op: str, message: str | None) -> dict[str, Any]:
+        if op.endswith(dated.SUFFIX):
+            return dated.error_body(emu, op, status, message)
+        return spec.error_body(op, status, message)
+
     app = EmulatorMiddleware(
         api,
         log=emu.log,
@@ -64,7 +74,7 @@ def create_app(emulator: QuoEmulator | None = None) -> Any:
         limiter=emu.limiter,
         operation_of=_operation_of,
         key_of=_key_of,
-        error_body=lambda status, op, message: spec.error_body(op, status, message),
+        error_body=error_body,
         clock=emu.clock,
     )
     app.emulator = emu  # type: ignore[attr-defined]

@@ -54,6 +54,7 @@ MESSAGE_FIELDS = {
     "phoneNumberId": "phone_number_id",
     "participant": "participant",
     "userId": "user_id",
+    "failed": "failed",
 }
 
 
@@ -196,10 +197,12 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
             raise ValueError("body must be {'contacts': [CreateContact, ...]}")
         from switchboard.emulators.quo.state import QuoError
 
+        # `asUser: true` creates them as a user of the Quo app would: contact.updated fires.
+        operation = "app" if body.get("asUser") else "seed"
         out = []
         for item in items:
             try:
-                out.append(emu.create_contact(ws, item, operation="seed").to_api())
+                out.append(emu.create_contact(ws, item, operation=operation).to_api())
             except QuoError as exc:
                 raise ValueError(f"contact {item!r}: {exc.status} {exc.message}") from exc
         return {"data": out}
@@ -212,6 +215,32 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
         return {
             "data": [{**c.to_api(), "visible": c.visible_at <= now} for c in ws.contacts.values()]
         }
+
+    @route("PATCH", "/workspaces/{ref}/contacts/{contactId}")
+    async def edit_contact(request: Request) -> Any:
+        """Edit a contact as a user of the Quo app (fires contact.updated)."""
+        from switchboard.emulators.quo.state import QuoError
+
+        ws = find(request.path_params["ref"])
+        try:
+            contact = emu.update_contact(ws, request.path_params["contactId"], await _body(request))
+        except QuoError as exc:
+            if exc.status == 404:
+                raise LookupError(exc.message) from exc
+            raise ValueError(f"{exc.status} {exc.message}") from exc
+        return {"data": contact.to_api()}
+
+    @route("DELETE", "/workspaces/{ref}/contacts/{contactId}")
+    async def remove_contact(request: Request) -> Any:
+        """Delete a contact as a user of the Quo app (fires contact.deleted)."""
+        from switchboard.emulators.quo.state import QuoError
+
+        ws = find(request.path_params["ref"])
+        try:
+            emu.delete_contact(ws, request.path_params["contactId"])
+        except QuoError as exc:
+            raise LookupError(exc.message) from exc
+        return {"ok": True}
 
     @route("GET", "/workspaces/{ref}/bulk-jobs")
     async def bulk_jobs(request: Request) -> Any:

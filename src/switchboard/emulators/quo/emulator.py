@@ -7,6 +7,9 @@
 
 Every method that answers an API operation raises `QuoError(status, message)` for error answers;
 the app turns that into the spec's error body for the operation.
+
+Over 600 lines on purpose: emulator state — workspaces, calls and their phases, webhook
+delivery — kept together so a simulated call's timeline reads in one place.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from switchboard.emulators.common import (
 )
 from switchboard.emulators.quo import webhooks as wh
 from switchboard.emulators.quo.state import (
+    DATED_VERSION,
+    PROFILES,
     ApiKey,
     BulkJob,
     Call,
@@ -48,8 +53,10 @@ from switchboard.emulators.quo.state import (
     User,
     Voicemail,
     Webhook,
+    WebhookEvent,
     Workspace,
     default_clock,
+    iso,
 )
 
 RESERVED_SOURCES = {"openphone", "device", "csv", "zapier", "google-people", "other"}
@@ -104,6 +111,10 @@ def paginate(items: list[Any], max_results: int, token: str | None) -> tuple[lis
     page = items[start : start + max_results]
     nxt = start + max_results
     return page, encode_token(nxt) if nxt < len(items) else None
+
+
+def _err(path: str, value: Any) -> list[dict[str, Any]]:
+    return [{"path": path, "message": "invalid", "value": value, "schema": {}}]
 
 
 def is_http_url(value: str) -> bool:
@@ -161,12 +172,25 @@ class QuoEmulator:
             "messageDeliveryDelayS": "message_delivery_delay_s",
             "webhookMaxAttempts": "webhook_max_attempts",
             "webhookBackoffS": "webhook_backoff_s",
+            "webhookRetryScheduleS": "webhook_retry_schedule_s",
+            "webhookScheduleScale": "webhook_schedule_scale",
+            "maxWebhooks": "max_webhooks",
+            "datedErrorEnvelope": "dated_error_envelope",
+            "datedCalls": "dated_calls",
             "mediaUrl": "media_url",
         }
         with self.lock:
             new = dataclasses.replace(self.settings)
             for key, value in patch.items():
                 attr = names.get(key, key)
+                if attr == "webhook_retry_schedule_s":
+                    if not isinstance(value, list | tuple) or not value:
+                        raise ValueError(f"{key} must be a non-empty list of seconds")
+                    if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0
+                           for v in value):  # fmt: skip
+                        raise ValueError(f"{key} must hold non-negative numbers")
+                    new.webhook_retry_schedule_s = tuple(float(v) for v in value)
+                    continue
                 if not hasattr(new, attr):
                     raise ValueError(f"unknown setting {key!r}")
                 current = getattr(new, attr)
@@ -179,8 +203,12 @@ class QuoEmulator:
                 else:
                     value = float(value)
                 setattr(new, attr, value)
-            if new.profile not in ("current", "dev-2025-11"):
-                raise ValueError("profile must be 'current' or 'dev-2025-11'")
+            if new.profile not in PROFILES:
+                raise ValueError("profile must be one of " + ", ".join(PROFILES))
+            if new.dated_error_envelope not in ("documented", "v1"):
+                raise ValueError("datedErrorEnvelope must be 'documented' or 'v1'")
+            if new.dated_calls not in ("absent", "served"):
+                raise ValueError("datedCalls must be 'absent' or 'served'")
             if min(new.bulk_delay_s, new.key_propagation_s, new.rate_limit) < 0:
                 raise ValueError("delays and the rate limit must not be negative")
             if new.webhook_max_attempts < 1:
@@ -448,6 +476,8 @@ class QuoEmulator:
             ws.contacts[contact.id] = contact
             if external_id is not None:
                 ws.by_external[external_id] = contact.id
+            if operation != "seed":
+                self._fire_contact(ws, "contact.updated", contact)
             return contact
 
     def bulk_create(self, ws: Workspace, body: Any) -> BulkJob:
@@ -530,6 +560,7 @@ class QuoEmulator:
                     existing[f["key"]] = f
                 contact.custom_fields = list(existing.values())
             contact.updated_at = self.clock()
+            self._fire_contact(ws, "contact.updated", contact)
             return contact
 
     def delete_contact(self, ws: Workspace, contact_id: str) -> None:
@@ -538,6 +569,7 @@ class QuoEmulator:
             del ws.contacts[contact.id]
             if contact.external_id is not None:
                 ws.by_external.pop(contact.external_id, None)
+            self._fire_contact(ws, "contact.deleted", contact)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -586,9 +618,139 @@ class QuoEmulator:
             ws.webhooks[hook.id] = hook
             return hook
 
-    def get_webhook(self, ws: Workspace, webhook_id: str) -> Webhook:
+    def create_dated_webhook(self, ws: Workspace, body: Any) -> Webhook:
+        """`POST /webhooks`: one webhook for any mix of event families."""
+        if not isinstance(body, dict):
+            raise QuoError(400, "Body must be an object")
+        url = body.get("url")
+        if not isinstance(url, str) or not is_http_url(url):
+            raise QuoError(400, "url must be an http(s) URL", errors=_err("url", url))
+        events = body.get("events")
+        if not isinstance(events, list) or not events:
+            raise QuoError(400, "events must be a non-empty list", errors=_err("events", events))
+        unknown = [e for e in events if e not in wh.DATED_EVENTS]
+        if unknown:
+            raise QuoError(400, f"Unknown event types {unknown}", errors=_err("events", unknown))
+        scoped = any(str(e).startswith(("message.", "call.")) for e in events)
+        resource_ids = self._resource_ids(ws, body.get("resourceIds"), scoped)
+        status = body.get("status", "enabled")
+        if status not in ("enabled", "disabled"):
+            raise QuoError(400, "status must be enabled or disabled", errors=_err("status", status))
+        if len([h for h in ws.webhooks.values() if h.version == 3]) >= self.settings.max_webhooks:
+            raise QuoError(400, f"At most {self.settings.max_webhooks} webhooks per workspace")
+        now = self.clock()
+        with self.lock:
+            hook = Webhook(
+                id=self.ids.new("WH", 20),
+                user_id=ws.owner_id,
+                org_id=ws.org_id,
+                label=body.get("label"),
+                status=status,
+                url=url,
+                key="whsec_" + self.ids.key(24),
+                events=list(dict.fromkeys(events)),
+                resource_ids=resource_ids,
+                kind="",
+                version=3,
+                created_at=now,
+                updated_at=now,
+            )
+            ws.webhooks[hook.id] = hook
+            return hook
+
+    def _resource_ids(self, ws: Workspace, value: Any, scoped: bool) -> list[str]:
+        if value is None:
+            return ["*"] if scoped else []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise QuoError(400, "resourceIds must be a list", errors=_err("resourceIds", value))
+        if "*" in value and len(value) > 1:
+            raise QuoError(400, "resourceIds is either ['*'] or phone number ids")
+        for rid in value:
+            if rid != "*" and rid not in ws.phone_numbers:
+                raise QuoError(400, f"Unknown phone number id {rid!r}")
+        return list(value)
+
+    def update_dated_webhook(self, ws: Workspace, webhook_id: str, body: Any) -> Webhook:
+        """`PATCH /webhooks/{id}`: url, events, label, resourceIds, status (enable/disable)."""
+        hook = self.get_dated_webhook(ws, webhook_id)
+        if not isinstance(body, dict):
+            raise QuoError(400, "Body must be an object")
+        with self.lock:
+            if "url" in body:
+                if not isinstance(body["url"], str) or not is_http_url(body["url"]):
+                    raise QuoError(400, "url must be an http(s) URL")
+                hook.url = body["url"]
+            if "events" in body:
+                events = body["events"]
+                if (
+                    not isinstance(events, list)
+                    or not events
+                    or any(e not in wh.DATED_EVENTS for e in events)
+                ):
+                    raise QuoError(400, "events must be a non-empty list of known event types")
+                hook.events = list(dict.fromkeys(events))
+            if "resourceIds" in body:
+                scoped = any(e.startswith(("message.", "call.")) for e in hook.events)
+                hook.resource_ids = self._resource_ids(ws, body["resourceIds"], scoped)
+            if "status" in body:
+                if body["status"] not in ("enabled", "disabled"):
+                    raise QuoError(400, "status must be enabled or disabled")
+                hook.status = body["status"]
+            if "label" in body:
+                hook.label = body["label"]
+            hook.updated_at = self.clock()
+            return hook
+
+    def get_dated_webhook(self, ws: Workspace, webhook_id: str) -> Webhook:
         hook = ws.webhooks.get(webhook_id)
-        if hook is None:
+        if hook is None or hook.version != 3:
+            raise QuoError(404, "Webhook not found")
+        return hook
+
+    def rotate_webhook(self, ws: Workspace, webhook_id: str) -> Webhook:
+        """`POST /webhooks/{id}/rotate`: a new secret, used for every delivery from now on
+        (pending retries included)."""
+        hook = self.get_dated_webhook(ws, webhook_id)
+        with self.lock:
+            hook.key = "whsec_" + self.ids.key(24)
+            hook.updated_at = self.clock()
+            return hook
+
+    def send_test_event(self, ws: Workspace, webhook_id: str, body: Any) -> WebhookEvent:
+        """`POST /webhooks/{id}/events/test {eventType}`: a test delivery, sent whether the
+        webhook is enabled or not (so a replacement can be tested before it is enabled)."""
+        hook = self.get_dated_webhook(ws, webhook_id)
+        event_type = body.get("eventType") if isinstance(body, dict) else None
+        if event_type is None:
+            event_type = hook.events[0]
+        if event_type not in wh.DATED_EVENTS:
+            raise QuoError(400, f"Unknown event type {event_type!r}")
+        now = self.clock()
+        event_id = self.ids.new("EV", 20)
+        resource = wh.sample_resource(event_type, ws, now)
+        body_bytes = wh.dated_envelope(event_id, event_type, now, resource, None, DATED_VERSION)
+        event = WebhookEvent(event_id, event_type, now, body_bytes, test=True)
+        self._deliver_dated(hook, event)
+        return event
+
+    def webhook_event(self, ws: Workspace, webhook_id: str, event_id: str) -> WebhookEvent:
+        hook = self.get_dated_webhook(ws, webhook_id)
+        for event in hook.history:
+            if event.id == event_id:
+                return event
+        raise QuoError(404, "Event not found")
+
+    def retry_event(self, ws: Workspace, webhook_id: str, event_id: str) -> WebhookEvent:
+        """`POST /webhooks/{id}/events/{eventId}/retry`: deliver the same event again."""
+        hook = self.get_dated_webhook(ws, webhook_id)
+        event = self.webhook_event(ws, webhook_id, event_id)
+        self._deliver_dated(hook, event)
+        return event
+
+    def get_webhook(self, ws: Workspace, webhook_id: str) -> Webhook:
+        """A legacy (v1/v2) webhook: dated ones are not part of those endpoints."""
+        hook = ws.webhooks.get(webhook_id)
+        if hook is None or hook.version == 3:
             raise QuoError(404, "Webhook not found")
         return hook
 
@@ -622,34 +784,83 @@ class QuoEmulator:
         task.add_done_callback(self._phase_tasks.discard)
 
     def _fire(
-        self, ws: Workspace, event: str, pn: str, obj: dict[str, Any], link: str, delay_s: float
+        self,
+        ws: Workspace,
+        event: str,
+        pn: str | None,
+        obj: dict[str, Any],
+        link: str | None,
+        delay_s: float,
     ) -> list[str]:
-        """Schedule `event` to every matching webhook; returns the webhook ids it goes to."""
+        """Schedule `event` to every matching webhook; returns the webhook ids it goes to.
+
+        Legacy webhooks (v1/v2) get the legacy envelope, dated ones the dated envelope (and a
+        delivery-history entry); both carry the same event id, so a receiver subscribed through
+        both generations (during a migration) sees one event twice and can dedupe it.
+        `pn` None marks a workspace-wide event (contact.*). Needs a running event loop."""
         targets = [h for h in ws.webhooks.values() if h.matches(event, pn)]
         if not targets:
             return []
         event_id = self.ids.new("EV", 20)
         created = self.clock() + delay_s
-        body = wh.envelope(event_id, event, created, obj, link)
+        legacy = wh.envelope(event_id, event, created, obj, link or "")
+        dated = wh.dated_envelope(event_id, event, created, obj, link, DATED_VERSION)
         for hook in targets:
-            self.deliverer.schedule(
-                hook.url,
-                body,
-                self._signer(hook, event_id),
-                event_id=event_id,
-                event_type=event,
-                delay_s=delay_s,
-            )
+            if hook.version == 3:
+                self._deliver_dated(hook, WebhookEvent(event_id, event, created, dated), delay_s)
+            else:
+                self.deliverer.schedule(
+                    hook.url,
+                    legacy,
+                    self._signer(hook, event_id),
+                    event_id=event_id,
+                    event_type=event,
+                    delay_s=delay_s,
+                )
         return [h.id for h in targets]
+
+    def _deliver_dated(self, hook: Webhook, event: WebhookEvent, delay_s: float = 0.0) -> None:
+        """Deliver one event to a dated webhook on the (scaled) documented retry schedule,
+        recording every attempt in the webhook's delivery history."""
+        if event not in hook.history:
+            hook.history.append(event)
+        scale = self.settings.webhook_schedule_scale
+        schedule = [s * scale for s in self.settings.webhook_retry_schedule_s]
+
+        def record(attempt: int, status: int | None, error: str | None) -> None:
+            event.attempts.append(
+                {"attempt": attempt, "at": iso(self.clock()), "status": status, "error": error}
+            )
+
+        self.deliverer.schedule(
+            hook.url,
+            event.body,
+            self._signer(hook, event.id),
+            event_id=event.id,
+            event_type=event.type,
+            delay_s=delay_s,
+            retry_schedule_s=schedule,
+            on_attempt=record,
+        )
 
     def _signer(self, hook: Webhook, event_id: str) -> Callable[[bytes], dict[str, str]]:
         def sign(body: bytes) -> dict[str, str]:
             now = time.time()
-            if hook.version == 2:
+            if hook.version >= 2:
+                # The key is read at signing time: a rotation applies to retries too.
                 return wh.standard_headers(hook.key, body, "msg_" + event_id, int(now))
             return wh.legacy_headers(hook.key, body, int(now * 1000))
 
         return sign
+
+    def _fire_contact(self, ws: Workspace, event: str, contact: Contact) -> None:
+        """contact.updated / contact.deleted to dated webhooks — only with a running loop
+        (seeding from plain Python, e.g. at start-up, fires nothing)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._fire(ws, event, None, contact.to_api(), None, 0.0)
 
     async def simulate_call(
         self,
@@ -803,7 +1014,23 @@ class QuoEmulator:
                 obj = wh.call_object(ws, call, now, status="ringing")
                 sent["call.ringing"] = self._fire(ws, "call.ringing", pn.id, obj, link, 0.0)
             obj = wh.call_object(ws, call, now, empty_participants=empty_participants)
+            # Dated-generation call events (legacy webhooks cannot subscribe to them).
+            if outcome in ("answered", "ai-handled"):
+                sent["call.answered"] = self._fire(ws, "call.answered", pn.id, obj, link, 0.0)
+            elif outcome == "forwarded":
+                sent["call.forwarded"] = self._fire(ws, "call.forwarded", pn.id, obj, link, 0.0)
+            elif direction == "incoming":  # missed or voicemail: missed is incoming only
+                sent["call.missed"] = self._fire(ws, "call.missed", pn.id, obj, link, 0.0)
             sent["call.completed"] = self._fire(ws, "call.completed", pn.id, obj, link, 0.0)
+            if call.voicemail is not None:
+                sent["call.voicemail.completed"] = self._fire(
+                    ws,
+                    "call.voicemail.completed",
+                    pn.id,
+                    wh.voicemail_object(call),
+                    link,
+                    phase["voicemail"],
+                )
             if call.recordings:
                 obj = wh.call_object(ws, call, now, with_recordings=True)
                 sent["call.recording.completed"] = self._fire(
@@ -916,10 +1143,14 @@ class QuoEmulator:
         phone_number_id: str | None = None,
         participant: str = "+15550142231",
         user_id: str | None = None,
+        failed: bool = False,
     ) -> dict[str, Any]:
-        """Record a message; incoming fires message.received, outgoing message.delivered."""
+        """Record a message; incoming fires message.received, outgoing message.delivered (or
+        message.failed with `failed`, a dated-generation event)."""
         if direction not in ("incoming", "outgoing"):
             raise ValueError("direction must be incoming or outgoing")
+        if failed and direction != "outgoing":
+            raise ValueError("only outgoing messages can fail")
         ws = self.workspace(workspace)
         with self.lock:
             pn = (
@@ -940,14 +1171,14 @@ class QuoEmulator:
                 from_=participant if incoming else pn.number,
                 to=[pn.number] if incoming else [participant],
                 text=text,
-                status="delivered",
+                status="failed" if failed else "delivered",
                 created_at=now,
                 updated_at=now,
             )
             msg.conversation_id = self._conversation(ws, pn.id, [participant], now, msg.id)
             ws.messages[msg.id] = msg
-            event = "message.received" if incoming else "message.delivered"
-            obj = wh.message_object(ws, msg, now, "received" if incoming else "delivered")
+            event = "message.received" if incoming else f"message.{msg.status}"
+            obj = wh.message_object(ws, msg, now, "received" if incoming else msg.status)
             link = wh.deep_link(pn.id, msg.conversation_id, msg.id)
             sent = self._fire(ws, event, pn.id, obj, link, 0.0)
             return {"messageId": msg.id, "message": msg.to_api(), "webhooks": {event: sent}}

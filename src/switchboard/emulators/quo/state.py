@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Profile = Literal["current", "dev-2025-11"]
+Profile = Literal["current", "dev-2025-11", "2026-03-30"]
+PROFILES = ("current", "dev-2025-11", "2026-03-30")
+# The dated API generation served (unprefixed paths) by the "2026-03-30" profile.
+DATED_VERSION = "2026-03-30"
+# Quo's retry schedule of the dated webhooks as third parties report it (UNCONFIRMED, a knob):
+# the wait before each of the 8 attempts — about 27.5 h in all.
+DATED_RETRY_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 BulkMode = Literal["enabled", "forbidden", "missing"]
 
 
@@ -375,17 +381,29 @@ class Webhook:
     key: str
     events: list[str]
     resource_ids: list[str]
-    kind: str  # messages | calls | call-summaries | call-transcripts
-    version: int  # 1 = legacy openphone-signature, 2 = Standard Webhooks
+    kind: str  # messages | calls | call-summaries | call-transcripts | "" (dated: any family)
+    # 1 = legacy openphone-signature, 2 = Standard Webhooks (/v2), 3 = the dated generation
+    # (Standard Webhooks, the new envelope, delivery history, rotate, test events).
+    version: int
     created_at: float
     updated_at: float
+    history: list[WebhookEvent] = field(default_factory=list)
 
-    def matches(self, event: str, phone_number_id: str) -> bool:
-        return (
-            self.status == "enabled"
-            and event in self.events
-            and ("*" in self.resource_ids or phone_number_id in self.resource_ids)
+    def matches(self, event: str, phone_number_id: str | None) -> bool:
+        if self.status != "enabled" or event not in self.events:
+            return False
+        # contact.* events are workspace-wide: resourceIds filter message/call events only.
+        return phone_number_id is None or (
+            "*" in self.resource_ids or phone_number_id in self.resource_ids
         )
+
+    def to_dated(self) -> dict[str, Any]:
+        out = self.to_api()
+        out.pop("userId")
+        out.pop("deletedAt")
+        if not any(e.startswith(("message.", "call.")) for e in self.events):
+            out.pop("resourceIds")
+        return out
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -402,6 +420,39 @@ class Webhook:
             "events": self.events,
             "resourceIds": self.resource_ids,
         }
+
+
+@dataclass
+class WebhookEvent:
+    """One event sent (or being sent) to one dated webhook: its delivery history entry."""
+
+    id: str
+    type: str
+    created_at: float
+    body: bytes
+    test: bool = False
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if any(a["status"] is not None and 200 <= a["status"] < 300 for a in self.attempts):
+            return "delivered"
+        return "failed" if self.attempts else "pending"
+
+    def to_api(self, *, with_payload: bool = False) -> dict[str, Any]:
+        import json
+
+        out: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "createdAt": iso(self.created_at),
+            "status": self.status,
+            "test": self.test,
+            "attempts": list(self.attempts),
+        }
+        if with_payload:
+            out["payload"] = json.loads(self.body)
+        return out
 
 
 @dataclass
@@ -504,6 +555,12 @@ class Settings:
     message_delivery_delay_s: float = 1.0
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 1.0
+    # Dated generation (profile "2026-03-30"); UNCONFIRMED points are knobs.
+    webhook_retry_schedule_s: tuple[float, ...] = DATED_RETRY_SCHEDULE_S
+    webhook_schedule_scale: float = 1.0  # multiplies the schedule: 0.001 in tests
+    max_webhooks: int = 50
+    dated_error_envelope: str = "documented"  # or "v1": the v1 {message, code, status} body
+    dated_calls: str = "absent"  # or "served": calls/recordings/... on the unprefixed base
     media_url: str = "https://files.example.test"
     """Base of recording and voicemail URLs. Point it at `<emulator>/_emulator/media` to have
     the emulator serve the audio (a CRM connector that uploads recordings downloads them)."""
@@ -519,6 +576,11 @@ class Settings:
             "messageDeliveryDelayS": self.message_delivery_delay_s,
             "webhookMaxAttempts": self.webhook_max_attempts,
             "webhookBackoffS": self.webhook_backoff_s,
+            "webhookRetryScheduleS": list(self.webhook_retry_schedule_s),
+            "webhookScheduleScale": self.webhook_schedule_scale,
+            "maxWebhooks": self.max_webhooks,
+            "datedErrorEnvelope": self.dated_error_envelope,
+            "datedCalls": self.dated_calls,
             "mediaUrl": self.media_url,
         }
 

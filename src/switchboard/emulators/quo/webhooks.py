@@ -144,3 +144,117 @@ def message_object(ws: Workspace, msg: Message, now: float, status: str) -> dict
         "contactIds": contact_ids(ws, external, now),
         "createdAt": iso(msg.created_at),
     }
+
+
+# --------------------------------------------------------------------------- dated generation
+
+# Every event a dated webhook (`/webhooks`, profile "2026-03-30") can subscribe to. Event names of
+# the legacy families are unchanged; the new ones only exist on this generation.
+DATED_EVENTS = (
+    "message.received",
+    "message.delivered",
+    "message.failed",
+    "call.ringing",
+    "call.answered",
+    "call.completed",
+    "call.forwarded",
+    "call.missed",
+    "call.recording.completed",
+    "call.summary.completed",
+    "call.transcript.completed",
+    "call.voicemail.completed",
+    "call.menu.selected",
+    "contact.updated",
+    "contact.deleted",
+    "task.created",
+    "task.updated",
+    "task.deleted",
+)
+
+
+def dated_envelope(
+    event_id: str,
+    event_type: str,
+    created_at: float,
+    resource: dict[str, Any],
+    link: str | None,
+    api_version: str,
+) -> bytes:
+    """`{id, apiVersion, createdAt, type, data: {resource, context, links: {quo}}}`.
+
+    Contact matches move from the resource's `contactIds` into `context.contacts`; contact
+    events (workspace-wide, no participants) carry an empty context."""
+    resource = dict(resource)
+    context: dict[str, Any] = {}
+    if "contactIds" in resource:
+        ids = resource.pop("contactIds") or []
+        context["contacts"] = {"lookupStatus": "matched" if ids else "none", "ids": ids}
+        participants = resource.get("participants")
+        if participants is None and "from" in resource:
+            participants = [resource["from"], resource.get("to")]
+        context["participants"] = {
+            "resolution": "complete" if participants else "unavailable",
+            "numbers": [p for p in participants or [] if p],
+        }
+    body = {
+        "id": event_id,
+        "apiVersion": api_version,
+        "createdAt": iso(created_at),
+        "type": event_type,
+        "data": {"resource": resource, "context": context, "links": {"quo": link}},
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def voicemail_object(call: Call) -> dict[str, Any]:
+    """The resource of call.voicemail.completed: the finished voicemail, carrying `callId`."""
+    assert call.voicemail is not None
+    vm = call.voicemail
+    return {
+        "object": "callVoicemail",
+        "id": vm.id,
+        "callId": call.id,
+        "status": "completed",
+        "duration": vm.duration,
+        "transcript": vm.transcript,
+        "recordingUrl": vm.recording_url,
+    }
+
+
+def sample_resource(event_type: str, ws: Workspace, now: float) -> dict[str, Any]:
+    """The resource of a test delivery (`POST /webhooks/{id}/events/test`)."""
+    pn = next(iter(ws.phone_numbers.values()), None)
+    family = event_type.split(".", 1)[0]
+    if family == "contact":
+        return {
+            "id": "CTtest",
+            "externalId": None,
+            "source": "test",
+            "defaultFields": {"firstName": "Test", "lastName": "Contact", "phoneNumbers": []},
+            "customFields": [],
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+        }
+    if family == "message":
+        return {
+            "object": "message",
+            "id": "ACtest",
+            "direction": "incoming",
+            "from": "+15550000000",
+            "to": pn.number if pn else "",
+            "text": "Test event",
+            "status": event_type.split(".")[-1],
+            "phoneNumberId": pn.id if pn else None,
+            "contactIds": [],
+            "createdAt": iso(now),
+        }
+    return {
+        "object": family,
+        "id": "ACtest",
+        "callId": "ACtest",
+        "status": event_type.split(".")[-1],
+        "phoneNumberId": pn.id if pn else None,
+        "participants": ["+15550000000", pn.number] if pn else [],
+        "contactIds": [],
+        "createdAt": iso(now),
+    }
