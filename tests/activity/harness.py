@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from switchboard.activity.formats import in_format
 
 from switchboard.activity.facts import CallFacts, MessageFacts
 from switchboard.activity.render import (
@@ -621,7 +620,10 @@ def expected_call_note(
     transcript = sb.quo_api(f"/v1/call-transcripts/{cid}")
     if transcript is not None:
         facts = facts.with_transcript(transcript)
-    note = in_format(render_note(facts, RenderContext(contact_number=phone, **ctx)), sb.note_format)  # type: ignore[arg-type]
+    note = render_note(
+        facts,
+        RenderContext(contact_number=phone, note_format=sb.note_format, **ctx),  # type: ignore[arg-type]
+    )
     return note.title, note.body
 
 
@@ -630,7 +632,10 @@ def expected_message_note(
 ) -> tuple[str, str]:
     message = sb.quo_api(f"/v1/messages/{mid}")
     facts = MessageFacts.empty(mid).with_message(message, deep_link=html.unescape(link))
-    note = in_format(render_note(facts, RenderContext(contact_number=phone, **ctx)), sb.note_format)  # type: ignore[arg-type]
+    note = render_note(
+        facts,
+        RenderContext(contact_number=phone, note_format=sb.note_format, **ctx),  # type: ignore[arg-type]
+    )
     return note.title, note.body
 
 
