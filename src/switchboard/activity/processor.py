@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -348,7 +348,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
                 "title": rendered.title,
                 "content": rendered.body,
                 "created_at": created.isoformat() if created else None,
-                "activity": _activity_facts(facts),
+                "activity": _activity_facts(facts, ctx_base.lines),
             }
         )
     if not notes:
@@ -449,18 +449,53 @@ async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> 
 
 
 # ------------------------------------------------------------------------------ writing
-def _activity_facts(facts: F.CallFacts | F.MessageFacts) -> dict[str, Any]:
-    """For CRMs that log calls and messages as native records (plain data: a DBOS step result)."""
+def _activity_facts(
+    facts: F.CallFacts | F.MessageFacts, lines: Mapping[str, LineInfo]
+) -> dict[str, Any]:
+    """For CRMs that log calls and messages as native records (plain data: a DBOS step
+    result; `write_note` turns the timestamps back into datetimes)."""
+    line = lines.get(facts.phone_number_id or "")
+    line_number = line.number if line is not None else None
     if isinstance(facts, F.MessageFacts):
         message = facts.message
-        return {"kind": "message", "direction": message.direction if message else None}
+        return {
+            "kind": "message",
+            "direction": message.direction if message else None,
+            "line_number": line_number,
+        }
     call = facts.call
+    started = call.created_at if call else None
+    ended = call.completed_at if call else None
+    if started is not None and call is not None and call.duration is not None and ended is None:
+        ended = started + timedelta(seconds=call.duration)
+    media = [r.url for r in facts.recordings if r.url]
+    voicemail = facts.voicemail.url if facts.voicemail is not None else None
+    if voicemail:
+        media.append(voicemail)
     return {
         "kind": "call",
         "direction": call.direction if call else None,
         "status": call.status if call else None,
         "duration_s": call.duration if call else None,
+        "started_at": started.isoformat() if started else None,
+        "ended_at": ended.isoformat() if ended else None,
+        "line_number": line_number,
+        "answered": facts.was_answered,
+        "has_voicemail": voicemail is not None,
+        "media_urls": media,
     }
+
+
+def _activity(planned: Mapping[str, Any]) -> ActivityFacts | None:
+    activity = planned.get("activity")
+    if not isinstance(activity, dict):
+        return None
+    values = dict(activity)
+    for name in ("started_at", "ended_at"):
+        if isinstance(values.get(name), str):
+            values[name] = datetime.fromisoformat(values[name])
+    values["media_urls"] = tuple(values.get("media_urls") or ())
+    return ActivityFacts(**values, phone=planned.get("phone"))
 
 
 def note_format(crm: CrmConnector) -> NoteFormat:
@@ -472,18 +507,13 @@ def note_format(crm: CrmConnector) -> NoteFormat:
 
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
     created = planned.get("created_at")
-    activity = planned.get("activity")
     note = CrmNote(
         person_id=str(planned["person_id"]),
         title=str(planned["title"]),
         content=str(planned["content"]),
         created_at=datetime.fromisoformat(created) if created else None,
         content_format=note_format(svc.crm),
-        activity=(
-            ActivityFacts(**activity, phone=planned.get("phone"))
-            if isinstance(activity, dict)
-            else None
-        ),
+        activity=_activity(planned),
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
     return await sync_note(svc.db, svc.crm, key, note)
