@@ -1,6 +1,8 @@
-"""Benchmark: Quo events → Attio notes through the whole system, emulators at zero latency.
+"""Benchmark: Quo events → CRM notes (Attio) or call logs and notes (Pipedrive) through the
+whole system, emulators at zero latency.
 
-    .venv/bin/python bench/activity.py [--events 2000] [--rate 20] [--unsynced] [--postgres]
+    .venv/bin/python bench/activity.py [--crm attio|pipedrive] [--events 2000] [--rate 20]
+                                       [--unsynced] [--postgres]
 
 The Quo emulator, the Attio emulator, a web-only `switchboard serve` and a `switchboard worker`
 run as separate processes (tests/activity/harness.py). 30 people are created in Attio and, as on
@@ -19,7 +21,7 @@ The last line printed is JSON with:
 - `event_to_note_p50_ms`, `event_to_note_p99_ms`: for events that led to a note write (or found
   their content already written by a coalesced earlier phase), ledger `received_at` → the event
   finished (`processed_at`, after the note write);
-- `quo_requests_per_call_event`, `attio_requests_per_call_event`: requests the emulators logged
+- `quo_requests_per_call_event`, `<crm>_requests_per_call_event`: requests the emulators logged
   during the call phase ÷ call events handled (`call.completed`, `.recording`, `.summary`,
   `.transcript`); also `..._per_call_completed` and the texts' figures;
 - `duplicate_notes`, `missing_notes`, `wrong_notes` (content differing from the renderer's
@@ -178,6 +180,7 @@ def dump_timeline(path: Path, sb: ActivityStack, events: list[Any]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--crm", default="attio", help="attio or pipedrive")
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=20.0, help="webhooks per second (open loop)")
     ap.add_argument("--message-share", type=float, default=0.25)
@@ -216,6 +219,7 @@ def main() -> None:
             webhook_target=server.url,
             database_url=args.database_url,
             separate_worker=args.workers > 0,
+            crm=args.crm,
         )
         for _ in range(max(0, args.workers - 1)):
             stack.callback(sb.add_worker().stop)
@@ -292,14 +296,16 @@ def main() -> None:
             "event_to_note_p50_ms": pct(to_note, 0.50),
             "event_to_note_p99_ms": pct(to_note, 0.99),
             "quo_requests_per_call_event": round(quo_calls / max(len(call_events), 1), 3),
-            "attio_requests_per_call_event": round(attio_calls / max(len(call_events), 1), 3),
+            f"{args.crm}_requests_per_call_event": round(attio_calls / max(len(call_events), 1), 3),
             "quo_requests_per_call_completed": round(quo_calls / max(len(completed), 1), 3),
-            "attio_requests_per_call_completed": round(attio_calls / max(len(completed), 1), 3),
-            "attio_requests_per_message_event": round(
+            f"{args.crm}_requests_per_call_completed": round(
+                attio_calls / max(len(completed), 1), 3
+            ),
+            f"{args.crm}_requests_per_message_event": round(
                 (attio_total - attio_calls) / max(len(msg_events), 1), 3
             ),
             "quo_requests_total": quo_total,
-            "attio_requests_total": attio_total,
+            f"{args.crm}_requests_total": attio_total,
             "calls": len(calls),
             "messages": len(messages),
             "notes_checked": report.checked,

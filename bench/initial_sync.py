@@ -1,14 +1,15 @@
-"""Benchmark: the initial sync of 10,000 Attio people into Quo, against the emulators at their
-real rate limits (Quo 10 req/s per key, Attio 100 reads/s + 25 writes/s, Quo bulk contacts
-visible after 2.5 s).
+"""Benchmark: the initial sync of 10,000 CRM people into Quo, against the emulators at their
+real rate limits (Quo 10 req/s per key, Attio 100 reads/s + 25 writes/s, Pipedrive 80 requests
+per 2 s per token, Quo bulk contacts visible after 2.5 s).
 
-    .venv/bin/python bench/initial_sync.py [--people 10000] [--database-url URL]
+    .venv/bin/python bench/initial_sync.py [--crm attio|pipedrive] [--people 10000]
+                                           [--database-url URL]
 
-The Quo and Attio emulators run as separate processes; the sync runs in this process (a
+The Quo and CRM emulators run as separate processes; the sync runs in this process (a
 Switchboard runtime with workers, DBOS on a fresh SQLite file unless --database-url is given).
 The last line printed is JSON:
 
-    people, wall_s, quo_requests, attio_requests, quo_requests_per_contact, http_429,
+    people, wall_s, quo_requests, <crm>_requests, quo_requests_per_contact, http_429,
     bound_ratio (wall ÷ the rate-limit lower bound quo_requests / 10 req/s), peak_rss_mb
     (this process: the sync), plus created/skipped/failed and the lower bound itself.
 
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import cli_server, quo_emulator  # noqa: E402
 
 QUO_KEY = "bench-quo-key"
-ATTIO_TOKEN = "bench-attio-token"
+CRM_TOKEN = "bench-crm-token"
 QUO_RATE = 10.0
 
 
@@ -47,7 +48,7 @@ def _count_429(stats: dict[str, Any]) -> int:
     return int((stats.get("perStatus") or {}).get("429", 0))
 
 
-def _run(args: argparse.Namespace, quo_url: str, attio_url: str) -> dict[str, Any]:
+def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]:
     from dbos import DBOS
 
     from switchboard import connections
@@ -65,32 +66,32 @@ def _run(args: argparse.Namespace, quo_url: str, attio_url: str) -> dict[str, An
     rt = Runtime(settings, kind="bench").start()
     try:
         info = connections.create_connection(
-            rt.db, rt.box, crm="attio", quo_api_key=QUO_KEY, crm_token=ATTIO_TOKEN,
-            quo_base_url=quo_url, crm_base_url=attio_url, name="bench",
+            rt.db, rt.box, crm=args.crm, quo_api_key=QUO_KEY, crm_token=CRM_TOKEN,
+            quo_base_url=quo_url, crm_base_url=crm_url, name="bench",
         )  # fmt: skip
-        quo_before, attio_before = _stats(quo_url), _stats(attio_url)
+        quo_before, crm_before = _stats(quo_url), _stats(crm_url)
         started = time.monotonic()
         run_id, _ = start_initial_sync(rt.db, info.id)
         result = DBOS.retrieve_workflow(run_id).get_result()
         wall = time.monotonic() - started
-        quo_after, attio_after = _stats(quo_url), _stats(attio_url)
+        quo_after, crm_after = _stats(quo_url), _stats(crm_url)
         progress = sync_progress(rt.db, info.id, run_id=run_id) or {}
     finally:
         rt.stop()
     quo_requests = int(quo_after["total"]) - int(quo_before["total"])
-    attio_requests = int(attio_after["total"]) - int(attio_before["total"])
+    crm_requests = int(crm_after["total"]) - int(crm_before["total"])
     synced = int(progress.get("created", 0)) + int(progress.get("updated", 0))
     bound = quo_requests / QUO_RATE
     return {
         "people": int(progress.get("done", 0)),
         "wall_s": round(wall, 2),
         "quo_requests": quo_requests,
-        "attio_requests": attio_requests,
+        f"{args.crm}_requests": crm_requests,
         "quo_requests_per_contact": round(quo_requests / max(synced, 1), 4),
         "http_429": _count_429(quo_after)
         - _count_429(quo_before)
-        + _count_429(attio_after)
-        - _count_429(attio_before),
+        + _count_429(crm_after)
+        - _count_429(crm_before),
         "http_429_quo": _count_429(quo_after) - _count_429(quo_before),
         "bound_s": round(bound, 2),
         "bound_ratio": round(wall / bound, 3) if bound else None,
@@ -124,6 +125,7 @@ def _timeline(stats: dict[str, Any]) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crm", default="attio", help="A registered CRM with an emulator.")
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
@@ -137,11 +139,11 @@ def main() -> None:
     with (
         quo_emulator("--api-key", QUO_KEY) as quo,
         cli_server(
-            "emulate", "attio", "--token", ATTIO_TOKEN, "--people", str(args.people),
+            "emulate", args.crm, "--token", CRM_TOKEN, "--people", str(args.people),
             "--seed", str(args.seed), ready_path="/_emulator/health", timeout=120,
-        ) as attio,
+        ) as crm,
     ):  # fmt: skip
-        out = _run(args, quo.url, attio.url)
+        out = _run(args, quo.url, crm.url)
     print(json.dumps(out), flush=True)
 
 

@@ -8,6 +8,9 @@ The common settings:
 - `auto_create_people` (false): create CRM people for unknown callers.
 - `sync_objects` (["people"]): CRM objects synced to Quo.
 - `create_without_phone` (false): create Quo contacts for people without phones.
+- `click_to_call_window_minutes` (10): an outgoing call to a clicked number from the clicked line
+  this soon after the click is logged on the clicked person.
+- `click_to_call_default_line` (null = the first line): the line the call page offers first.
 
 A CRM may add settings of its own: its registry record's `settings` model (pydantic, every field
 with a default). `validate_settings(changes, crm)` accepts those keys for that CRM's connections
@@ -44,6 +47,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # SWITCHBOARD_QUO_WEBHOOKS_VERSION until setup probes the workspace). Changed only by
     # setup and by `migrate-webhooks`, never as a plain setting.
     "quo_webhooks": None,
+    # Click-to-call: how long a click pins the outgoing call that follows it, and the Quo line
+    # the call page offers first (null: the first line; a user's own choice is remembered).
+    "click_to_call_window_minutes": 10,
+    "click_to_call_default_line": None,
 }
 QUO_WEBHOOK_GENERATIONS = ("v1", "2026-03-30")
 
@@ -137,6 +144,16 @@ def validate_settings(changes: Mapping[str, Any], crm: str | None = None) -> dic
         elif key in ("auto_create_people", "create_without_phone", "auto_enable_new_lines"):
             if not isinstance(value, bool):
                 raise InvalidSettings(f"{key} must be true or false")
+        elif key == "click_to_call_window_minutes":
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value <= 1440
+            ):
+                raise InvalidSettings(f"{key} must be a number of minutes in (0, 1440]")
+        elif key == "click_to_call_default_line":
+            if value is not None and not (isinstance(value, str) and LINE_ID.match(value)):
+                raise InvalidSettings(f"{key} must be a Quo line id (PN...) or null")
         elif key == "sync_objects":
             if (
                 not isinstance(value, list)

@@ -147,6 +147,9 @@ class Demo:
         self.quo = QuoEmulator(phase_delay_scale=0.1, seed=self.opts.seed)
         self.quo_server = self._serve(ServerThread(quo_app(self.quo)))
         self.quo_url = self.quo_server.url
+        # Recordings and voicemails served by the emulator itself, so a CRM that stores the
+        # audio on its call records can download it.
+        self.quo.apply_settings({"mediaUrl": f"{self.quo_url}/_emulator/media"})
         created = httpx.post(
             f"{self.quo_url}/_emulator/workspaces",
             json={

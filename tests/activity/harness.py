@@ -1,4 +1,5 @@
-"""The activity stack as separate processes: Quo emulator, Attio emulator, Switchboard.
+"""The activity stack as separate processes: Quo emulator, a CRM emulator (Attio by default,
+`crm="pipedrive"` for Pipedrive), Switchboard.
 
 Used by tests/e2e/test_activity*.py and bench/activity.py:
 
@@ -18,6 +19,7 @@ No contact sync runs, so activity is measured alone.
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import random
 import re
@@ -29,6 +31,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +57,20 @@ UNKNOWN = [f"+1650254{n:04d}" for n in range(1, 6)]
 LINK_RE = re.compile(
     r"\[View the (?:call|message) activity in Quo\]\((?P<link>[^)]*at=(?P<id>AC\w+))\)$"
 )
+HTML_LINK_RE = re.compile(
+    r'<a href="(?P<link>[^"]*at=(?P<id>AC\w+))">View the (?:call|message) activity in Quo</a></p>$'
+)
+
+
+def quo_link(content: str) -> re.Match[str] | None:
+    """The "View the … activity in Quo" link at the end of a note (markdown or HTML)."""
+    return LINK_RE.search(content) or HTML_LINK_RE.search(content)
+
 
 ATTIO_TOKEN = "attio-activity-token"
+PIPEDRIVE_TOKEN = "pipedrive-activity-token"
+CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN}
+NOTE_FORMATS = {"attio": "markdown", "pipedrive": "html"}
 ACTIVITY_OPERATIONS = (
     "getCallById_v1",
     "getCallVoicemails_v1",
@@ -128,6 +143,12 @@ class ActivityStack:
     extra_workers: list[Worker] = field(default_factory=list)
     generation: str = "v1"
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
+    crm: str = "attio"
+    """The CRM (its emulator's server is `attio`, named for the first CRM)."""
+
+    @property
+    def note_format(self) -> str:
+        return NOTE_FORMATS[self.crm]
 
     # ------------------------------------------------------------------ start
     @classmethod
@@ -144,6 +165,7 @@ class ActivityStack:
         worker_env: dict[str, str] | None = None,
         generation: str = "v1",
         quo_profile: str | None = None,
+        crm: str = "attio",
     ) -> ActivityStack:
         """`generation`: the Quo webhooks the connection subscribes through — "v1" (one legacy
         webhook per kind) or "2026-03-30" (one dated webhook; the emulator runs that profile)."""
@@ -183,9 +205,9 @@ class ActivityStack:
         attio = stack.enter_context(
             cli_server(
                 "emulate",
-                "attio",
+                crm,
                 "--token",
-                ATTIO_TOKEN,
+                CRM_TOKENS[crm],
                 "--seed",
                 "7",
                 ready_path="/_emulator/health",
@@ -198,9 +220,9 @@ class ActivityStack:
             info = connections.create_connection(
                 db,
                 secret_box(settings_obj),
-                crm="attio",
+                crm=crm,
                 quo_api_key=QUO_KEY,
-                crm_token=ATTIO_TOKEN,
+                crm_token=CRM_TOKENS[crm],
                 quo_base_url=quo.url,
                 crm_base_url=attio.url,
                 name="activity e2e",
@@ -215,10 +237,17 @@ class ActivityStack:
             worker = Worker({**env, **(worker_env or {})}, tmp)
             worker.start()
             stack.callback(worker.stop)
-        me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker, generation=generation)
+        me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker, generation=generation, crm=crm)
         stack.callback(me._http.close)
         me.subscribe((webhook_target or sb.url) + f"/webhooks/quo/{info.id}", secret)
+        if crm == "pipedrive":  # call logs carry the audio: Quo's emulator serves it
+            me.quo_control("PATCH", "/settings", json={"mediaUrl": f"{quo.url}/_emulator/media"})
         return me
+
+    @property
+    def media_url(self) -> str:
+        """Where Quo's recording and voicemail URLs point."""
+        return str(self.quo_control("GET", "/settings")["mediaUrl"])
 
     def add_worker(self) -> Worker:
         """Another worker process (scale-out), stopped with the stack by the caller."""
@@ -288,16 +317,22 @@ class ActivityStack:
 
     # ------------------------------------------------------------------ Attio side
     def attio_api(self, method: str, path: str, **kw: Any) -> Any:
-        r = self._http.request(
-            method,
-            self.attio.url + path,
-            headers={"Authorization": f"Bearer {ATTIO_TOKEN}"},
-            **kw,
+        """A request to the CRM emulator (API or control surface) with the CRM's token."""
+        headers = (
+            {"x-api-token": PIPEDRIVE_TOKEN}
+            if self.crm == "pipedrive"
+            else {"Authorization": f"Bearer {ATTIO_TOKEN}"}
         )
+        r = self._http.request(method, self.attio.url + path, headers=headers, **kw)
         r.raise_for_status()
         return r.json()
 
     def create_person(self, name: str, phone: str) -> str:
+        if self.crm == "pipedrive":
+            body = {"name": name, "phones": [phone]}
+            created = self.attio_api("POST", "/_emulator/companies/default/persons", json=body)
+            self.people[phone] = str(created["data"]["id"])
+            return self.people[phone]
         first, _, last = name.partition(" ")
         values = {
             "name": [{"first_name": first, "last_name": last, "full_name": name}],
@@ -334,6 +369,10 @@ class ActivityStack:
         self.people[phone] = person_id
 
     def notes_for(self, person_id: str) -> list[dict[str, Any]]:
+        """The person's notes, each with `title`, `content` (in the CRM's format) and
+        `id.note_id`; Pipedrive call logs also carry `call_log` (the stored record)."""
+        if self.crm == "pipedrive":
+            return self._pipedrive_notes(person_id)
         notes: list[dict[str, Any]] = []
         offset = 0
         while True:
@@ -347,10 +386,36 @@ class ActivityStack:
                     "offset": offset,
                 },
             )["data"]
-            notes.extend(page)
+            notes.extend({**n, "content": n["content_markdown"]} for n in page)
             if len(page) < 50:
                 return notes
             offset += 50
+
+    def _pipedrive_notes(self, person_id: str) -> list[dict[str, Any]]:
+        base = "/_emulator/companies/default"
+        out: list[dict[str, Any]] = []
+        for log in self.attio_api("GET", f"{base}/call-logs")["data"]:
+            if str(log["person_id"]) == person_id:
+                out.append(
+                    {
+                        "id": {"note_id": f"calllog:{log['id']}"},
+                        "title": log["subject"],
+                        "content": log["note"],
+                        "call_log": log,
+                    }
+                )
+        title_re = re.compile(r"^<p><strong>(?P<title>.*?)</strong></p>(?P<body>.*)$", re.DOTALL)
+        for note in self.attio_api("GET", f"{base}/notes")["data"]:
+            if str(note["person_id"]) == person_id:
+                found = title_re.match(note["content"])
+                out.append(
+                    {
+                        "id": {"note_id": f"note:{note['id']}"},
+                        "title": html.unescape(found["title"]) if found else "",
+                        "content": found["body"] if found else note["content"],
+                    }
+                )
+        return out
 
     def attio_request_log(self) -> list[dict[str, Any]]:
         """The Attio emulator's request log (method, path, operation, status, ts)."""
@@ -555,7 +620,10 @@ def expected_call_note(
     transcript = sb.quo_api(f"/v1/call-transcripts/{cid}")
     if transcript is not None:
         facts = facts.with_transcript(transcript)
-    note = render_note(facts, RenderContext(contact_number=phone, **ctx))
+    note = render_note(
+        facts,
+        RenderContext(contact_number=phone, note_format=sb.note_format, **ctx),  # type: ignore[arg-type]
+    )
     return note.title, note.body
 
 
@@ -563,8 +631,11 @@ def expected_message_note(
     sb: ActivityStack, mid: str, link: str, phone: str, ctx: dict[str, Any]
 ) -> tuple[str, str]:
     message = sb.quo_api(f"/v1/messages/{mid}")
-    facts = MessageFacts.empty(mid).with_message(message, deep_link=link)
-    note = render_note(facts, RenderContext(contact_number=phone, **ctx))
+    facts = MessageFacts.empty(mid).with_message(message, deep_link=html.unescape(link))
+    note = render_note(
+        facts,
+        RenderContext(contact_number=phone, note_format=sb.note_format, **ctx),  # type: ignore[arg-type]
+    )
     return note.title, note.body
 
 
@@ -583,6 +654,24 @@ class NotesReport:
         ]
 
 
+def _call_log_mismatches(sim: dict[str, Any], log: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """A native call record holds the call's exact start, end and duration (also under 60 s)."""
+    call, cid = sim["call"], sim["callId"]
+    started = datetime.fromisoformat(call["createdAt"].replace("Z", "+00:00"))
+    out: list[tuple[Any, ...]] = []
+    logged = datetime.fromisoformat(log["start_time"].replace("Z", "+00:00"))
+    if abs((logged - started).total_seconds()) >= 1:
+        out.append(("start_time", cid, call["createdAt"], log["start_time"]))
+    if call.get("completedAt"):
+        ended = datetime.fromisoformat(call["completedAt"].replace("Z", "+00:00"))
+        logged_end = datetime.fromisoformat(log["end_time"].replace("Z", "+00:00"))
+        if abs((logged_end - ended).total_seconds()) >= 1:
+            out.append(("end_time", cid, call["completedAt"], log["end_time"]))
+    if call.get("duration") is not None and log["duration"] != str(round(call["duration"])):
+        out.append(("duration", cid, call["duration"], log["duration"]))
+    return out
+
+
 def verify_notes(
     sb: ActivityStack, calls: list[dict[str, Any]], messages: list[tuple[str, dict[str, Any]]]
 ) -> NotesReport:
@@ -595,12 +684,13 @@ def verify_notes(
         "user_names": user_names_from_phone_numbers(lines),
     }
     report = NotesReport(events=sb.events())
+    media = sb.media_url
     person_of = dict(sb.people)
     count: Counter[tuple[str, str]] = Counter()
     actual: dict[tuple[str, str], dict[str, Any]] = {}
     for pid in set(person_of.values()):
         for note in sb.notes_for(pid):
-            m = LINK_RE.search(note["content_markdown"])
+            m = quo_link(note["content"])
             key = (m["id"] if m else f"?{note['id']['note_id']}", pid)
             count[key] += 1
             actual[key] = {**note, "link": m["link"] if m else ""}
@@ -619,10 +709,15 @@ def verify_notes(
                 continue
             title, body = expected_call_note(sb, sim, phone, ctx)
             report.checked += 1
-            if (got["title"], got["content_markdown"]) != (title, body):
+            if (got["title"], got["content"]) != (title, body):
                 report.mismatches.append(
-                    ("differs", cid, title, body, got["title"], got["content_markdown"])
+                    ("differs", cid, title, body, got["title"], got["content"])
                 )
+            elif "call_log" in got:
+                report.mismatches.extend(_call_log_mismatches(sim, got["call_log"]))
+                # A recording or voicemail the note links to is uploaded to the call log.
+                if (media in body) != (got["call_log"]["recording"] is not None):
+                    report.mismatches.append(("recording", cid, got["call_log"]["recording"]))
     for phone, sim in messages:
         mid, pid = sim["messageId"], person_of.get(phone)
         if pid is None:
@@ -634,10 +729,8 @@ def verify_notes(
             continue
         title, body = expected_message_note(sb, mid, got["link"], phone, ctx)
         report.checked += 1
-        if (got["title"], got["content_markdown"]) != (title, body):
-            report.mismatches.append(
-                ("differs", mid, title, body, got["title"], got["content_markdown"])
-            )
+        if (got["title"], got["content"]) != (title, body):
+            report.mismatches.append(("differs", mid, title, body, got["title"], got["content"]))
     report.extra = sorted(set(actual) - expected)
     return report
 

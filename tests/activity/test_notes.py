@@ -112,3 +112,22 @@ async def test_a_look_alike_note_of_another_call_is_left_alone(db: Database, crm
     rerun = await sync_note(db, crm, KEY, note("v1"))
     assert rerun.action == "adopted" and rerun.recovered != [other.id]
     assert other.id in crm.notes and len(crm.notes_for("person1")) == 2
+
+
+async def test_an_adopted_note_is_completed_by_the_connector(db: Database, crm: FakeCrm) -> None:
+    """A write of several requests (a call log, then its recording) cut off after the first is
+    finished by the connector when recovery adopts it, and whenever it is found current."""
+    completed: list[tuple[str, str]] = []
+
+    async def complete(note_id: str, wanted: CrmNote) -> None:
+        completed.append((note_id, wanted.content))
+
+    crm.complete_note = complete  # type: ignore[method-assign]
+    crm.crash_after_write = 1
+    with pytest.raises(Crash):
+        await sync_note(db, crm, KEY, note("v1"))
+    rerun = await sync_note(db, crm, KEY, note("v1"))
+    assert rerun.action == "adopted"
+    assert completed == [(rerun.note_id, "v1")]
+    assert (await sync_note(db, crm, KEY, note("v1"))).action == "unchanged"
+    assert completed == [(rerun.note_id, "v1")] * 2  # current again: finished if need be

@@ -322,7 +322,13 @@ class ConnectorContractKit:
         await kit.control.delete_person(old[1])
         changed = await kit.connector.list_people_changed_since(since)
         ids = [p.id for p in changed]
-        assert sorted(ids) == sorted([newcomer, old[0]])
+        assert len(ids) == len(set(ids))
+        assert {newcomer, old[0]} <= set(ids) and old[1] not in ids
+        # A CRM that keeps update times to the second may add people changed in the second
+        # before `since`; nobody older.
+        for extra in (p for p in changed if p.id not in (newcomer, old[0])):
+            assert extra.updated_at is not None
+            assert extra.updated_at >= since.replace(microsecond=0), extra.id
         edited = next(p for p in changed if p.id == old[0])
         assert edited.phones == (second,)
 
@@ -409,8 +415,15 @@ class ConnectorContractKit:
                 )
                 with pytest.raises(WebhookVerificationError):
                     codec.verify(delivery.body, delivery.headers, "wrong-secret")
+            if codec is None or codec.signs_body:
+                with pytest.raises(WebhookVerificationError):
+                    kit.connector.verify_webhook(
+                        delivery.body + b" ", delivery.headers, info.secret
+                    )
+            stripped = {k: v for k, v in delivery.headers.items() if k.lower() != "authorization"}
+            stripped = {k: v for k, v in stripped.items() if "signature" not in k.lower()}
             with pytest.raises(WebhookVerificationError):
-                kit.connector.verify_webhook(delivery.body + b" ", delivery.headers, info.secret)
+                kit.connector.verify_webhook(delivery.body, stripped, info.secret)
             with pytest.raises(WebhookVerificationError):
                 kit.connector.verify_webhook(delivery.body, delivery.headers, "wrong-secret")
             changes = kit.connector.parse_webhook(delivery.body, delivery.headers)
@@ -436,8 +449,10 @@ class ConnectorContractKit:
         phone = fresh_phones(random.Random(time.time_ns()), 1)
         person_id = await kit.control.add_person(phone, "Busy Person")
         limits = kit.rate_limits or {k: float(v) for k, v in kit.control.rate_limits.items()}
-        reads = int(limits["read"] * 1.5)
-        writes = int(limits["write"] * 2.2)
+        # A CRM with one shared budget (e.g. requests per 2-second window) spends it on both.
+        shared = sum(limits.values())
+        reads = int(limits.get("read", shared) * 1.5)
+        writes = int(limits.get("write", shared) * 2.2)
         await kit.control.clear_request_log()
         note = CrmNote(person_id=person_id, title="Burst", content="x")
         results = await asyncio.gather(
@@ -447,4 +462,5 @@ class ConnectorContractKit:
         assert len(results) == reads + writes
         assert await kit.control.rate_limited_responses() == 0
         for budget in ("read", "write"):
-            assert await kit.control.max_requests_per_second(budget) <= limits[budget]
+            if budget in limits:
+                assert await kit.control.max_requests_per_second(budget) <= limits[budget]

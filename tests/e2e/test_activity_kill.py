@@ -6,7 +6,8 @@ events are processed the worker is killed with SIGKILL at random moments and sta
 new executor; E6's watchdog recovers the dead one's workflows, DBOS re-runs the step that was in
 flight). Afterwards every ledger event is final, every DBOS workflow finished, and there is
 exactly one note per (call or message, person), each with the complete content — no note lost,
-none duplicated, none left over from an interrupted replace.
+none duplicated, none left over from an interrupted replace. Run for every CRM in `CRMS`
+(Pipedrive: call logs, whose recovery lists the person's call logs and notes).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ KILLS = int(os.environ.get("SB_E2E_KILLS", "6"))
 # 15 %: with ~60 note creations a run without any such death is ~1e-4 likely, so the evidence
 # assertion below cannot flake on a fast machine where the SIGKILLs land between events.
 CHAOS_RATE = os.environ.get("SB_E2E_CHAOS_RATE", "0.15")
+CRMS = ["attio", "pipedrive"]
 
 
-def test_sigkill_the_worker_repeatedly(tmp_path: Path, db_url: str) -> None:
+@pytest.mark.parametrize("crm", CRMS)
+def test_sigkill_the_worker_repeatedly(tmp_path: Path, db_url: str, crm: str) -> None:
     """SQLite always; PostgreSQL with SB_E2E_ACTIVITY_PG=1 (web + worker restarts open many
     connections, and the shared test server's 100 are often taken by other suites)."""
     if not db_url.startswith("sqlite") and not os.environ.get("SB_E2E_ACTIVITY_PG"):
@@ -47,10 +50,13 @@ def test_sigkill_the_worker_repeatedly(tmp_path: Path, db_url: str) -> None:
             # and the worker dies on its own right after the CRM created a note, before the
             # note id is recorded (the duplicate window), in ~15 % of note creations
             worker_env={"SWITCHBOARD_CHAOS_EXIT_AFTER_NOTE_CREATE": CHAOS_RATE},
+            crm=crm,
         )
         assert sb.worker is not None
         for n, phone in enumerate(KNOWN):
             sb.create_person(f"Person {n}", phone)
+        if crm == "pipedrive":  # lookups from the sync mapping (a phone search costs ~10 requests)
+            sb.sync_people()
         sb.quo_control(
             "PUT", "/faults", json={"webhook_duplicate_rate": 1.0, "webhook_reorder_jitter_s": 1.0}
         )

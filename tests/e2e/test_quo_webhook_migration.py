@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import subprocess
 import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,11 @@ def test_migration_loses_nothing_and_a_failed_test_keeps_v1(tmp_path: Path) -> N
         try:
             stop.wait(1.0)
             done = migrate(sb, sb.sb.url)
-            stop.wait(1.0)
+            # Keep firing after the switch too, until the run has a meaningful volume (a fast
+            # machine migrates in a second or two).
+            deadline = time.monotonic() + 30
+            while len(calls) <= 20 and time.monotonic() < deadline:
+                stop.wait(0.2)
         finally:
             stop.set()
             firing.join(30)

@@ -1,9 +1,12 @@
 """A whole Switchboard stack over real HTTP for the contact-sync end-to-end tests.
 
-Quo emulator, Attio emulator and (optionally) `switchboard serve` run as separate processes
-(`tests/servers.py`); CLI commands run as subprocesses with the same environment. Ground truth
-is read from the emulators: Attio people through its public API, Quo contacts through the Quo
-emulator's control surface (every contact, visible or not).
+Quo emulator, a CRM emulator (Attio by default; `crm="pipedrive"` for Pipedrive) and
+(optionally) `switchboard serve` run as separate processes (`tests/servers.py`); CLI commands
+run as subprocesses with the same environment. Ground truth is read from the emulators: CRM
+people through the CRM's public API, Quo contacts through the Quo emulator's control surface
+(every contact, visible or not). The CRM-specific parts (edits as a user, ground truth) are
+behind a few methods — `people`, `create_person`, `rename`, `set_phones`, `delete_person`,
+`merge`, `silent_change`, `webhook_faults` — so one test body runs for every CRM.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import phonenumbers
 
 from tests.servers import RunningServer, cli_server, free_port, quo_emulator, switchboard_command
 
@@ -32,12 +36,14 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 class SyncStack:
     quo: RunningServer
     attio: RunningServer
+    """The CRM emulator's server (named for the first CRM; Pipedrive's when `crm` says so)."""
     env: dict[str, str]
     db_url: str
     serve: RunningServer | None = None
     connection_id: str = ""
     workspace_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    crm: str = "attio"
 
     # ------------------------------------------------------------------ CLI
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -70,9 +76,9 @@ class SyncStack:
 
     def connect(self, *, setup: bool) -> str:
         args = [
-            "connect", "attio",
-            "--quo-api-key", QUO_KEY, "--attio-token", ATTIO_TOKEN,
-            "--quo-base-url", self.quo.url, "--attio-base-url", self.attio.url,
+            "connect", self.crm,
+            "--quo-api-key", QUO_KEY, f"--{self.crm}-token", CRM_TOKENS[self.crm],
+            "--quo-base-url", self.quo.url, f"--{self.crm}-base-url", self.attio.url,
         ]  # fmt: skip
         if not setup:
             args.append("--no-setup")
@@ -91,7 +97,9 @@ class SyncStack:
         )
 
     def people(self) -> list[dict[str, Any]]:
-        """Every Attio person (raw records), by offset paging (nothing changes meanwhile)."""
+        """Every CRM person (raw records), by paging (nothing changes meanwhile)."""
+        if self.crm == "pipedrive":
+            return self._pipedrive_persons()
         out: list[dict[str, Any]] = []
         with self.attio_api() as c:
             while True:
@@ -120,6 +128,9 @@ class SyncStack:
         return f"/workspaces/{self.workspace_id}/objects/people/records"
 
     def create_person(self, first: str, *phones: str) -> str:
+        if self.crm == "pipedrive":
+            body = {"name": f"{first} E2e", "phones": list(phones)}
+            return str(self.control("POST", "/companies/default/persons", json=body)["data"]["id"])
         body = {
             "values": {
                 "name": {"first_name": first, "last_name": "E2e"},
@@ -132,14 +143,76 @@ class SyncStack:
         self.control("PATCH", f"{self.records_path()}/{record_id}", json={"values": values})
 
     def delete_person(self, record_id: str) -> None:
+        if self.crm == "pipedrive":
+            self.control("DELETE", f"/companies/default/persons/{record_id}")
+            return
         self.control("DELETE", f"{self.records_path()}/{record_id}")
 
+    def rename(self, record_id: str, first: str, last: str) -> None:
+        if self.crm == "pipedrive":
+            self._pipedrive_edit(record_id, {"name": f"{first} {last}"})
+            return
+        self.update_person(record_id, {"name": [{"first_name": first, "last_name": last}]})
+
+    def set_phones(self, record_id: str, phones: list[str]) -> None:
+        if self.crm == "pipedrive":
+            self._pipedrive_edit(record_id, {"phones": phones})
+            return
+        self.update_person(record_id, {"phone_numbers": phones})
+
+    def webhook_faults(self, **faults: float) -> None:
+        """The common webhook fault knobs (duplicate rate, reorder jitter) at the CRM."""
+        self.control("PATCH", "/faults", json=faults)
+
+    def silent_change(self, record_id: str) -> str:
+        """A change whose webhook never arrives; returns the person it concerns. Attio: the
+        next delivery is dropped and the person's number changes. Pipedrive has no drop knob,
+        but data it seeds fires no webhook: a seeded person is the change."""
+        if self.crm == "pipedrive":
+            self.control("POST", "/companies/default/seed", json={"persons": 1, "seed": 99})
+            return str(max(int(p["id"]) for p in self.people()))
+        self.control("PATCH", "/faults", json={"webhook_drop_count": 1})
+        self.set_phones(record_id, ["+14155550199"])
+        return record_id
+
+    def drain_webhooks(self) -> None:
+        self.control("POST", "/webhooks/drain", json={"timeout": 10})
+
     def merge(self, primary: str, secondary: str) -> None:
+        """`secondary` disappears into `primary`."""
+        if self.crm == "pipedrive":
+            body = {"id": int(secondary), "merge_with_id": int(primary)}
+            self.control("POST", "/companies/default/persons/merge", json=body)
+            return
         self.control(
             "POST",
             f"{self.records_path()}/merge",
             json={"primary_record_id": primary, "secondary_record_id": secondary},
         )
+
+    # ------------------------------------------------------------------ Pipedrive
+    def _pipedrive_edit(self, person_id: str, body: dict[str, Any]) -> None:
+        self.control("PATCH", f"/companies/default/persons/{person_id}", json=body)
+
+    def _pipedrive_persons(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        with httpx.Client(
+            base_url=self.attio.url, headers={"x-api-token": PIPEDRIVE_TOKEN}, timeout=30
+        ) as c:
+            while True:
+                params: dict[str, Any] = {"limit": 500}
+                if cursor:
+                    params["cursor"] = cursor
+                r = c.get("/api/v2/persons", params=params)
+                if r.status_code == 429:
+                    time.sleep(float(r.headers.get("retry-after", "1")))
+                    continue
+                r.raise_for_status()
+                out.extend(r.json()["data"])
+                cursor = r.json()["additional_data"]["next_cursor"]
+                if not cursor:
+                    return out
 
     # ------------------------------------------------------------------ Quo
     def quo_contacts(self) -> list[dict[str, Any]]:
@@ -151,14 +224,35 @@ class SyncStack:
         return dict(httpx.get(f"{self.quo.url}/_emulator/stats", timeout=30).json())
 
 
+PIPEDRIVE_TOKEN = "pipedrive-sync-token"
+CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN}
+
+
 def current(record: dict[str, Any], slug: str) -> list[dict[str, Any]]:
     return [v for v in record["values"].get(slug) or [] if v.get("active_until") is None]
 
 
+def _e164(raw: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
 def expected_contacts(people: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """externalId → what Quo must hold, computed from Attio's raw records (not our code)."""
+    """externalId → what Quo must hold, computed from the CRM's raw records (not our code):
+    Attio records, or Pipedrive persons (numbers as typed, normalised here)."""
     out: dict[str, dict[str, Any]] = {}
     for rec in people:
+        if "values" not in rec:  # a Pipedrive person
+            numbers = [_e164(p["value"]) for p in rec.get("phones") or []]
+            found = list(dict.fromkeys(n for n in numbers if n))
+            if found:
+                out[str(rec["id"])] = {"phones": found, "first": rec.get("first_name") or ""}
+            continue
         phones = list(dict.fromkeys(
             v.get("phone_number") for v in current(rec, "phone_numbers") if v.get("phone_number")
         ))  # fmt: skip
@@ -171,7 +265,8 @@ def expected_contacts(people: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def assert_quo_matches(stack: SyncStack, expected: dict[str, dict[str, Any]]) -> None:
-    contacts = [c for c in stack.quo_contacts() if c.get("source") == "switchboard-attio"]
+    source = f"switchboard-{stack.crm}"
+    contacts = [c for c in stack.quo_contacts() if c.get("source") == source]
     by_ext: dict[str, list[dict[str, Any]]] = {}
     for c in contacts:
         by_ext.setdefault(c["externalId"], []).append(c)
@@ -213,6 +308,7 @@ def sync_stack(
     serve: bool,
     seed: int = 5,
     extra_env: dict[str, str] | None = None,
+    crm: str = "attio",
 ) -> Iterator[SyncStack]:
     serve_port = free_port()
     env = {
@@ -231,12 +327,12 @@ def sync_stack(
         quo = stack.enter_context(quo_emulator("--api-key", QUO_KEY))
         attio = stack.enter_context(
             cli_server(
-                "emulate", "attio", "--token", ATTIO_TOKEN, "--allow-http-targets",
+                "emulate", crm, "--token", CRM_TOKENS[crm], "--allow-http-targets",
                 "--people", str(people), "--seed", str(seed),
                 ready_path="/_emulator/health",
             )
         )  # fmt: skip
-        s = SyncStack(quo=quo, attio=attio, env=env, db_url=db_url)
+        s = SyncStack(quo=quo, attio=attio, env=env, db_url=db_url, crm=crm)
         try:
             if serve:
                 s.serve = stack.enter_context(

@@ -23,10 +23,13 @@ attempt that was killed at any instruction — converges on one note with the wa
    from the record after its delete.
 
 A kill between 3 and 5 leaves the intent set, so the re-run takes path 2 and finds the note
-step 4 created instead of creating a second one. A kill between 5 and 6 leaves the old note in
-`stale_note_ids`; the re-run deletes it (1 then 6). A kill before 3 did nothing at the CRM.
-Enrichment therefore replaces a note (create new, then delete old) only when the content
-changed, and a failure between create and delete leaves a note rather than none.
+step 4 created instead of creating a second one (and lets the connector finish it,
+`complete_note`, also called whenever the note is found current: a call log whose recording
+upload was cut off gets it). A kill between 5 and
+6 leaves the old note in `stale_note_ids`; the re-run deletes it (1 then 6). A kill before 3
+did nothing at the CRM. Enrichment therefore replaces a note (create new, then delete old)
+only when the content changed, and a failure between create and delete leaves a note rather
+than none.
 
 Work on one resource is serialised by the activity queue (partitioned by call/message id), so
 no two `sync_note` calls for the same record run at the same time.
@@ -253,6 +256,9 @@ async def sync_note(
     if not claimed:
         action: NoteAction = "adopted" if adopted else "unchanged"
         note_id = str(rec.note_id)
+        # An interrupted write (or an interrupted completion) may have stopped after its first
+        # request: whenever the record is current, the connector may finish it.
+        await connector.complete_note(note_id, note)
     else:
         ref = await connector.write_note(note)
         _chaos_exit("after_note_create")

@@ -1,6 +1,7 @@
 """Phone number → the CRM person a call or message is logged on.
 
-Order of preference, deterministic at every step:
+Order of preference, deterministic at every step (an outgoing call that follows a click-to-call
+click is pinned to the clicked person before any of this, see `intents`):
 
 1. The mapping Switchboard keeps of the people it synced (`mapping_phones`): no CRM request.
    Several synced people share the number → the most recently updated in the CRM
@@ -28,7 +29,7 @@ from switchboard.crm.base import CrmConnector, Person
 from switchboard.store.db import Database
 from switchboard.store.models import ContactMapping, MappingPhone
 
-LookupSource = Literal["mapping", "crm_search", "created", "none"]
+LookupSource = Literal["click", "mapping", "crm_search", "created", "none"]
 UNKNOWN_CALLER = "unknown caller"
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from switchboard.activity import facts as F
+from switchboard.activity import intents
 from switchboard.activity._db import run_db
 from switchboard.activity.directory import Directory
 from switchboard.activity.events import (
@@ -318,7 +319,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             detail=detail,
         )
 
-    lookups = await _lookups(svc, rtype, rid, phones)
+    lookups = await _lookups(svc, facts, rtype, rid, phones)
     detail["lookups"] = [lk.to_json() for lk in lookups]
     ctx_base = await _render_context(svc, facts)
     notes: list[dict[str, Any]] = []
@@ -347,7 +348,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
                 "title": rendered.title,
                 "content": rendered.body,
                 "created_at": created.isoformat() if created else None,
-                "activity": _activity_facts(facts),
+                "activity": _activity_facts(facts, ctx_base.lines),
             }
         )
     if not notes:
@@ -371,7 +372,9 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
     )
 
 
-async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> list[Lookup]:
+async def _lookups(
+    svc: Services, facts: F.Facts, rtype: str, rid: str, phones: list[str]
+) -> list[Lookup]:
     _, stored = await run_db(_load_resource, svc.db, svc.connection_id, rtype, rid)
     out: list[Lookup] = []
     fresh: dict[str, Any] = {}
@@ -380,14 +383,42 @@ async def _lookups(svc: Services, rtype: str, rid: str, phones: list[str]) -> li
         if cached is not None:
             out.append(Lookup.from_json(cached))
             continue
-        lk = await find_person(
-            svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
-        )
+        lk = await _pinned(svc, facts, phone)
+        if lk is None:
+            lk = await find_person(
+                svc.db, svc.crm, svc.connection_id, phone, auto_create=svc.settings.auto_create
+            )
         fresh[phone] = lk.to_json()
         out.append(lk)
     if fresh:
         await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, None, fresh)
     return out
+
+
+async def _pinned(svc: Services, facts: F.Facts, phone: str) -> Lookup | None:
+    """The clicked person, when an outgoing call follows a click-to-call click (`intents`)."""
+    if not isinstance(facts, F.CallFacts) or facts.direction != "outgoing":
+        return None
+    line_id, started = facts.phone_number_id, facts.created_at
+    if not line_id or started is None:
+        return None
+    click = await run_db(
+        intents.find_pin,
+        svc.db,
+        svc.connection_id,
+        phone=phone,
+        line_id=line_id,
+        call_started_at=started,
+        window_s=svc.settings.click_window_s,
+    )
+    if click is None:
+        return None
+    await run_db(intents.mark_pinned, svc.db, click.id, facts.call_id)
+    reason = (
+        f"click-to-call: {click.person_id} was clicked at {click.clicked_at.isoformat()} "
+        f"for {phone} from line {line_id}"
+    )
+    return Lookup(phone, click.person_id, "click", [click.person_id], reason)
 
 
 async def _render_context(svc: Services, facts: F.Facts) -> RenderContext:
@@ -418,18 +449,53 @@ async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> 
 
 
 # ------------------------------------------------------------------------------ writing
-def _activity_facts(facts: F.CallFacts | F.MessageFacts) -> dict[str, Any]:
-    """For CRMs that log calls and messages as native records (plain data: a DBOS step result)."""
+def _activity_facts(
+    facts: F.CallFacts | F.MessageFacts, lines: Mapping[str, LineInfo]
+) -> dict[str, Any]:
+    """For CRMs that log calls and messages as native records (plain data: a DBOS step
+    result; `write_note` turns the timestamps back into datetimes)."""
+    line = lines.get(facts.phone_number_id or "")
+    line_number = line.number if line is not None else None
     if isinstance(facts, F.MessageFacts):
         message = facts.message
-        return {"kind": "message", "direction": message.direction if message else None}
+        return {
+            "kind": "message",
+            "direction": message.direction if message else None,
+            "line_number": line_number,
+        }
     call = facts.call
+    started = call.created_at if call else None
+    ended = call.completed_at if call else None
+    if started is not None and call is not None and call.duration is not None and ended is None:
+        ended = started + timedelta(seconds=call.duration)
+    media = [r.url for r in facts.recordings if r.url]
+    voicemail = facts.voicemail.url if facts.voicemail is not None else None
+    if voicemail:
+        media.append(voicemail)
     return {
         "kind": "call",
         "direction": call.direction if call else None,
         "status": call.status if call else None,
         "duration_s": call.duration if call else None,
+        "started_at": started.isoformat() if started else None,
+        "ended_at": ended.isoformat() if ended else None,
+        "line_number": line_number,
+        "answered": facts.was_answered,
+        "has_voicemail": voicemail is not None,
+        "media_urls": media,
     }
+
+
+def _activity(planned: Mapping[str, Any]) -> ActivityFacts | None:
+    activity = planned.get("activity")
+    if not isinstance(activity, dict):
+        return None
+    values = dict(activity)
+    for name in ("started_at", "ended_at"):
+        if isinstance(values.get(name), str):
+            values[name] = datetime.fromisoformat(values[name])
+    values["media_urls"] = tuple(values.get("media_urls") or ())
+    return ActivityFacts(**values, phone=planned.get("phone"))
 
 
 def note_format(crm: CrmConnector) -> NoteFormat:
@@ -441,18 +507,13 @@ def note_format(crm: CrmConnector) -> NoteFormat:
 
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
     created = planned.get("created_at")
-    activity = planned.get("activity")
     note = CrmNote(
         person_id=str(planned["person_id"]),
         title=str(planned["title"]),
         content=str(planned["content"]),
         created_at=datetime.fromisoformat(created) if created else None,
         content_format=note_format(svc.crm),
-        activity=(
-            ActivityFacts(**activity, phone=planned.get("phone"))
-            if isinstance(activity, dict)
-            else None
-        ),
+        activity=_activity(planned),
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
     return await sync_note(svc.db, svc.crm, key, note)

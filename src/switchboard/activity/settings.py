@@ -7,6 +7,8 @@
 | | | kind left out: its events are ignored with a reason, its blocks omitted |
 | `auto_create_people` | false | create a CRM person for an unknown number and log onto it |
 | `default_region` | US | region for numbers that are not E.164 |
+| `click_to_call_window_minutes` | 10 | an outgoing call this soon after a click-to-call click |
+| | | to the same number from the same line is logged on the clicked person |
 
 Voicemail timing is process-wide: `SWITCHBOARD_VOICEMAIL_DELAY_S` (default 5 s, the first fetch
 after an unanswered call) and `SWITCHBOARD_VOICEMAIL_ATTEMPTS` (default 6; the delay doubles
@@ -43,6 +45,7 @@ class ActivitySettings(BaseModel):
     default_region: str = "US"
     voicemail_delay_s: float = Field(default=5.0, ge=0)
     voicemail_attempts: int = Field(default=6, ge=1)
+    click_window_s: float = Field(default=600.0, ge=0)
 
     @classmethod
     def from_connection_settings(cls, settings: Mapping[str, Any] | None) -> ActivitySettings:
@@ -58,6 +61,7 @@ class ActivitySettings(BaseModel):
             log_transcripts="transcripts" in kinds,
             auto_create=bool(s.get("auto_create_people", False)),
             default_region=str(s.get("default_region") or "US"),
+            click_window_s=60.0 * float(s.get("click_to_call_window_minutes") or 10),
             voicemail_delay_s=_env_float("SWITCHBOARD_VOICEMAIL_DELAY_S", 5.0),
             voicemail_attempts=int(_env_float("SWITCHBOARD_VOICEMAIL_ATTEMPTS", 6)),
         )

@@ -118,6 +118,17 @@ class ActivityFacts:
     status: str | None = None
     """Quo's call status (completed, missed, ...), None for messages."""
     duration_s: float | None = None
+    started_at: datetime | None = None
+    """When the call started (exact; the note's `created_at` too)."""
+    ended_at: datetime | None = None
+    line_number: str | None = None
+    """The workspace's own number (E.164) the call or text went through."""
+    answered: bool | None = None
+    """Somebody picked up (a call `completed` without an answer is a missed call)."""
+    has_voicemail: bool = False
+    media_urls: tuple[str, ...] = ()
+    """The call's recordings, then its voicemail, as Quo serves them (a CRM that stores audio
+    on its call record downloads and uploads them)."""
 
 
 @dataclass
@@ -192,6 +203,13 @@ class ActivitySink(abc.ABC):
         """Every logged activity on the person, or None when this CRM cannot list them. Crash
         recovery uses it to find a record whose create succeeded before its id was recorded;
         without it a duplicate is possible if the process dies in that window."""
+        return None
+
+    async def complete_note(self, note_id: str, note: CrmNote) -> None:
+        """Finish a record the core found current (adopted by crash recovery, or unchanged):
+        a write that takes more than one request (a call log, then its recording upload) may
+        have been interrupted after the first. Must be idempotent and cheap when there is
+        nothing to do. Default: nothing to finish (one request per write)."""
         return None
 
     async def replace_note(self, old_note_id: str, note: CrmNote) -> NoteRef:

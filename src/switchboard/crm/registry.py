@@ -91,10 +91,13 @@ class WebhookCodec:
 
     `verify(raw_body, headers, secret)` raises `WebhookVerificationError` unless the raw body is
     signed with `secret`; `parse(raw_body, headers)` lists the changes a verified delivery
-    announces (ValueError on a malformed body)."""
+    announces (ValueError on a malformed body). `signs_body` False: the CRM authenticates
+    the sender (e.g. HTTP Basic credentials set on the subscription) but not the body, so a
+    tampered body still verifies; replays are stopped by the ledger's idempotency keys."""
 
     verify: Callable[[bytes, Mapping[str, str], str], None]
     parse: Callable[[bytes, Mapping[str, str]], list[CrmChange]]
+    signs_body: bool = True
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,37 @@ class ActivityRecord(Base):
     )
 
 
+class CallLink(Base):
+    """A connection's click-to-call link secret: part of the call-page URL configured once in the
+    CRM. Rotating replaces it, so links carrying the old one stop working."""
+
+    __tablename__ = "call_links"
+
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    secret_enc: Mapped[str] = mapped_column(Text)
+    rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallClick(Base):
+    """A click on a call page's number button: who was meant when the outgoing call comes in."""
+
+    __tablename__ = "call_clicks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
+    person_id: Mapped[str] = mapped_column(String(100))
+    person_name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(32))
+    line_id: Mapped[str] = mapped_column(String(64))
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The outgoing call this click pinned (set when the call is logged).
+    call_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
+    __table_args__ = (
+        Index("ix_call_click_lookup", "connection_id", "phone", "line_id", "clicked_at"),
+    )
+
+
 class SyncRun(Base):
     """One initial sync or reconcile pass, with its checkpoint and live counters."""
 

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__, failures, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, apidocs, quo_webhooks, security, webhooks
+from switchboard.web import admin, apidocs, callpage, quo_webhooks, security, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -176,6 +176,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(apidocs.router)
     metrics.add_family_source(failures.problems_family)  # the dashboard's health as numbers
+    app.include_router(callpage.router)
     app.include_router(quo_webhooks.router)
     from switchboard.web import dashboard
 

@@ -609,12 +609,14 @@ class Company:
             raise bad_request("A note must be attached to a deal, person, organization or lead.")
         self._check_refs(refs.as_dict())
         now = self.clock()
+        # `add_time` back-dates the note (the documents: "can be set in the past").
+        added = parse_time(body["add_time"], "add_time") if body.get("add_time") else now
         with self.lock:
             note = Note(
                 self._id(),
                 content,
                 refs.user_id or user_id,
-                now,
+                added,
                 now,
                 person_id=refs.person_id,
                 org_id=refs.org_id,

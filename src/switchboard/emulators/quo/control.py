@@ -124,6 +124,14 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
 
         return register
 
+    @route("GET", "/media/{kind}/{name}")
+    async def media(request: Request) -> Any:
+        """Audio for the recording and voicemail URLs when `mediaUrl` points here: a few
+        deterministic bytes per file (an MP3 frame header, then the name)."""
+        name = request.path_params["name"]
+        body = b"ID3\x03\x00\x00\x00\x00\x00\x00" + name.encode()
+        return Response(body, media_type="audio/mpeg")
+
     @route("GET", "/health")
     async def health(request: Request) -> Any:
         return {"ok": True, "emulator": "quo", "profile": emu.settings.profile}

@@ -177,6 +177,7 @@ class QuoEmulator:
             "maxWebhooks": "max_webhooks",
             "datedErrorEnvelope": "dated_error_envelope",
             "datedCalls": "dated_calls",
+            "mediaUrl": "media_url",
         }
         with self.lock:
             new = dataclasses.replace(self.settings)
@@ -952,7 +953,7 @@ class QuoEmulator:
                         duration=max(duration - 4, 1),
                         start_time=(call.answered_at or started) + i,
                         ready_at=now + phase["recording"],
-                        url=f"https://files.example.test/recordings/{call.id}-{i + 1}.mp3",
+                        url=f"{self.settings.media_url}/recordings/{call.id}-{i + 1}.mp3",
                     )
                 )
             if voicemail is None:
@@ -965,7 +966,7 @@ class QuoEmulator:
                     transcript=vm.get(
                         "transcript", "Hi, it's about my installation, please call back."
                     ),
-                    recording_url=f"https://files.example.test/voicemails/{call.id}.mp3",
+                    recording_url=f"{self.settings.media_url}/voicemails/{call.id}.mp3",
                     ready_at=now + phase["voicemail"],
                 )
             if summary:

@@ -561,6 +561,9 @@ class Settings:
     max_webhooks: int = 50
     dated_error_envelope: str = "documented"  # or "v1": the v1 {message, code, status} body
     dated_calls: str = "absent"  # or "served": calls/recordings/... on the unprefixed base
+    media_url: str = "https://files.example.test"
+    """Base of recording and voicemail URLs. Point it at `<emulator>/_emulator/media` to have
+    the emulator serve the audio (a CRM connector that uploads recordings downloads them)."""
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -578,6 +581,7 @@ class Settings:
             "maxWebhooks": self.max_webhooks,
             "datedErrorEnvelope": self.dated_error_envelope,
             "datedCalls": self.dated_calls,
+            "mediaUrl": self.media_url,
         }
 
 

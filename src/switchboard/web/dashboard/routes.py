@@ -388,6 +388,54 @@ async def save_settings(request: Request, connection_id: str) -> Response:
     return _redirect(_conn_url(connection_id, flash="settings_saved"))
 
 
+@protected.get("/dashboard/connections/{connection_id}/click-to-call")
+async def click_to_call_page(
+    request: Request, connection_id: str, flash: str | None = Query(None, max_length=40)
+) -> Response:
+    """The URL template to configure in the CRM (it carries the link secret: this page is the
+    one place that shows it), its rotation, and the recent clicks with the calls they pinned."""
+    from switchboard.activity import intents
+    from switchboard.web.callpage import link_secret
+
+    rt = _rt(request)
+
+    def work() -> dict[str, Any]:
+        info = _connection(rt.db, connection_id)
+        secret = link_secret.current(rt.db, rt.box, connection_id)
+        base = f"{rt.settings.public_url.rstrip('/')}/call/{connection_id}"
+        return {
+            "info": info,
+            "template": f"{base}/{{person_id}}?k={secret}",
+            "signed_url": base,
+            "rotated_at": link_secret.rotated_at(rt.db, connection_id),
+            "clicks": intents.recent_clicks(rt.db, connection_id, limit=25),
+            "window": info.settings.get("click_to_call_window_minutes"),
+            "default_line": info.settings.get("click_to_call_default_line"),
+            "now": _now(),
+            "flash": "Link secret rotated: links with the old one stop working now."
+            if flash == "rotated"
+            else None,
+        }
+
+    return _page(request, "click_to_call.html", await asyncio.to_thread(work))
+
+
+@protected.post("/dashboard/connections/{connection_id}/click-to-call/rotate")
+async def rotate_link_secret(request: Request, connection_id: str) -> Response:
+    same_origin(request)
+    from switchboard.web.callpage import link_secret
+
+    rt = _rt(request)
+
+    def work() -> None:
+        _require_live(_connection(rt.db, connection_id))
+        link_secret.rotate(rt.db, rt.box, connection_id)
+        connections.audit(rt.db, connection_id, "click_to_call.rotate", {})
+
+    await asyncio.to_thread(work)
+    return _redirect(f"/dashboard/connections/{connection_id}/click-to-call?flash=rotated")
+
+
 router = APIRouter()
 router.include_router(public)
 router.include_router(protected)

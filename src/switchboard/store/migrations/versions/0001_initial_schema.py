@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:28:17.753996
+Create Date: 2026-12-05 03:12:38.422446
 """
 
 from collections.abc import Sequence
@@ -159,6 +159,40 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("connection_id", "resource_id", name="uq_activity_resource"),
+    )
+    op.create_table(
+        "call_clicks",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("connection_id", sa.String(length=64), nullable=False),
+        sa.Column("person_id", sa.String(length=100), nullable=False),
+        sa.Column("person_name", sa.String(length=200), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=False),
+        sa.Column("line_id", sa.String(length=64), nullable=False),
+        sa.Column("clicked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("call_id", sa.String(length=100), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("call_clicks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_call_click_lookup",
+            ["connection_id", "phone", "line_id", "clicked_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "call_links",
+        sa.Column("connection_id", sa.String(length=64), nullable=False),
+        sa.Column("secret_enc", sa.Text(), nullable=False),
+        sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+        ),
+        sa.PrimaryKeyConstraint("connection_id"),
     )
     op.create_table(
         "contact_mappings",
@@ -332,6 +366,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mapping_quo_contact")
 
     op.drop_table("contact_mappings")
+    op.drop_table("call_links")
+    with op.batch_alter_table("call_clicks", schema=None) as batch_op:
+        batch_op.drop_index("ix_call_click_lookup")
+
+    op.drop_table("call_clicks")
     op.drop_table("activity_resources")
     op.drop_table("activity_records")
     with op.batch_alter_table("webhook_rejections", schema=None) as batch_op:

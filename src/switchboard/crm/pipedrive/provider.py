@@ -1,0 +1,80 @@
+"""Pipedrive's registry record: everything the core and the surfaces know about Pipedrive."""
+
+from __future__ import annotations
+
+from switchboard.crm.base import ConnectorConfig
+from switchboard.crm.pipedrive import _webhooks
+from switchboard.crm.pipedrive._connector import (
+    BUDGET,
+    BURST_LIMIT,
+    PIPEDRIVE_API_URL,
+    PipedriveConnector,
+    pipedrive_limiters,
+)
+from switchboard.crm.registry import AuthSpec, CrmProvider, EmulatorRef, RateBudget, WebhookCodec
+
+# Token costs (`x-token-cost` in Pipedrive's documents) of the operations the connector sends,
+# against the company's daily budget (30,000 × plan multiplier × seats; Professional, 5 seats).
+TOKEN_COSTS = {
+    "persons.list": 10,
+    "persons.changed_since": 10,
+    "persons.get": 1,
+    "persons.search": 20,
+    "persons.create": 5,
+    "organizations.batch": 10,
+    "call_logs.create": 10,
+    "call_logs.recording": 10,
+    "call_logs.delete": 6,
+    "call_logs.get": 2,
+    "call_logs.list": 20,
+    "notes.create": 10,
+    "notes.delete": 6,
+    "notes.list": 20,
+    "users.me": 2,
+    "webhooks.create": 10,
+    "webhooks.delete": 6,
+    "webhooks.list": 10,
+}
+DAILY_TOKENS = 30_000 * 4 * 5
+
+
+def _connect(config: ConnectorConfig) -> PipedriveConnector:
+    limiters = config.limiters
+    if limiters is None and (config.database_url or config.redis_url):
+        limiters = pipedrive_limiters(
+            config.token,
+            database_url=config.database_url,
+            redis_url=config.redis_url,
+            clock=config.clock,
+        )
+    return PipedriveConnector(
+        config.token,
+        config.base_url or PIPEDRIVE_API_URL,
+        limiters=limiters,
+        retry=config.retry,
+        transport=config.transport,
+        hook=config.hook,
+        timeout=config.timeout,
+        clock=config.clock,
+    )
+
+
+PROVIDER = CrmProvider(
+    name="pipedrive",
+    display_name="Pipedrive",
+    api_url=PIPEDRIVE_API_URL,
+    connector=_connect,
+    # No signature exists: each subscription carries a random HTTP Basic pair (the secret).
+    webhooks=WebhookCodec(verify=_webhooks.verify, parse=_webhooks.parse, signs_body=False),
+    budgets=(
+        RateBudget(BUDGET, limit=BURST_LIMIT.rate, window_s=BURST_LIMIT.period),
+        RateBudget("daily", unit="tokens", costs=TOKEN_COSTS, daily=DAILY_TOKENS),
+    ),
+    note_format="html",
+    credential="API token",
+    auth=AuthSpec(kinds=("token",)),
+    emulator=EmulatorRef(
+        command="switchboard.emulators.pipedrive.cli:command",
+        hosting="switchboard.emulators.pipedrive.hosting:host",
+    ),
+)
