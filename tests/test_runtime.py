@@ -271,6 +271,32 @@ def test_sweeper_dispatches_events_whose_enqueue_was_lost(
         assert rt.sweep_undispatched(older_than_s=-1) == 0
 
 
+def test_sweeper_dispatches_a_lost_replay_under_its_own_workflow_id(
+    sqlite_url: str, tmp_path: Path, master_key: str, registry_snapshot: None
+) -> None:
+    """A replayed row is `accepted` again under `<event id>:replay:<n>`: the sweeper looks that
+    workflow up (not the event id, whose workflow finished long ago) and dispatches it once."""
+    from dbos import DBOS
+
+    from tests.web import plugin
+
+    plugin.install()
+    with Runtime(_settings(sqlite_url, tmp_path, master_key)) as rt:
+        conn_id = _conn(rt)
+        ev, _ = ledger.insert_event(
+            rt.db, connection_id=conn_id, provider="quo", event_type="test.dummy",
+            idempotency_key="replayed", payload={}, resource_id="ACreplayed",
+        )  # fmt: skip
+        ledger.finish(rt.db, ev.id, "failed", reason="boom")
+        _, wid = ledger.reopen_for_replay(rt.db, ev.id)  # the enqueue of the replay is lost
+        assert wid == f"{ev.id}:replay:1"
+        assert rt.sweep_undispatched(older_than_s=-1) == 1
+        wait_status(rt.db, ev.id, "processed")
+        assert [w.workflow_id for w in DBOS.list_workflows(workflow_ids=[wid])] == [wid]
+        assert plugin.COUNTS[ev.id] == 1
+        assert rt.sweep_undispatched(older_than_s=-1) == 0
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

@@ -15,7 +15,12 @@ import asyncio
 from typing import Any
 
 from switchboard import context
-from switchboard.connections import get_connection, load_credentials, quo_webhooks_generation
+from switchboard.connections import (
+    credentials_stamp,
+    get_connection,
+    load_credentials,
+    quo_webhooks_generation,
+)
 from switchboard.crm import registry
 from switchboard.crm.base import ConnectorConfig, CrmConnector
 from switchboard.quo.client import QuoClient
@@ -72,26 +77,30 @@ def build_crm_connector(crm: str, token: str, base_url: str, **config: Any) -> C
 
 
 # Built once per process and event loop (HTTP pools and rate limiters are bound to a loop and
-# reused across pages and events); the activity pipeline and the sync share them.
-_cache: dict[tuple[str, int], tuple[QuoClient, CrmConnector]] = {}
+# reused across pages and events); the activity pipeline and the sync share them. Each entry
+# carries the connection's `credentials_stamp`: a reconnect (new token or key, in any process)
+# changes it, and the next caller builds clients from the new secrets.
+_cache: dict[tuple[str, int], tuple[str, QuoClient, CrmConnector]] = {}
 _locks: dict[tuple[str, int], asyncio.Lock] = {}
 
 
 async def clients_of(connection_id: str) -> tuple[QuoClient, CrmConnector]:
     """The connection's Quo client and CRM connector, shared in this process and loop."""
     key = (connection_id, id(asyncio.get_running_loop()))
+    db = context.current().db
+    stamp = await asyncio.to_thread(credentials_stamp, db, connection_id)
     cached = _cache.get(key)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] == stamp:
+        return cached[1], cached[2]
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
         cached = _cache.get(key)
-        if cached is None:
-            cached = await asyncio.to_thread(
+        if cached is None or cached[0] != stamp:
+            quo, crm = await asyncio.to_thread(
                 lambda: (quo_client_for(connection_id), crm_connector_for(connection_id))
             )
-            _cache[key] = cached
-    return cached
+            cached = _cache[key] = (stamp, quo, crm)
+    return cached[1], cached[2]
 
 
 def forget(connection_id: str | None = None) -> None:

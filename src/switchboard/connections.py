@@ -20,6 +20,7 @@ rate-limited) in `switchboard.clients`.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from collections.abc import Mapping
@@ -345,6 +346,45 @@ def delete_connection(db: Database, connection_id: str) -> None:
             delete(WebhookSubscription).where(WebhookSubscription.connection_id == connection_id)
         )
         s.add(AuditEntry(connection_id=connection_id, action="disconnected", detail={}))
+
+
+def update_credentials(
+    db: Database,
+    box: SecretBox,
+    connection_id: str,
+    *,
+    crm_token: str | None = None,
+    quo_api_key: str | None = None,
+) -> None:
+    """Reconnect: replace the CRM token and/or the Quo key of a live connection (checked by the
+    caller). Workers notice through `credentials_stamp` and build new clients."""
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        if row is None or row.disconnected_at is not None:
+            raise ConnectionNotFound(connection_id)
+        changed = []
+        if crm_token:
+            row.crm_token_enc = box.encrypt(crm_token)
+            changed.append("crm_token")
+        if quo_api_key:
+            row.quo_api_key_enc = box.encrypt(quo_api_key)
+            changed.append("quo_api_key")
+        s.add(
+            AuditEntry(
+                connection_id=connection_id, action="reconnect", detail={"replaced": changed}
+            )
+        )
+
+
+def credentials_stamp(db: Database, connection_id: str) -> str:
+    """Changes whenever the stored secrets change (a digest of their ciphertexts), so processes
+    that cache clients per connection rebuild them after a reconnect."""
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        if row is None:
+            return ""
+        raw = f"{row.quo_api_key_enc}|{row.crm_token_enc}".encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def load_credentials(db: Database, box: SecretBox, connection_id: str) -> Credentials:

@@ -8,6 +8,7 @@
     dispatch.apply(event, decision)                            # enqueue, or record the ignore
     dispatch.submit(event)                                     # route + apply
     dispatch.replay(db, event_id)                              # a failed event, new workflow id
+    dispatch.replay_many(db, event_ids)                        # each failed event once
     dispatch.sweep_undispatched(db)                            # accepted rows nobody enqueued
     dispatch.recover_stuck_events(db, older_than_s)            # rows whose workflow ended early
 
@@ -23,7 +24,7 @@ start; see `switchboard.workflows` for processors and queues).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +174,22 @@ def replay(db: Database, event_id: str, *, force: bool = False) -> str:
     return workflow_id
 
 
+def replay_many(db: Database, event_ids: Iterable[str]) -> dict[str, Any]:
+    """Replay each failed event once (see `replay`). An event no longer failed — replayed
+    already by an earlier or concurrent bulk action — is counted as refused, not run twice.
+    Returns {"replayed": [...event ids], "refused": {event id: reason}}."""
+    replayed: list[str] = []
+    refused: dict[str, str] = {}
+    for event_id in dict.fromkeys(event_ids):
+        try:
+            replay(db, event_id)
+        except (ledger.EventNotFound, ledger.ReplayRefused) as exc:
+            refused[event_id] = str(exc)
+        else:
+            replayed.append(event_id)
+    return {"replayed": replayed, "refused": refused}
+
+
 def sweep_undispatched(db: Database, older_than_s: float = 10.0) -> int:
     """Dispatch events left `accepted` with no DBOS workflow (crash between the ledger insert
     and the enqueue). Events already enqueued (a backlog) are skipped with one batched lookup,
@@ -180,17 +197,23 @@ def sweep_undispatched(db: Database, older_than_s: float = 10.0) -> int:
     stale = ledger.undispatched(db, older_than_s=older_than_s)
     if not stale:
         return 0
+    # The workflow responsible for the row: the event id, or a replay's own id (a replayed
+    # row is `accepted` again under `<event id>:replay:<n>` while its replay waits).
+    responsible = {ev.id: ledger.workflow_id_of(ev) for ev in stale}
     known = {
         wf.workflow_id
         for wf in DBOS.list_workflows(
-            workflow_ids=[ev.id for ev in stale], load_input=False, load_output=False
+            workflow_ids=list(responsible.values()), load_input=False, load_output=False
         )
     }
     n = 0
     for ev in stale:
-        if ev.id in known:
+        if responsible[ev.id] in known:
             continue
-        submit(inbound_event(ev, get_settings_for(db, ev.connection_id)))
+        submit(
+            inbound_event(ev, get_settings_for(db, ev.connection_id)),
+            workflow_id=responsible[ev.id],
+        )
         n += 1
     return n
 

@@ -7,7 +7,9 @@
 * Status machine: `accepted` → `processing` → `processed` | `ignored` | `skipped` | `failed`
   (each final status may carry a `reason` and a JSON `detail`). `attempts` counts processing
   starts. `ignored` can also be set straight from `accepted` (no handler, disabled line...).
-* Failed events are replayed with `replay` (new workflow id `<event id>:replay:<n>`).
+* Failed events are reopened for a replay with `reopen_for_replay` (new workflow id
+  `<event id>:replay:<n>`; `switchboard.dispatch.replay` dispatches it, `replay_many` a group,
+  each event once), never on a disconnected connection.
 * The workflow currently responsible for a row is `workflow_id_of(row)`: the event id, or the
   replay / re-dispatch id recorded in `detail["workflow_id"]`. The runtime's watchdog finds rows
   left `accepted`/`processing` (`stuck`) and re-dispatches those whose workflow finished without
@@ -31,7 +33,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.store.db import Database
-from switchboard.store.models import AuditEntry, Event, WebhookRejection
+from switchboard.store.models import AuditEntry, Connection, Event, WebhookRejection
 
 STATUSES = ("accepted", "processing", "processed", "ignored", "skipped", "failed")
 FINAL_STATUSES = ("processed", "ignored", "skipped", "failed")
@@ -109,6 +111,11 @@ def _record(row: Event) -> EventRecord:
         received_at=row.received_at,
         processed_at=row.processed_at,
     )
+
+
+def record_of(row: Event) -> EventRecord:
+    """The plain record of a row read by another module's query."""
+    return _record(row)
 
 
 def new_event_id() -> str:
@@ -346,6 +353,9 @@ def reopen_for_replay(
         row = s.execute(q).scalar_one_or_none()
         if row is None:
             raise EventNotFound(event_id)
+        conn = s.get(Connection, row.connection_id)
+        if conn is not None and (conn.disconnected_at is not None or conn.status == "disconnected"):
+            raise ReplayRefused(f"connection {row.connection_id} is disconnected")
         allowed = FINAL_STATUSES if force else ("failed",)
         if row.status not in allowed:
             raise ReplayRefused(
@@ -369,6 +379,25 @@ def reopen_for_replay(
             )
         )
     return record, workflow_id
+
+
+def failed_events(
+    db: Database,
+    *,
+    connection_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> list[EventRecord]:
+    """The connection's failed events received in [since, until), oldest first."""
+    q = select(Event).where(Event.connection_id == connection_id, Event.status == "failed")
+    if since is not None:
+        q = q.where(Event.received_at >= since)
+    if until is not None:
+        q = q.where(Event.received_at < until)
+    q = q.order_by(Event.received_at, Event.id).limit(limit)
+    with db.session() as s:
+        return [_record(r) for r in s.execute(q).scalars()]
 
 
 def record_rejection(

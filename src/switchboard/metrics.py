@@ -10,7 +10,10 @@ From the database at scrape time (the whole deployment, whatever process did the
 `switchboard_events` (ledger rows by provider and status), `switchboard_api_requests_recorded`
 / `switchboard_api_429_recorded` (api_call_counts totals by provider), `switchboard_sync_done`,
 `switchboard_sync_total`, `switchboard_sync_progress_ratio` (running syncs by connection) and
-`switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue).
+`switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue),
+`switchboard_connection_problems` (what is failing per live connection, by problem code and
+severity: the dashboard's health as numbers; built by `switchboard.failures`, registered with
+`add_family_source` since this module sits below connections and the ledger).
 
 A connection is labelled `connection="<connection_label(id)>"`, never by its id: the id is the
 secret part of the connection's webhook URLs, and metrics travel to places (scrapers, dashboards,
@@ -21,7 +24,7 @@ label (`metrics_label`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -159,6 +162,19 @@ def _collect(rt: Any) -> Iterator[Any]:
     except Exception:  # DBOS has not created its tables yet (a process that never launched it)
         pass
     yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth)
+    for source in list(_family_sources):
+        yield source(rt)
+
+
+#: Further scrape-time families, each built from the runtime by a module above this one (the
+#: connection problems come from `switchboard.failures`, which reads connections and the ledger).
+_family_sources: list[Callable[[Any], Any]] = []
+
+
+def add_family_source(source: Callable[[Any], Any]) -> None:
+    """Have `/metrics` also yield `source(runtime)` (a metric family) at every scrape."""
+    if source not in _family_sources:
+        _family_sources.append(source)
 
 
 REGISTRY.register(DatabaseCollector())

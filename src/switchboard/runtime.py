@@ -95,6 +95,7 @@ WORKFLOW_MODULES = [
     "switchboard.setup",
     "switchboard.sync",
     "switchboard.activity",
+    "switchboard.alerts.schedule",
 ]
 
 #: Called once DBOS is launched and queues are registered, in worker processes (not in web-only

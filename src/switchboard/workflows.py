@@ -255,6 +255,15 @@ async def _finish_event(
     )
 
 
+def _api_error_detail(exc: BaseException) -> dict[str, Any]:
+    """Who refused and with which status, so failures group by cause (`switchboard.failures`)."""
+    from switchboard.http import ApiError
+
+    if not isinstance(exc, ApiError):
+        return {}
+    return {"http_status": exc.status, "api_provider": exc.provider, "operation": exc.operation}
+
+
 def _as_outcome(result: Any) -> Outcome:
     if result is None:
         return Outcome()
@@ -301,7 +310,7 @@ async def run_event(event_id: str, processor_name: str) -> str:
             log.warning("event_failed", event_id=event_id, error=mask_text(repr(exc))[:500])
             status = "failed"
             reason = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
-            detail = {"exception": type(exc).__name__}
+            detail = {"exception": type(exc).__name__, **_api_error_detail(exc)}
     await _finish_event(event_id, status, reason, detail)
     return status
 

@@ -589,8 +589,11 @@ def test_browser_actions(seeded: Seeded, page: Any) -> None:
     page.goto(f"{seeded.url}/dashboard/connections/{beta}?status=failed")
     page.locator(f'button[data-replay="{seeded.beta_failed}"]').click()
     page.wait_for_url("**flash=replayed**")
+    assert "status=failed" in page.url and page.url.endswith("#events")  # the filter is kept
     ev = ledger.get_event(db, seeded.beta_failed)
     assert ev is not None and ev.status != "failed" and ev.detail["replays"] == 1
+    assert page.locator(f'#events tr[data-event="{seeded.beta_failed}"]').count() == 0
+    page.goto(f"{seeded.url}/dashboard/connections/{beta}")
     row = page.locator(f'#events tr[data-event="{seeded.beta_failed}"]')
     assert row.get_attribute("data-status") == ev.status
     assert row.locator("button[data-replay]").count() == 0

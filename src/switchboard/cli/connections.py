@@ -9,12 +9,13 @@ from typing import Any
 
 import typer
 
+from switchboard.cli import output as out
 from switchboard.config import get_settings, insecure_http_reason
 from switchboard.crm import registry
 from switchboard.crm.registry import CrmProvider
 
 connect_app = typer.Typer(help="Create a connection (Quo + CRM).", no_args_is_help=True)
-connections_app = typer.Typer(help="List, show and configure connections.", no_args_is_help=True)
+connections_app = typer.Typer(help="List, show and configure connections (bare: list).")
 
 
 def _runtime(*, dbos: bool, queues: list[str] | None = None) -> Any:
@@ -27,9 +28,33 @@ def _runtime(*, dbos: bool, queues: list[str] | None = None) -> Any:
     return Runtime(settings, workers=workers, kind="cli", launch_dbos=dbos, queues=queues).start()
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _fail(message: str, code: int = out.EXIT_FAILED) -> None:
+    out.fail(message, code)
+
+
+def _live(db: Any, connection_id: str) -> Any:
+    """The connection, or exit 3 (unknown) / 1 (disconnected)."""
+    from switchboard import connections
+
+    info = connections.find_connection(db, connection_id)
+    if info is None:
+        out.not_found("connection", connection_id)
+    if info.disconnected_at is not None or info.status == "disconnected":
+        out.fail(f"connection {connection_id} is disconnected")
+    return info
+
+
+def _loopback_public_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("localhost", "") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _emit(data: Any, as_json: bool) -> None:
@@ -172,6 +197,16 @@ def _connect(
             from switchboard.logs import mask_text
 
             _fail(f"credential check failed: {mask_text(str(exc))[:300]}")
+    if not name:
+        workspace = (facts.get(provider.name) or {}).get("workspace_name")
+        name = f"Quo ↔ {workspace}" if workspace else ""
+    public_url = get_settings().public_url
+    if setup and _loopback_public_url(public_url):
+        typer.echo(
+            f"warning: SWITCHBOARD_PUBLIC_URL is {public_url}, a loopback address the providers "
+            "cannot reach: webhooks will not arrive unless they run on this machine (emulators)",
+            err=True,
+        )
     rt = _runtime(dbos=setup, queues=["setup"] if setup and wait else None)
     try:
         info = connections.create_connection(
@@ -185,12 +220,12 @@ def _connect(
             name=name,
             crm_workspace_id=(facts.get(provider.name) or {}).get("workspace_id"),
         )
-        out: dict[str, Any] = {"connection_id": info.id, "checks": facts}
+        result: dict[str, Any] = {"connection_id": info.id, "checks": facts}
         if setup:
             from switchboard import setup as setup_mod
 
             wid = setup_mod.start_setup(info.id)
-            out["setup_workflow_id"] = wid
+            result["setup_workflow_id"] = wid
             if wait:
                 if not as_json:
                     typer.echo(f"connection {info.id}: setting up webhooks...", err=True)
@@ -199,25 +234,25 @@ def _connect(
                 handle: Any = DBOS.retrieve_workflow(wid)
                 try:
                     report = _wait(handle, timeout)
-                    out["setup"] = report
+                    result["setup"] = report
                 except TimeoutError:
-                    out["setup"] = {"pending": True}
+                    result["setup"] = {"pending": True}
         final = connections.get_connection(rt.db, info.id)
-        out["status"] = final.status
-        out["status_message"] = final.status_message
+        result["status"] = final.status
+        result["status_message"] = final.status_message
         public = rt.settings.public_url.rstrip("/")
-        out["webhook_urls"] = {
+        result["webhook_urls"] = {
             "quo": f"{public}/webhooks/quo/{info.id}",
             provider.name: f"{public}/webhooks/{provider.name}/{info.id}",
         }
     finally:
         rt.stop()
     if as_json:
-        _emit(out, True)
+        _emit(result, True)
     else:
         typer.echo(info.id)
-        typer.echo(f"status: {out['status']} {out['status_message']}".rstrip(), err=True)
-        if "sync_run_id" in (out.get("setup") or {}):
+        typer.echo(f"status: {result['status']} {result['status_message']}".rstrip(), err=True)
+        if "sync_run_id" in (result.get("setup") or {}):
             typer.echo(
                 "initial sync queued; `switchboard serve` or `switchboard worker` runs it",
                 err=True,
@@ -239,57 +274,79 @@ def _wait(handle: Any, timeout: float) -> Any:
             raise TimeoutError from exc
 
 
+@connections_app.callback(invoke_without_command=True)
+def connections_default(ctx: typer.Context) -> None:
+    """`switchboard connections` alone lists them."""
+    if ctx.invoked_subcommand is None:
+        list_cmd(as_json=False)
+
+
 @connections_app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
-    """All connections (no secrets)."""
+    """All connections (no secrets), ids printed whole."""
     from switchboard import connections
 
     rt = _runtime(dbos=False)
     try:
-        rows = [c.to_dict() for c in connections.list_connections(rt.db)]
+        infos = connections.list_connections(rt.db)
+        rows = [c.to_dict() for c in infos]
     finally:
         rt.stop()
     if as_json:
-        _emit(rows, True)
+        out.emit_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "crm", "status", "message", "created")
-    for r in rows:
-        table.add_row(r["id"], r["crm"], r["status"], r["status_message"][:60], r["created_at"])
-    Console().print(table)
+    if not rows:
+        typer.echo(out.NO_CONNECTIONS)
+        return
+    out.records(
+        [
+            (
+                [r["id"], r["crm"], r["status"]],
+                [
+                    ("name", r["name"]),
+                    ("message", r["status_message"]),
+                    ("created", r["created_at"]),
+                ],
+            )
+            for r in rows
+        ]
+    )
 
 
 @connections_app.command("show")
 def show_cmd(connection_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One connection: settings, webhooks, event counts, API usage."""
-    from switchboard import connections, ledger, usage
+    from switchboard import connections, failures, ledger, usage
 
     rt = _runtime(dbos=False)
     try:
         try:
             info = connections.get_connection(rt.db, connection_id)
         except connections.ConnectionNotFound:
-            _fail(f"unknown connection {connection_id}")
-            return
-        out = info.to_dict()
-        out["event_counts"] = ledger.count_by_status(rt.db, connection_id)
-        out["api_usage"] = usage.api_usage(rt.db, connection_id)
+            out.not_found("connection", connection_id)
+        shown = info.to_dict()
+        shown["event_counts"] = ledger.count_by_status(rt.db, connection_id)
+        shown["api_usage"] = usage.api_usage(rt.db, connection_id)
+        shown["problems"] = [
+            p.to_dict() for p in failures.diagnose(rt.db, [info]).get(connection_id, [])
+        ]
     finally:
         rt.stop()
     if as_json:
-        _emit(out, True)
+        _emit(shown, True)
         return
     for key in ("id", "crm", "name", "status", "status_message", "quo_base_url", "crm_base_url"):
-        typer.echo(f"{key:15} {out[key]}")
-    typer.echo(f"{'settings':15} {json.dumps(out['settings'])}")
-    typer.echo(f"{'events':15} {json.dumps(out['event_counts'])}")
-    for w in out["webhooks"]:
+        typer.echo(f"{key:15} {shown[key]}")
+    for p in shown["problems"]:
+        fix = f" (run: {p['action']['command']})" if p["action"] else ""
+        typer.echo(f"{p['severity']:15} {p['sentence']}{fix}")
+    typer.echo(f"{'settings':15} {json.dumps(shown['settings'])}")
+    typer.echo(f"{'events':15} {json.dumps(shown['event_counts'])}")
+    for w in shown["webhooks"]:
         typer.echo(
             f"{'webhook':15} {w['provider']} {w['kind']} {w['remote_id']} {w['resource_ids']}"
         )
-    for u in out["api_usage"]:
+    for u in shown["api_usage"]:
         typer.echo(
             f"{'api usage':15} {u['provider']}: {u['requests']} requests, {u['http_429']} 429s"
         )
@@ -322,32 +379,31 @@ def settings_cmd(
         changes[key.strip()] = _parse_value(raw)
     needs_dbos = bool({"enabled_lines", "event_kinds"} & set(changes))
     rt = _runtime(dbos=needs_dbos, queues=["setup"] if needs_dbos and wait else None)
-    out: dict[str, Any] = {}
+    result: dict[str, Any] = {}
     try:
         try:
             before = connections.get_connection(rt.db, connection_id)
             info = connections.update_settings(rt.db, connection_id, changes) if changes else before
         except connections.ConnectionNotFound:
-            _fail(f"unknown connection {connection_id}")
-            return
+            out.not_found("connection", connection_id)
         except connection_settings.InvalidSettings as exc:
             _fail(str(exc), 2)
             return
-        out["settings"] = info.settings
+        result["settings"] = info.settings
         if any(
             before.settings.get(k) != info.settings.get(k) for k in ("enabled_lines", "event_kinds")
         ):
             from switchboard import setup
 
             wid = setup.start_resubscribe(connection_id)
-            out["resubscribe_workflow_id"] = wid
+            result["resubscribe_workflow_id"] = wid
             if wait:
                 from dbos import DBOS
 
-                out["resubscribe"] = _wait(DBOS.retrieve_workflow(wid), 180.0)
+                result["resubscribe"] = _wait(DBOS.retrieve_workflow(wid), 180.0)
     finally:
         rt.stop()
-    _emit(out, True)
+    _emit(result, True)
 
 
 def disconnect_cmd(
@@ -355,13 +411,29 @@ def disconnect_cmd(
     delete_quo_contacts: bool = typer.Option(
         False, "--delete-quo-contacts", help="Also delete the Quo contacts Switchboard created."
     ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Delete every remote webhook we created (optionally our Quo contacts); keep an audit row."""
+    """Delete every remote webhook we created (optionally our Quo contacts); keep an audit row.
+    Asks first (or pass --yes); with --json, --yes is required."""
     from switchboard import connections, setup
 
     rt = _runtime(dbos=False)
     try:
+        info = connections.find_connection(rt.db, connection_id)
+        if info is None:
+            out.not_found("connection", connection_id)
+        if info.disconnected_at is not None or info.status == "disconnected":
+            out.fail(f"connection {connection_id} is already disconnected")
+        if not yes:
+            what = f"disconnect {info.name or connection_id} (webhooks at both providers"
+            what += (
+                ", and DELETE the Quo contacts Switchboard created)"
+                if (delete_quo_contacts)
+                else ")"
+            )
+            if as_json or not typer.confirm(what + "?", default=False):
+                out.fail("not confirmed; nothing changed (pass --yes)")
         try:
             report = asyncio.run(
                 setup.disconnect(
@@ -373,8 +445,7 @@ def disconnect_cmd(
                 )
             )
         except connections.ConnectionNotFound:
-            _fail(f"unknown or already disconnected connection {connection_id}")
-            return
+            out.not_found("connection", connection_id)
     finally:
         rt.stop()
     if as_json:
@@ -387,6 +458,80 @@ def disconnect_cmd(
         )
         for err in report["errors"]:
             typer.echo(f"warning: {err}", err=True)
+
+
+@connections_app.command("reconnect")
+def reconnect_cmd(
+    connection_id: str,
+    crm_token: str | None = typer.Option(
+        None, "--crm-token", envvar="CRM_TOKEN", help="The CRM's new token (or env CRM_TOKEN)."
+    ),
+    quo_api_key: str | None = typer.Option(
+        None, "--quo-api-key", help="Quo's new API key.", show_default=False
+    ),
+    skip_check: bool = typer.Option(False, help="Store without checking with the provider."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Replace a rejected CRM token or Quo key (checked first), then replay what it failed."""
+    from switchboard.reconnect import CredentialsRejected, reconnect_connection
+
+    if not crm_token and not quo_api_key:
+        out.fail("give --crm-token and/or --quo-api-key", out.EXIT_USAGE)
+    rt = _runtime(dbos=True)
+    try:
+        info = _live(rt.db, connection_id)
+        try:
+            replayed = asyncio.run(
+                reconnect_connection(
+                    rt.db,
+                    rt.box,
+                    info,
+                    crm_token=crm_token,
+                    quo_api_key=quo_api_key,
+                    check=not skip_check,
+                )
+            )
+        except CredentialsRejected as exc:
+            out.fail(str(exc))
+    finally:
+        rt.stop()
+    if as_json:
+        _emit({"connection_id": connection_id, "replayed": replayed}, True)
+    else:
+        typer.echo(f"reconnected {connection_id}; replaying {replayed} events it had failed")
+
+
+@connections_app.command("setup")
+def setup_cmd(
+    connection_id: str,
+    wait: bool = typer.Option(True, help="Wait for the setup workflow to finish."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Register the webhooks again at both providers (after a channel expired or went missing)."""
+    from switchboard import connections, setup
+
+    rt = _runtime(dbos=True, queues=["setup"] if wait else None)
+    try:
+        _live(rt.db, connection_id)
+        wid = setup.start_setup(connection_id, True)
+        result: dict[str, Any] = {"setup_workflow_id": wid}
+        if wait:
+            from dbos import DBOS
+
+            try:
+                result["setup"] = _wait(DBOS.retrieve_workflow(wid), 180.0)
+            except TimeoutError:
+                result["setup"] = {"pending": True}
+        final = connections.get_connection(rt.db, connection_id)
+        result["status"], result["status_message"] = final.status, final.status_message
+    finally:
+        rt.stop()
+    if as_json:
+        _emit(result, True)
+    else:
+        typer.echo(f"{connection_id}: {result['status']} {result['status_message']}".rstrip())
+        if result["status"] == "degraded":
+            raise typer.Exit(out.EXIT_FAILED)
 
 
 @connections_app.command("migrate-webhooks")
@@ -410,8 +555,7 @@ def migrate_webhooks_cmd(
                 )
             )
         except connections.ConnectionNotFound:
-            _fail(f"unknown connection {connection_id}")
-            return
+            out.not_found("connection", connection_id)
         except MigrationAborted as exc:
             _fail(f"migration aborted: {exc}")
             return

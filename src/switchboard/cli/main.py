@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from switchboard import __version__
+from switchboard.cli import alerts as alerts_cli
 from switchboard.cli import connections as connections_cli
 from switchboard.cli import db as db_cli
 from switchboard.cli import demo as demo_cli
@@ -31,6 +32,7 @@ app.command("disconnect")(connections_cli.disconnect_cmd)
 app.add_typer(events_cli.app, name="events")
 app.command("sync")(sync_cli.sync)
 app.command("demo")(demo_cli.demo)
+app.add_typer(alerts_cli.app, name="alerts")
 
 
 @app.command()

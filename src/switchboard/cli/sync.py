@@ -22,6 +22,7 @@ from typing import Any
 
 import typer
 
+from switchboard.cli import output as out
 from switchboard.config import get_settings
 from switchboard.logs import configure_logging
 
@@ -140,6 +141,10 @@ def sync(
     if status:
         rt = Runtime(settings, launch_dbos=False, kind="cli").start()
         try:
+            from switchboard import connections as known
+
+            if known.find_connection(rt.db, connection_id) is None:
+                out.not_found("connection", connection_id)
             p = sync_progress(rt.db, connection_id, "reconcile" if reconcile else None)
             if p is not None and wait:
                 p = _wait(rt.db, connection_id, p["run_id"], as_json)
@@ -164,12 +169,13 @@ def sync(
     probe = Database(settings.resolved_database_url())
     try:
         try:
-            known = connections.find_connection(probe, connection_id) is not None
+            info = connections.find_connection(probe, connection_id)
         except (OperationalError, ProgrammingError):  # no tables yet: nothing is connected
-            known = False
-        if not known:
-            typer.echo(f"unknown connection {connection_id}", err=True)
-            raise typer.Exit(2)
+            info = None
+        if info is None:
+            out.not_found("connection", connection_id)
+        if info.disconnected_at is not None or info.status == "disconnected":
+            out.fail(f"connection {connection_id} is disconnected; nothing is synced for it")
         here = run_here or _live_workers(probe) == 0
     finally:
         probe.dispose()

@@ -136,8 +136,20 @@ class CrmProvider:
     """The CRM's own per-connection settings (every field with a default), validated and merged
     with the common ones by `switchboard.connection_settings`."""
 
+    credential: str = "token"
+    """What the secret a connection stores for this CRM is called in sentences ("token")."""
+    token_rejected: str = ""
+    """The operator's sentence when the CRM refuses that secret (HTTP 401/403) — the failures
+    group's title, the health line adds "— reconnect". Default: "<display name> rejects the
+    <credential>"."""
+
     def connect(self, config: ConnectorConfig) -> CrmConnector:
         return self.connector(config)
+
+    @property
+    def rejected_sentence(self) -> str:
+        """`token_rejected`, or the default built from the display name and the credential."""
+        return self.token_rejected or f"{self.display_name} rejects the {self.credential}"
 
     @property
     def token_env(self) -> str:

@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switchboard import __version__, metrics
+from switchboard import __version__, failures, metrics
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, callpage, quo_webhooks, security, webhooks
+from switchboard.web import admin, apidocs, callpage, quo_webhooks, security, webhooks
 
 log = get_logger("switchboard.web")
 
@@ -159,10 +158,6 @@ def create_app(
     async def openapi(_: None = Depends(security.require_admin)) -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs(_: None = Depends(security.require_admin)) -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Switchboard API")
-
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
@@ -179,6 +174,8 @@ def create_app(
 
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(apidocs.router)
+    metrics.add_family_source(failures.problems_family)  # the dashboard's health as numbers
     app.include_router(callpage.router)
     app.include_router(quo_webhooks.router)
     from switchboard.web import dashboard

@@ -49,6 +49,8 @@ PROVIDER = CrmProvider(
         RateBudget("write", limit=WRITE_LIMIT.rate, window_s=WRITE_LIMIT.period),
     ),
     note_format="markdown",
+    credential="token",
+    token_rejected="Attio rejects the token",
     auth=AuthSpec(
         kinds=("token", "oauth"),
         authorize_url=f"{ATTIO_APP_URL}/authorize",

@@ -71,6 +71,7 @@ PROVIDER = CrmProvider(
         RateBudget("daily", unit="tokens", costs=TOKEN_COSTS, daily=DAILY_TOKENS),
     ),
     note_format="html",
+    credential="API token",
     auth=AuthSpec(kinds=("token",)),
     emulator=EmulatorRef(
         command="switchboard.emulators.pipedrive.cli:command",

@@ -29,7 +29,8 @@ Responses carry a strict Content-Security-Policy (no inline script; CSS and JS a
 Errors render as HTML pages: unknown connection or event → 404, bad query or form input → 400
 (the settings form is shown again with the message), refused replay → 409, missing token → 401
 (login form). Secrets are never read here: pages show `ConnectionInfo` (no secrets), webhook
-metadata (never keys) and event reasons, not payloads.
+metadata (never keys), event reasons and a few words drawn from the payload (the caller's
+number, a text's first words: `activity.story`), never whole payloads.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from switchboard import connections
+from switchboard import connections, failures
 from switchboard.store.db import Database
 from switchboard.store.models import (
     ApiCallCount,
@@ -37,6 +37,8 @@ class Health:
     rejected_1h: int
     api_errors_1h: int
     problems: list[str] = field(default_factory=list)
+    # What is failing, most severe first, each with the action that fixes it.
+    diagnosis: list[failures.Problem] = field(default_factory=list)
 
     @property
     def errors_1h(self) -> int:
@@ -100,19 +102,18 @@ def health_for(db: Database, infos: Sequence[connections.ConnectionInfo]) -> dic
         ):
             subs.setdefault(str(cid), []).append((str(provider), str(status)))
     runs = _latest_runs(db, ids)
+    diagnosis = failures.diagnose(db, infos)
     out: dict[str, Health] = {}
     for info in infos:
-        problems: list[str] = []
         mine = subs.get(info.id, [])
         quo_n = sum(1 for p, _ in mine if p == "quo")
         crm_n = sum(1 for p, _ in mine if p == info.crm)
         inactive = [p for p, st in mine if st != "active"]
-        wants_quo = bool(info.settings.get("event_kinds"))
         missing = []
-        if wants_quo and quo_n == 0:
+        if info.settings.get("event_kinds") and quo_n == 0:
             missing.append("Quo")
         if crm_n == 0:
-            missing.append(info.crm.capitalize())
+            missing.append(failures.provider_label(info.crm))
         webhooks_ok = not missing and not inactive and info.status != "degraded"
         if info.disconnected_at is not None or info.status == "disconnected":
             webhooks_text = "disconnected"
@@ -122,12 +123,19 @@ def health_for(db: Database, infos: Sequence[connections.ConnectionInfo]) -> dic
         elif inactive:
             webhooks_text = f"{len(inactive)} not active"
         else:
-            webhooks_text = f"{quo_n} Quo + {crm_n} {info.crm.capitalize()}"
-        if info.status == "degraded":
-            problems.append(info.status_message or "setup is degraded")
+            webhooks_text = f"{quo_n} Quo + {crm_n} {failures.provider_label(info.crm)}"
+        found = list(diagnosis.get(info.id, []))
         run = runs.get(info.id)
         if run and run.get("status") == "failed":
-            problems.append(f"last {run.get('kind')} sync failed: {run.get('error') or ''}")
+            found.append(
+                failures.Problem(
+                    "sync_failed",
+                    "error",
+                    f"The last {run.get('kind')} sync failed: {run.get('error') or ''} "
+                    "— run it again",
+                    failures.Action("Run the sync again", f"switchboard sync {info.id}"),
+                )
+            )
         h = Health(
             level="ok",
             summary="healthy",
@@ -138,16 +146,21 @@ def health_for(db: Database, infos: Sequence[connections.ConnectionInfo]) -> dic
             failed_1h=failed.get(info.id, 0),
             rejected_1h=rejected.get(info.id, 0),
             api_errors_1h=api_errors.get(info.id, 0),
-            problems=problems,
+            problems=[p.sentence for p in found],
+            diagnosis=found,
         )
+        worst = "error" if any(p.severity == "error" for p in found) else "warn" if found else ""
         if webhooks_text == "disconnected":
             h.level, h.summary = "off", "disconnected"
-        elif problems or (missing and info.status not in ("new", "setting_up")):
-            h.level, h.summary = "error", problems[0] if problems else "webhooks " + webhooks_text
+        elif worst:
+            h.level, h.summary = worst, found[0].sentence
         elif info.status in ("new", "setting_up"):
             h.level, h.summary = "warn", "setting up"
-        elif h.errors_1h:
-            h.level, h.summary = "warn", f"{h.errors_1h} errors in the last hour"
+        elif h.rejected_1h:
+            h.level, h.summary = (
+                "warn",
+                f"{h.rejected_1h} webhook requests refused in the last hour",
+            )
         out[info.id] = h
     return out
 

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import connections
+from switchboard.activity.story import story
 from switchboard.logs import mask_text
 from switchboard.store.db import Database
 from switchboard.web import security
@@ -95,6 +96,7 @@ templates.env.filters["ago"] = ago
 templates.env.filters["iso"] = iso
 templates.env.filters["duration"] = duration
 templates.env.filters["pretty_json"] = _pretty_json
+templates.env.filters["story"] = story
 
 
 def _security_headers(resp: Response) -> Response:

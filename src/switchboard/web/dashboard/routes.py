@@ -10,6 +10,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from switchboard import connection_settings, connections, dispatch, ledger
 from switchboard.web import security
+from switchboard.web.dashboard import alerts as alerts_panel
+from switchboard.web.dashboard import failures as failures_panel
 from switchboard.web.dashboard.auth import (
     _safe_next,
     read_form,
@@ -57,6 +59,8 @@ FLASH: dict[str, str] = {
     "settings_resubscribe": "Settings saved; webhooks are being re-subscribed (workflow {ref}).",
     "settings_unchanged": "Nothing changed.",
     "logged_out": "Signed out.",
+    "bulk_replayed": "Replay queued for {ref} failed events.",
+    "reconnected": "New secret stored; {ref} events it had failed are replayed.",
 }
 
 
@@ -218,6 +222,7 @@ async def connection_page(
                 marker_label="429s",
             ),
             "api_providers": provider_names,
+            **failures_panel.failure_context(db, connection_id),
         }
 
     ctx = await asyncio.to_thread(work)
@@ -317,6 +322,7 @@ async def retry_setup(request: Request, connection_id: str) -> Response:
 async def replay_event(request: Request, connection_id: str, event_id: str) -> Response:
     same_origin(request)
     rt = _rt(request)
+    form = await read_form(request)
 
     def work() -> str:
         info = _connection(rt.db, connection_id)
@@ -332,7 +338,10 @@ async def replay_event(request: Request, connection_id: str, event_id: str) -> R
             raise DashboardError(409, str(exc)) from exc
 
     wf = await asyncio.to_thread(work)
-    return _redirect(_conn_url(connection_id, flash="replayed", ref=wf))
+    # Back to the same filter and to the events list, not the top of the page.
+    status = (form.get("status") or [""])[0]
+    status = status if status in ledger.STATUSES else ""
+    return _redirect(_conn_url(connection_id, status=status, flash="replayed", ref=wf) + "#events")
 
 
 @protected.get("/dashboard/connections/{connection_id}/settings")
@@ -431,3 +440,5 @@ router = APIRouter()
 router.include_router(public)
 router.include_router(protected)
 router.include_router(quo_webhooks_router)
+router.include_router(failures_panel.router)
+router.include_router(alerts_panel.router)
