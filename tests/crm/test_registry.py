@@ -117,3 +117,62 @@ def test_a_crm_adds_settings_of_its_own(tmp_path: Path) -> None:
     finally:
         registry.unregister(TINY.name)
         db.dispose()
+
+
+async def test_a_crm_signed_link_proof_is_what_the_call_page_consults() -> None:
+    """`signed_link_proof` on the record: the call page's `proofs.check_for` runs it with the
+    connection's settings, account id and connector; an in-process `proofs.register` overrides."""
+    import dataclasses
+    from datetime import UTC, datetime
+    from typing import Any
+
+    from switchboard.connections import ConnectionInfo
+    from switchboard.crm.registry import LinkProofContext, LinkProofRefused
+    from switchboard.web.callpage import clients, proofs
+
+    seen: list[LinkProofContext] = []
+
+    async def proof(query: Any, context: LinkProofContext) -> str:
+        seen.append(context)
+        if query.get("sig") != "ok":
+            raise LinkProofRefused("bad sig")
+        return str(query["who"])
+
+    connector = object()
+
+    async def factory(_connection_id: str) -> clients.PageClients:
+        return clients.PageClients(crm=connector, quo=None)  # type: ignore[arg-type]
+
+    base = registry.get("attio")
+    assert base.signed_link_proof is None and proofs.check_for("registryproof") is None
+    provider = dataclasses.replace(base, name="registryproof", signed_link_proof=proof)
+    now = datetime.now(UTC)
+    info = ConnectionInfo(
+        id="conn_registryproof", crm="registryproof", name="", status="active",
+        status_message="", quo_base_url="", crm_base_url="", crm_workspace_id="acct-1",
+        settings={"x": 1}, created_at=now, updated_at=now, last_event_at=None,
+        last_sync_at=None, last_reconcile_at=None, last_reconcile_status=None,
+        disconnected_at=None,
+    )  # fmt: skip
+    registry.register(provider)
+    clients.set_factory(factory)
+    try:
+        check = proofs.check_for("registryproof")
+        assert check is not None
+        assert await check({"sig": "ok", "who": "p1"}, info) == "p1"
+        assert seen[0] == LinkProofContext({"x": 1}, "acct-1", connector)  # type: ignore[arg-type]
+        with pytest.raises(proofs.ProofRefused, match="bad sig"):
+            await check({"sig": "no"}, info)
+
+        async def override(_query: Any, _info: Any) -> str:
+            return "p2"
+
+        proofs.register("registryproof", override)
+        try:
+            assert proofs.check_for("registryproof") is override
+        finally:
+            proofs.unregister("registryproof")
+    finally:
+        clients.set_factory(None)
+        registry.unregister("registryproof")
+    assert proofs.check_for("registryproof") is None

@@ -31,6 +31,8 @@ LINES = [
     {"id": "PNfront0001", "name": "Front Desk", "symbol": "📞", "number": "+15550100100"},
     {"id": "PNsales0002", "name": "Sales", "symbol": "💼", "number": "+15550100200"},
 ]
+#: connection id → a factory of the connector its call page uses (default: the fixture's FakeCrm)
+PAGE_CRMS: dict[str, Any] = {}
 SECRET_WORDS = ("Dana Whitfield", "+16502530001", "+442079460958", "Nora Nophone")
 
 
@@ -65,8 +67,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     crm.people["nora"] = Person(id="nora", full_name="Nora Nophone")
 
-    async def factory(_connection_id: str) -> clients.PageClients:
-        return clients.PageClients(crm=crm, quo=FakeQuo(LINES))
+    async def factory(connection_id: str) -> clients.PageClients:
+        make = PAGE_CRMS.get(connection_id)
+        return clients.PageClients(crm=make() if make else crm, quo=FakeQuo(LINES))
 
     clients.set_factory(factory)
     view.forget_people()
@@ -259,6 +262,77 @@ def test_a_crm_signed_request_proves_the_click(served: Served) -> None:
         assert not any(w in refused.text for w in SECRET_WORDS)
     finally:
         proofs.unregister(info.crm)
+
+
+def test_a_pipedrive_link_action_opens_the_page_of_the_person_or_the_deals_person(
+    served: Served,
+) -> None:
+    """Pipedrive's registry record checks its link action's token with the connection's
+    `link_action_jwt_secret` (no link secret in the URL); a deal selection opens the deal's
+    person, read through the connector from the Pipedrive emulator (`GET /api/v2/deals/{id}`)."""
+    import base64
+    import json
+
+    from switchboard import connections
+    from switchboard.crm.pipedrive import PipedriveConnector
+    from switchboard.emulators.pipedrive import PipedriveEmulator, create_app
+    from tests.crm.pipedrive.test_link_action import claims, params, sign
+
+    emu = PipedriveEmulator(token="pd-token")
+    co = emu.default_company
+    ada = co.create_person(
+        {"name": "Ada Lovelace", "phones": ["+16502530077"]}, co.admin_user_id, "app"
+    )
+    deal = co.create_deal({"title": "Renewal", "person_id": ada.id}, co.admin_user_id, "app")
+    orphan = co.create_deal({"title": "No one"}, co.admin_user_id, "app")
+    words = ("Ada Lovelace", "+16502530077")
+
+    info = connections.create_connection(
+        served.rt.db, served.rt.box, crm="pipedrive", quo_api_key="q-key", crm_token="pd-token",
+        quo_base_url="http://quo.invalid", crm_base_url="http://pipedrive.test",
+    )  # fmt: skip
+    PAGE_CRMS[info.id] = lambda: PipedriveConnector(
+        "pd-token", "http://pipedrive.test", transport=httpx.ASGITransport(create_app(emu))
+    )
+    app_secret = "pipedrive-jwt-secret-for-this-test"
+    url = f"{served.url}/call/{info.id}"
+    good = sign(claims(), app_secret)
+    try:
+        # no JWT secret set for the connection yet: nothing verifies
+        refused = httpx.get(url, params=params(good, selectedIds=str(ada.id)))
+        assert refused.status_code == 403
+        connections.update_settings(
+            served.rt.db,
+            info.id,
+            {"link_action_jwt_secret": app_secret, "link_action_company_id": "1337"},
+        )
+
+        page = httpx.get(url, params=params(good, selectedIds=str(ada.id)))
+        assert page.status_code == 200 and all(w in page.text for w in words)
+        assert "data-token=" in page.text  # clicks can be recorded for this person
+        on_deal = httpx.get(url, params=params(good, resource="deal", selectedIds=str(deal.id)))
+        assert on_deal.status_code == 200 and "Ada Lovelace" in on_deal.text
+
+        head, _body, mac = good.split(".")
+        forged = json.dumps({**claims(), "companyId": 1337, "userId": 1}).encode()
+        tampered = f"{head}.{base64.urlsafe_b64encode(forged).rstrip(b'=').decode()}.{mac}"
+        for bad in (
+            params(sign(claims(), "not-the-secret"), selectedIds=str(ada.id)),
+            params(tampered, selectedIds=str(ada.id), userId="1"),
+            params(good[:-2] + ("AA" if not good.endswith("AA") else "BB")),
+            params(sign(claims(companyId=999), app_secret), companyId="999"),  # another company
+            params(good, selectedIds=f"{ada.id},{ada.id}"),
+            params(good, resource="organization", selectedIds="1"),
+            params(good, resource="deal", selectedIds=str(orphan.id)),  # a deal without a person
+            params(good, resource="deal", selectedIds="987654"),  # no such deal
+            {k: v for k, v in params(good).items() if k != "token"},
+        ):
+            refused = httpx.get(url, params=bad)
+            assert refused.status_code == 403, bad
+            assert "This call link is not valid" in refused.text
+            assert not any(w in refused.text for w in words + SECRET_WORDS), bad
+    finally:
+        PAGE_CRMS.pop(info.id, None)
 
 
 def test_dashboard_shows_the_set_up_rotates_and_lists_clicks(served: Served) -> None:

@@ -6,13 +6,15 @@
     registry.names()                            # every registered CRM, by package name
     connector = provider.connect(ConnectorConfig(token=..., base_url=...))
     provider.webhooks.verify(raw_body, headers, secret)
+    person_id = await provider.signed_link_proof(query, LinkProofContext(...))  # when not None
 
 A record says everything the rest of Switchboard needs to know about one CRM: its name and
 display name, how it authenticates (token, OAuth endpoints and regions), its default API URL,
 its rate budgets (a general shape: requests or token costs per window, daily budgets,
 concurrency), the note format it renders, its webhook codec, the connector factory, and — as
 dotted paths, so the product never imports an emulator — the emulator's CLI command and its
-hosting handle (demo, contract kit).
+hosting handle (demo, contract kit), and — optionally — how it proves a click on its own
+signed entry point (`signed_link_proof`, consulted by the call page).
 
 Adding a CRM: a package under `crm/` whose `provider` module exposes its `CrmProvider` record as
 `PROVIDER` (found by scanning `crm/`'s subpackages, so nothing else changes), a package under
@@ -28,7 +30,7 @@ import importlib.util
 import os
 import pkgutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,6 +121,26 @@ class EmulatorRef:
         return _resolve(self.hosting)  # type: ignore[no-any-return]
 
 
+class LinkProofRefused(ValueError):
+    """A CRM-signed call-page request is not valid (the message is logged, never shown)."""
+
+
+@dataclass(frozen=True)
+class LinkProofContext:
+    """What a CRM's `signed_link_proof` may use: the connection's effective settings (the common
+    ones and the CRM's own, where a CRM keeps e.g. its entry point's signing secret), the CRM
+    account id recorded at connect time, and the connection's connector (to resolve, say, a
+    selected deal to its person)."""
+
+    settings: Mapping[str, Any]
+    workspace_id: str | None
+    connector: CrmConnector
+
+
+#: (query parameters, context) → the clicked person's CRM id, or LinkProofRefused.
+SignedLinkProof = Callable[[Mapping[str, str], LinkProofContext], Awaitable[str]]
+
+
 @dataclass(frozen=True)
 class CrmProvider:
     """Everything Switchboard needs to know about one CRM."""
@@ -135,6 +157,10 @@ class CrmProvider:
     settings: type[BaseModel] | None = None
     """The CRM's own per-connection settings (every field with a default), validated and merged
     with the common ones by `switchboard.connection_settings`."""
+    signed_link_proof: SignedLinkProof | None = None
+    """For a CRM whose call-page entry point signs the request it opens: checks the request's
+    query parameters and returns the clicked person's id (raising LinkProofRefused); the call
+    page then answers `GET /call/<connection>?<the CRM's parameters>`. None: link secret only."""
 
     credential: str = "token"
     """What the secret a connection stores for this CRM is called in sentences ("token")."""

@@ -124,3 +124,46 @@ def test_rfc7515_hs256_example() -> None:
     }
     with pytest.raises(LinkActionRefused):
         verify_token(token, key[:-1], now=1300819380)
+
+
+async def test_the_registry_records_proof_takes_a_person_or_a_deals_person() -> None:
+    from switchboard.crm import registry
+    from switchboard.crm.registry import LinkProofContext, LinkProofRefused
+
+    class Deals:
+        async def deal_person_id(self, deal_id: str) -> str | None:
+            return {"7": "42"}.get(deal_id)
+
+    proof = registry.get("pipedrive").signed_link_proof
+    assert proof is not None
+    settings = {"link_action_jwt_secret": SECRET, "link_action_company_id": None}
+    ctx = LinkProofContext(settings, None, Deals())  # type: ignore[arg-type]
+    token = sign(claims(), SECRET)
+    assert await proof(params(token), ctx) == "42"
+    assert await proof(params(token, resource="deal", selectedIds="7"), ctx) == "42"
+    for bad in (
+        params(sign(claims(), "other-secret")),
+        params(token, resource="deal", selectedIds="8"),
+        params(token, selectedIds="42,43"),
+        params(token, resource="lead"),
+    ):
+        with pytest.raises(LinkProofRefused):
+            await proof(bad, ctx)
+    with pytest.raises(LinkProofRefused, match="company"):  # the connection's company only
+        await proof(params(token), LinkProofContext(settings, "9", Deals()))  # type: ignore[arg-type]
+    with pytest.raises(LinkProofRefused, match="link_action_jwt_secret"):
+        await proof(params(token), LinkProofContext({}, None, Deals()))  # type: ignore[arg-type]
+
+
+def test_the_link_action_settings_are_pipedrives_own() -> None:
+    from switchboard.connection_settings import InvalidSettings, validate_settings
+
+    # `switchboard connections settings ID link_action_company_id=1337` parses JSON: a number
+    valid = validate_settings(
+        {"link_action_company_id": 1337, "link_action_jwt_secret": SECRET}, "pipedrive"
+    )
+    assert valid == {"link_action_company_id": "1337", "link_action_jwt_secret": SECRET}
+    with pytest.raises(InvalidSettings, match="link_action_company_id"):
+        validate_settings({"link_action_company_id": "acme"}, "pipedrive")
+    with pytest.raises(InvalidSettings, match="unknown setting"):
+        validate_settings({"link_action_jwt_secret": SECRET}, "attio")

@@ -227,6 +227,23 @@ class PipedriveConnector(CrmConnector):
             return None
         return to_person(data, self.region, await self._web_base())
 
+    async def deal_person_id(self, deal_id: str) -> str | None:
+        """The person of a deal (`GET /api/v2/deals/{id}` → `person_id`); None when the deal
+        has none, is deleted or does not exist (the call page's link action on a deal)."""
+        if not deal_id.isdigit():
+            return None
+        try:
+            payload = await self._call("GET", f"/api/v2/deals/{deal_id}", "deals.get")
+        except ApiError as exc:
+            if exc.not_found or exc.status == 410:
+                return None
+            raise
+        data = payload.get("data")
+        if not isinstance(data, dict) or data.get("is_deleted"):
+            return None
+        person_id = data.get("person_id")
+        return str(person_id) if person_id else None
+
     async def find_people_by_phone(self, e164: str) -> list[Person]:
         """People with `e164` among their current numbers, in id order.
 

@@ -28,6 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard.crm.registry import LinkProofContext, LinkProofRefused
+from switchboard.logs import register_secret
+
 #: Seconds of clock difference tolerated on `exp` / `iat`.
 LEEWAY_S = 60.0
 #: A token is refused when its `iat` is older than this (a copied URL stops working).
@@ -120,3 +123,46 @@ def verify_link_action(
         company_id=company_id,
         claims=claims,
     )
+
+
+# ---------------------------------------------------------------------- the call page's check
+
+#: The connection setting holding the link action's JWT secret (the app's client secret when the
+#: extension has none); the call page refuses every link action until it is set.
+SECRET_SETTING = "link_action_jwt_secret"
+#: Optional connection setting: the Pipedrive company id the tokens must name (else the id
+#: recorded at connect time, when there is one).
+COMPANY_SETTING = "link_action_company_id"
+
+
+async def signed_link_proof(params: Mapping[str, str], context: LinkProofContext) -> str:
+    """The registry record's `signed_link_proof`: the clicked person of a verified link action.
+
+    A `person` selection is the person; a `deal` selection is the deal's person (through the
+    connector, `GET /api/v2/deals/{id}`). One selected id only; anything else is refused.
+    """
+    secret = context.settings.get(SECRET_SETTING)
+    if not isinstance(secret, str) or not secret:
+        raise LinkProofRefused(f"no {SECRET_SETTING} set for this connection")
+    register_secret(secret)  # never in a log line
+    company = context.settings.get(COMPANY_SETTING) or context.workspace_id
+    try:
+        action = verify_link_action(
+            params, secret, expected_company_id=str(company) if company else None
+        )
+    except LinkActionRefused as exc:
+        raise LinkProofRefused(str(exc)) from exc
+    if len(action.selected_ids) != 1 or not action.selected_ids[0].isdigit():
+        raise LinkProofRefused("the link action does not select exactly one record")
+    selected = action.selected_ids[0]
+    if action.resource == "person":
+        return selected
+    if action.resource == "deal":
+        deal_person = getattr(context.connector, "deal_person_id", None)
+        if deal_person is None:
+            raise LinkProofRefused("the connector cannot read deals")
+        person_id = await deal_person(selected)
+        if not person_id:
+            raise LinkProofRefused(f"deal {selected} has no person (or does not exist)")
+        return str(person_id)
+    raise LinkProofRefused(f"link action on {action.resource!r}, not a person or deal")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from switchboard.crm.base import ConnectorConfig
-from switchboard.crm.pipedrive import _webhooks
+from switchboard.crm.pipedrive import _webhooks, link_action
 from switchboard.crm.pipedrive._connector import (
     BUDGET,
     BURST_LIMIT,
@@ -19,6 +21,7 @@ TOKEN_COSTS = {
     "persons.list": 10,
     "persons.changed_since": 10,
     "persons.get": 1,
+    "deals.get": 1,
     "persons.search": 20,
     "persons.create": 5,
     "organizations.batch": 10,
@@ -36,6 +39,19 @@ TOKEN_COSTS = {
     "webhooks.list": 10,
 }
 DAILY_TOKENS = 30_000 * 4 * 5
+
+
+class PipedriveSettings(BaseModel):
+    """Pipedrive's own per-connection settings (`switchboard connections settings`)."""
+
+    # `settings KEY=1337` reads the value as JSON: a numeric id or secret arrives as a number.
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    link_action_jwt_secret: str | None = Field(default=None, min_length=1, max_length=500)
+    """The "Call with Quo" link action's JWT secret (or the app's client secret when the link
+    action has none): the call page verifies Pipedrive's signed token with it."""
+    link_action_company_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    """The Pipedrive company id link-action tokens must name (optional)."""
 
 
 def _connect(config: ConnectorConfig) -> PipedriveConnector:
@@ -73,6 +89,8 @@ PROVIDER = CrmProvider(
     note_format="html",
     credential="API token",
     auth=AuthSpec(kinds=("token",)),
+    settings=PipedriveSettings,
+    signed_link_proof=link_action.signed_link_proof,
     emulator=EmulatorRef(
         command="switchboard.emulators.pipedrive.cli:command",
         hosting="switchboard.emulators.pipedrive.hosting:host",

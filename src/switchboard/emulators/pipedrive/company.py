@@ -341,6 +341,12 @@ class Company:
             raise not_found("Organization not found")
         return found
 
+    def deal(self, deal_id: int) -> Deal:
+        found = self.deals.get(deal_id)
+        if found is None:
+            raise not_found("Deal not found")
+        return found
+
     def update_organization(
         self, org_id: int, body: dict[str, Any], user_id: int, source: str
     ) -> Organization:

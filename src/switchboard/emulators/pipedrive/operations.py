@@ -37,6 +37,7 @@ OPERATIONS: list[Operation] = [
         ("PATCH", f"{_V2}/organizations/{_ID}", "updateOrganization", 5, "contacts:full"),
         ("DELETE", f"{_V2}/organizations/{_ID}", "deleteOrganization", 3, "contacts:full"),
         ("GET", f"{_V2}/deals", "getDeals", 10, "deals:read"),
+        ("GET", f"{_V2}/deals/{_ID}", "getDeal", 1, "deals:read"),
         ("GET", f"{_V2}/activities", "getActivities", 10, "activities:read"),
         ("POST", f"{_V2}/activities", "addActivity", 5, "activities:full"),
         ("GET", f"{_V2}/activities/{_ID}", "getActivity", 1, "activities:read"),

@@ -1,4 +1,4 @@
-"""Pipedrive API v2 routes (`/api/v2`): persons (incl. search), organizations, deals (list) and
+"""Pipedrive API v2 routes (`/api/v2`): persons (incl. search), organizations, deals (list, get) and
 activities. Bodies are plain JSON objects; lists page with `cursor`/`limit`."""
 
 from __future__ import annotations
@@ -253,6 +253,11 @@ def router() -> APIRouter:
             page, cursor = cursor_page(request, deals, _time_keys(), lambda d: d.id)
             data = [d.to_v2() for d in page]
         return _ok(data, cursor, paged=True)
+
+    @api.get("/deals/{deal_id}")
+    async def get_deal(deal_id: str, request: Request) -> dict[str, Any]:
+        caller = auth(request)
+        return _ok(caller.company.deal(path_int(deal_id)).to_v2())
 
     # ------------------------------------------------------------ activities
 
