@@ -184,6 +184,10 @@ async def test_deals_and_leads(api: Api) -> None:
     )
     assert [d["title"] for d in open_deals["data"]] == ["Big"]
     await api.call("GET", "/api/v2/deals", 400, params={"status": "maybe"})
+    big = open_deals["data"][0]
+    one = await api.call("GET", f"/api/v2/deals/{big['id']}")
+    assert one["data"]["person_id"] == ada["id"]
+    await api.call("GET", "/api/v2/deals/999999", 404)
 
     await api.control(
         "POST", "/companies/default/leads", json={"title": "Lead A", "person_id": ada["id"]}
