@@ -63,7 +63,11 @@ async def migrate_quo_webhooks(
     dated = clients.quo_client_for(connection_id, webhooks_version=DATED)
     legacy = clients.quo_client_for(connection_id, webhooks_version=current)
     try:
-        if not await dated.supports_dated():
+        try:
+            offered = await dated.supports_dated()
+        except ApiError as exc:  # nothing has changed yet: report it as an abort, not a crash
+            raise MigrationAborted(f"Quo did not answer the {DATED} check: {exc}") from exc
+        if not offered:
             raise MigrationAborted(f"the Quo workspace does not offer the {DATED} webhooks")
         url = quo_webhook_url(settings, connection_id)
         # Event names are unchanged across generations: the replacement takes every event the

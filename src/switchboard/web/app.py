@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import __version__, failures, metrics
+from switchboard.http import ApiError
 from switchboard.logs import get_logger, mask_text
 from switchboard.web import admin, apidocs, callpage, quo_webhooks, security, webhooks
 
@@ -148,6 +149,12 @@ def create_app(
     @app.exception_handler(ValueError)
     async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"ok": False, "error": mask_text(str(exc))[:500]}, status_code=400)
+
+    @app.exception_handler(ApiError)
+    async def provider_error(_request: Request, exc: ApiError) -> JSONResponse:
+        # A provider call made on the admin's behalf failed for good: the gateway's answer,
+        # with the provider's own message, not an unexplained 500.
+        return JSONResponse({"ok": False, "error": mask_text(str(exc))[:500]}, status_code=502)
 
     @app.exception_handler(LookupError)
     async def lookup_error(_request: Request, exc: LookupError) -> JSONResponse:
