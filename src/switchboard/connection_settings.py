@@ -11,6 +11,10 @@ The common settings:
 - `click_to_call_window_minutes` (10): an outgoing call to a clicked number from the clicked line
   this soon after the click is logged on the clicked person.
 - `click_to_call_default_line` (null = the first line): the line the call page offers first.
+- `quo_contact_policy` ("crm_wins"): what an edit or deletion made in Quo to a contact
+  Switchboard synced does — `crm_wins` (the CRM's values are written back at once, a deleted
+  contact is re-created) or `quo_edits_to_crm` (name, phone and email edits go to the CRM
+  person; a deletion unlinks). Needs the dated Quo webhooks (`contact.*` events).
 
 A CRM may add settings of its own: its registry record's `settings` model (pydantic, every field
 with a default). `validate_settings(changes, crm)` accepts those keys for that CRM's connections
@@ -51,7 +55,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # the call page offers first (null: the first line; a user's own choice is remembered).
     "click_to_call_window_minutes": 10,
     "click_to_call_default_line": None,
+    "quo_contact_policy": "crm_wins",
 }
+QUO_CONTACT_POLICIES = ("crm_wins", "quo_edits_to_crm")
 QUO_WEBHOOK_GENERATIONS = ("v1", "2026-03-30")
 
 
@@ -154,6 +160,9 @@ def validate_settings(changes: Mapping[str, Any], crm: str | None = None) -> dic
         elif key == "click_to_call_default_line":
             if value is not None and not (isinstance(value, str) and LINE_ID.match(value)):
                 raise InvalidSettings(f"{key} must be a Quo line id (PN...) or null")
+        elif key == "quo_contact_policy":
+            if value not in QUO_CONTACT_POLICIES:
+                raise InvalidSettings(f"{key} must be one of {QUO_CONTACT_POLICIES}")
         elif key == "sync_objects":
             if (
                 not isinstance(value, list)
