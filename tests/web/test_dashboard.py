@@ -692,6 +692,8 @@ def test_helpers() -> None:
         "create_without_phone": False,
         "sync_objects": ["people"],
     }
+    policy = d.parse_settings_form({**form, "quo_contact_policy": ["quo_edits_to_crm"]})
+    assert policy["quo_contact_policy"] == "quo_edits_to_crm"
     with pytest.raises(d.DashboardError):
         d.parse_settings_form({"default_region": ["US"]})  # not the dashboard's form
     assert d._safe_next("//evil.example/x") == "/dashboard"
