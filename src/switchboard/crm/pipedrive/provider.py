@@ -24,6 +24,7 @@ TOKEN_COSTS = {
     "deals.get": 1,
     "persons.search": 20,
     "persons.create": 5,
+    "persons.update": 5,
     "organizations.batch": 10,
     "call_logs.create": 10,
     "call_logs.recording": 10,
