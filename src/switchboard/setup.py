@@ -316,13 +316,28 @@ async def _quo_step(connection_id: str) -> dict[str, Any]:
     return result
 
 
+async def _remember_account(db: Database, connection_id: str, crm: Any) -> None:
+    """The CRM account's facts (for links into the CRM's web app), read once per connection
+    when `connect` did not record them. Best effort: links are a convenience."""
+    if await asyncio.to_thread(connections.crm_account, db, connection_id):
+        return
+    try:
+        facts = dict(await crm.check_credentials())
+    except Exception as exc:
+        log.warning("crm_account_unknown", connection_id=connection_id, error=_error_text(exc))
+        return
+    await asyncio.to_thread(connections.save_crm_account, db, connection_id, facts)
+
+
 @DBOS.step()
 async def _crm_step(connection_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rt = _rt()
         crm = clients.crm_connector_for(connection_id)
         try:
-            return await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
+            report = await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
+            await _remember_account(rt.db, connection_id, crm)  # the token works by now
+            return report
         finally:
             await crm.aclose()
 
