@@ -284,6 +284,8 @@ def test_new_connection_takes_the_dated_generation_when_offered(
     assert report["problems"] == []
     stored = connections.get_connection(rt.db, info.id)
     assert stored.settings["quo_webhooks"] == "2026-03-30"
+    # The CRM account's facts, kept for links into the CRM (the dashboard's event rows).
+    assert connections.crm_account(rt.db, info.id).get("workspace_slug")
     hooks = [h for h in _quo_hooks(env) if h["version"] == 3]
     assert len(hooks) == 2 and len(_quo_hooks(env)) == 2  # 12 lines = 10 + 2, no v1 webhooks
     events = set(hooks[0]["events"])
