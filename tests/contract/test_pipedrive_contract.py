@@ -296,6 +296,8 @@ async def test_users(api: Api) -> None:
     )
     assert [u["name"] for u in found["data"]] == ["Sam Seller"]
     await api.call("GET", "/v1/users/find", 400)
+    listed = await api.call("GET", "/v1/users")
+    assert "sam@example.test" in [u["email"] for u in listed["data"]]
 
 
 async def test_webhooks(api: Api) -> None:
