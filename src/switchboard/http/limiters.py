@@ -14,12 +14,13 @@ limiter here combines two rules, both kept atomically in a store all processes s
    a stalled process, a busy event loop or the network delivers them. In-flight permits of a
    process that died expire after `inflight_timeout`.
 
-Weights and a daily budget (for providers that price each operation in units of a budget
-costs): `acquire(units)` makes one request count as `units` in both rules — its spacing slot is
-`units` slots long and its permit counts `units` times against `rate` (stores keep `units` rows
-or members per permit). With `RateLimit.daily`, every acquire first charges its units to the
-key's counter for the current UTC day (`day_s`), atomically in the shared store; a request that
-would overspend it is not sent: `DailyBudgetExhausted` says how long until the budget resets.
+Weights and a daily budget (for providers that price each operation in units of a budget):
+`acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
+slots long and its permit counts `units` times against `rate` (stores keep `units` rows or
+members per permit; `weighted_window=False` counts every request as 1 there). With
+`RateLimit.daily`, every acquire first charges its units to the key's counter for the current
+UTC day (`day_s`), atomically in the shared store; a request that would overspend it is not
+sent: `DailyBudgetExhausted` says how long until the budget resets.
 
 Spacing alone is only as good as the timing (a request delayed by more than the margin squeezes
 into the next window); the guard alone would send bursts. Together: ~`rate / (1 + margin)` per
