@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,8 +33,4 @@ def call_log_link(settings: Mapping[str, Any]) -> CallLogLink:
     """The connection's `call_log_link` from its effective settings; "person" when absent or
     not one of the choices (settings are validated when they are set)."""
     value = settings.get("call_log_link")
-    choices: tuple[CallLogLink, ...] = ("person", "deal", "lead", "deal_or_lead")
-    for choice in choices:
-        if value == choice:
-            return choice
-    return "person"
+    return cast(CallLogLink, value) if value in get_args(CallLogLink) else "person"
