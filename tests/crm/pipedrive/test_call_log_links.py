@@ -27,6 +27,7 @@ START = datetime(2026, 3, 2, 15, 4, 2, tzinfo=UTC)
 
 @dataclass
 class Env:
+    emulator: PipedriveEmulator
     company: Company
     connector: PipedriveConnector
     clock: FakeClock
@@ -70,7 +71,7 @@ async def env() -> AsyncIterator[Env]:
         hook=count,
     )
     try:
-        yield Env(co, connector, clock, person.id, seen)
+        yield Env(emu, co, connector, clock, person.id, seen)
     finally:
         await connector.aclose()
 
@@ -161,3 +162,13 @@ def test_call_log_link_is_a_validated_pipedrive_setting() -> None:
         validate_settings({"call_log_link": "organization"}, "pipedrive")
     with pytest.raises(InvalidSettings, match="unknown setting"):
         validate_settings({"call_log_link": "deal"}, "attio")
+
+
+async def test_a_token_user_who_may_not_log_for_others_logs_as_itself(env: Env) -> None:
+    member = env.company.add_user("Member", "member@example.test")  # no account settings access
+    env.company.add_user("Sam Seller", "sam@example.test")
+    (token,) = env.emulator.tokens.values()
+    token.user_id = member.id
+    assert (await env.write(env.note("sam@example.test")))["user_id"] == member.id
+    assert (await env.write(env.note("sam@example.test")))["user_id"] == member.id
+    assert env.operations.count("call_logs.create") == 3  # refused once, then not asked again

@@ -364,9 +364,20 @@ class PipedriveConnector(CrmConnector):
         if owner is not None:
             body["user_id"] = owner
         body |= await _links.link_fields(self._get, body["person_id"], call_log_link(note.settings))
-        payload = await self._call(
-            "POST", "/v1/callLogs", "call_logs.create", json=body, retry=self._create_retry
-        )
+        try:
+            payload = await self._call(
+                "POST", "/v1/callLogs", "call_logs.create", json=body, retry=self._create_retry
+            )
+        except ApiError as exc:
+            # A token user without account-settings access may not create call logs for other
+            # users (403, nothing created): log it as the token's user, and stop trying.
+            if exc.status != 403 or "user_id" not in body:
+                raise
+            log.warning("pipedrive_call_log_owner_refused", user_id=body.pop("user_id"))
+            payload = await self._call(
+                "POST", "/v1/callLogs", "call_logs.create", json=body, retry=self._create_retry
+            )
+            self._owners.disable()
         log_id = str(payload["data"]["id"])
         for url in note.activity.media_urls[:1]:
             await self._attach_recording(log_id, url)

@@ -4,7 +4,9 @@ One `GET /v1/users` (20 tokens) lists every user of the company with their email
 keeps the active ones by lower-cased email for as long as it lives (one per connection and
 process). An email it does not know triggers one refresh, at most every `refresh_s` — a user
 added in Pipedrive since is found, and a Quo user Pipedrive never had costs nothing more. No
-match means no `user_id` on the call log: Pipedrive then makes the token's user the owner.
+match means no `user_id` on the call log: Pipedrive then makes the token's user the owner. A
+token user without account-settings access may not create call logs for others: the first 403
+switches matching off (`disable`) and the call log is written as the token user's.
 """
 
 from __future__ import annotations
@@ -28,10 +30,16 @@ class OwnerDirectory:
         self._by_email: dict[str, int] | None = None
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._disabled = False
+
+    def disable(self) -> None:
+        """Pipedrive refused a call log for another user: every call log is the token user's
+        from now on (for this connector's life: a restart tries again)."""
+        self._disabled = True
 
     async def user_id(self, email: str | None) -> int | None:
         """The active Pipedrive user with this email (case-insensitive), or None."""
-        if not email or "@" not in email:
+        if self._disabled or not email or "@" not in email:
             return None
         key = email.strip().lower()
         if self._by_email is not None and key in self._by_email:
