@@ -148,7 +148,8 @@ class CrmNote:
     content_format: NoteFormat = "markdown"
     activity: ActivityFacts | None = None
     extra: dict[str, str] = field(default_factory=dict)
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    # Not in the repr: a CRM's settings may hold a secret (e.g. a link action's signing key).
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
