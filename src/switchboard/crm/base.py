@@ -20,7 +20,7 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -151,12 +151,17 @@ class ActivityFacts:
     media_urls: tuple[str, ...] = ()
     """The call's recordings, then its voicemail, as Quo serves them (a CRM that stores audio
     on its call record downloads and uploads them)."""
+    user_email: str | None = None
+    """The email of the Quo user the call belongs to (a CRM that gives its call records an
+    owner matches it to one of its users)."""
 
 
 @dataclass
 class CrmNote:
     """A call or message to log on a person. `created_at` back-dates it to the activity;
-    `content` is already in the CRM's note format (its registry record's)."""
+    `content` is already in the CRM's note format (its registry record's). `settings` are the
+    connection's effective settings when it is written: a CRM reads its own options there
+    (e.g. what else to link a call record to)."""
 
     person_id: str
     title: str
@@ -165,6 +170,8 @@ class CrmNote:
     content_format: NoteFormat = "markdown"
     activity: ActivityFacts | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Not in the repr: a CRM's settings may hold a secret (e.g. a link action's signing key).
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
