@@ -1,4 +1,4 @@
-"""Fresh tokens: one refresh per expiry across workers, 401 → refresh → resend, revoked → re-auth."""
+"""Fresh tokens: one refresh per expiry across workers, 401 → refresh → resend, revoked."""
 
 from __future__ import annotations
 
