@@ -43,6 +43,7 @@ from switchboard.store.db import Database
 from switchboard.store.models import (
     AuditEntry,
     Connection,
+    OAuthToken,
     WebhookSubscription,
 )
 
@@ -345,6 +346,7 @@ def delete_connection(db: Database, connection_id: str) -> None:
         s.execute(
             delete(WebhookSubscription).where(WebhookSubscription.connection_id == connection_id)
         )
+        s.execute(delete(OAuthToken).where(OAuthToken.connection_id == connection_id))
         s.add(AuditEntry(connection_id=connection_id, action="disconnected", detail={}))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard import connections, onboarding, setup
+from switchboard import clients, connections, onboarding, setup
 from switchboard.config import insecure_http_reason
 from switchboard.oauth import signin
 from switchboard.web import security
@@ -167,7 +167,18 @@ async def delete_connection(
     Quo contacts it created), wipe the secrets, keep the audit trail."""
     rt = _rt(request)
     await _live(rt, connection_id)
-    report = await setup.disconnect(
-        rt.db, rt.box, rt.settings, connection_id, delete_quo_contacts=delete_quo_contacts
-    )
+    # The connection's own connector: a signed-in connection's token is refreshed as needed.
+    crm = await asyncio.to_thread(clients.crm_connector_for, connection_id)
+    try:
+        report = await setup.disconnect(
+            rt.db,
+            rt.box,
+            rt.settings,
+            connection_id,
+            delete_quo_contacts=delete_quo_contacts,
+            crm=crm,
+        )
+    finally:
+        await crm.aclose()
+    clients.forget(connection_id)
     return {"connection_id": connection_id, "report": report}
