@@ -119,6 +119,8 @@ def _choose_attio(page: Any, stack: Stack) -> None:
 def _fill_quo(page: Any, stack: Stack, key: str) -> None:
     page.fill("#quo-api-key", key)
     page.fill("#quo-base-url", stack.quo_url)
+    if not page.locator("#crm-base-url").is_visible():
+        page.click("#crm-credentials summary")
     page.fill("#crm-base-url", stack.attio_url)
 
 
