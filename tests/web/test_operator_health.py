@@ -116,7 +116,9 @@ def test_health_from_what_fails_reconnect_and_recovery_at_both_widths(
             pg.goto(page_url)
             expect(pg.locator("h1 .dot")).to_have_class(re.compile(r"\bok\b"))
             # the event row in words: who (caller and CRM person), what, result
-            row = pg.locator('tr[data-event][data-status="processed"]').filter(has_text="hello")
+            row = pg.locator('tr[data-event][data-status="processed"]').filter(
+                has_text="hello"
+            )
             expect(row.locator(".who")).to_contain_text(f"{KNOWN[0]} → CRM person {person}")
             expect(row.locator(".what")).to_contain_text("Incoming text: “hello”")
             expect(row.locator(".result")).to_contain_text("note written")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard import clients, connections, onboarding, setup
 from switchboard.config import insecure_http_reason
+from switchboard.http import RetryPolicy
 from switchboard.oauth import signin
 from switchboard.web import security
 from switchboard.web.admin import ConnectionOut, SettingsIn
@@ -23,6 +24,7 @@ from switchboard.web.oauth_routes import binding_of
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(security.require_admin)])
 
+_TEARDOWN_RETRY = RetryPolicy(max_attempts=2, max_delay=1.0)
 _SECRET = Field(min_length=1, max_length=500)
 _URL = Field(default=None, max_length=500)
 
@@ -167,8 +169,11 @@ async def delete_connection(
     Quo contacts it created), wipe the secrets, keep the audit trail."""
     rt = _rt(request)
     await _live(rt, connection_id)
-    # The connection's own connector: a signed-in connection's token is refreshed as needed.
-    crm = await asyncio.to_thread(clients.crm_connector_for, connection_id)
+    # The connection's own clients (a signed-in connection's token is refreshed as needed), with
+    # a short retry: an unreachable provider is reported in `errors`, not waited out by the
+    # request; the connection is disconnected here either way.
+    quo = await asyncio.to_thread(clients.quo_client_for, connection_id, retry=_TEARDOWN_RETRY)
+    crm = await asyncio.to_thread(clients.crm_connector_for, connection_id, retry=_TEARDOWN_RETRY)
     try:
         report = await setup.disconnect(
             rt.db,
@@ -176,9 +181,11 @@ async def delete_connection(
             rt.settings,
             connection_id,
             delete_quo_contacts=delete_quo_contacts,
+            quo=quo,
             crm=crm,
         )
     finally:
+        await quo.aclose()
         await crm.aclose()
     clients.forget(connection_id)
     return {"connection_id": connection_id, "report": report}
