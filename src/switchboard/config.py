@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     quo_webhooks_version: Literal["v1", "v2"] = "v1"
     oauth_clients: dict[str, OAuthClient] = Field(
         default_factory=dict,
-        description='JSON: the OAuth app per CRM, e.g. {"attio": {"client_id": "...", '
+        description='JSON: the OAuth app per CRM, e.g. {"<crm>": {"client_id": "...", '
         '"client_secret": "..."}}. Redirect URI: <public_url>/oauth/callback.',
     )
     redis_url: str | None = Field(

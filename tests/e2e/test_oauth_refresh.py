@@ -60,19 +60,21 @@ def _settled(web: httpx.Client, cid: str) -> bool:
     return not any(counts.get(s) for s in ("accepted", "processing", "failed"))
 
 
-def _load(stack: SyncStack, seconds: float, rng: random.Random, phones: list[str]) -> None:
-    """Quo calls and Attio changes, a few per second."""
-    people = [p["id"]["record_id"] for p in stack.people()]
+def _load(stack: SyncStack, seconds: float, rng: random.Random, phones: list[str],
+          people: list[str]) -> None:  # fmt: skip
+    """Quo calls and Attio renames, a few per second. Each rename is of a person not renamed
+    before: Attio's record.updated event carries no timestamp, so two identical changes of one
+    attribute are one event to the ledger (see the report of issue #15)."""
     deadline = time.monotonic() + seconds
     i = 0
     while time.monotonic() < deadline:
         i += 1
-        if i % 2:
+        if i % 3 or not people:
             body = {"workspace": QUO_KEY, "direction": "incoming", "outcome": "answered",
                     "participants": [rng.choice(phones)], "delayScale": 0}  # fmt: skip
             httpx.post(f"{stack.quo.url}/_emulator/calls", json=body, timeout=30).raise_for_status()
         else:
-            stack.rename(rng.choice(people), f"Renamed{i}", "E2e")
+            stack.rename(people.pop(), f"Renamed{i}", "E2e")
         time.sleep(0.25)
 
 
@@ -87,7 +89,7 @@ def test_expiring_tokens_two_workers_then_revoked_and_signed_in_again(
     with sync_stack(
         tmp_path,
         pg_url,
-        people=40,
+        people=60,
         serve=True,
         extra_env=env,
         crm_args=("--access-token-lifetime", str(LIFETIME_S), "--refresh-tokens"),
@@ -120,8 +122,10 @@ def test_expiring_tokens_two_workers_then_revoked_and_signed_in_again(
             wait_for(synced, timeout=90)
             rng = random.Random(7)
             phones = [v["phones"][0] for v in expected_contacts(stack.people()).values()]
+            people = [p["id"]["record_id"] for p in stack.people()]
+            rng.shuffle(people)
             started = time.time()
-            _load(stack, LOAD_S, rng, phones)
+            _load(stack, LOAD_S, rng, phones, people)
             wait_for(lambda: _settled(web, cid), timeout=90)
             oauth = stack.control("GET", "/oauth")
             gaps = [
@@ -138,7 +142,7 @@ def test_expiring_tokens_two_workers_then_revoked_and_signed_in_again(
             # Acceptance 3: the user removes the app; events keep arriving and wait.
             stack.control("POST", "/oauth/revoke-grants", json={})
             revoked = time.monotonic()
-            _load(stack, 4, rng, phones)
+            _load(stack, 4, rng, phones, people)
 
             def needs_reauth() -> bool:
                 return bool(web.get(f"/api/connections/{cid}").json()["status"] == "needs_reauth")

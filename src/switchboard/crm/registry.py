@@ -85,7 +85,7 @@ class OAuthSpec:
     S256 code challenge. `client_auth`: client credentials in the form body or HTTP Basic.
     `expiring`: access tokens expire and come with a refresh token (refreshed before expiry);
     `rotating_refresh`: each refresh answers a new refresh token that replaces the old one.
-    `base_url_field`: a token-response field naming the account's own API base URL (Pipedrive's
+    `base_url_field`: a token-response field naming the account's own API base URL (e.g. an
     `api_domain`), used as the connection's CRM base URL.
     """
 

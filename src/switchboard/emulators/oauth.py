@@ -6,7 +6,7 @@ a browser test) approves or denies, single-use authorization codes with PKCE, re
 a test can assert on (how many refreshes the token endpoint saw). The CRM emulator supplies one
 callback, `mint(grant, expires_at) -> access token`, so access tokens live in its own token
 store, and optionally `extra(grant) -> dict` for provider fields in the token response
-(Pipedrive's `api_domain`).
+(e.g. an `api_domain`).
 
     server = OAuthServer(OAuthSettings(access_token_lifetime_s=5, refresh_tokens=True), mint)
     html = server.consent_page(query)                     # GET  <authorize path>
@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 
 class OAuthSettings(BaseModel):
-    """Emulator knobs. The defaults are Attio's real behaviour: access tokens that never expire
+    """Emulator knobs. The defaults: access tokens that never expire
     and no refresh token."""
 
     access_token_lifetime_s: float | None = Field(default=None, gt=0)

@@ -1,6 +1,6 @@
 """Sign-ins at a CRM in progress, bound to the admin's dashboard session.
 
-    url = begin(db, box, settings, crm="attio", session_id=sid)           # redirect the browser
+    url = begin(db, box, settings, crm=name, session_id=sid)            # redirect the browser
     done = await complete(db, box, settings, query, session_id=sid)       # the callback
     tokens = claim(db, box, done.state, session_id=sid)                   # create / re-authorise
 
