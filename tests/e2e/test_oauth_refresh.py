@@ -138,6 +138,10 @@ def test_expiring_tokens_two_workers_then_revoked_and_signed_in_again(
             assert min(gaps) > LIFETIME_S / 2, gaps  # one refresh per expiry, not per worker
             counts = _events(web, cid)
             assert counts.get("processed", 0) > 0 and not counts.get("failed"), counts
+            log = stack.control("GET", "/requests")["data"]
+            refused = [e for e in log if e.get("status") == 401]
+            print(f"{len(log)} Attio API requests, {len(refused)} answered 401")
+            assert not refused, refused[:3]  # refreshed before expiry, never after
 
             # Acceptance 3: the user removes the app; events keep arriving and wait.
             stack.control("POST", "/oauth/revoke-grants", json={})
