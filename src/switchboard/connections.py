@@ -44,7 +44,6 @@ from switchboard.store.models import (
     AuditEntry,
     CacheEntry,
     Connection,
-    OAuthToken,
     WebhookSubscription,
 )
 
@@ -347,7 +346,6 @@ def delete_connection(db: Database, connection_id: str) -> None:
         s.execute(
             delete(WebhookSubscription).where(WebhookSubscription.connection_id == connection_id)
         )
-        s.execute(delete(OAuthToken).where(OAuthToken.connection_id == connection_id))
         s.add(AuditEntry(connection_id=connection_id, action="disconnected", detail={}))
 
 

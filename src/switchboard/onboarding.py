@@ -24,7 +24,7 @@ from switchboard.crm import registry
 from switchboard.crypto import SecretBox
 from switchboard.http import ApiError, RetryPolicy
 from switchboard.logs import mask_text, register_secret
-from switchboard.oauth import NEEDS_REAUTH, TokenSet, save_tokens
+from switchboard.oauth import NEEDS_REAUTH, TokenSet, forget_tokens, save_tokens
 from switchboard.store.db import Database
 
 # A check should answer in seconds: a couple of quick retries on 429/5xx, no long waits.
@@ -222,6 +222,7 @@ def _store(
         try:
             save_tokens(db, box, info.id, tokens)
         except BaseException:
+            forget_tokens(db, info.id)
             connections.delete_connection(db, info.id)
             raise
     return info
@@ -247,7 +248,8 @@ async def rotate_credentials(
     if tokens is not None:
         await asyncio.to_thread(save_tokens, db, box, info.id, tokens)
     elif crm_token:
-        await asyncio.to_thread(_drop_oauth, db, info.id)
+        # A pasted token replaces a sign-in: its tokens must stop overriding the pasted one.
+        await asyncio.to_thread(forget_tokens, db, info.id)
     if info.status == NEEDS_REAUTH and token:
         await asyncio.to_thread(
             connections.set_status, db, info.id, "active", "signed in again; resuming"
@@ -255,13 +257,3 @@ async def rotate_credentials(
     return await reconnect.reconnect_connection(
         db, box, info, crm_token=token, quo_api_key=quo_api_key, check=False
     )
-
-
-def _drop_oauth(db: Database, connection_id: str) -> None:
-    """A pasted token replaces a sign-in: its tokens must stop overriding the pasted one."""
-    from sqlalchemy import delete
-
-    from switchboard.store.models import OAuthToken
-
-    with db.session() as s:
-        s.execute(delete(OAuthToken).where(OAuthToken.connection_id == connection_id))

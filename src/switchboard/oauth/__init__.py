@@ -14,6 +14,7 @@ from switchboard.oauth.tokens import (
     NeedsReauthorization,
     TokenKeeper,
     TokenStatus,
+    forget_tokens,
     save_tokens,
     token_status,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "TokenKeeper",
     "TokenSet",
     "TokenStatus",
+    "forget_tokens",
     "save_tokens",
     "token_status",
 ]

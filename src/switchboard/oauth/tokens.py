@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 
 from switchboard.connections import set_status
 from switchboard.crypto import SecretBox
@@ -73,6 +73,12 @@ def save_tokens(db: Database, box: SecretBox, connection_id: str, tokens: TokenS
         row.lock_owner = None
         row.lock_until = None
         row.failure = None
+
+
+def forget_tokens(db: Database, connection_id: str) -> None:
+    """Drop the connection's OAuth tokens (disconnected, or a pasted token replaces them)."""
+    with db.session() as s:
+        s.execute(delete(OAuthToken).where(OAuthToken.connection_id == connection_id))
 
 
 @dataclass(frozen=True)
