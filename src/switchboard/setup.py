@@ -43,6 +43,7 @@ from switchboard import clients, connections
 from switchboard.crypto import SecretBox
 from switchboard.http import RetryPolicy
 from switchboard.logs import get_logger, mask_text
+from switchboard.oauth import forget_tokens
 from switchboard.quo.kinds import KIND_EVENTS
 from switchboard.quo.webhooks import plan_subscriptions
 from switchboard.runtime import after_launch, runtime
@@ -560,5 +561,6 @@ async def disconnect(
             with contextlib.suppress(Exception):
                 await crm.aclose()
     connections.delete_connection(db, connection_id)
+    forget_tokens(db, connection_id)  # the OAuth tokens are secrets too
     connections.audit(db, connection_id, "disconnect", {**report, "errors": report["errors"][:50]})
     return report

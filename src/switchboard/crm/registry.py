@@ -78,13 +78,37 @@ class RateBudget:
 
 
 @dataclass(frozen=True)
+class OAuthSpec:
+    """A CRM's OAuth 2.0 authorization-code flow, as the core's `switchboard.oauth` runs it.
+
+    `authorize_url` / `token_url` are the provider's public endpoints (a deployment may point
+    them elsewhere, e.g. at an emulator, through `SWITCHBOARD_OAUTH_CLIENTS`). `pkce`: send an
+    S256 code challenge. `client_auth`: client credentials in the form body or HTTP Basic.
+    `expiring`: access tokens expire and come with a refresh token (refreshed before expiry);
+    `rotating_refresh`: each refresh answers a new refresh token that replaces the old one.
+    `base_url_field`: a token-response field naming the account's own API base URL (e.g. an
+    `api_domain`), used as the connection's CRM base URL.
+    """
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    scope_separator: str = " "
+    pkce: bool = False
+    client_auth: Literal["body", "basic"] = "body"
+    expiring: bool = False
+    rotating_refresh: bool = False
+    base_url_field: str | None = None
+    authorize_params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AuthSpec:
-    """How a CRM account authenticates. `regions` maps a data-centre name to its API base URL
-    (and, for OAuth, its accounts host) where the CRM has several."""
+    """How a CRM account authenticates: pasted token and/or OAuth (`oauth` says how).
+    `regions` maps a data-centre name to its API base URL where the CRM has several."""
 
     kinds: tuple[AuthKind, ...] = ("token",)
-    authorize_url: str | None = None
-    token_url: str | None = None
+    oauth: OAuthSpec | None = None
     regions: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -212,7 +212,14 @@ class AttioConnector(CrmConnector):
         info = await self._call("GET", "/v2/self", "self.identify")
         if info.get("active") is False:
             raise ValueError("Attio reports this token as inactive")
-        keys = ("workspace_id", "workspace_name", "workspace_slug", "scope", "client_id")
+        keys = (
+            "workspace_id",
+            "workspace_name",
+            "workspace_slug",
+            "scope",
+            "client_id",
+            "token_level",
+        )
         return {k: str(info[k]) for k in keys if info.get(k) is not None}
 
     async def people_object_id(self) -> str:

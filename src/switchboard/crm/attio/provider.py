@@ -13,9 +13,25 @@ from switchboard.crm.attio._connector import (
     AttioConnector,
     attio_limiters,
 )
-from switchboard.crm.attio._oauth import ATTIO_APP_URL
 from switchboard.crm.base import ConnectorConfig
-from switchboard.crm.registry import AuthSpec, CrmProvider, EmulatorRef, RateBudget, WebhookCodec
+from switchboard.crm.registry import (
+    AuthSpec,
+    CrmProvider,
+    EmulatorRef,
+    OAuthSpec,
+    RateBudget,
+    WebhookCodec,
+)
+
+ATTIO_APP_URL = "https://app.attio.com"
+# What Switchboard asks for: people and companies, notes, webhooks, members (note authors).
+ATTIO_SCOPES = (
+    "record_permission:read-write",
+    "object_configuration:read",
+    "note:read-write",
+    "webhook:read-write",
+    "user_management:read",
+)
 
 
 def _connect(config: ConnectorConfig) -> AttioConnector:
@@ -61,10 +77,15 @@ PROVIDER = CrmProvider(
     credential="token",
     token_rejected="Attio rejects the token",
     record_url=person_url,
+    # Attio's OAuth tokens do not expire and come without a refresh token (reference/attio-api.md);
+    # PKCE is not documented by Attio, so the flow relies on the client secret and `state`.
     auth=AuthSpec(
         kinds=("token", "oauth"),
-        authorize_url=f"{ATTIO_APP_URL}/authorize",
-        token_url=f"{ATTIO_APP_URL}/oauth/token",
+        oauth=OAuthSpec(
+            authorize_url=f"{ATTIO_APP_URL}/authorize",
+            token_url=f"{ATTIO_APP_URL}/oauth/token",
+            scopes=ATTIO_SCOPES,
+        ),
     ),
     emulator=EmulatorRef(
         command="switchboard.emulators.attio.cli:command",
