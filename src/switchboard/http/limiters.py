@@ -8,15 +8,26 @@ limiter here combines two rules, both kept atomically in a store all processes s
    caller that reaches its slot more than `late_tolerance` late takes a fresh one. (A token bucket
    with burst N would put up to 2N requests into one window.)
 2. **Window guard** for the guarantee: a request holds a *permit* from just before it is sent
-   until one `period` after its response (or error) came back; at most `rate` permits exist per
-   key. The server received each request somewhere between its send and its response, so any
-   `period`-long window of server arrival times contains at most `rate` requests — however late
-   a stalled process, a busy event loop or the network delivers them. In-flight permits of a
-   process that died expire after `inflight_timeout`.
+   (its send time S) until one `period` after its lapse point; at most `rate` permits exist per
+   key. In-flight permits of a process that died expire after `inflight_timeout`.
+
+   Why no window of server arrival times can hold `rate + 1` requests: if it did (arrivals in
+   [t, t + period)), every one of them took its permit before t + period, and if each permit
+   lasts until at least its arrival + `period`, all `rate + 1` permits were live together just
+   before t + period — more than exist. So the lapse point must not come before the arrival.
+   The arrival A lies between S and the response R, so *lapse point = R* is always safe; that
+   costs the round trip per permit and caps a key at `rate / (period + RTT)` (≈ 8.5/s at
+   150-200 ms). With `lapse_from_send`, the lapse point is min(R, S + J), J = the spread of
+   the round trips seen lately (this one included, max − min of the last `jitter_samples`)
+   + `jitter_margin`. The proof above still holds with every arrival shifted back by the
+   smallest outbound delay d₀ (the window moves, the count does not): A − d₀ ≤ S + J as long as
+   the outbound delay (local stalls between permit and send included — they lengthen the round
+   trip too) varies by no more than J; and A − d₀ ≤ R always. Until `min_jitter_samples`
+   round trips are known, the lapse point is R.
 
 Spacing alone is only as good as the timing (a request delayed by more than the margin squeezes
 into the next window); the guard alone would send bursts. Together: ~`rate / (1 + margin)` per
-second when responses are fast, `rate / (period + latency)` when they are slow, never more than
+second when responses are fast, ~`rate / (period + J)` when they are slow, never more than
 `rate` in any window.
 
 Stores (state per key: the next slot `tat` and the live permits):
@@ -38,6 +49,7 @@ import contextlib
 import hashlib
 import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -81,6 +93,10 @@ class RateLimit:
     late_tolerance: float = 0.02
     window_guard: bool = True
     inflight_timeout: float = 60.0
+    lapse_from_send: bool = True
+    jitter_margin: float = 0.01
+    jitter_samples: int = 50
+    min_jitter_samples: int = 10
 
     @property
     def interval(self) -> float:
@@ -100,9 +116,13 @@ def limiter_key(provider: str, credential: str, budget: str = "default") -> str:
 class _Limiter:
     """The acquire loop shared by every store; stores implement the four primitives."""
 
-    limit: RateLimit
-    clock: Clock
     max_reservations = 4
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self.limit = limit
+        self.clock = clock
+        self._sent: dict[str, float] = {}  # permit → when it was granted (this process)
+        self._rtts: deque[float] = deque(maxlen=limit.jitter_samples)
 
     async def _reserve(self) -> float:
         """Take the next spacing slot; return its time on `self.clock`."""
@@ -112,9 +132,24 @@ class _Limiter:
         """Take a permit if fewer than `rate` are live: 0.0, else seconds to wait and retry."""
         raise NotImplementedError
 
-    async def _lapse(self, permit: str) -> None:
-        """Let `permit` expire one period from now."""
+    async def _lapse(self, permit: str, hold: float) -> None:
+        """Let `permit` expire `hold` seconds from now."""
         raise NotImplementedError
+
+    def _hold(self, permit: str) -> float:
+        """How long `permit` stays live after its response: one period after its lapse point
+        min(response, send + J) — see the module docstring."""
+        sent = self._sent.pop(permit, None)
+        period = self.limit.period
+        if sent is None or not self.limit.lapse_from_send:
+            return period
+        rtt = max(0.0, self.clock.now() - sent)
+        samples = self._rtts
+        samples.append(rtt)  # a deque: the last `jitter_samples` round trips
+        if len(samples) < self.limit.min_jitter_samples:
+            return period
+        jitter = max(samples) - min(samples) + self.limit.jitter_margin
+        return period - max(0.0, rtt - jitter)
 
     async def acquire(self) -> Permit:
         for attempt in range(self.max_reservations):
@@ -131,13 +166,14 @@ class _Limiter:
         while True:
             wait = await self._enter(permit)
             if wait <= 0:
+                self._sent[permit] = self.clock.now()
                 return permit
             # In-flight permits lapse when their response arrives, which may be any moment.
             await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
 
     async def release(self, permit: Permit) -> None:
         if permit is not None:
-            await self._lapse(permit)
+            await self._lapse(permit, self._hold(permit))
 
 
 class MemoryRateLimiter(_Limiter):
@@ -147,8 +183,7 @@ class MemoryRateLimiter(_Limiter):
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, limit: RateLimit, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.limit = limit
-        self.clock = clock
+        super().__init__(limit, clock)
         self._tat = 0.0
         self._permits: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -182,10 +217,10 @@ class MemoryRateLimiter(_Limiter):
                 return 0.0
             return min(self._permits.values()) - now
 
-    async def _lapse(self, permit: str) -> None:
+    async def _lapse(self, permit: str, hold: float) -> None:
         with self._lock:
             if permit in self._permits:
-                self._permits[permit] = self.clock.now() + self.limit.period
+                self._permits[permit] = self.clock.now() + hold
 
     async def pause(self, seconds: float) -> None:
         with self._lock:
@@ -234,9 +269,8 @@ class SqlRateLimiter(_Limiter):
     def __init__(
         self, key: str, limit: RateLimit, database: str | Engine, clock: Clock = SYSTEM_CLOCK
     ) -> None:
+        super().__init__(limit, clock)
         self.key = key
-        self.limit = limit
-        self.clock = clock
         self.engine = _engine_for(database) if isinstance(database, str) else database
         self._sqlite = self.engine.dialect.name == "sqlite"
         greatest = "MAX" if self._sqlite else "GREATEST"
@@ -292,18 +326,18 @@ class SqlRateLimiter(_Limiter):
     async def _enter(self, permit: str) -> float:
         return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit)
 
-    def _lapse_sync(self, permit: str) -> None:
+    def _lapse_sync(self, permit: str, hold: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 text(
                     "UPDATE rate_permits SET expires_at = :exp "
                     "WHERE key = :key AND permit = :permit"
                 ),
-                {"key": self.key, "permit": permit, "exp": self.clock.now() + self.limit.period},
+                {"key": self.key, "permit": permit, "exp": self.clock.now() + hold},
             )
 
-    async def _lapse(self, permit: str) -> None:
-        await run_on(_RELEASE_THREADS, self._lapse_sync, permit)
+    async def _lapse(self, permit: str, hold: float) -> None:
+        await run_on(_RELEASE_THREADS, self._lapse_sync, permit, hold)
 
     async def pause(self, seconds: float) -> None:
         # Reserving a zero-length slot at now+seconds pushes everyone's next slot past it.
@@ -351,8 +385,7 @@ class RedisRateLimiter(_Limiter):
 
         self.key = f"switchboard:rate:{key}"
         self.permits_key = f"switchboard:permits:{key}"
-        self.limit = limit
-        self.clock = clock
+        super().__init__(limit, clock)
         self.redis: Any = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
         self._reserve_script = self.redis.register_script(_REDIS_RESERVE)
         self._enter_script = self.redis.register_script(_REDIS_ENTER)
@@ -366,8 +399,8 @@ class RedisRateLimiter(_Limiter):
         args: list[str | float] = [self.limit.max_permits, self.limit.inflight_timeout, permit]
         return float(await self._enter_script(keys=[self.permits_key], args=args))
 
-    async def _lapse(self, permit: str) -> None:
-        await self._lapse_script(keys=[self.permits_key], args=[self.limit.period, permit])
+    async def _lapse(self, permit: str, hold: float) -> None:
+        await self._lapse_script(keys=[self.permits_key], args=[hold, permit])
 
     async def pause(self, seconds: float) -> None:
         await self._reserve_script(keys=[self.key], args=[0, seconds])

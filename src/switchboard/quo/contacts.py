@@ -62,7 +62,8 @@ class BulkUpsertReport:
     bulk_used: bool = False
     bulk_unavailable: str | None = None  # why the bulk endpoint was not (or no longer) used
     bulk_batches: int = 0
-    verify_reads: int = 0
+    verify_reads: int = 0  # externalIds look-ups
+    listed: bool = False  # read back through the shared source listing
     single_fallbacks: int = 0  # contacts retried one by one after bulk (not visible / refused)
     visibility_s: list[float] = field(default_factory=list)  # bulk POST → first seen, per contact
 
@@ -238,6 +239,7 @@ async def bulk_upsert_contacts(
     submitting = bool(fresh)
     source = _shared_source(fresh) if read_back == "source" else None
     reader = source_reader(quo, source) if source and fresh else None
+    report.listed = reader is not None
     posting = reader is not None  # counted in reader.submitters until the posts are done
     if reader is not None:
         reader.submitters += 1
@@ -293,7 +295,7 @@ async def bulk_upsert_contacts(
         else:  # existed before with other data: bring it up to date
             run_single(p.contact, seen.id)
 
-    async def read_back(chunk: list[_Pending]) -> None:
+    async def read_by_ids(chunk: list[_Pending]) -> None:
         async with sem:
             try:
                 page = await quo.list_contacts(
@@ -363,7 +365,7 @@ async def bulk_upsert_contacts(
             if due:
                 size = MAX_EXTERNAL_IDS_PER_REQUEST
                 chunks = [due[i : i + size] for i in range(0, len(due), size)][:concurrency]
-                await asyncio.gather(*(read_back(chunk) for chunk in chunks))
+                await asyncio.gather(*(read_by_ids(chunk) for chunk in chunks))
                 continue
             wake = min(
                 (

@@ -120,7 +120,7 @@ class SourceReader:
                 for waiter in self.waiters.values():
                     if waiter.due_at + self.grace <= started:
                         waiter.misses += 1
-            if any(w.due_at <= started for w in self.waiters.values()):
+            if at_end and any(w.due_at <= started for w in self.waiters.values()):
                 # Some of what was due is not visible yet: give Quo a moment before reading
                 # the same tail again.
                 self.next_read_at = started + self.retry_interval
