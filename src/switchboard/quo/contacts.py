@@ -346,9 +346,8 @@ async def bulk_upsert_contacts(
                         settle(p, seen, now)
                     elif reader.given_up(ext):  # not where the listing showed: ask by id
                         p.listed, p.next_check = False, now
-            if reader is not None and reader.due_read(now):
-                await reader.read()
-                continue
+            if reader is not None:
+                reader.poke(now)
             # While batches are still going out, posts go first: the reads can only start paying
             # off ~2-3 s after a post anyway, and a backlog of reads then fills the wait for the
             # last batch. Contacts halfway to their deadline are read regardless. (Contacts the

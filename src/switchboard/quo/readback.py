@@ -9,7 +9,9 @@ a sync that creates the contacts the newest ones are the tail of that listing. O
 - callers `expect` their contacts after the bulk POST (due `first_check` s later) and pick up
   what a read `found`;
 - `due_read` says when a read pays: enough due contacts to fill the tail page, or nobody is
-  posting any more, or the oldest due contact has waited `patience` s;
+  posting any more, or the oldest due contact has waited `patience` s; `poke` then starts one
+  task that reads page after page while that holds (one chain: each token comes with the
+  previous page);
 - a read lists `sources=[source]` from the cursor (the token of the first page not yet seen
   full) and advances it only over full pages, so a partial tail page is read again next time.
 
@@ -27,6 +29,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from switchboard.http import ApiError
 from switchboard.quo.models import Contact
 
 if TYPE_CHECKING:
@@ -64,7 +67,7 @@ class SourceReader:
     submitters: int = 0  # callers still posting bulk batches
     waiters: dict[str, _Waiter] = field(default_factory=dict)
     found: dict[str, Contact] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _chain: asyncio.Task[None] | None = None
 
     def expect(self, external_id: str, due_at: float) -> None:
         self.waiters[external_id] = _Waiter(due_at)
@@ -94,36 +97,52 @@ class SourceReader:
             return True
         return now - min(due) >= self.patience
 
-    async def read(self) -> None:
+    def poke(self, now: float) -> None:
+        """Start the read chain if a read is due and none is running."""
+        if (self._chain is None or self._chain.done()) and self.due_read(now):
+            self._chain = asyncio.create_task(self._read_while_due())
+
+    async def _read_while_due(self) -> None:
+        # Reads follow each other here, not through the callers' polling: a page's token comes
+        # only with the previous page, so under latency this chain is what paces read-back.
+        while self.due_read(self.quo.clock.now()):
+            await self.read_page()
+
+    async def read_page(self) -> None:
         """One page at the cursor; hands what it finds to the waiting callers."""
-        async with self.lock:
-            started = self.quo.clock.now()
-            if not self.due_read(started):
-                return  # another caller's read got there first
+        started = self.quo.clock.now()
+        try:
             page = await self.quo.list_contacts(
                 sources=[self.source], max_results=PAGE, page_token=self.token
             )
-            self.reads += 1
-            matched = 0
-            for contact in page.data:
-                ext = contact.external_id
-                if ext is not None and ext in self.waiters:
-                    del self.waiters[ext]
-                    self.found[ext] = contact
-                    matched += 1
-            at_end = page.next_page_token is None
-            if len(page.data) >= PAGE and not at_end:
-                self.token, self.tail_count = page.next_page_token, 0
-            else:
-                self.tail_count = len(page.data)
-            if at_end or matched == 0:
-                for waiter in self.waiters.values():
-                    if waiter.due_at + self.grace <= started:
-                        waiter.misses += 1
-            if at_end and any(w.due_at <= started for w in self.waiters.values()):
-                # Some of what was due is not visible yet: give Quo a moment before reading
-                # the same tail again.
-                self.next_read_at = started + self.retry_interval
+        except ApiError:  # outlived the client's retries: count a miss, try again later
+            self._missed(started)
+            self.next_read_at = started + self.retry_interval
+            return
+        self.reads += 1
+        matched = 0
+        for contact in page.data:
+            ext = contact.external_id
+            if ext is not None and ext in self.waiters:
+                del self.waiters[ext]
+                self.found[ext] = contact
+                matched += 1
+        at_end = page.next_page_token is None
+        if len(page.data) >= PAGE and not at_end:
+            self.token, self.tail_count = page.next_page_token, 0
+        else:
+            self.tail_count = len(page.data)
+        if at_end or matched == 0:
+            self._missed(started)
+        if at_end and any(w.due_at <= started for w in self.waiters.values()):
+            # Some of what was due is not visible yet: give Quo a moment before reading the
+            # same tail again.
+            self.next_read_at = started + self.retry_interval
+
+    def _missed(self, started: float) -> None:
+        for waiter in self.waiters.values():
+            if waiter.due_at + self.grace <= started:
+                waiter.misses += 1
 
 
 def source_reader(quo: QuoClient, source: str) -> SourceReader:
