@@ -174,3 +174,20 @@ async def test_late_visibility_shifts_pages_and_no_contact_is_missed(
     assert first.verify_reads + second.verify_reads > 0
     held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
     assert held == {r.external_id: r.quo_id for r in results}  # exactly one each, ids right
+
+
+async def test_source_read_back_past_an_earlier_runs_contacts(
+    control: Control, quo_key: str, make_quo: Callable[..., QuoClient]
+) -> None:
+    # 320 contacts of the same source from an earlier run come first in the listing: the
+    # reader pages past them (or gives the new ones to the externalIds path), never misses one.
+    seeded = [contact(f"old-{i}").to_api() for i in range(320)]
+    control.call("POST", f"/workspaces/{quo_key}/contacts", json={"contacts": seeded})
+    quo = make_quo(quo_key)
+    report = await quo.bulk_upsert_contacts([contact(i) for i in range(30)])
+    assert [r.outcome for r in report.results] == ["created"] * 30
+    reads = control.requests(quo_key, "listContacts_v1")
+    assert len(reads) <= 320 // 50 + 1 + 4, len(reads)  # history pages, the tail, a few by id
+    held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
+    assert len(held) == 350
+    assert all(held[r.external_id] == r.quo_id for r in report.results)
