@@ -52,6 +52,10 @@ class SourceReader:
         grace: seconds after its due time before a read that misses a contact counts.
         max_misses: misses after which the caller looks the contact up by externalId.
         patience: longest a due contact waits for a fuller page while others still post.
+        retry_interval: pause before reading the tail again when due contacts were not there.
+
+    A read Quo refuses for good (4xx, e.g. a page token it no longer takes) restarts the
+    cursor from the first page; the contacts it missed go the externalIds way meanwhile.
     """
 
     quo: QuoClient
@@ -83,7 +87,9 @@ class SourceReader:
     def given_up(self, external_id: str) -> bool:
         """Missed often enough: the caller should look it up by externalId instead."""
         waiter = self.waiters.get(external_id)
-        if waiter is None or waiter.misses < self.max_misses:
+        if waiter is None:  # not (or no longer) followed here, e.g. another call expects it
+            return external_id not in self.found
+        if waiter.misses < self.max_misses:
             return False
         del self.waiters[external_id]
         return True
@@ -115,7 +121,9 @@ class SourceReader:
             page = await self.quo.list_contacts(
                 sources=[self.source], max_results=PAGE, page_token=self.token
             )
-        except ApiError:  # outlived the client's retries: count a miss, try again later
+        except ApiError as exc:  # outlived the client's retries: count a miss, try again later
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                self.token, self.tail_count = None, 0  # e.g. a page token Quo no longer takes
             self._missed(started)
             self.next_read_at = started + self.retry_interval
             return
