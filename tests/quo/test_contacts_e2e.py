@@ -191,3 +191,21 @@ async def test_source_read_back_past_an_earlier_runs_contacts(
     held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
     assert len(held) == 350
     assert all(held[r.external_id] == r.quo_id for r in report.results)
+
+
+async def test_source_read_back_when_quo_lists_newest_first(
+    control: Control, quo_key: str, make_quo: Callable[..., QuoClient]
+) -> None:
+    # Quo documents no order for GET /v1/contacts: listed newest first, the reader's cursor
+    # runs away from where new contacts appear; the externalIds fall-back still finds each.
+    control.faults(contacts_order="newest")
+    quo = make_quo(quo_key)
+    first, second = await asyncio.gather(
+        quo.bulk_upsert_contacts([contact(i) for i in range(120)]),
+        quo.bulk_upsert_contacts([contact(i) for i in range(120, 240)]),
+    )
+    results = first.results + second.results
+    assert [r.outcome for r in results] == ["created"] * 240
+    assert all(r.via == "bulk" for r in results)
+    held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
+    assert held == {r.external_id: r.quo_id for r in results}

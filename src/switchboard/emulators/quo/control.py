@@ -23,6 +23,8 @@ SETTING_FAULTS = {
     "bulkDelayS": "bulkDelayS",
     "bulk_visibility_jitter_s": "bulkVisibilityJitterS",
     "bulkVisibilityJitterS": "bulkVisibilityJitterS",
+    "contacts_order": "contactsOrder",
+    "contactsOrder": "contactsOrder",
     "key_propagation_s": "keyPropagationS",
     "keyPropagationS": "keyPropagationS",
     "rate_limit": "rateLimit",

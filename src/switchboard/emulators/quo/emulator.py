@@ -166,6 +166,7 @@ class QuoEmulator:
             "profile": "profile",
             "bulkDelayS": "bulk_delay_s",
             "bulkVisibilityJitterS": "bulk_visibility_jitter_s",
+            "contactsOrder": "contacts_order",
             "keyPropagationS": "key_propagation_s",
             "rateLimit": "rate_limit",
             "rateWindowS": "rate_window_s",
@@ -208,6 +209,8 @@ class QuoEmulator:
                 raise ValueError("profile must be one of " + ", ".join(PROFILES))
             if new.dated_error_envelope not in ("documented", "v1"):
                 raise ValueError("datedErrorEnvelope must be 'documented' or 'v1'")
+            if new.contacts_order not in ("oldest", "newest"):
+                raise ValueError("contactsOrder must be 'oldest' or 'newest'")
             if new.dated_calls not in ("absent", "served"):
                 raise ValueError("datedCalls must be 'absent' or 'served'")
             if min(new.bulk_delay_s, new.bulk_visibility_jitter_s, new.key_propagation_s,
@@ -535,6 +538,8 @@ class QuoEmulator:
                 found = sorted((ws.contacts[i] for i in ids), key=lambda c: c.created_at)
             else:
                 found = list(ws.contacts.values())
+            if self.settings.contacts_order == "newest":
+                found.reverse()
             return [
                 c for c in found if c.visible_at <= now and (not sources or c.source in sources)
             ]
