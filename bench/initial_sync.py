@@ -5,6 +5,7 @@ per 2 s per token, Quo bulk contacts visible after 2.5 s).
     .venv/bin/python bench/initial_sync.py [--crm attio|pipedrive] [--people 10000]
                                            [--database-url URL] [--timeline] [--repeat]
                                            [--quo-latency-ms 150 --quo-jitter-ms 50]
+                                           [--read-back source|external_ids]
 
 The Quo and CRM emulators run as separate processes; the sync runs in this process (a
 Switchboard runtime with workers, DBOS on a fresh SQLite file unless --database-url is given).
@@ -188,7 +189,12 @@ def main() -> None:
     parser.add_argument(
         "--repeat", action="store_true", help="Then sync again and reconcile: Quo writes of each."
     )
+    parser.add_argument(
+        "--read-back", choices=("source", "external_ids"), help="SWITCHBOARD_SYNC_READ_BACK."
+    )
     args = parser.parse_args()
+    if args.read_back:
+        os.environ["SWITCHBOARD_SYNC_READ_BACK"] = args.read_back
     with (
         quo_emulator("--api-key", QUO_KEY) as quo,
         cli_server(

@@ -10,6 +10,7 @@ record id, which only this integration writes) is ours; `find_by_external_ids` r
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,12 @@ from switchboard.runtime import runtime
 from switchboard.sync.clients import SyncClients
 from switchboard.sync.ports import ContactRef, PushResult
 from switchboard.sync.transform import SyncSettings
+
+
+def read_back_mode() -> str:
+    """How bulk creates are read back: "source" (the connection's source listing, 50 per read)
+    or "external_ids" (20 per read, several at once) — see `switchboard.quo.contacts`."""
+    return os.environ.get("SWITCHBOARD_SYNC_READ_BACK", "source")
 
 
 def _result(r: UpsertResult) -> PushResult:
@@ -92,5 +99,5 @@ async def clients_from_connection(connection_id: str) -> SyncClients:
         crm=info.crm,
         settings=SyncSettings.from_connection(info.settings, info.crm),
         connector=connector,
-        quo=QuoContactsAdapter(quo),
+        quo=QuoContactsAdapter(quo, read_back=read_back_mode()),
     )
