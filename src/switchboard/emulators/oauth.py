@@ -38,7 +38,7 @@ class OAuthSettings(BaseModel):
     refresh_tokens: bool = False
     rotate_refresh_tokens: bool = True
     refresh_token_lifetime_s: float | None = Field(default=None, gt=0)
-    # Pipedrive's kind of expiry: a refresh token unused this long stops working (each use
+    # Expiry by disuse: a refresh token unused this long stops working (each use
     # restarts the count; with rotation every use issues a new one anyway).
     refresh_token_idle_s: float | None = Field(default=None, gt=0)
     code_lifetime_s: float = Field(default=600, gt=0)
