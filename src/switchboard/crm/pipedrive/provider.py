@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from switchboard.crm.base import ConnectorConfig
-from switchboard.crm.pipedrive import _webhooks, link_action
+from switchboard.crm.pipedrive import _uninstall, _webhooks, link_action
 from switchboard.crm.pipedrive._budget import (
     BUDGET,
     BURST_LIMIT,
@@ -22,6 +22,7 @@ from switchboard.crm.registry import (
     EmulatorRef,
     OAuthSpec,
     RateBudget,
+    UninstallSpec,
     WebhookCodec,
 )
 
@@ -96,6 +97,7 @@ PROVIDER = CrmProvider(
             expiring=True,
             rotating_refresh=True,
             base_url_field="api_domain",
+            uninstall=UninstallSpec(account_of=_uninstall.account_of, method="DELETE"),
         ),
     ),
     settings=PipedriveSettings,
