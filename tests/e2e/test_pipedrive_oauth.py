@@ -58,14 +58,10 @@ def _call(quo_url: str, phone: str) -> None:
 
 
 def _rejected_401(web: httpx.Client) -> float:
-    text = web.get("/metrics").text
-    for line in text.splitlines():
-        if (
-            line.startswith("switchboard_webhook_rejections_total{")
-            and 'provider="pipedrive"' in line
-        ):
-            if 'code="401"' in line:
-                return float(line.rsplit(" ", 1)[1])
+    prefix = "switchboard_webhook_rejections_total{"
+    for line in web.get("/metrics").text.splitlines():
+        if line.startswith(prefix) and 'provider="pipedrive"' in line and 'code="401"' in line:
+            return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
