@@ -7,11 +7,14 @@ Denied consent → refused; approved → a connection whose base URL is the toke
 call becomes a call log; access tokens that expire every 3 s are refreshed once per expiry with
 rotating refresh tokens and no request is refused; the user revokes the app → `needs_reauth`,
 and signing in again resumes; a forged uninstall callback → 401, nothing changes; Pipedrive's
-genuine uninstall callback → the connection is disconnected."""
+genuine uninstall callback → the connection is disconnected; `switchboard connect pipedrive
+--oauth` prints the URL, a browser without any Switchboard cookie approves, the terminal
+creates the connection."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, switchboard_command
 from tests.sync.stack import (
     ADMIN,
     PIPEDRIVE_TOKEN,
@@ -171,4 +174,38 @@ def test_pipedrive_oauth_sign_in_refresh_revoke_and_uninstall(
             assert shown["status"] == "disconnected" and shown["disconnected_at"], shown
             hooks = httpx.get(f"{pd_url}/v1/webhooks", headers={"x-api-token": PIPEDRIVE_TOKEN})
             assert not hooks.json()["data"], hooks.json()  # deleted by the disconnect
+
+            # From a terminal: the printed URL is opened in a browser that has no cookie of ours.
+            cid = _connect_from_terminal(stack.env, stack.quo.url, pd_url)
+            shown = web.get(f"/api/connections/{cid}").json()
+            assert shown["status"] == "active" and shown["crm_base_url"] == pd_url, shown
     print(f"whole run {time.monotonic() - started:.1f}s")
+
+
+def _connect_from_terminal(env: dict[str, str], quo_url: str, pd_url: str) -> str:
+    args = ["connect", "pipedrive", "--oauth", "--quo-api-key", QUO_KEY, "--quo-base-url",
+            quo_url, "--json"]  # fmt: skip
+    proc = subprocess.Popen(
+        [*switchboard_command(), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        url = ""
+        while not url:
+            line = proc.stderr.readline()
+            assert line, "the CLI ended without printing a sign-in URL"
+            url = line.strip() if line.startswith(f"{pd_url}/oauth/authorize?") else ""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        consent = httpx.post(f"{pd_url}/oauth/authorize", data={**query, "decision": "approve"})
+        back = httpx.get(consent.headers["location"])
+        assert back.status_code == 200 and "return to your terminal" in back.text, back.text
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    return str(json.loads(out)["connection_id"])
