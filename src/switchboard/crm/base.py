@@ -5,7 +5,8 @@
 - `ActivitySink`: log a call or a message (`write_note`), replace it, delete it, list what is
   there. A CRM keeps them as notes or as native records (call logs, a Calls module,
   communications): `CrmNote.activity` carries the facts a native record needs.
-- `ChangeFeed`: subscribe to people changes, unsubscribe, list, verify and parse a delivery.
+- `ChangeFeed`: subscribe to people changes, renew (for CRMs whose subscriptions expire),
+  unsubscribe, list, verify and parse a delivery.
 
 `CrmConnector` is all three plus identity and cleanup. Everything else — sync orchestration, the
 person → Quo contact mapping, dedupe, ordering, retries, rendering — lives in the core once. A
@@ -19,7 +20,7 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -44,6 +45,8 @@ class ConnectorConfig:
     transport: httpx.AsyncBaseTransport | None = None
     timeout: float = 30.0
     clock: Clock = SYSTEM_CLOCK
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The connection's effective settings (the common ones and the CRM's own)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,12 @@ class ChangeFeed(abc.ABC):
     @abc.abstractmethod
     async def unsubscribe(self, remote_id: str) -> None:
         """Delete a webhook we created; an already-deleted one is not an error."""
+
+    async def renew_subscription(self, remote_id: str) -> bool:
+        """Keep a subscription that expires alive (the scheduled webhook check calls this for
+        every stored one the CRM still lists); False when the CRM no longer has it, so it is
+        created anew. Default: subscriptions do not expire."""
+        return True
 
     @abc.abstractmethod
     async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:
