@@ -22,6 +22,7 @@ from switchboard.crm.base import (
     NoteRef,
     PeoplePage,
     Person,
+    StoredNote,
     WebhookSubscriptionInfo,
 )
 from switchboard.crm.zoho import _records, _webhooks
@@ -45,6 +46,7 @@ from switchboard.http import (
     limiter_key,
     make_limiter,
 )
+from switchboard.http.paging import offset_pages
 from switchboard.logs import get_logger
 
 log = get_logger(__name__)
@@ -61,6 +63,7 @@ BUDGET = "api"
 SLOW_BUDGET = "sync-slow"
 PAGE = 200  # Zoho's per_page maximum
 _ACCOUNT_BATCH = 100
+_LIST_PAGE = 200
 CHANNEL_TTL = timedelta(days=7)
 RENEW_BEFORE = timedelta(days=5)  # renew once fewer than 5 of the 7 days are left
 CREDITS_HEADER = "x-api-credits-remaining"
@@ -490,6 +493,34 @@ class ZohoConnector(CrmConnector):
             raise ZohoWriteError(provider="zoho", operation=operation, status=200,
                                  code=str(result.get("code")), message=str(result.get("message")),
                                  method="DELETE", path=path)  # fmt: skip
+
+    async def list_notes(self, person_id: str) -> list[StoredNote]:
+        """The person's Calls records and notes (its `Calls` and `Notes` related lists)."""
+        module, record_id = split_person_id(person_id)
+        stored: list[StoredNote] = []
+        for related, prefix in (("Calls", CALL_PREFIX), ("Notes", NOTE_PREFIX)):
+
+            async def page_of(start: int, related: str = related) -> list[dict[str, Any]]:
+                payload = await self._call(
+                    "GET", f"/{module}/{record_id}/{related}", f"{related.lower()}.list",
+                    params={"page": start // _LIST_PAGE + 1, "per_page": _LIST_PAGE},
+                )  # fmt: skip
+                return list(payload.get("data") or [])
+
+            async for page in offset_pages(page_of, _LIST_PAGE):
+                for item in page:
+                    is_call = prefix == CALL_PREFIX
+                    stored.append(
+                        StoredNote(
+                            id=prefix + str(item["id"]),
+                            title=item.get("Subject" if is_call else "Note_Title"),
+                            content=item.get("Description" if is_call else "Note_Content"),
+                            created_at=_records.parse_time(
+                                item.get("Call_Start_Time" if is_call else "Created_Time")
+                            ),
+                        )
+                    )
+        return stored
 
     # ------------------------------------------------------------------ change feed
 

@@ -75,6 +75,7 @@ OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/[^/]+/[^/]+", "Get Record"),
         ("PUT", r"/[^/]+/[^/]+", "Update Record"),
         ("DELETE", r"/[^/]+/[^/]+", "Delete Record"),
+        ("GET", r"/[^/]+/[^/]+/[^/]+", "Get Related Records"),
     ]
 ]
 
