@@ -4,11 +4,13 @@ module, Notes, the watch API)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -173,6 +175,7 @@ class ZohoConnector(CrmConnector):
         self._org_lock = asyncio.Lock()
         self._lead_companies: dict[str, str] = {}
         self._expiries: dict[str, datetime] = {}
+        self._server_offset = timedelta(0)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -205,11 +208,26 @@ class ZohoConnector(CrmConnector):
                     self.tokens.rejected(token)
                     continue
                 raise
+            self._note_server_time(response)
             left = response.headers.get(CREDITS_HEADER)
             if left is not None and left.strip().isdigit():
                 self.credits_left = int(left)
             return response
         raise AssertionError("unreachable")
+
+    def _note_server_time(self, response: httpx.Response) -> None:
+        """Zoho's clock, from the `Date` of its answers: channel expiries are judged by the
+        server (a week ahead of *its* now), whatever this machine's clock says."""
+        dates = response.headers.get_list("date")
+        if not dates:
+            return
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            server = parsedate_to_datetime(dates[-1])  # the last: a proxy may prepend its own
+            if server.tzinfo is not None:
+                self._server_offset = server - datetime.now(UTC)
+
+    def server_now(self) -> datetime:
+        return datetime.now(UTC) + self._server_offset
 
     async def _call(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
         response = await self._send(method, path, operation, **kwargs)
@@ -534,7 +552,7 @@ class ZohoConnector(CrmConnector):
         channel after an hour)."""
         channel_id = str(secrets.randbelow(2**62) + 2**62)
         token = _webhooks.new_token()
-        expiry = datetime.now(UTC) + CHANNEL_TTL - timedelta(minutes=1)
+        expiry = self.server_now() + CHANNEL_TTL - timedelta(minutes=1)
         body = {
             "watch": [
                 {
@@ -557,9 +575,9 @@ class ZohoConnector(CrmConnector):
         """PATCH the channel's expiry a week ahead when fewer than five days are left; False
         when Zoho no longer has it (NOT_SUBSCRIBED: expired or deleted)."""
         expiry = self._expiries.get(remote_id)
-        if expiry is not None and expiry - datetime.now(UTC) > RENEW_BEFORE:
+        if expiry is not None and expiry - self.server_now() > RENEW_BEFORE:
             return True
-        new_expiry = datetime.now(UTC) + CHANNEL_TTL - timedelta(minutes=1)
+        new_expiry = self.server_now() + CHANNEL_TTL - timedelta(minutes=1)
         body = {"watch": [{"channel_id": int(remote_id), "events": self._events(),
                            "channel_expiry": _records.zoho_time(new_expiry)}]}  # fmt: skip
         try:

@@ -48,4 +48,4 @@ def command(
         f"Zoho CRM emulator on http://{host}:{port}; access token {emu.default_token}; "
         "data centres by host or path prefix (/eu/crm/v8/...); control: /_emulator"
     )
-    serve(create_app(emu), host=host, port=port, log_level=log_level)
+    serve(create_app(emu), host=host, port=port, log_level=log_level, date_header=False)
