@@ -284,10 +284,10 @@ class _MemoryStore:
             row = self._rows.setdefault(key, _Row())
             return _Row(**row.__dict__)
 
-    def lease(self, key: str, now: float) -> bool:
+    def lease(self, key: str, now: float, spacing: float) -> bool:
         with self._lock:
             row = self._rows.setdefault(key, _Row())
-            if row.lease_until > now:
+            if row.lease_until > now or row.refreshed_at > now - spacing:
                 return False
             row.lease_until = now + LEASE_S
             return True
@@ -320,12 +320,18 @@ class _SqlStore:
             return _Row()
         return _Row(found.sealed, found.expires_at, found.refreshed_at, found.lease_until)
 
-    def lease(self, key: str, now: float) -> bool:
+    def lease(self, key: str, now: float, spacing: float) -> bool:
+        """Taken atomically, and only if nobody refreshed within `spacing` (a caller that read
+        the row before someone else's refresh landed must not refresh again)."""
         self._ensure(key)
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(TOKENS)
-                .where(TOKENS.c.key == key, TOKENS.c.lease_until <= now)
+                .where(
+                    TOKENS.c.key == key,
+                    TOKENS.c.lease_until <= now,
+                    TOKENS.c.refreshed_at <= now - spacing,
+                )
                 .values(lease_until=now + LEASE_S)
             ).rowcount
         return bool(taken)
@@ -358,8 +364,10 @@ class AccessTokens:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = SYSTEM_CLOCK,
         timeout: float = 30.0,
+        min_refresh_interval_s: float = MIN_REFRESH_INTERVAL_S,
     ) -> None:
         self.grant = parse_credential(credential)
+        self.min_refresh_interval_s = min_refresh_interval_s
         self._static = None if self.grant else credential.strip()
         self._store: _MemoryStore | _SqlStore = (
             _SqlStore(database_url) if database_url and self.grant else _MemoryStore()
@@ -393,34 +401,31 @@ class AccessTokens:
     async def _obtain(self) -> str:
         assert self.grant is not None
         key, fernet = self.grant.key, self.grant.fernet()
-        deadline = self._wall() + LEASE_S + 5
+        interval = self.min_refresh_interval_s
+        deadline = self._wall() + interval + LEASE_S + 5
         while True:
             row = await run_on(_THREADS, self._store.read, key)
             token = self._unseal(fernet, row.sealed)
             now = self._wall()
-            fresh = token is not None and row.expires_at - now > REFRESH_MARGIN_S
-            if fresh and token != self._rejected:
+            live = token is not None and token != self._rejected and row.expires_at > now
+            since_refresh = now - row.refreshed_at
+            # Fresh, or refreshed a moment ago (by anyone): use it rather than spend a refresh.
+            if live and (row.expires_at - now > REFRESH_MARGIN_S or since_refresh < interval):
                 assert token is not None
                 self._cached = (token, row.expires_at)
                 return token
-            too_soon = now - row.refreshed_at < MIN_REFRESH_INTERVAL_S
-            if too_soon and token is not None and row.expires_at > now:
-                # Refreshed a moment ago (by anyone): use it rather than spend another refresh.
-                self._cached = (token, row.expires_at)
-                self._rejected = None
-                return token
-            if not too_soon and await run_on(_THREADS, self._store.lease, key, now):
+            wait = interval - since_refresh
+            if wait <= 0 and await run_on(_THREADS, self._store.lease, key, now, interval):
                 return await self._refresh(key, fernet)
             if self._wall() > deadline:
                 raise ApiError(
                     provider="zoho",
                     operation="oauth.token",
                     status=None,
-                    message="no Zoho access token: another process holds the refresh lease",
+                    message="no Zoho access token: refreshes are spaced and another process "
+                    "holds the refresh lease",
                 )
-            await self._clock.sleep(
-                min(1.0, max(0.05, MIN_REFRESH_INTERVAL_S - (now - row.refreshed_at)))
-            )
+            await self._clock.sleep(min(1.0, max(0.05, wait)))
 
     async def _refresh(self, key: str, fernet: Fernet) -> str:
         assert self.grant is not None
