@@ -1,7 +1,7 @@
 """`switchboard demo --crm <crm>` end to end: a real run in a child process, checked through its
-JSON report. One harness for every CRM: Attio, Pipedrive, Zoho CRM, and the tiny CRM defined only in the tests
-(`tests/crm/tiny`, found by the child through SWITCHBOARD_CRM_MODULES) — connection, setup
-(webhooks at both emulators), initial sync and the activity pipeline for each."""
+JSON report. One harness for every CRM: Attio, Pipedrive, Zoho CRM, and the tiny CRM defined
+only in the tests (`tests/crm/tiny`, found by the child through SWITCHBOARD_CRM_MODULES) —
+connection, setup (webhooks at both emulators), initial sync and the activity pipeline for each."""
 
 from __future__ import annotations
 
