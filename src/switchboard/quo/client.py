@@ -15,6 +15,9 @@ redactor, and scrubbed from every ApiError.
 Contact upsert (single and bulk with verification) lives in `switchboard.quo.contacts`; webhook
 subscription planning (≤ 10 phone numbers per webhook, replace = create new then delete old) in
 `switchboard.quo.webhooks`. Both are also reachable as methods here.
+
+Long because: it is the one interface over both of Quo's API generations (v1 and 2026-03-30) —
+each method is short, and splitting them by generation would split that interface.
 """
 
 from __future__ import annotations
