@@ -241,8 +241,8 @@ async def ensure_crm_webhook(
             connections.remove_subscription(db, info.crm, w.remote_id)
     stored = [w for w in stored if w.remote_id in remote_ids]
     renewed = 0
-    # A CRM whose subscriptions expire (Zoho's watch channels) extends them here, well before
-    # they lapse; one it no longer has (NOT_SUBSCRIBED) is created anew below.
+    # A CRM whose subscriptions expire (watch channels with an expiry) extends them here, before
+    # they lapse; one the CRM says is gone is created anew below.
     for w in list(stored):
         if not await crm.renew_subscription(w.remote_id):
             connections.remove_subscription(db, info.crm, w.remote_id)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,16 +16,14 @@ import phonenumbers
 
 from switchboard import phones
 from switchboard.crm.base import (
-    CrmChange,
     CrmConnector,
     CrmNote,
     NoteRef,
     PeoplePage,
     Person,
     StoredNote,
-    WebhookSubscriptionInfo,
 )
-from switchboard.crm.zoho import _records, _webhooks
+from switchboard.crm.zoho import _records
 from switchboard.crm.zoho._oauth import DATA_CENTRES, AccessTokens
 from switchboard.crm.zoho._records import (
     CALL_PREFIX,
@@ -36,6 +32,7 @@ from switchboard.crm.zoho._records import (
     split_person_id,
     to_person,
 )
+from switchboard.crm.zoho._watch import WatchChannels
 from switchboard.http import (
     SYSTEM_CLOCK,
     ApiClient,
@@ -66,8 +63,6 @@ SLOW_BUDGET = "sync-slow"
 PAGE = 200  # Zoho's per_page maximum
 _ACCOUNT_BATCH = 100
 _LIST_PAGE = 200
-CHANNEL_TTL = timedelta(days=7)
-RENEW_BEFORE = timedelta(days=5)  # renew once fewer than 5 of the 7 days are left
 CREDITS_HEADER = "x-api-credits-remaining"
 
 
@@ -109,7 +104,7 @@ class ZohoWriteError(ApiError):
     """A per-record failure inside a write answer's `data[]` (the answer itself was 2xx)."""
 
 
-class ZohoConnector(CrmConnector):
+class ZohoConnector(WatchChannels, CrmConnector):
     """One Zoho CRM org, through an access token or an OAuth grant (see `_oauth`).
 
     Every request sends `Authorization: Zoho-oauthtoken <access token>` from `AccessTokens`
@@ -539,104 +534,3 @@ class ZohoConnector(CrmConnector):
                         )
                     )
         return stored
-
-    # ------------------------------------------------------------------ change feed
-
-    def _events(self) -> list[str]:
-        return [f"{m}.all" for m in self.modules]
-
-    async def subscribe(self, target_url: str) -> WebhookSubscriptionInfo:
-        """One watch channel: a random 63-bit channel id (unique per connection; Zoho's ids
-        are per org), a random token (the secret every notification echoes), the enabled
-        modules' events, and an explicit expiry a week ahead (without one Zoho drops the
-        channel after an hour)."""
-        channel_id = str(secrets.randbelow(2**62) + 2**62)
-        token = _webhooks.new_token()
-        expiry = self.server_now() + CHANNEL_TTL - timedelta(minutes=1)
-        body = {
-            "watch": [
-                {
-                    "channel_id": int(channel_id),
-                    "events": self._events(),
-                    "channel_expiry": _records.zoho_time(expiry),
-                    "token": token,
-                    "notify_url": target_url,
-                    "return_affected_field_values": False,
-                    "notify_on_related_action": False,
-                }
-            ]
-        }
-        payload = await self._call("POST", "/actions/watch", "watch.enable", json_body=body)
-        _check_watch(payload, "watch.enable")
-        self._expiries[channel_id] = expiry
-        return WebhookSubscriptionInfo(channel_id, token, target_url)
-
-    async def renew_subscription(self, remote_id: str) -> bool:
-        """PATCH the channel's expiry a week ahead when fewer than five days are left; False
-        when Zoho no longer has it (NOT_SUBSCRIBED: expired or deleted)."""
-        expiry = self._expiries.get(remote_id)
-        if expiry is not None and expiry - self.server_now() > RENEW_BEFORE:
-            return True
-        new_expiry = self.server_now() + CHANNEL_TTL - timedelta(minutes=1)
-        body = {"watch": [{"channel_id": int(remote_id), "events": self._events(),
-                           "channel_expiry": _records.zoho_time(new_expiry)}]}  # fmt: skip
-        try:
-            payload = await self._call("PATCH", "/actions/watch", "watch.renew", json_body=body)
-            _check_watch(payload, "watch.renew")
-        except ApiError as exc:
-            if exc.code == "NOT_SUBSCRIBED":
-                self._expiries.pop(remote_id, None)
-                return False
-            raise
-        self._expiries[remote_id] = new_expiry
-        return True
-
-    async def unsubscribe(self, remote_id: str) -> None:
-        try:
-            await self._call(
-                "DELETE", "/actions/watch", "watch.delete", params={"channel_ids": remote_id}
-            )
-        except ApiError as exc:
-            if exc.code != "NOT_SUBSCRIBED":
-                raise
-        self._expiries.pop(remote_id, None)
-
-    async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:
-        """Live channels (Zoho lists no expired ones); their expiries are remembered for
-        `renew_subscription`."""
-        out: list[WebhookSubscriptionInfo] = []
-        page = 1
-        while True:
-            payload = await self._call(
-                "GET", "/actions/watch", "watch.list", params={"page": page, "per_page": 200}
-            )
-            for channel in payload.get("watch") or []:
-                if not isinstance(channel, dict) or "channel_id" not in channel:
-                    continue
-                cid = str(channel["channel_id"])
-                if expiry := _records.parse_time(channel.get("channel_expiry")):
-                    self._expiries[cid] = expiry
-                out.append(WebhookSubscriptionInfo(cid, None, str(channel.get("notify_url", ""))))
-            if not (payload.get("info") or {}).get("more_records"):
-                return out
-            page += 1
-
-    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
-        _webhooks.verify(raw_body, headers, secret)
-
-    def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> list[CrmChange]:
-        return _webhooks.parse(raw_body, headers)
-
-
-def _check_watch(payload: Any, operation: str) -> None:
-    """A watch answer with a failed item (202) raises with that item's code."""
-    for item in payload.get("watch") or [] if isinstance(payload, dict) else []:
-        if isinstance(item, dict) and item.get("status") == "error":
-            raise ApiError(
-                provider="zoho",
-                operation=operation,
-                status=202,
-                code=str(item.get("code")),
-                message=str(item.get("message") or "watch failed"),
-                body=json.loads(json.dumps(item.get("details") or {})),
-            )
