@@ -10,7 +10,8 @@ attempt that was killed at any instruction — converges on one note with the wa
 1. **Unchanged** — the record's note already holds this content hash: no CRM request.
 2. **Recover** — a write intent is still set: an earlier attempt got as far as (maybe) creating
    a note and died before recording its id. The person's notes are listed; a note the record
-   does not know, with this note's title and back-dated `created_at`, whose content hashes to
+   does not know, with this note's title and back-dated `created_at` (as the connector lists
+   them, `CrmConnector.as_listed`), whose content hashes to
    the pending intent, is an orphan of that attempt. If the intent is the content wanted now,
    the orphan is adopted as the current note; otherwise it is queued for deletion and the
    wanted content written. (The hash check matters: another call or text with the same contact
@@ -321,6 +322,7 @@ async def _recover(
         await run_db(_update, db, key, pending_hash=None, pending_since=None)
         return False, []
     known = {rec.note_id, *rec.stale}
+    listed = connector.as_listed(note)
     # An orphan is a note this record does not know that holds exactly what the interrupted
     # attempt meant to write (its hash is the pending intent). Title and back-dated timestamp
     # alone are not enough: another call or text with the same contact and line in the same
@@ -330,8 +332,8 @@ async def _recover(
             n
             for n in existing
             if n.id not in known
-            and n.title == note.title
-            and _same_instant(n.created_at, note.created_at)
+            and n.title == listed.title
+            and _same_instant(n.created_at, listed.created_at)
             and _as_written(n, note) == rec.pending_hash
         ),
         key=lambda n: n.id,
@@ -356,11 +358,12 @@ async def _recover(
 
 
 def _as_written(existing: ExistingNote, note: CrmNote) -> str:
-    """The content hash `existing` would have had if we wrote it for `note`'s person and time."""
+    """The content hash `existing` would have had if we wrote it for `note`'s person and time
+    (its title, as listed, already matched `note`'s as the CRM lists it)."""
     return content_hash(
         CrmNote(
             person_id=note.person_id,
-            title=existing.title or "",
+            title=note.title,
             content=existing.content or "",
             created_at=note.created_at,
             content_format=note.content_format,

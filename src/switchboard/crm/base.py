@@ -208,6 +208,12 @@ class ActivitySink(abc.ABC):
         without it a duplicate is possible if the process dies in that window."""
         return None
 
+    def as_listed(self, note: CrmNote) -> StoredNote:
+        """How `list_notes` shows `note` once written (crash recovery compares the two): a CRM
+        that stores the title otherwise (emoji dropped) or cannot back-date a note (None: no
+        time to compare) says so here. Default: as written."""
+        return StoredNote(id="", title=note.title, content=note.content, created_at=note.created_at)
+
     async def complete_note(self, note_id: str, note: CrmNote) -> None:
         """Finish a record the core found current (adopted by crash recovery, or unchanged):
         a write that takes more than one request (a call log, then its recording upload) may

@@ -507,6 +507,16 @@ class ZohoConnector(WatchChannels, CrmConnector):
                                  code=str(result.get("code")), message=str(result.get("message")),
                                  method="DELETE", path=path)  # fmt: skip
 
+    def as_listed(self, note: CrmNote) -> StoredNote:
+        """A call as its Calls record lists (subject without emoji, its start to the second); a
+        note has no time of its own to compare (Zoho stamps it when written)."""
+        facts = note.activity
+        at = None
+        if facts is not None and facts.kind == "call":
+            at = facts.started_at or note.created_at
+        title = _records.plain_subject(note.title)
+        return StoredNote(id="", title=title, content=note.content, created_at=at)
+
     async def list_notes(self, person_id: str) -> list[StoredNote]:
         """The person's Calls records and notes (its `Calls` and `Notes` related lists)."""
         module, record_id = split_person_id(person_id)
@@ -528,9 +538,10 @@ class ZohoConnector(WatchChannels, CrmConnector):
                             id=prefix + str(item["id"]),
                             title=item.get("Subject" if is_call else "Note_Title"),
                             content=item.get("Description" if is_call else "Note_Content"),
-                            created_at=_records.parse_time(
-                                item.get("Call_Start_Time" if is_call else "Created_Time")
-                            ),
+                            # A note's time is when it was written, not the text's.
+                            created_at=_records.parse_time(item.get("Call_Start_Time"))
+                            if is_call
+                            else None,
                         )
                     )
         return stored
