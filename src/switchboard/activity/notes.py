@@ -30,7 +30,9 @@ upload was cut off gets it). A kill between 5 and
 6 leaves the old note in `stale_note_ids`; the re-run deletes it (1 then 6). A kill before 3
 did nothing at the CRM. Enrichment therefore replaces a note (create new, then delete old)
 only when the content changed, and a failure between create and delete leaves a note rather
-than none.
+than none. A CRM that updates records in place (`CrmConnector.updates_in_place`, e.g. a Calls
+module) gets `replace_note` at step 4 instead: the record keeps its id, a re-run repeats the
+idempotent update, and nothing becomes stale.
 
 Work on one resource is serialised by the activity queue (partitioned by call/message id), so
 no two `sync_note` calls for the same record run at the same time.
@@ -261,7 +263,10 @@ async def sync_note(
         # request: whenever the record is current, the connector may finish it.
         await connector.complete_note(note_id, note)
     else:
-        ref = await connector.write_note(note)
+        if rec.note_id and connector.updates_in_place:
+            ref = await connector.replace_note(rec.note_id, note)
+        else:
+            ref = await connector.write_note(note)
         _chaos_exit("after_note_create")
         previous, stale = await run_db(_record_written, db, key, ref.id, digest)
         action = "replaced" if previous else "created"

@@ -194,6 +194,10 @@ class PeopleSource(abc.ABC):
 class ActivitySink(abc.ABC):
     """Where calls and messages land."""
 
+    updates_in_place: bool = False
+    """The core changes a logged activity with `replace_note` (which updates the record and
+    keeps its id) instead of writing a new one and deleting the old one."""
+
     @abc.abstractmethod
     async def write_note(self, note: CrmNote) -> NoteRef:
         """Log a call or message on the person (a note, or a native record)."""

@@ -116,6 +116,7 @@ class ZohoConnector(WatchChannels, CrmConnector):
     """
 
     name = "zoho"
+    updates_in_place = True  # a Calls record (or a note) is updated, keeping its id
 
     def __init__(
         self,
