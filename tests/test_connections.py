@@ -76,8 +76,10 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
         "default_region": "gb",
         "enabled_lines": ["PN2", "PN1", "PN1"],
         "event_kinds": ["messages", "calls"],
+        "quo_contact_policy": "quo_edits_to_crm",
     }
     updated = connections.update_settings(db, info.id, change)
+    assert updated.settings["quo_contact_policy"] == "quo_edits_to_crm"
     assert updated.settings["default_region"] == "GB"
     assert updated.settings["enabled_lines"] == ["PN1", "PN2"]
     assert updated.settings["event_kinds"] == ["calls", "messages"]
@@ -91,6 +93,7 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
         {"auto_create_people": 1},
         {"create_without_phone": "no"},
         {"sync_objects": [""]},
+        {"quo_contact_policy": "quo_wins"},
     ):
         with pytest.raises(connection_settings.InvalidSettings):
             connections.update_settings(db, info.id, bad)

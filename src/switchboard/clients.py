@@ -12,7 +12,11 @@ API call counter). `build_quo_client` / `build_crm_connector` build from explici
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from typing import Any
+
+import httpx
 
 from switchboard import context
 from switchboard.connections import (
@@ -23,6 +27,9 @@ from switchboard.connections import (
 )
 from switchboard.crm import registry
 from switchboard.crm.base import ConnectorConfig, CrmConnector
+from switchboard.http.bearer import FreshBearerTransport
+from switchboard.oauth.signin import oauth_endpoints
+from switchboard.oauth.tokens import TokenKeeper, token_status
 from switchboard.quo.client import QuoClient
 
 
@@ -54,11 +61,20 @@ def build_quo_client(api_key: str, base_url: str, **options: Any) -> QuoClient:
 
 def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
     """The CRM connector for this connection (decrypted token, counted, shared budgets).
-    `overrides` replace `ConnectorConfig` fields (retry, transport, ...)."""
+    `overrides` replace `ConnectorConfig` fields (retry, transport, ...). A connection signed in
+    with OAuth gets its access token per request from the process's `TokenKeeper`."""
     ctx = context.current()
     db, box, settings, counter = ctx.db, ctx.box, ctx.settings, ctx.api_counter
     info = get_connection(db, connection_id, with_webhooks=False)
     creds = load_credentials(db, box, connection_id)
+    if token_status(db, connection_id) is not None:
+        keeper = token_keeper()
+
+        async def tokens(stale: str | None) -> str:
+            return await keeper.access_token(connection_id, info.crm, stale)
+
+        inner = overrides.get("transport") or httpx.AsyncHTTPTransport()
+        overrides["transport"] = FreshBearerTransport(inner, tokens)
     return build_crm_connector(
         info.crm,
         creds.crm_token,
@@ -69,6 +85,23 @@ def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
         settings=info.settings,
         **overrides,
     )
+
+
+_keeper: tuple[object, TokenKeeper] | None = None
+
+
+def token_keeper() -> TokenKeeper:
+    """The process's `TokenKeeper` (one per started runtime)."""
+    global _keeper
+    ctx = context.current()
+    if _keeper is None or _keeper[0] is not ctx:
+        settings = ctx.settings
+        owner = settings.executor_id or f"{socket.gethostname()}-{os.getpid()}"
+        keeper = TokenKeeper(
+            ctx.db, ctx.box, lambda crm: oauth_endpoints(settings, crm), owner=owner
+        )
+        _keeper = (ctx, keeper)
+    return _keeper[1]
 
 
 def build_crm_connector(crm: str, token: str, base_url: str, **config: Any) -> CrmConnector:
@@ -109,3 +142,5 @@ def forget(connection_id: str | None = None) -> None:
     for key in [k for k in _cache if connection_id is None or k[0] == connection_id]:
         _cache.pop(key, None)
         _locks.pop(key, None)
+    if _keeper is not None:
+        _keeper[1].forget(connection_id)

@@ -7,8 +7,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OAuthClient(BaseModel):
+    """The OAuth app registered at one CRM for this deployment. `authorize_url` / `token_url`
+    override the CRM's public endpoints (its registry record), e.g. to sign in at an emulator."""
+
+    client_id: str
+    client_secret: SecretStr
+    authorize_url: str | None = None
+    token_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -56,6 +66,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8400", description="Base URL the providers post webhooks to."
     )
     quo_webhooks_version: Literal["v1", "v2"] = "v1"
+    oauth_clients: dict[str, OAuthClient] = Field(
+        default_factory=dict,
+        description='JSON: the OAuth app per CRM, e.g. {"<crm>": {"client_id": "...", '
+        '"client_secret": "..."}}. Redirect URI: <public_url>/oauth/callback.',
+    )
     redis_url: str | None = Field(
         default=None, description="Optional Redis URL for the shared rate-limit buckets."
     )

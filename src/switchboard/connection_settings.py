@@ -11,6 +11,10 @@ The common settings:
 - `click_to_call_window_minutes` (10): an outgoing call to a clicked number from the clicked line
   this soon after the click is logged on the clicked person.
 - `click_to_call_default_line` (null = the first line): the line the call page offers first.
+- `quo_contact_policy` ("crm_wins"): what an edit or deletion made in Quo to a contact
+  Switchboard synced does — `crm_wins` (the CRM's values are written back at once, a deleted
+  contact is re-created) or `quo_edits_to_crm` (name, phone and email edits go to the CRM
+  person; a deletion unlinks). Needs the dated Quo webhooks (`contact.*` events).
 
 The common settings are one pydantic model, `CommonSettings`. A CRM may add settings of its own:
 its registry record's `settings` model (pydantic, every field with a default); a connection's
@@ -25,7 +29,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
@@ -35,6 +39,7 @@ from switchboard.quo.kinds import EVENT_KINDS
 
 QUO_EVENT_KINDS = EVENT_KINDS
 QUO_WEBHOOK_GENERATIONS = ("v1", "2026-03-30")
+QUO_CONTACT_POLICIES = ("crm_wins", "quo_edits_to_crm")
 
 #: A Quo phone-number id ("PN" + letters and digits).
 LINE_ID = re.compile(r"^PN[A-Za-z0-9]{1,62}$")
@@ -88,6 +93,8 @@ class CommonSettings(BaseModel):
     # the call page offers first (null: the first line; a user's own choice is remembered).
     click_to_call_window_minutes: int | float = 10
     click_to_call_default_line: str | None = None
+    # Two-way contacts (`switchboard.sync.quo_edits`): what an edit made in Quo does.
+    quo_contact_policy: Literal["crm_wins", "quo_edits_to_crm"] = "crm_wins"
 
     @field_validator("default_region", mode="before")
     @classmethod
@@ -151,6 +158,13 @@ class CommonSettings(BaseModel):
         if value is not None and not (isinstance(value, str) and LINE_ID.match(value)):
             raise ValueError("click_to_call_default_line must be a Quo line id (PN...) or null")
         return value
+
+    @field_validator("quo_contact_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> str:
+        if value not in QUO_CONTACT_POLICIES:
+            raise ValueError(f"quo_contact_policy must be one of {QUO_CONTACT_POLICIES}")
+        return str(value)
 
     @field_validator("sync_objects", mode="before")
     @classmethod

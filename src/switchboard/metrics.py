@@ -98,7 +98,7 @@ class DatabaseCollector(Collector):
 def _collect(rt: Any) -> Iterator[Any]:
     from sqlalchemy import func, select, text
 
-    from switchboard.store.models import ApiCallCount, Event, SyncRun
+    from switchboard.store.models import ApiCallCount, Connection, Event, SyncRun
 
     events = GaugeMetricFamily(
         "switchboard_events", "Ledger events by provider and status.", labels=["provider", "status"]
@@ -124,6 +124,11 @@ def _collect(rt: Any) -> Iterator[Any]:
         "done / total of the running sync (0..1).",
         labels=["connection"],
     )
+    conns = GaugeMetricFamily(
+        "switchboard_connection_status",
+        "1 for each connection's current status (needs_reauth: sign in at the CRM again).",
+        labels=["connection", "crm", "status"],
+    )
     depth = GaugeMetricFamily(
         "switchboard_queue_depth", "DBOS workflows waiting or running.", labels=["queue", "status"]
     )
@@ -143,6 +148,12 @@ def _collect(rt: Any) -> Iterator[Any]:
         ):
             req.add_metric([provider], float(total or 0))
             r429.add_metric([provider], float(t429 or 0))
+        for cid, crm, status in s.execute(
+            select(Connection.id, Connection.crm, Connection.status).where(
+                Connection.disconnected_at.is_(None)
+            )
+        ):
+            conns.add_metric([connection_label(cid), crm, status], 1.0)
         for run in s.execute(select(SyncRun).where(SyncRun.status == "running")).scalars():
             label = connection_label(run.connection_id)
             sync_done.add_metric([label], float(run.done))
@@ -161,7 +172,7 @@ def _collect(rt: Any) -> Iterator[Any]:
                 depth.add_metric([str(queue), str(status)], float(n))
     except Exception:  # DBOS has not created its tables yet (a process that never launched it)
         pass
-    yield from (events, req, r429, sync_done, sync_total, sync_ratio, depth)
+    yield from (events, req, r429, sync_done, sync_total, sync_ratio, conns, depth)
     for source in list(_family_sources):
         yield source(rt)
 

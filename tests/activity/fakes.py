@@ -123,6 +123,8 @@ class FakeCrm(CrmConnector):
             "title": note.title,
             "content": note.content,
             "created_at": note.created_at,
+            "activity": note.activity,
+            "settings": dict(note.settings),
         }
         if self.crash_after_write:
             self.crash_after_write -= 1

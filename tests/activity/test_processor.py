@@ -257,3 +257,29 @@ async def test_unknown_line_refreshes_the_line_list(
     assert plan["detail"]["participants"] == [CALLER]
     assert quo.requests.count("phone_numbers.list") == 2
     assert crm.notes_for("dana")[-1]["title"] == "☎️ Call 💼 Sales +15550100200 → +15550142231"
+
+
+async def test_the_call_owners_email_and_the_connection_settings_reach_the_crm(
+    db: Database, quo: FakeQuo, crm: FakeCrm
+) -> None:
+    svc = make_services(db, quo, crm)
+    svc.connection_settings = {"call_log_link": "deal"}
+    crm.add_person("dana", CALLER)
+    await run(svc, fixture("call.completed.answered-incoming"))
+    [note] = crm.notes_for("dana")
+    assert note["activity"].user_email == "sam@example.test"  # answeredBy, from the lines
+    assert note["settings"] == {"call_log_link": "deal"}
+    assert quo.requests == ["phone_numbers.list"]  # no request of its own
+
+
+async def test_an_owner_on_no_line_is_fetched_once_with_the_name(
+    db: Database, crm: FakeCrm
+) -> None:
+    quo = FakeQuo(phone_numbers=[{**fixture("_workspace-phone-numbers")["data"][0], "users": []}])
+    quo.users["USuser0001"] = {"id": "USuser0001", "firstName": "Sam", "email": "sam@q.test"}
+    crm.add_person("dana", CALLER)
+    for _ in range(2):
+        svc = make_services(db, quo, crm)
+        await run(svc, fixture("call.completed.answered-incoming"))
+    assert [n["activity"].user_email for n in crm.notes_for("dana")] == ["sam@q.test"]
+    assert quo.requests.count("users.get:USuser0001") == 1

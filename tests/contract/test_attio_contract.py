@@ -389,6 +389,31 @@ async def test_tasks_members_webhooks(api: Api) -> None:
     await api.call("DELETE", f"/v2/webhooks/{wid}", 404)
 
 
+async def test_self_for_workspace_and_member_tokens(api: Api) -> None:
+    """`GET /v2/self` answers exactly Attio's current shape (the stored document plus
+    `token_level`, nothing else) for a workspace token and a member token."""
+    for level in ("workspace", "member"):
+        issued = await api.control("POST", "/workspaces/default/tokens", json={"level": level})
+        auth = {"Authorization": f"Bearer {issued['token']}"}
+        me = await api.call("GET", "/v2/self", headers=auth)
+        assert me["token_level"] == level and me["active"] is True
+        assert me["sub"] == me["workspace_id"] == issued["workspace_id"]
+        assert me["exp"] is None and me["aud"] == me["client_id"]
+
+
+async def test_self_for_an_expiring_oauth_token(api: Api) -> None:
+    await api.control("PUT", "/oauth", json={"access_token_lifetime_s": 600})
+    code = (await api.control("POST", "/workspaces/default/oauth/codes", json={}))["code"]
+    form = {"grant_type": "authorization_code", "code": code, "client_id": "app-1"}
+    token = (await api.client.post("/oauth/token", data=form)).json()
+    me = await api.call(
+        "GET", "/v2/self", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
+    assert me["client_id"] == "app-1" and me["token_level"] == "workspace"
+    assert 590 <= me["exp"] - me["iat"] <= 601
+    await api.control("PUT", "/oauth", json={"access_token_lifetime_s": None})
+
+
 async def test_auth_errors(api: Api) -> None:
     for method, path in [("GET", "/v2/self"), ("GET", "/v2/objects"), ("GET", "/v2/notes")]:
         resp = await api.client.request(method, path, headers={"Authorization": "Bearer wrong"})
@@ -425,6 +450,32 @@ def test_the_validator_is_not_vacuous() -> None:
             validate("GET", path, 200, bad)
     with pytest.raises(jsonschema.ValidationError):
         validate("GET", path, 404, {"status_code": 404, "type": "x", "code": "not_found"})
+    me = {
+        "active": True,
+        "scope": "s",
+        "client_id": "c",
+        "token_type": "Bearer",
+        "exp": None,
+        "iat": 1,
+        "sub": MISSING,
+        "aud": "c",
+        "iss": "attio.com",
+        "authorized_by_workspace_member_id": MISSING,
+        "workspace_id": MISSING,
+        "workspace_name": "w",
+        "workspace_slug": "w",
+        "workspace_logo_url": None,
+        "token_level": "member",
+    }
+    validate("GET", "/v2/self", 200, me)
+    validate("GET", "/v2/self", 200, {"active": False})
+    for bad_self in (
+        {k: v for k, v in me.items() if k != "token_level"},
+        {**me, "token_level": "user"},
+        {**me, "extra": 1},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate("GET", "/v2/self", 200, bad_self)
 
 
 def test_every_served_operation_was_covered(request: pytest.FixtureRequest) -> None:
@@ -462,4 +513,6 @@ _SUITE = [
     "test_notes",
     "test_tasks_members_webhooks",
     "test_auth_errors",
+    "test_self_for_workspace_and_member_tokens",
+    "test_self_for_an_expiring_oauth_token",
 ]

@@ -247,6 +247,18 @@ async def test_call_logs(api: Api) -> None:
         "POST", "/v1/callLogs", 400, json={**body, "deal_id": 1, "lead_id": MISSING_LEAD}
     )
     await api.call("POST", "/v1/callLogs", 404, json={**body, "activity_id": 5_555_555})
+    member = await api.control(
+        "POST", "/companies/default/users", json={"name": "Mo", "email": "mo@example.test"}
+    )
+    issued = await api.control("POST", "/companies/default/tokens", json={"user_id": member["id"]})
+    admin = (await api.call("GET", "/v1/users/me"))["data"]["id"]
+    await api.call(  # a user without account-settings access logs only their own calls
+        "POST",
+        "/v1/callLogs",
+        403,
+        json={**body, "user_id": admin},
+        headers={"x-api-token": issued["token"]},
+    )
 
     got = await api.call("GET", f"/v1/callLogs/{log['id']}")
     assert got["data"]["person_id"] == ada["id"]
@@ -296,6 +308,8 @@ async def test_users(api: Api) -> None:
     )
     assert [u["name"] for u in found["data"]] == ["Sam Seller"]
     await api.call("GET", "/v1/users/find", 400)
+    listed = await api.call("GET", "/v1/users")
+    assert "sam@example.test" in [u["email"] for u in listed["data"]]
 
 
 async def test_webhooks(api: Api) -> None:

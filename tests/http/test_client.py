@@ -211,3 +211,17 @@ async def test_repeated_query_keys() -> None:
     client, _ = make_client(transport, FakeClock())
     await client.request("GET", "/v1/contacts", params={"externalIds": ["a", "b"]})
     assert requests[0].url.query == b"externalIds=a&externalIds=b"
+
+
+async def test_a_request_the_daily_budget_cannot_pay_is_not_sent() -> None:
+    clock = FakeClock()
+    transport, requests = scripted(httpx.Response(200, json={}), httpx.Response(200, json={}))
+    limiter = MemoryRateLimiter(RateLimit(100, daily=50), clock)
+    client, seen = make_client(transport, clock, limiters=limiter, unit_costs={"things.search": 40})
+    await client.request("GET", "/things", operation="things.search")
+    with pytest.raises(ApiError) as err:
+        await client.request("GET", "/things", operation="things.search")
+    assert (err.value.status, err.value.code) == (429, "daily_budget")
+    assert err.value.retry_after is not None and 0 < err.value.retry_after <= 86_400
+    assert len(requests) == len(seen) == 1
+    await client.request("GET", "/things", operation="things.get")  # 1 unit still fits

@@ -229,6 +229,8 @@ def sync_stack(
     seed: int = 5,
     extra_env: dict[str, str] | None = None,
     crm: str = "attio",
+    crm_args: tuple[str, ...] = (),
+    crm_port: int | None = None,
 ) -> Iterator[SyncStack]:
     serve_port = free_port()
     env = {
@@ -248,8 +250,8 @@ def sync_stack(
         attio = stack.enter_context(
             cli_server(
                 "emulate", crm, "--token", CRM_TOKENS[crm], "--allow-http-targets",
-                "--people", str(people), "--seed", str(seed),
-                ready_path="/_emulator/health",
+                "--people", str(people), "--seed", str(seed), *crm_args,
+                port=crm_port, ready_path="/_emulator/health",
             )
         )  # fmt: skip
         s = SyncStack(quo=quo, attio=attio, env=env, db_url=db_url, crm=crm)

@@ -142,8 +142,16 @@ def test_connection_show_and_settings(started: Any, conn: Any, client: TestClien
     )
     assert r.status_code == 200 and r.json()["connection"]["settings"]["auto_create_people"]
     assert r.json()["resubscribe_workflow_id"] is None
+    r = client.patch(
+        f"/api/connections/{conn.id}/settings",
+        json={"quo_contact_policy": "quo_edits_to_crm"},
+        headers=AUTH,
+    )
+    assert r.json()["connection"]["settings"]["quo_contact_policy"] == "quo_edits_to_crm"
     for bad in (
         {"nope": 1},
+        {"quo_contact_policy": "quo_wins"},
+        {"quo_contact_policy": None},
         {"default_region": "XX"},
         {"event_kinds": ["faxes"]},
         {"auto_create_people": "maybe"},

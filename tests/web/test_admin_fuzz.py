@@ -46,6 +46,7 @@ class Service:
     connection_id: str
     event_ids: list[str]
     failed_event_id: str
+    doomed_connection_id: str  # the one DELETE may disconnect (the others keep theirs)
 
 
 def build_service(tmp: Path) -> Iterator[Service]:
@@ -85,6 +86,10 @@ def build_service(tmp: Path) -> Iterator[Service]:
             rt.db, rt.box, connection_id=info.id, provider="attio", remote_id="WHfuzza",
             kind="people", url="u", events=["record.updated"], key="fuzz-attio-secret",
         )  # fmt: skip
+        doomed = connections.create_connection(
+            rt.db, rt.box, crm="attio", quo_api_key="fuzz-quo-key-2", crm_token="fuzz-token-2",
+            quo_base_url="http://quo.invalid", crm_base_url="http://attio.invalid",
+        )  # fmt: skip
         ids = []
         for i, status in enumerate(("processed", "ignored", "failed")):
             ev, _ = ledger.insert_event(
@@ -98,7 +103,8 @@ def build_service(tmp: Path) -> Iterator[Service]:
             )
             ledger.finish(rt.db, ev.id, status, reason=f"seeded {status}")
             ids.append(ev.id)
-        yield Service(rt, create_app(rt, bind_host="0.0.0.0"), info.id, ids, ids[-1])
+        app = create_app(rt, bind_host="0.0.0.0")
+        yield Service(rt, app, info.id, ids, ids[-1], doomed.id)
     finally:
         rt.stop()
 
@@ -119,7 +125,8 @@ def _real_ids(svc: Service, case: Any, pick: int) -> None:
     """Swap generated path ids for real ones (so handlers run past their lookups)."""
     params = case.path_parameters or {}
     if "connection_id" in params:
-        params["connection_id"] = svc.connection_id
+        doomed = case.method.upper() == "DELETE"
+        params["connection_id"] = svc.doomed_connection_id if doomed else svc.connection_id
     if "event_id" in params:
         params["event_id"] = svc.event_ids[pick % len(svc.event_ids)]
     if "provider" in params:
@@ -198,6 +205,9 @@ def test_openapi_lists_the_admin_api(service: Service) -> None:
         ("GET", "/api/events/{event_id}"),
         ("POST", "/api/events/{event_id}/replay"),
         ("GET", "/api/usage"),
+        ("POST", "/api/connections"),
+        ("DELETE", "/api/connections/{connection_id}"),
+        ("PUT", "/api/connections/{connection_id}/credentials"),
     ):
         assert want in paths, want
 

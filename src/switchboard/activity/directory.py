@@ -5,8 +5,9 @@ participant numbers are the workspace's own, and what the line and its users are
 is fetched once per connection and kept (in memory, and in `cache_entries` so a restarted worker
 does not fetch it again). It is refreshed when an event names a line we do not know (a line added
 since), at most once per `refresh_interval_s`. Users that are on no line are fetched one by one
-(`GET /v1/users/{id}`) and cached too. The AI agent (`SY...` ids) is "Sona" without a request:
-Quo answers 400 for those ids.
+(`GET /v1/users/{id}`) and cached too. Emails are kept beside the names (a CRM that gives call
+records an owner matches the Quo user by email). The AI agent (`SY...` ids) is "Sona" without a
+request: Quo answers 400 for those ids.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def user_display_name(user: dict[str, Any]) -> str | None:
 class _Workspace:
     lines: dict[str, dict[str, Any]] | None = None
     users: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
     unknown_users: set[str] = field(default_factory=set)
     refreshed_at: float = float("-inf")
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -116,19 +118,30 @@ class Directory:
             return None
         cached = self._cached(_USERS, user_id)
         if cached is not None:
-            name = cached.get("name")
+            name, email = cached.get("name"), cached.get("email")
         else:
             try:
-                name = user_display_name(await self._quo.get_user(user_id))
+                user = await self._quo.get_user(user_id)
             except (QuoNotFound, QuoRequestRefused) as exc:
                 log.info("quo_user_unresolved", user_id=user_id, error=str(exc))
-                name = None
-            self._store(_USERS, user_id, {"name": name})
+                user = {}
+            name, email = user_display_name(user), user.get("email")
+            self._store(_USERS, user_id, {"name": name, "email": email})
+        if isinstance(email, str) and email:
+            self._ws.emails[user_id] = email
         if name:
             self._ws.users[user_id] = name
         else:
             self._ws.unknown_users.add(user_id)
         return name
+
+    async def user_email(self, user_id: str | None) -> str | None:
+        """The Quo user's email (None for the AI agent and users Quo does not know)."""
+        if not user_id or is_ai_agent(user_id):
+            return None
+        if user_id not in self._ws.emails:
+            await self.user_name(user_id)
+        return self._ws.emails.get(user_id)
 
     def user_names_known(self) -> dict[str, str]:
         return dict(self._ws.users)
@@ -151,6 +164,8 @@ class Directory:
             }
             for user in pn.get("users") or []:
                 name = user_display_name(user)
+                if user.get("id") and user.get("email"):
+                    self._ws.emails[str(user["id"])] = str(user["email"])
                 if user.get("id") and name:
                     self._ws.users[str(user["id"])] = name
                     self._ws.unknown_users.discard(str(user["id"]))

@@ -20,7 +20,7 @@ one CRM search (none when the number is in the sync mapping) plus one note creat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,8 @@ class Services:
     crm: CrmConnector
     settings: ActivitySettings
     directory: Directory
+    connection_settings: Mapping[str, Any] = field(default_factory=dict)
+    """The connection's effective settings, handed to the CRM with each note it writes."""
 
 
 # ------------------------------------------------------------------------------ facts storage
@@ -318,6 +320,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
     lookups = await _lookups(svc, facts, rtype, rid, phones)
     detail["lookups"] = [lk.to_json() for lk in lookups]
     ctx_base = await _render_context(svc, facts)
+    activity = _activity_facts(facts, ctx_base.lines, await _owner_email(svc, facts))
     notes: list[dict[str, Any]] = []
     seen_people: set[str] = set()
     for lk in lookups:
@@ -344,7 +347,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
                 "title": rendered.title,
                 "content": rendered.body,
                 "created_at": created.isoformat() if created else None,
-                "activity": _activity_facts(facts, ctx_base.lines),
+                "activity": activity,
             }
         )
     if not notes:
@@ -444,9 +447,16 @@ async def plan_refresh(svc: Services, rtype: str, rid: str, *, trigger: str) -> 
     return await plan_resource(svc, facts, trigger=trigger)
 
 
+async def _owner_email(svc: Services, facts: F.Facts) -> str | None:
+    """The email of the Quo user a call belongs to (see `CallFacts.attributed_user_id`)."""
+    if not isinstance(facts, F.CallFacts):
+        return None
+    return await svc.directory.user_email(facts.attributed_user_id())
+
+
 # ------------------------------------------------------------------------------ writing
 def _activity_facts(
-    facts: F.CallFacts | F.MessageFacts, lines: Mapping[str, LineInfo]
+    facts: F.CallFacts | F.MessageFacts, lines: Mapping[str, LineInfo], user_email: str | None
 ) -> dict[str, Any]:
     """For CRMs that log calls and messages as native records (plain data: a DBOS step
     result; `write_note` turns the timestamps back into datetimes)."""
@@ -479,6 +489,7 @@ def _activity_facts(
         "answered": facts.was_answered,
         "has_voicemail": voicemail is not None,
         "media_urls": media,
+        "user_email": user_email,
     }
 
 
@@ -510,6 +521,7 @@ async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, 
         created_at=datetime.fromisoformat(created) if created else None,
         content_format=note_format(svc.crm),
         activity=_activity(planned),
+        settings=svc.connection_settings,
     )
     key = NoteKey(svc.connection_id, rtype, rid, note.person_id)
     return await sync_note(svc.db, svc.crm, key, note)

@@ -109,9 +109,7 @@ async def services_for(connection_id: str) -> Services:
 async def _default_services(connection_id: str) -> Services:
 
     db = runtime().db
-    settings = ActivitySettings.from_connection_settings(
-        await asyncio.to_thread(connections.get_settings_for, db, connection_id)
-    )
+    stored = await asyncio.to_thread(connections.get_settings_for, db, connection_id)
     quo_client, crm = await client_factories.clients_of(connection_id)
     quo = QuoClientReader(quo_client)
     return Services(
@@ -119,8 +117,9 @@ async def _default_services(connection_id: str) -> Services:
         connection_id=connection_id,
         quo=quo,
         crm=crm,
-        settings=settings,
+        settings=ActivitySettings.from_connection_settings(stored),
         directory=Directory(db, connection_id, quo),
+        connection_settings=stored,
     )
 
 

@@ -14,7 +14,8 @@ its rate budgets (a general shape: requests or token costs per window, daily bud
 concurrency), the note format it renders, its webhook codec, the connector factory, and — as
 dotted paths, so the product never imports an emulator — the emulator's CLI command and its
 hosting handle (demo, contract kit), and — optionally — how it proves a click on its own
-signed entry point (`signed_link_proof`, consulted by the call page).
+signed entry point (`signed_link_proof`, consulted by the call page) and how to link a person to
+its page in the CRM's web app (`record_url`, from the account facts the connection keeps).
 
 Adding a CRM: a package under `crm/` whose `provider` module exposes its `CrmProvider` record as
 `PROVIDER` (found by scanning `crm/`'s subpackages, so nothing else changes), a package under
@@ -77,13 +78,37 @@ class RateBudget:
 
 
 @dataclass(frozen=True)
+class OAuthSpec:
+    """A CRM's OAuth 2.0 authorization-code flow, as the core's `switchboard.oauth` runs it.
+
+    `authorize_url` / `token_url` are the provider's public endpoints (a deployment may point
+    them elsewhere, e.g. at an emulator, through `SWITCHBOARD_OAUTH_CLIENTS`). `pkce`: send an
+    S256 code challenge. `client_auth`: client credentials in the form body or HTTP Basic.
+    `expiring`: access tokens expire and come with a refresh token (refreshed before expiry);
+    `rotating_refresh`: each refresh answers a new refresh token that replaces the old one.
+    `base_url_field`: a token-response field naming the account's own API base URL (e.g. an
+    `api_domain`), used as the connection's CRM base URL.
+    """
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    scope_separator: str = " "
+    pkce: bool = False
+    client_auth: Literal["body", "basic"] = "body"
+    expiring: bool = False
+    rotating_refresh: bool = False
+    base_url_field: str | None = None
+    authorize_params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AuthSpec:
-    """How a CRM account authenticates. `regions` maps a data-centre name to its API base URL
-    (and, for OAuth, its accounts host) where the CRM has several."""
+    """How a CRM account authenticates: pasted token and/or OAuth (`oauth` says how).
+    `regions` maps a data-centre name to its API base URL where the CRM has several."""
 
     kinds: tuple[AuthKind, ...] = ("token",)
-    authorize_url: str | None = None
-    token_url: str | None = None
+    oauth: OAuthSpec | None = None
     regions: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -140,6 +165,11 @@ class LinkProofContext:
 #: (query parameters, context) → the clicked person's CRM id, or LinkProofRefused.
 SignedLinkProof = Callable[[Mapping[str, str], LinkProofContext], Awaitable[str]]
 
+#: (person record id, the CRM account's facts as `check_credentials` returned them and the
+#: connection keeps them) → the person's page in the CRM's web app, or None when the facts
+#: lack what the URL needs.
+RecordUrl = Callable[[str, Mapping[str, str]], str | None]
+
 
 @dataclass(frozen=True)
 class CrmProvider:
@@ -162,6 +192,9 @@ class CrmProvider:
     query parameters and returns the clicked person's id (raising LinkProofRefused); the call
     page then answers `GET /call/<connection>?<the CRM's parameters>`. None: link secret only."""
 
+    record_url: RecordUrl | None = None
+    """How to link a person to its page in the CRM (dashboard event rows). None: no links."""
+
     credential: str = "token"
     """What the secret a connection stores for this CRM is called in sentences ("token")."""
     token_rejected: str = ""
@@ -176,6 +209,14 @@ class CrmProvider:
     def rejected_sentence(self) -> str:
         """`token_rejected`, or the default built from the display name and the credential."""
         return self.token_rejected or f"{self.display_name} rejects the {self.credential}"
+
+    def person_url(self, record_id: str, account: Mapping[str, str]) -> str | None:
+        """The person's page in the CRM's web app (None when this CRM cannot say, or the
+        account's facts are not known); only http(s) URLs."""
+        if self.record_url is None or not record_id:
+            return None
+        url = self.record_url(record_id, account)
+        return url if url and url.startswith(("https://", "http://")) else None
 
     @property
     def token_env(self) -> str:

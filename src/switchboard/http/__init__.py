@@ -5,7 +5,8 @@
 - `ApiClient` (client.py): httpx.AsyncClient + limiter(s) + RetryPolicy + per-request hook.
 - `ApiError` (errors.py): the one exception; provider, status, provider code, message, body.
 - `RetryPolicy`, `parse_retry_after` (retry.py): what is retried and for how long.
-- `RateLimiter` and its stores (limiters.py): memory, SQL (SQLite/PostgreSQL), Redis.
+- `RateLimiter` and its stores (limiters.py): memory, SQL (SQLite/PostgreSQL), Redis; weighted
+  requests and daily budgets (`RateLimit.daily`, `DailyBudgetExhausted`).
 - `Clock`, `FakeClock` (clock.py): time, swappable in tests.
 - `token_pages`, `offset_pages` (paging.py): the two pagination shapes, walked once.
 """
@@ -14,6 +15,7 @@ from switchboard.http.client import ApiClient, RequestHook, RequestInfo, default
 from switchboard.http.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from switchboard.http.errors import ApiError
 from switchboard.http.limiters import (
+    DailyBudgetExhausted,
     MemoryRateLimiter,
     RateLimit,
     RateLimiter,
@@ -38,6 +40,7 @@ __all__ = [
     "ApiClient",
     "ApiError",
     "Clock",
+    "DailyBudgetExhausted",
     "FakeClock",
     "MemoryRateLimiter",
     "RateLimit",

@@ -10,16 +10,20 @@ Every provider client (Quo, each CRM) sends its requests through one ApiClient:
         limiters={"read": read_limiter, "write": write_limiter},
         budget_for=lambda method: "read" if method == "GET" else "write",
         hook=count_call,                       # RequestInfo -> None (sync or async)
+        unit_costs={"objects.search": 20},     # operation -> units it spends (default 1)
         transport=httpx.MockTransport(...),    # tests; default: real network
     )
     resp = await client.request("GET", "/v2/objects", operation="objects.list")
 
-For each attempt: take a slot and permit from the budget's limiter, send, hand the permit back
+For each attempt: take a slot and permit from the budget's limiter (weighing the operation's
+`unit_costs`, for providers that price operations), send, hand the permit back
 when the response (or network failure) is in (a cancelled attempt's permit lapses after the
 limiter's in-flight timeout), call the hook. 2xx/3xx return the httpx.Response. Retryable
 failures (see RetryPolicy) are retried with full-jitter backoff, or after `Retry-After` when the
 server sent one (which also pauses the shared limiter so other callers of the budget hold back).
-Everything else raises ApiError, scrubbed of every known secret.
+Everything else raises ApiError, scrubbed of every known secret. A request the limiter's daily
+budget cannot pay for is not sent: ApiError 429 with code `daily_budget` and `retry_after` set
+to the seconds until the budget resets.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import httpx
 
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
 from switchboard.http.errors import ApiError
-from switchboard.http.limiters import RateLimiter
+from switchboard.http.limiters import DailyBudgetExhausted, RateLimiter
 from switchboard.http.retry import RetryPolicy, parse_retry_after
 from switchboard.logs import get_logger, register_secret
 
@@ -101,8 +105,10 @@ class ApiClient:
         clock: Clock = SYSTEM_CLOCK,
         error_parser: ErrorParser = default_error_parser,
         rng: random.Random | None = None,
+        unit_costs: Mapping[str, int] | None = None,
     ) -> None:
         self.provider = provider
+        self.unit_costs = dict(unit_costs or {})
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.hook = hook
@@ -181,7 +187,7 @@ class ApiClient:
         attempt = 0
         while True:
             attempt += 1
-            permit = await limiter.acquire() if limiter is not None else None
+            permit = await self._acquire(limiter, op, method, path, attempt)
             t0 = self.clock.now()
             try:
                 response = await self.http.request(
@@ -229,6 +235,20 @@ class ApiClient:
                     await self.clock.sleep(delay)
                     continue
             raise self._error(response, op, method, path, attempt, retry_after)
+
+    async def _acquire(
+        self, limiter: RateLimiter | None, op: str, method: str, path: str, attempt: int
+    ) -> Any:
+        if limiter is None:
+            return None
+        try:
+            return await limiter.acquire(self.unit_costs.get(op, 1))
+        except DailyBudgetExhausted as exc:
+            raise ApiError(
+                provider=self.provider, operation=op, status=429, code="daily_budget",
+                message=str(exc), method=method, path=path, attempts=attempt - 1,
+                retry_after=exc.retry_after,
+            ) from None  # fmt: skip
 
     async def _release(self, limiter: RateLimiter | None, permit: Any) -> None:
         if limiter is None:

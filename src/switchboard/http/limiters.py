@@ -14,6 +14,14 @@ limiter here combines two rules, both kept atomically in a store all processes s
    a stalled process, a busy event loop or the network delivers them. In-flight permits of a
    process that died expire after `inflight_timeout`.
 
+Weights and a daily budget (for providers that price each operation in units of a budget):
+`acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
+slots long and its permit counts `units` times against `rate` (stores keep `units` rows or
+members per permit; `weighted_window=False` counts every request as 1 there). With
+`RateLimit.daily`, every acquire first charges its units to the key's counter for the current
+UTC day (`day_s`), atomically in the shared store; a request that would overspend it is not
+sent: `DailyBudgetExhausted` says how long until the budget resets.
+
 Spacing alone is only as good as the timing (a request delayed by more than the margin squeezes
 into the next window); the guard alone would send bursts. Together: ~`rate / (1 + margin)` per
 second when responses are fast, `rate / (period + latency)` when they are slow, never more than
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import uuid
 from dataclasses import dataclass
@@ -54,8 +63,9 @@ Permit = str | None
 class RateLimiter(Protocol):
     """What ApiClient needs from a limiter."""
 
-    async def acquire(self) -> Permit:
-        """Wait until this caller may send one request; returns the permit it holds."""
+    async def acquire(self, units: int = 1) -> Permit:
+        """Wait until this caller may send one request weighing `units`; returns the permit it
+        holds. Raises DailyBudgetExhausted when the key's daily budget cannot pay for it."""
 
     async def release(self, permit: Permit) -> None:
         """The request's response (or failure) arrived: its permit lapses one period later."""
@@ -73,6 +83,9 @@ class RateLimit:
         late_tolerance: a caller this late for its slot takes a fresh one.
         window_guard: also enforce the permit rule (see the module docstring).
         inflight_timeout: how long a permit that was never released stays valid.
+        daily: units per day (days of `day_s` seconds from the epoch: UTC days), or None.
+        weighted_window: spacing and window count a request's units; False: each request
+            counts 1 there (a provider that prices operations only against its daily budget).
     """
 
     rate: float
@@ -81,6 +94,9 @@ class RateLimit:
     late_tolerance: float = 0.02
     window_guard: bool = True
     inflight_timeout: float = 60.0
+    daily: float | None = None
+    day_s: float = 86_400.0
+    weighted_window: bool = True
 
     @property
     def interval(self) -> float:
@@ -89,6 +105,20 @@ class RateLimit:
     @property
     def max_permits(self) -> int:
         return max(1, int(self.rate))
+
+    def units_of(self, units: float) -> int:
+        """Whole units, at least 1 and at most a full window (a request that weighs more than
+        the window still goes out, alone)."""
+        return max(1, min(math.ceil(units), self.max_permits))
+
+
+class DailyBudgetExhausted(Exception):
+    """The key's daily budget cannot pay for this request; nothing was sent."""
+
+    def __init__(self, daily: float, retry_after: float) -> None:
+        super().__init__(f"daily budget of {daily:g} units spent; it resets in {retry_after:.0f} s")
+        self.daily = daily
+        self.retry_after = retry_after
 
 
 def limiter_key(provider: str, credential: str, budget: str = "default") -> str:
@@ -104,21 +134,38 @@ class _Limiter:
     clock: Clock
     max_reservations = 4
 
-    async def _reserve(self) -> float:
-        """Take the next spacing slot; return its time on `self.clock`."""
+    async def _reserve(self, units: int) -> float:
+        """Take the next spacing slot, `units` slots long; return its time on `self.clock`."""
         raise NotImplementedError
 
-    async def _enter(self, permit: str) -> float:
-        """Take a permit if fewer than `rate` are live: 0.0, else seconds to wait and retry."""
+    async def _enter(self, permit: str, units: int) -> float:
+        """Take a permit of `units` if live permits leave room for it within `rate`: 0.0,
+        else seconds to wait and retry."""
         raise NotImplementedError
 
     async def _lapse(self, permit: str) -> None:
         """Let `permit` expire one period from now."""
         raise NotImplementedError
 
-    async def acquire(self) -> Permit:
+    async def _charge_day(self, units: int) -> float:
+        """Charge `units` to today's budget: 0.0, or (nothing charged) seconds until it resets."""
+        raise NotImplementedError
+
+    def _day(self) -> tuple[int, float]:
+        """(today's number, seconds until tomorrow) on `self.clock`, days of `limit.day_s`."""
+        now = self.clock.now()
+        day = int(now // self.limit.day_s)
+        return day, (day + 1) * self.limit.day_s - now
+
+    async def acquire(self, units: int = 1) -> Permit:
+        cost = max(1, math.ceil(units))
+        if self.limit.daily is not None:
+            refused = await self._charge_day(cost)
+            if refused > 0:
+                raise DailyBudgetExhausted(self.limit.daily, refused)
+        units = self.limit.units_of(cost) if self.limit.weighted_window else 1
         for attempt in range(self.max_reservations):
-            slot = await self._reserve()
+            slot = await self._reserve(units)
             wait = slot - self.clock.now()
             if wait > 0:
                 await self.clock.sleep(wait)
@@ -127,9 +174,9 @@ class _Limiter:
                 break
         if not self.limit.window_guard:
             return None
-        permit = uuid.uuid4().hex
+        permit = uuid.uuid4().hex[:_PERMIT_ID_LEN]
         while True:
-            wait = await self._enter(permit)
+            wait = await self._enter(permit, units)
             if wait <= 0:
                 return permit
             # In-flight permits lapse when their response arrives, which may be any moment.
@@ -138,6 +185,14 @@ class _Limiter:
     async def release(self, permit: Permit) -> None:
         if permit is not None:
             await self._lapse(permit)
+
+
+# A permit of n units is stored as n rows or members: its id, then id+1 ... id+(n-1).
+_PERMIT_ID_LEN = 26
+
+
+def _unit_ids(permit: str, units: int) -> list[str]:
+    return [permit] + [f"{permit}+{n}" for n in range(1, units)]
 
 
 class MemoryRateLimiter(_Limiter):
@@ -150,7 +205,8 @@ class MemoryRateLimiter(_Limiter):
         self.limit = limit
         self.clock = clock
         self._tat = 0.0
-        self._permits: dict[str, float] = {}
+        self._permits: dict[str, tuple[float, int]] = {}  # permit -> (expires at, units)
+        self._spent: tuple[int, float] = (0, 0.0)  # (day, units charged that day)
         self._lock = threading.Lock()
 
     @classmethod
@@ -162,30 +218,43 @@ class MemoryRateLimiter(_Limiter):
                 limiter = cls._registry[key] = cls(limit, clock)
             return limiter
 
-    def reserve(self) -> float:
+    def reserve(self, units: int = 1) -> float:
         """Take the next spacing slot; returns how long to wait for it."""
         with self._lock:
             now = self.clock.now()
             slot = max(now, self._tat)
-            self._tat = slot + self.limit.interval
+            self._tat = slot + self.limit.interval * units
             return slot - now
 
-    async def _reserve(self) -> float:
-        return self.clock.now() + self.reserve()
+    async def _reserve(self, units: int) -> float:
+        return self.clock.now() + self.reserve(units)
 
-    async def _enter(self, permit: str) -> float:
+    async def _enter(self, permit: str, units: int) -> float:
         with self._lock:
             now = self.clock.now()
-            self._permits = {p: exp for p, exp in self._permits.items() if exp > now}
-            if len(self._permits) < self.limit.max_permits:
-                self._permits[permit] = now + self.limit.inflight_timeout
+            self._permits = {p: v for p, v in self._permits.items() if v[0] > now}
+            live = sum(u for _, u in self._permits.values())
+            if live + units <= self.limit.max_permits:
+                self._permits[permit] = (now + self.limit.inflight_timeout, units)
                 return 0.0
-            return min(self._permits.values()) - now
+            return min(exp for exp, _ in self._permits.values()) - now
 
     async def _lapse(self, permit: str) -> None:
         with self._lock:
             if permit in self._permits:
-                self._permits[permit] = self.clock.now() + self.limit.period
+                self._permits[permit] = (
+                    self.clock.now() + self.limit.period,
+                    self._permits[permit][1],
+                )
+
+    async def _charge_day(self, units: int) -> float:
+        day, until_tomorrow = self._day()
+        with self._lock:
+            spent = self._spent[1] if self._spent[0] == day else 0.0
+            if self.limit.daily is not None and spent + units > self.limit.daily:
+                return until_tomorrow
+            self._spent = (day, spent + units)
+            return 0.0
 
     async def pause(self, seconds: float) -> None:
         with self._lock:
@@ -228,7 +297,9 @@ class SqlRateLimiter(_Limiter):
     The slot is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`. A permit is taken in one
     short transaction serialised per key — by the bucket row's `FOR UPDATE` lock on PostgreSQL,
     by the database write lock (the transaction starts with its DELETE) on SQLite. Times are the
-    callers' wall clocks, read inside the transaction.
+    callers' wall clocks, read inside the transaction. The daily budget is a `rate_buckets` row
+    of its own (`<key>:day`: `tat` holds the units spent, `updated_at` the day's number),
+    charged and checked in one transaction.
     """
 
     def __init__(
@@ -245,6 +316,11 @@ class SqlRateLimiter(_Limiter):
             f"ON CONFLICT (key) DO UPDATE SET tat = {greatest}(rate_buckets.tat, :now) + :step, "
             "updated_at = :now RETURNING tat"
         )
+        self._charge_sql = text(
+            "INSERT INTO rate_buckets (key, tat, updated_at) VALUES (:key, :units, :day) "
+            "ON CONFLICT (key) DO UPDATE SET tat = CASE WHEN rate_buckets.updated_at = :day "
+            "THEN rate_buckets.tat + :units ELSE :units END, updated_at = :day RETURNING tat"
+        )
 
     def _update(self, offset: float, step: float) -> float:
         with self.engine.begin() as conn:
@@ -254,11 +330,11 @@ class SqlRateLimiter(_Limiter):
             ).scalar_one()
         return float(tat)
 
-    async def _reserve(self) -> float:
-        step = self.limit.interval
+    async def _reserve(self, units: int) -> float:
+        step = self.limit.interval * units
         return await run_on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
 
-    def _enter_sync(self, permit: str) -> float:
+    def _enter_sync(self, permit: str, units: int) -> float:
         with self.engine.begin() as conn:
             if not self._sqlite:
                 conn.execute(
@@ -278,28 +354,37 @@ class SqlRateLimiter(_Limiter):
                 ),
                 {"key": self.key, "now": now},
             ).one()
-            if int(live) < self.limit.max_permits:
+            if int(live) + units <= self.limit.max_permits:
+                exp = now + self.limit.inflight_timeout
                 conn.execute(
                     text(
                         "INSERT INTO rate_permits (key, permit, expires_at) "
                         "VALUES (:key, :permit, :exp)"
                     ),
-                    {"key": self.key, "permit": permit, "exp": now + self.limit.inflight_timeout},
+                    [
+                        {"key": self.key, "permit": unit, "exp": exp}
+                        for unit in _unit_ids(permit, units)
+                    ],
                 )
                 return 0.0
             return max(float(soonest) - now, 0.001)
 
-    async def _enter(self, permit: str) -> float:
-        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit)
+    async def _enter(self, permit: str, units: int) -> float:
+        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit, units)
 
     def _lapse_sync(self, permit: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE rate_permits SET expires_at = :exp "
-                    "WHERE key = :key AND permit = :permit"
+                    "UPDATE rate_permits SET expires_at = :exp WHERE key = :key "
+                    "AND (permit = :permit OR permit LIKE :units)"
                 ),
-                {"key": self.key, "permit": permit, "exp": self.clock.now() + self.limit.period},
+                {
+                    "key": self.key,
+                    "permit": permit,
+                    "units": permit + "+%",
+                    "exp": self.clock.now() + self.limit.period,
+                },
             )
 
     async def _lapse(self, permit: str) -> None:
@@ -308,6 +393,22 @@ class SqlRateLimiter(_Limiter):
     async def pause(self, seconds: float) -> None:
         # Reserving a zero-length slot at now+seconds pushes everyone's next slot past it.
         await run_on(_RELEASE_THREADS, self._update, seconds, 0.0)
+
+    def _charge_day_sync(self, units: int) -> float:
+        day, until_tomorrow = self._day()
+        with self.engine.begin() as conn:
+            args = {"key": f"{self.key}:day", "units": units, "day": day}
+            spent = float(conn.execute(self._charge_sql, args).scalar_one())
+            if self.limit.daily is not None and spent > self.limit.daily:
+                # Still inside the transaction (the row stays locked): take the charge back.
+                conn.execute(
+                    text("UPDATE rate_buckets SET tat = tat - :units WHERE key = :key"), args
+                )
+                return until_tomorrow
+        return 0.0
+
+    async def _charge_day(self, units: int) -> float:
+        return await run_on(_ACQUIRE_THREADS, self._charge_day_sync, units)
 
 
 _REDIS_RESERVE = """
@@ -325,9 +426,12 @@ return string.format('%.6f', slot - now)
 _REDIS_ENTER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local units = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now))
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], string.format('%.6f', now + tonumber(ARGV[2])), ARGV[3])
+if redis.call('ZCARD', KEYS[1]) + units <= tonumber(ARGV[1]) then
+  local exp = string.format('%.6f', now + tonumber(ARGV[2]))
+  redis.call('ZADD', KEYS[1], exp, ARGV[3])
+  for n = 1, units - 1 do redis.call('ZADD', KEYS[1], exp, ARGV[3] .. '+' .. n) end
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000) + 60000)
   return '0'
 end
@@ -338,8 +442,25 @@ return string.format('%.6f', math.max(tonumber(first[2]) - now, 0.001))
 _REDIS_LAPSE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZADD', KEYS[1], 'XX', string.format('%.6f', now + tonumber(ARGV[1])), ARGV[2])
+local exp = string.format('%.6f', now + tonumber(ARGV[1]))
+redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[2])
+for n = 1, tonumber(ARGV[3]) - 1 do redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[2] .. '+' .. n) end
 return 1
+"""
+
+_REDIS_CHARGE_DAY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local day_s = tonumber(ARGV[2])
+local day = math.floor(now / day_s)
+local key = KEYS[1] .. ':' .. day
+local spent = tonumber(redis.call('GET', key) or '0')
+if spent + tonumber(ARGV[1]) > tonumber(ARGV[3]) then
+  return string.format('%.6f', (day + 1) * day_s - now)
+end
+redis.call('INCRBYFLOAT', key, ARGV[1])
+redis.call('PEXPIRE', key, math.ceil(day_s * 1000) + 60000)
+return '0'
 """
 
 
@@ -351,23 +472,38 @@ class RedisRateLimiter(_Limiter):
 
         self.key = f"switchboard:rate:{key}"
         self.permits_key = f"switchboard:permits:{key}"
+        self.day_key = f"switchboard:day:{key}"
+        # A permit's units, for its lapse (the store keeps one member per unit).
+        self._units: dict[str, int] = {}
         self.limit = limit
         self.clock = clock
         self.redis: Any = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
         self._reserve_script = self.redis.register_script(_REDIS_RESERVE)
         self._enter_script = self.redis.register_script(_REDIS_ENTER)
         self._lapse_script = self.redis.register_script(_REDIS_LAPSE)
+        self._charge_day_script = self.redis.register_script(_REDIS_CHARGE_DAY)
 
-    async def _reserve(self) -> float:
-        wait = float(await self._reserve_script(keys=[self.key], args=[self.limit.interval, 0]))
+    async def _reserve(self, units: int) -> float:
+        step = self.limit.interval * units
+        wait = float(await self._reserve_script(keys=[self.key], args=[step, 0]))
         return self.clock.now() + wait
 
-    async def _enter(self, permit: str) -> float:
-        args: list[str | float] = [self.limit.max_permits, self.limit.inflight_timeout, permit]
-        return float(await self._enter_script(keys=[self.permits_key], args=args))
+    async def _enter(self, permit: str, units: int) -> float:
+        args: list[str | float] = [
+            self.limit.max_permits, self.limit.inflight_timeout, permit, units,
+        ]  # fmt: skip
+        wait = float(await self._enter_script(keys=[self.permits_key], args=args))
+        if wait <= 0:
+            self._units[permit] = units
+        return wait
 
     async def _lapse(self, permit: str) -> None:
-        await self._lapse_script(keys=[self.permits_key], args=[self.limit.period, permit])
+        units = self._units.pop(permit, 1)
+        await self._lapse_script(keys=[self.permits_key], args=[self.limit.period, permit, units])
+
+    async def _charge_day(self, units: int) -> float:
+        args = [units, self.limit.day_s, self.limit.daily or 0]
+        return float(await self._charge_day_script(keys=[self.day_key], args=args))
 
     async def pause(self, seconds: float) -> None:
         await self._reserve_script(keys=[self.key], args=[0, seconds])

@@ -231,8 +231,8 @@ class QuoClient:
     async def update_contact(
         self, contact_id: str, contact: ContactInput | dict[str, Any]
     ) -> Contact:
-        """`PATCH /v1/contacts/{id}` (200)."""
-        body = contact.to_api() if isinstance(contact, ContactInput) else contact
+        """`PATCH /v1/contacts/{id}` (200). A `ContactInput` is sent whole (`to_patch`)."""
+        body = contact.to_patch() if isinstance(contact, ContactInput) else contact
         return await self._data(
             Contact, "PATCH", f"/v1/contacts/{contact_id}", "contacts.update", json=body
         )

@@ -357,3 +357,45 @@ class ExecutorHeartbeat(Base):
     pid: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthToken(Base):
+    """A connection's OAuth tokens (encrypted) and the lock row of their refresh: whoever sets
+    `lock_owner` (while `lock_until` is past or empty) refreshes; the others wait for
+    `generation` to move and reuse the new access token. `failure` holds why a refresh failed
+    for good (the connection then needs re-authorisation)."""
+
+    __tablename__ = "oauth_tokens"
+
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    access_token_enc: Mapped[str] = mapped_column(Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    lifetime_s: Mapped[float | None] = mapped_column(Float, default=None)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    lock_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lock_until: Mapped[datetime | None] = mapped_column(default=None)
+    refreshed_at: Mapped[datetime | None] = mapped_column(default=None)
+    refreshes: Mapped[int] = mapped_column(Integer, default=0)
+    failure: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class OAuthAuthorization(Base):
+    """One sign-in at a CRM in progress: `state` (its primary key) is bound to the admin's
+    session by `session_hash`; the PKCE verifier and, after the callback, the tokens are
+    encrypted. `connection_id` is set when it re-authorises an existing connection. Single use:
+    `status` goes pending → authorized (tokens held) → used, or → failed."""
+
+    __tablename__ = "oauth_authorizations"
+
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64))
+    crm: Mapped[str] = mapped_column(String(32))
+    connection_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    redirect_uri: Mapped[str] = mapped_column(String(1000))
+    verifier_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    tokens_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow)

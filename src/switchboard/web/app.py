@@ -13,7 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from switchboard import __version__, failures, metrics
 from switchboard.http import ApiError
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, apidocs, callpage, quo_webhooks, security, webhooks
+from switchboard.web import (
+    admin,
+    admin_connections,
+    apidocs,
+    callpage,
+    oauth_routes,
+    quo_webhooks,
+    security,
+    webhooks,
+)
 
 log = get_logger("switchboard.web")
 
@@ -181,6 +190,8 @@ def create_app(
 
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(admin_connections.router)
+    app.include_router(oauth_routes.router)
     app.include_router(apidocs.router)
     metrics.add_family_source(failures.problems_family)  # the dashboard's health as numbers
     app.include_router(callpage.router)

@@ -6,14 +6,12 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from switchboard.crm.attio import AttioConnector, AttioOAuthToken, authorize_url, exchange_code
+from switchboard.crm.attio import AttioConnector
 from switchboard.crm.base import CrmNote, Person
-from switchboard.crypto import SecretBox
 from switchboard.http import ApiError, RequestInfo, RetryPolicy
 from switchboard.sync.contacts import people_to_contacts
 
@@ -370,68 +368,6 @@ async def test_changed_since_falls_back_to_scan_when_filter_refused() -> None:
     await connector.list_people_changed_since(datetime(2025, 1, 1))
     # The refusal is remembered: the second call goes straight to the scan.
     assert len(rec.requests) == 3
-
-
-async def test_oauth_exchange_and_sealing() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        form = parse_qs(request.content.decode())
-        if form["code"] == ["used"]:
-            return httpx.Response(
-                400, json={"error": "invalid_grant", "error_description": "code used"}
-            )
-        return httpx.Response(
-            200, json={"access_token": "oauth-access-abcdef", "token_type": "Bearer"}
-        )
-
-    transport = httpx.MockTransport(handler)
-    token = await exchange_code(
-        "code-1",
-        client_id="cid",
-        client_secret="csecret-123456",
-        redirect_uri="https://sb.example/oauth/attio",
-        oauth_url="https://attio-oauth.test",
-        transport=transport,
-    )
-    assert seen[0].url.path == "/oauth/token"
-    assert parse_qs(seen[0].content.decode()) == {
-        "grant_type": ["authorization_code"],
-        "code": ["code-1"],
-        "client_id": ["cid"],
-        "client_secret": ["csecret-123456"],
-        "redirect_uri": ["https://sb.example/oauth/attio"],
-    }
-    assert token.access_token.get_secret_value() == "oauth-access-abcdef"
-    assert "oauth-access-abcdef" not in repr(token)
-    box = SecretBox(b"k" * 32)
-    sealed = token.seal(box)
-    assert "oauth-access-abcdef" not in sealed
-    assert AttioOAuthToken.unseal(box, sealed) == token
-
-    with pytest.raises(ApiError) as info:
-        await exchange_code(
-            "used",
-            client_id="cid",
-            client_secret="csecret-123456",
-            redirect_uri="https://sb.example/oauth/attio",
-            oauth_url="https://attio-oauth.test",
-            transport=transport,
-        )
-    assert info.value.status == 400 and info.value.code == "invalid_grant"
-    assert "csecret-123456" not in str(info.value.body)
-
-
-def test_authorize_url() -> None:
-    url = authorize_url("cid", "https://sb.example/cb", "st4te")
-    assert url.startswith("https://app.attio.com/authorize?")
-    assert parse_qs(url.split("?", 1)[1]) == {
-        "client_id": ["cid"],
-        "response_type": ["code"],
-        "redirect_uri": ["https://sb.example/cb"],
-        "state": ["st4te"],
-    }
 
 
 async def test_find_by_phone_normalises_its_argument() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.crm.attio import AttioConnector, attio_limiters, exchange_code
+from switchboard.crm.attio import AttioConnector, attio_limiters
 from switchboard.crm.base import CrmNote
 from switchboard.emulators.attio import AttioEmulator
 from switchboard.emulators.common import ServerThread
-from switchboard.http import ApiError, RequestInfo
+from switchboard.http import RequestInfo
 from tests.crm.attio.conftest import TOKEN
 from tests.crm.kit import WebhookReceiver, fresh_phones
 
@@ -54,33 +54,37 @@ async def test_merge_fires_parseable_merged_events_and_losers_are_gone(
 
 
 async def test_oauth_code_exchange_gives_a_working_token(attio_server: Server) -> None:
+    """Attio's registry record drives the core's OAuth flow (endpoints pointed at the emulator)."""
+    from switchboard.config import OAuthClient
+    from switchboard.crm.attio.provider import PROVIDER
+    from switchboard.oauth import GrantRefused
+    from switchboard.oauth.flow import endpoints_for, exchange_code
+
     emu, server = attio_server
     emu.reset()
-    code = emu.issue_oauth_code(
-        emu.default_workspace, client_id="cid", redirect_uri="https://sb.example/cb"
-    )
-    token = await exchange_code(
-        code,
+    assert PROVIDER.auth.oauth is not None
+    client = OAuthClient(
         client_id="cid",
-        client_secret="client-secret-xyz",
-        redirect_uri="https://sb.example/cb",
-        oauth_url=server.url,
+        client_secret="client-secret-xyz",  # type: ignore[arg-type]
+        authorize_url=f"{server.url}/authorize",
+        token_url=f"{server.url}/oauth/token",
     )
-    connector = AttioConnector(token.access_token.get_secret_value(), server.url)
+    endpoints = endpoints_for("attio", PROVIDER.auth.oauth, client, "https://sb.example")
+    code = emu.issue_oauth_code(
+        emu.default_workspace, client_id="cid", redirect_uri=endpoints.redirect_uri
+    )
+    tokens = await exchange_code(endpoints, code, None)
+    assert tokens.refresh_token is None and tokens.expires_at is None  # as at Attio
+    connector = AttioConnector(tokens.access_token, server.url)
     try:
         facts = await connector.check_credentials()
         assert facts["workspace_id"] == emu.default_workspace.id
+        assert facts["token_level"] == "workspace"
     finally:
         await connector.aclose()
-    with pytest.raises(ApiError) as info:  # a code works once
-        await exchange_code(
-            code,
-            client_id="cid",
-            client_secret="client-secret-xyz",
-            redirect_uri="https://sb.example/cb",
-            oauth_url=server.url,
-        )
-    assert info.value.status == 400
+    with pytest.raises(GrantRefused) as info:  # a code works once
+        await exchange_code(endpoints, code, None)
+    assert info.value.code == "invalid_grant"
     assert code not in str(info.value) and "client-secret-xyz" not in str(info.value)
 
 

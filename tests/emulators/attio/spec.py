@@ -158,12 +158,29 @@ def template_for(method: str, path: str) -> str:
     return min(candidates, key=lambda t: t.count("{"))
 
 
+# Attio's current API answers `GET /v2/self` for an active token with `token_level` ("workspace"
+# or "member") besides the fields the stored document lists (see specs/PROVENANCE.md); current
+# clients require it. The active branch is checked closed: no field missing, none extra.
+TOKEN_LEVELS = ("workspace", "member")
+
+
+def _amend_current_api(method: str, template: str, status: int, schema: dict[str, Any]) -> None:
+    if (method, template, status) != ("GET", "/v2/self", 200):
+        return
+    for branch in schema["anyOf"]:
+        if "scope" in branch["properties"]:
+            branch["properties"]["token_level"] = {"type": "string", "enum": list(TOKEN_LEVELS)}
+            branch["required"].append("token_level")
+            branch["additionalProperties"] = False
+
+
 @functools.cache
 def _validator(method: str, template: str, status: int) -> jsonschema.Draft202012Validator | None:
     raw = response_schema(method, template, status)
     if raw is None:
         return None
     schema = json.loads(raw)
+    _amend_current_api(method, template, status, schema)
     if status >= 400:
         schema.get("properties", {}).get("code", {}).pop("enum", None)
     return jsonschema.Draft202012Validator(schema, format_checker=FORMATS)

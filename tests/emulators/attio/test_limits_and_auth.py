@@ -153,29 +153,64 @@ async def test_registered_oauth_client_must_authenticate(attio: Attio) -> None:
     assert (await attio.client.post("/oauth/token", data=form)).status_code == 200
 
 
-async def test_oauth_authorize_redirects_with_code(attio: Attio) -> None:
-    resp = await attio.client.get(
-        "/oauth/authorize",
-        params={
-            "client_id": "cid",
-            "redirect_uri": "https://app.test/cb?x=1",
-            "state": "s1",
-            "response_type": "code",
-        },
-    )
-    assert resp.status_code == 302
-    query = parse_qs(urlsplit(resp.headers["location"]).query)
-    assert query["state"] == ["s1"] and query["x"] == ["1"]
+async def test_oauth_consent_page_approve_and_deny(attio: Attio) -> None:
+    query = {
+        "client_id": "cid",
+        "redirect_uri": "https://app.test/cb?x=1",
+        "state": "s1",
+        "response_type": "code",
+    }
+    page = await attio.client.get("/authorize", params=query)
+    assert page.status_code == 200 and "Approve" in page.text and "Deny" in page.text
+    denied = await attio.client.post("/authorize", data={**query, "decision": "deny"})
+    assert denied.status_code == 303
+    refused = parse_qs(urlsplit(denied.headers["location"]).query)
+    assert refused["error"] == ["access_denied"] and refused["state"] == ["s1"]
+    approved = await attio.client.post("/oauth/authorize", data={**query, "decision": "approve"})
+    granted = parse_qs(urlsplit(approved.headers["location"]).query)
+    assert granted["state"] == ["s1"] and granted["x"] == ["1"]
     token = await attio.client.post(
         "/oauth/token",
         json={
             "grant_type": "authorization_code",
-            "code": query["code"][0],
+            "code": granted["code"][0],
             "client_id": "cid",
             "redirect_uri": "https://app.test/cb?x=1",
         },
     )
-    assert token.status_code == 200
+    assert token.status_code == 200 and "refresh_token" not in token.json()
+
+
+async def test_expiring_tokens_refresh_rotate_and_revoke(attio: Attio) -> None:
+    await attio.ok(
+        "PUT", "/_emulator/oauth", json={"access_token_lifetime_s": 60, "refresh_tokens": True}
+    )
+    code = (await attio.ok("POST", "/_emulator/workspaces/default/oauth/codes", json={}))["code"]
+    first = await attio.ok(
+        "POST", "/oauth/token", data={"grant_type": "authorization_code", "code": code}
+    )
+    assert first["expires_in"] == 60 and first["refresh_token"]
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    second = await attio.ok("POST", "/oauth/token", data=refresh)
+    assert second["refresh_token"] != first["refresh_token"]  # rotated: the old one is spent
+    assert (await attio.client.post("/oauth/token", data=refresh)).status_code == 400
+    me = await attio.client.get(
+        "/v2/self", headers={"Authorization": f"Bearer {second['access_token']}"}
+    )
+    assert me.status_code == 200
+    assert (await attio.ok("POST", "/_emulator/oauth/revoke-grants", json={}))["revoked"] == 1
+    again = {"grant_type": "refresh_token", "refresh_token": second["refresh_token"]}
+    gone = await attio.client.post("/oauth/token", data=again)
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+    counters = await attio.ok("GET", "/_emulator/oauth")
+    assert counters["refreshes"] == 1 and counters["refresh_refused"] == 2
+
+
+async def test_an_expired_access_token_is_refused(attio: Attio) -> None:
+    ws = attio.emu.default_workspace
+    token = attio.emu.issue_token(ws, kind="oauth", expires_at=time.time() - 1)
+    resp = await attio.client.get("/v2/self", headers={"Authorization": f"Bearer {token.value}"})
+    assert resp.status_code == 401 and resp.json()["type"] == "auth_error"
 
 
 async def test_latency_fault_is_applied_and_logged(attio: Attio) -> None:

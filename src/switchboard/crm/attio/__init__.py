@@ -8,7 +8,8 @@ Public API:
 - `AttioConnector` — the `switchboard.crm.base.CrmConnector` for one Attio workspace.
 - `attio_limiters(token, database_url=..., redis_url=...)` — the read (100/s) and write (25/s)
   budgets, shareable across processes.
-- `AttioOAuthToken`, `authorize_url`, `exchange_code` — OAuth authorization-code flow.
+- OAuth: Attio's endpoints are in its registry record (`provider.PROVIDER.auth.oauth`); the
+  flow itself is the core's (`switchboard.oauth`).
 - `verify_webhook(raw_body, headers, secret)`, `parse_webhook(raw_body, headers)` — the
   connector's webhook methods without a connector (no network, no credentials).
 - `SOURCE` — the Quo contact `source` Switchboard uses for Attio people.
@@ -21,12 +22,6 @@ from switchboard.crm.attio._connector import (
     AttioConnector,
     attio_limiters,
 )
-from switchboard.crm.attio._oauth import (
-    ATTIO_APP_URL,
-    AttioOAuthToken,
-    authorize_url,
-    exchange_code,
-)
 from switchboard.crm.attio._webhooks import parse as parse_webhook
 from switchboard.crm.attio._webhooks import verify as verify_webhook
 
@@ -34,15 +29,11 @@ SOURCE = "switchboard-attio"
 
 __all__ = [
     "ATTIO_API_URL",
-    "ATTIO_APP_URL",
     "READ_LIMIT",
     "SOURCE",
     "WRITE_LIMIT",
     "AttioConnector",
-    "AttioOAuthToken",
     "attio_limiters",
-    "authorize_url",
-    "exchange_code",
     "parse_webhook",
     "verify_webhook",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from urllib.parse import quote
+
 from switchboard.crm.attio import _webhooks
 from switchboard.crm.attio._connector import (
     ATTIO_API_URL,
@@ -10,9 +13,25 @@ from switchboard.crm.attio._connector import (
     AttioConnector,
     attio_limiters,
 )
-from switchboard.crm.attio._oauth import ATTIO_APP_URL
 from switchboard.crm.base import ConnectorConfig
-from switchboard.crm.registry import AuthSpec, CrmProvider, EmulatorRef, RateBudget, WebhookCodec
+from switchboard.crm.registry import (
+    AuthSpec,
+    CrmProvider,
+    EmulatorRef,
+    OAuthSpec,
+    RateBudget,
+    WebhookCodec,
+)
+
+ATTIO_APP_URL = "https://app.attio.com"
+# What Switchboard asks for: people and companies, notes, webhooks, members (note authors).
+ATTIO_SCOPES = (
+    "record_permission:read-write",
+    "object_configuration:read",
+    "note:read-write",
+    "webhook:read-write",
+    "user_management:read",
+)
 
 
 def _connect(config: ConnectorConfig) -> AttioConnector:
@@ -36,6 +55,12 @@ def _connect(config: ConnectorConfig) -> AttioConnector:
     )
 
 
+def person_url(record_id: str, account: Mapping[str, str]) -> str | None:
+    """`https://app.attio.com/<workspace slug>/person/<record id>` (a record's `web_url`)."""
+    slug = account.get("workspace_slug")
+    return f"{ATTIO_APP_URL}/{quote(slug)}/person/{quote(record_id)}" if slug else None
+
+
 PROVIDER = CrmProvider(
     name="attio",
     display_name="Attio",
@@ -51,10 +76,16 @@ PROVIDER = CrmProvider(
     note_format="markdown",
     credential="token",
     token_rejected="Attio rejects the token",
+    record_url=person_url,
+    # Attio's OAuth tokens do not expire and come without a refresh token (reference/attio-api.md);
+    # PKCE is not documented by Attio, so the flow relies on the client secret and `state`.
     auth=AuthSpec(
         kinds=("token", "oauth"),
-        authorize_url=f"{ATTIO_APP_URL}/authorize",
-        token_url=f"{ATTIO_APP_URL}/oauth/token",
+        oauth=OAuthSpec(
+            authorize_url=f"{ATTIO_APP_URL}/authorize",
+            token_url=f"{ATTIO_APP_URL}/oauth/token",
+            scopes=ATTIO_SCOPES,
+        ),
     ),
     emulator=EmulatorRef(
         command="switchboard.emulators.attio.cli:command",

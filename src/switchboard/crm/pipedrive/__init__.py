@@ -7,16 +7,12 @@
 Public API:
 - `PipedriveConnector` — the `switchboard.crm.base.CrmConnector` for one Pipedrive company.
 - `pipedrive_limiters(token, database_url=..., redis_url=...)` — the token's 2-second burst
-  budget, shareable across processes.
+  window and daily token budget, shareable across processes.
 - `verify_webhook`, `parse_webhook` — HTTP Basic check and payload parsing without a connector.
 """
 
-from switchboard.crm.pipedrive._connector import (
-    BURST_LIMIT,
-    PIPEDRIVE_API_URL,
-    PipedriveConnector,
-    pipedrive_limiters,
-)
+from switchboard.crm.pipedrive._budget import BURST_LIMIT, pipedrive_limiters
+from switchboard.crm.pipedrive._connector import PIPEDRIVE_API_URL, PipedriveConnector
 from switchboard.crm.pipedrive._webhooks import parse as parse_webhook
 from switchboard.crm.pipedrive._webhooks import verify as verify_webhook
 

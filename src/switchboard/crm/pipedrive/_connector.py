@@ -19,22 +19,23 @@ from switchboard.crm.base import (
     NoteRef,
     PeoplePage,
     Person,
+    PersonEdit,
     StoredNote,
     WebhookSubscriptionInfo,
 )
-from switchboard.crm.pipedrive import _activity, _webhooks
+from switchboard.crm.pipedrive import _activity, _links, _webhooks
+from switchboard.crm.pipedrive._budget import BUDGET, TOKEN_COSTS, pipedrive_limiters
+from switchboard.crm.pipedrive._owners import OwnerDirectory
 from switchboard.crm.pipedrive._records import parse_time, stored_forms, to_person
+from switchboard.crm.pipedrive.settings import call_log_link
 from switchboard.http import (
     SYSTEM_CLOCK,
     ApiClient,
     ApiError,
     Clock,
-    RateLimit,
     RateLimiter,
     RequestHook,
     RetryPolicy,
-    limiter_key,
-    make_limiter,
 )
 from switchboard.http.paging import offset_pages
 from switchboard.logs import get_logger
@@ -42,32 +43,12 @@ from switchboard.logs import get_logger
 log = get_logger(__name__)
 
 PIPEDRIVE_API_URL = "https://api.pipedrive.com"
-# Requests per token per rolling 2-second window: an API token on the Professional plan
-# (Essential 20, Advanced 40, Enterprise 120; OAuth tokens get four times as many).
-BURST_LIMIT = RateLimit(rate=80, period=2.0)
-BUDGET = "burst"
 PAGE = 500
 _ORG_BATCH = 100
 _LIST_PAGE = 100
 _SEARCH_PAGE = 100
 _MEDIA_TIMEOUT_S = 60.0
 _MEDIA_MAX_BYTES = 50 * 1024 * 1024
-
-
-def pipedrive_limiters(
-    token: str,
-    *,
-    database_url: str | None = None,
-    redis_url: str | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> dict[str, RateLimiter]:
-    """The 2-second burst budget of one token, shared across processes through a database or
-    Redis URL (see `switchboard.http.make_limiter`)."""
-    key = limiter_key("pipedrive", token, BUDGET)
-    limiter = make_limiter(
-        key, BURST_LIMIT, database_url=database_url, redis_url=redis_url, clock=clock
-    )
-    return {BUDGET: limiter}
 
 
 def _budget_for(_method: str) -> str:
@@ -92,7 +73,8 @@ class PipedriveConnector(CrmConnector):
         page = await connector.list_people_page(None)
 
     Every call goes through one `switchboard.http.ApiClient` with the token's 2-second burst
-    budget (`pipedrive_limiters`). People are v2 persons in cursor pages of 500 (Pipedrive's
+    window and daily token budget (`_budget.pipedrive_limiters`, each operation weighed by its
+    `TOKEN_COSTS`). People are v2 persons in cursor pages of 500 (Pipedrive's
     keyset cursor stays valid while persons are created or deleted); numbers are stored as
     typed, so `Person.phones` holds their E.164 forms in `region`. Calls are call logs, texts
     notes (see `_activity`).
@@ -130,6 +112,7 @@ class PipedriveConnector(CrmConnector):
             hook=hook,
             clock=clock,
             error_parser=_error_parser,
+            unit_costs=TOKEN_COSTS,
         )
         # Creates are not idempotent: only a 429 ("nothing happened") is retried blindly.
         self._create_retry = replace(
@@ -137,6 +120,7 @@ class PipedriveConnector(CrmConnector):
         )
         self._me: dict[str, Any] | None = None
         self._me_lock = asyncio.Lock()
+        self._owners = OwnerDirectory(self._list_users, clock)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -176,6 +160,13 @@ class PipedriveConnector(CrmConnector):
                     payload = await self._call("GET", "/v1/users/me", "users.me")
                     self._me = dict(payload.get("data") or {})
         return self._me
+
+    async def _list_users(self) -> list[dict[str, Any]]:
+        payload = await self._call("GET", "/v1/users", "users.list")
+        return [u for u in payload.get("data") or [] if isinstance(u, dict)]
+
+    async def _get(self, path: str, operation: str, params: dict[str, Any]) -> Any:
+        return await self._call("GET", path, operation, params=params)
 
     async def _web_base(self) -> str | None:
         domain = (await self._current_user()).get("company_domain")
@@ -330,6 +321,32 @@ class PipedriveConnector(CrmConnector):
             raise
         return to_person(payload["data"], self.region, await self._web_base())
 
+    async def update_person(self, person_id: str, edit: PersonEdit) -> Person | None:
+        """`PATCH /api/v2/persons/{id}` with the name ("first last"; Pipedrive keeps one name
+        field, so an edit that leaves no name keeps the old one), phones and emails (lists
+        replaced, the first one primary). None when the person is gone (404/410)."""
+        if not person_id.isdigit():
+            return None
+
+        def items(values: tuple[str, ...], label: str) -> list[dict[str, Any]]:
+            return [{"value": v, "primary": i == 0, "label": label} for i, v in enumerate(values)]
+
+        body: dict[str, Any] = {
+            "phones": items(edit.phones, "work"),
+            "emails": items(edit.emails, "work"),
+        }
+        if edit.full_name:
+            body["name"] = edit.full_name
+        try:
+            payload = await self._call(
+                "PATCH", f"/api/v2/persons/{person_id}", "persons.update", json=body
+            )
+        except ApiError as exc:
+            if exc.not_found or exc.status == 410:
+                return None
+            raise
+        return to_person(payload["data"], self.region, await self._web_base())
+
     async def company_names(self, company_ids: set[str]) -> dict[str, str]:
         """Organization id → name: `GET /api/v2/organizations?ids=` (one request per 100 ids,
         so one per page of persons unless it names more than 100 organizations)."""
@@ -366,11 +383,28 @@ class PipedriveConnector(CrmConnector):
         return NoteRef(_activity.NOTE_PREFIX + str(payload["data"]["id"]))
 
     async def _write_call_log(self, note: CrmNote) -> NoteRef:
+        """The call log, owned by the Quo user's Pipedrive user (by email; else the token's
+        user) and linked as the connection's `call_log_link` says, then its recording."""
         assert note.activity is not None
         body = _activity.call_log_body(note, note.activity, datetime.now(UTC))
-        payload = await self._call(
-            "POST", "/v1/callLogs", "call_logs.create", json=body, retry=self._create_retry
-        )
+        owner = await self._owners.user_id(note.activity.user_email)
+        if owner is not None:
+            body["user_id"] = owner
+        body |= await _links.link_fields(self._get, body["person_id"], call_log_link(note.settings))
+        try:
+            payload = await self._call(
+                "POST", "/v1/callLogs", "call_logs.create", json=body, retry=self._create_retry
+            )
+        except ApiError as exc:
+            # A token user without account-settings access may not create call logs for other
+            # users (403, nothing created): log it as the token's user, and stop trying.
+            if exc.status != 403 or "user_id" not in body:
+                raise
+            log.warning("pipedrive_call_log_owner_refused", user_id=body.pop("user_id"))
+            payload = await self._call(
+                "POST", "/v1/callLogs", "call_logs.create", json=body, retry=self._create_retry
+            )
+            self._owners.disable()
         log_id = str(payload["data"]["id"])
         for url in note.activity.media_urls[:1]:
             await self._attach_recording(log_id, url)

@@ -13,19 +13,20 @@ with Attio's documented request and error shapes so a reader can check them agai
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import time
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.emulators.attio.control import control_router
-from switchboard.emulators.attio.emulator import AttioEmulator
+from switchboard.emulators.attio.emulator import AttioEmulator, Token
 from switchboard.emulators.attio.errors import (
     AttioError,
     not_found,
@@ -209,6 +210,48 @@ def auth(request: Request) -> tuple[Workspace, Actor]:
     return ws, ("api-token", token.id)
 
 
+def self_body(ws: Workspace, token: Token) -> dict[str, Any]:
+    """`GET /v2/self` for an active token, as Attio's current API answers it (its document
+    predates `token_level`; current clients require the field)."""
+    return {
+        "active": True,
+        "scope": token.scope,
+        "client_id": token.client_id,
+        "token_type": "Bearer",
+        "exp": None if token.expires_at is None else int(token.expires_at),
+        "iat": int(token.issued_at),
+        "sub": ws.id,
+        "aud": token.client_id,
+        "iss": "attio.com",
+        "authorized_by_workspace_member_id": token.member_id or ws.admin_member_id,
+        "workspace_id": ws.id,
+        "workspace_name": ws.name,
+        "workspace_slug": ws.slug,
+        "workspace_logo_url": None,
+        "token_level": token.level,
+    }
+
+
+async def _params(request: Request) -> dict[str, str]:
+    """An OAuth request's parameters, form-encoded (the standard) or JSON."""
+    if "application/json" in request.headers.get("content-type", ""):
+        body = await read_json(request)
+        return {k: str(v) for k, v in body.items()} if isinstance(body, dict) else {}
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return None
+    return unquote(user), unquote(password)
+
+
 def _query_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
@@ -287,70 +330,46 @@ def _api_routes(api: FastAPI) -> None:
         found = emu.authenticate(_bearer(request.scope))
         if found is None:
             raise unauthorized()
-        ws, token = found
-        return {
-            "active": True,
-            "scope": token.scope,
-            "client_id": token.client_id,
-            "token_type": "Bearer",
-            "exp": None,
-            "iat": int(token.issued_at),
-            "sub": ws.id,
-            "aud": token.client_id,
-            "iss": "attio.com",
-            "authorized_by_workspace_member_id": ws.admin_member_id,
-            "workspace_id": ws.id,
-            "workspace_name": ws.name,
-            "workspace_slug": ws.slug,
-            "workspace_logo_url": None,
-        }
+        return self_body(*found)
 
     @api.post("/oauth/token")
     async def oauth_token(request: Request) -> Response:
         emu: AttioEmulator = request.app.state.emulator
-        ctype = request.headers.get("content-type", "")
-        params: dict[str, Any]
-        if "application/json" in ctype:
-            body = await read_json(request)
-            params = body if isinstance(body, dict) else {}
-        else:
-            form = await request.form()
-            params = {k: v for k, v in form.items() if isinstance(v, str)}
-        if params.get("grant_type") != "authorization_code":
-            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        if not emu.client_authenticates(params.get("client_id"), params.get("client_secret")):
-            return JSONResponse(
-                {"error": "invalid_client", "error_description": "Client authentication failed."},
-                status_code=401,
-            )
-        token = emu.exchange_code(
-            params.get("code"), params.get("client_id"), params.get("redirect_uri")
-        )
-        if token is None:
-            return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Unknown or used code."},
-                status_code=400,
-            )
-        return JSONResponse(
-            {"access_token": token.value, "token_type": "Bearer", "scope": token.scope}
-        )
+        status, body = emu.oauth.token_endpoint(await _params(request), _basic(request))
+        return JSONResponse(body, status_code=status)
 
+    @api.post("/oauth/revoke")
+    async def oauth_revoke(request: Request) -> Response:
+        """RFC 7009: 200 whether or not the token was known."""
+        emu: AttioEmulator = request.app.state.emulator
+        token = (await _params(request)).get("token", "")
+        if not emu.oauth.revoke(token):
+            emu.revoke_token(token)
+        return JSONResponse({})
+
+    # Attio's consent page is `app.attio.com/authorize`; `/oauth/authorize` is kept as an alias.
+    @api.get("/authorize")
     @api.get("/oauth/authorize")
     async def oauth_authorize(request: Request) -> Response:
-        """Auto-approves into the default workspace and redirects back with a code."""
+        """The consent page: Approve or Deny for the default workspace."""
         emu: AttioEmulator = request.app.state.emulator
-        q = request.query_params
-        redirect_uri = q.get("redirect_uri")
-        if not redirect_uri or q.get("response_type", "code") != "code":
+        query = dict(request.query_params)
+        if not query.get("redirect_uri") or query.get("response_type", "code") != "code":
             raise validation_type("redirect_uri and response_type=code are required.")
-        code = emu.issue_oauth_code(
-            emu.default_workspace, client_id=q.get("client_id"), redirect_uri=redirect_uri
-        )
-        params = {"code": code}
-        if q.get("state") is not None:
-            params["state"] = q["state"]
-        sep = "&" if "?" in redirect_uri else "?"
-        return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=302)
+        return HTMLResponse(emu.oauth.consent_page(query, emu.default_workspace.name))
+
+    @api.post("/authorize")
+    @api.post("/oauth/authorize")
+    async def oauth_decide(request: Request) -> Response:
+        emu: AttioEmulator = request.app.state.emulator
+        ws = emu.default_workspace
+        try:
+            target = emu.oauth.decide(
+                await _params(request), subject=ws.id, member_id=ws.admin_member_id
+            )
+        except ValueError as exc:
+            raise validation_type(str(exc)) from exc
+        return RedirectResponse(target, status_code=303)
 
     # ------------------------------------------------------------ objects & attributes
 

@@ -20,11 +20,18 @@ def command(
     webhook_time_scale: float = typer.Option(
         1.0, help="Scale of the redelivery backoff (1 s × 2^n); 0.001 for tests."
     ),
+    access_token_lifetime: float | None = typer.Option(
+        None, help="OAuth access-token lifetime in seconds (default: never expire, as Attio)."
+    ),
+    refresh_tokens: bool = typer.Option(
+        False, "--refresh-tokens", help="Issue (rotating) refresh tokens with OAuth tokens."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Serve the Attio REST API v2 emulator (control surface under /_emulator)."""
     from switchboard.emulators.attio import AttioEmulator, create_app
     from switchboard.emulators.common import serve
+    from switchboard.emulators.oauth import OAuthSettings
 
     emu = AttioEmulator(
         allow_http_targets=allow_http_targets,
@@ -34,6 +41,9 @@ def command(
         writes_per_second=writes_per_second,
         webhook_max_attempts=webhook_max_attempts,
         webhook_time_scale=webhook_time_scale,
+        oauth_settings=OAuthSettings(
+            access_token_lifetime_s=access_token_lifetime, refresh_tokens=refresh_tokens
+        ),
     )
     if people:
         emu.seed(emu.default_workspace, people, seed=seed or 0)

@@ -4,9 +4,14 @@ fault-injected, not in the request log). `{ws}` is a workspace id, slug, or `def
     GET    /_emulator/health
     POST   /_emulator/reset
     GET    /_emulator/workspaces                         POST {name?, slug?, token?}
-    POST   /_emulator/workspaces/{ws}/tokens             {token?}            -> {token}
+    POST   /_emulator/workspaces/{ws}/tokens   {token?, level?, member_id?}  -> {token}
     POST   /_emulator/workspaces/{ws}/oauth/codes  {client_id?, redirect_uri?, scope?} -> {code}
     POST   /_emulator/oauth/clients                      {client_id, client_secret}
+    GET|PUT /_emulator/oauth        settings {access_token_lifetime_s, refresh_tokens,
+                                    rotate_refresh_tokens, refresh_token_lifetime_s,
+                                    code_lifetime_s} (PUT) and counters (GET: refreshes, ...)
+    POST   /_emulator/oauth/revoke-grants  {workspace?}   the user removed the app: every
+                                    refresh token (of that workspace) stops working
     POST   /_emulator/workspaces/{ws}/seed               {people, companies?, seed?}
     POST   /_emulator/workspaces/{ws}/objects            {api_slug, singular_noun, plural_noun}
     POST   /_emulator/workspaces/{ws}/objects/{object}/records             {values}
@@ -39,6 +44,7 @@ from pydantic import ValidationError
 from switchboard.emulators.attio.emulator import AttioEmulator
 from switchboard.emulators.attio.errors import AttioError, parse_json, validation_type
 from switchboard.emulators.attio.workspace import Workspace
+from switchboard.emulators.oauth import OAuthSettings
 
 
 def _emu(request: Request) -> AttioEmulator:
@@ -108,8 +114,15 @@ def control_router() -> APIRouter:
     async def issue_token(ws_ref: str, request: Request) -> dict[str, Any]:
         emu = _emu(request)
         body = await _body(request)
-        token = emu.issue_token(emu.workspace(ws_ref), body.get("token"))
-        return {"token": token.value, "workspace_id": token.workspace_id}
+        level = body.get("level", "workspace")
+        if level not in ("workspace", "member"):
+            raise validation_type('"level" must be "workspace" or "member".')
+        ws = emu.workspace(ws_ref)
+        member_id = body.get("member_id")
+        if member_id is not None:
+            ws.get_member(str(member_id))
+        token = emu.issue_token(ws, body.get("token"), level=level, member_id=member_id)
+        return {"token": token.value, "workspace_id": token.workspace_id, "level": token.level}
 
     @router.delete("/tokens/{token}")
     async def revoke_token(token: str, request: Request) -> dict[str, Any]:
@@ -140,6 +153,27 @@ def control_router() -> APIRouter:
             raise validation_type('"client_id" and "client_secret" are required.')
         emu.register_oauth_client(client_id, secret)
         return {"client_id": client_id}
+
+    @router.get("/oauth")
+    async def oauth_state(request: Request) -> dict[str, Any]:
+        return _emu(request).oauth.stats_json()
+
+    @router.put("/oauth")
+    async def oauth_settings(request: Request) -> dict[str, Any]:
+        emu = _emu(request)
+        merged = {**emu.oauth.settings.model_dump(), **(await _body(request))}
+        try:
+            emu.oauth.settings = OAuthSettings.model_validate(merged)
+        except ValidationError as exc:
+            raise validation_type(str(exc.errors()[0]["msg"])) from exc
+        return emu.oauth.stats_json()
+
+    @router.post("/oauth/revoke-grants")
+    async def oauth_revoke_grants(request: Request) -> dict[str, Any]:
+        emu = _emu(request)
+        ref = (await _body(request)).get("workspace")
+        subject = None if ref is None else emu.workspace(str(ref)).id
+        return {"revoked": emu.oauth.revoke_subject(subject)}
 
     @router.post("/workspaces/{ws_ref}/seed")
     async def seed(ws_ref: str, request: Request) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -51,6 +51,7 @@ from switchboard.emulators.common import (
     SlidingWindowRateLimiter,
     WebhookDeliverer,
 )
+from switchboard.emulators.oauth import Grant, OAuthServer, OAuthSettings
 
 DISPATCH_LOG_MAX = 200_000
 
@@ -92,8 +93,15 @@ class AttioRateLimiter(SlidingWindowRateLimiter):
         self.writes.reset()
 
 
+TokenLevel = Literal["workspace", "member"]
+
+
 @dataclass
 class Token:
+    """An access token. `level` is what `GET /v2/self` reports as `token_level`: a workspace
+    token (an API key or an app installed for the workspace) or a member token (acting as the
+    member `member_id`); `expires_at` (epoch seconds) is None for tokens that never expire."""
+
     value: str
     workspace_id: str
     kind: str  # "api" | "oauth"
@@ -101,15 +109,9 @@ class Token:
     issued_at: float
     client_id: str = "emulator"
     scope: str = DEFAULT_SCOPES
-
-
-@dataclass
-class OAuthCode:
-    code: str
-    workspace_id: str
-    client_id: str | None
-    redirect_uri: str | None
-    scope: str
+    level: TokenLevel = "workspace"
+    member_id: str | None = None
+    expires_at: float | None = None
 
 
 @dataclass
@@ -157,9 +159,9 @@ class AttioEmulator:
     clock: Clock = utcnow
     workspaces: dict[str, Workspace] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
-    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
-    # client_id -> client_secret; registered clients must authenticate at POST /oauth/token
-    oauth_clients: dict[str, str] = field(default_factory=dict)
+    # Attio's OAuth tokens never expire and come without a refresh token; tests shorten them
+    oauth_settings: OAuthSettings = field(default_factory=OAuthSettings)
+    oauth_token_level: TokenLevel = "workspace"
     dispatched: list[DispatchedEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -173,6 +175,9 @@ class AttioEmulator:
             time_scale=self.webhook_time_scale,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.oauth = OAuthServer(
+            self.oauth_settings, self._mint_oauth_token, default_scope=DEFAULT_SCOPES
+        )
         self._lock = threading.RLock()
         self._dropped_so_far = 0
         self._drop_config: FaultConfig | None = None
@@ -228,6 +233,9 @@ class AttioEmulator:
         kind: str = "api",
         client_id: str = "emulator",
         scope: str = DEFAULT_SCOPES,
+        level: TokenLevel = "workspace",
+        member_id: str | None = None,
+        expires_at: float | None = None,
     ) -> Token:
         token = Token(
             value or f"attio_{secrets.token_hex(24)}",
@@ -237,6 +245,9 @@ class AttioEmulator:
             time.time(),
             client_id,
             scope,
+            level,
+            member_id or ws.admin_member_id,
+            expires_at,
         )
         with self._lock:
             self.tokens[token.value] = token
@@ -250,7 +261,7 @@ class AttioEmulator:
         if not value:
             return None
         token = self.tokens.get(value)
-        if token is None:
+        if token is None or (token.expires_at is not None and token.expires_at <= time.time()):
             return None
         ws = self.workspaces.get(token.workspace_id)
         return None if ws is None else (ws, token)
@@ -263,40 +274,29 @@ class AttioEmulator:
         redirect_uri: str | None = None,
         scope: str = DEFAULT_SCOPES,
     ) -> str:
-        code = secrets.token_urlsafe(24)
-        with self._lock:
-            self.oauth_codes[code] = OAuthCode(code, ws.id, client_id, redirect_uri, scope)
-        return code
+        """A code as if the admin had approved the consent page (control surface, tests)."""
+        grant = Grant(ws.id, client_id or "emulator", scope, ws.admin_member_id)
+        return self.oauth.issue_code(grant, redirect_uri)
 
     def register_oauth_client(self, client_id: str, client_secret: str) -> None:
         """From now on `client_id` must present `client_secret` when exchanging codes
         (unregistered clients are accepted with any secret)."""
-        with self._lock:
-            self.oauth_clients[client_id] = client_secret
+        self.oauth.register_client(client_id, client_secret)
 
-    def client_authenticates(self, client_id: str | None, client_secret: str | None) -> bool:
-        expected = self.oauth_clients.get(client_id or "")
-        return expected is None or expected == client_secret
-
-    def exchange_code(
-        self, code: str | None, client_id: str | None, redirect_uri: str | None
-    ) -> Token | None:
-        """One-time exchange of an authorization code; None when the grant is invalid."""
-        with self._lock:
-            grant = self.oauth_codes.get(code or "")
-            if grant is None:
-                return None
-            if grant.client_id is not None and grant.client_id != client_id:
-                return None
-            if grant.redirect_uri is not None and grant.redirect_uri != redirect_uri:
-                return None
-            del self.oauth_codes[grant.code]
-            ws = self.workspaces.get(grant.workspace_id)
-            if ws is None:
-                return None
-            return self.issue_token(
-                ws, kind="oauth", client_id=client_id or "emulator", scope=grant.scope
-            )
+    def _mint_oauth_token(self, grant: Grant, expires_at: float | None) -> str:
+        ws = self.workspaces.get(grant.subject)
+        if ws is None:  # the workspace was reset away; the token simply never authenticates
+            return f"attio_{secrets.token_hex(24)}"
+        token = self.issue_token(
+            ws,
+            kind="oauth",
+            client_id=grant.client_id,
+            scope=grant.scope,
+            level=self.oauth_token_level,
+            member_id=grant.member_id,
+            expires_at=expires_at,
+        )
+        return token.value
 
     # ---------------------------------------------------------------- data (fires webhooks)
 
@@ -350,8 +350,7 @@ class AttioEmulator:
             tokens = list(self.tokens.values())
             self.workspaces.clear()
             self.tokens.clear()
-            self.oauth_codes.clear()
-            self.oauth_clients.clear()
+            self.oauth.reset()
             for ws in old:
                 fresh = self.create_workspace(ws.name, ws.slug, workspace_id=ws.id)
                 if ws is self.default_workspace:

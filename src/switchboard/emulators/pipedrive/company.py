@@ -526,6 +526,10 @@ class Company:
         if activity_id is not None and activity_id not in self.activities:
             raise not_found("Activity not found")
         owner = refs.user_id or user_id
+        if owner != user_id and not self.users[user_id].is_admin:
+            # Pipedrive: "a user without account settings access cannot create call logs for
+            # other users" (the status and message are UNCONFIRMED).
+            raise PipedriveError(403, "You are not allowed to create call logs for other users.")
         to_number = _opt_str(body, "to_phone_number") or ""
         subject = _opt_str(body, "subject")
         note = _opt_str(body, "note")

@@ -54,6 +54,7 @@ OPERATIONS: list[Operation] = [
         ("GET", f"/v1/notes/{_ID}", "getNote", 2, "contacts:read"),
         ("PUT", f"/v1/notes/{_ID}", "updateNote", 10, "contacts:full"),
         ("DELETE", f"/v1/notes/{_ID}", "deleteNote", 6, "contacts:full"),
+        ("GET", "/v1/users", "getUsers", 20, "users:read"),
         ("GET", "/v1/users/me", "getCurrentUser", 2, None),
         ("GET", "/v1/users/find", "findUsersByName", 40, "users:read"),
         ("GET", "/v1/webhooks", "getWebhooks", 10, "admin"),

@@ -1,5 +1,5 @@
 """Pipedrive API v1 routes (`/v1`): leads (list), call logs (incl. the multipart recording
-upload), notes, users (`me`, `find`) and webhooks. Lists page with `start`/`limit`."""
+upload), notes, users (list, `me`, `find`) and webhooks. Lists page with `start`/`limit`."""
 
 from __future__ import annotations
 
@@ -196,6 +196,14 @@ def router() -> APIRouter:
         return {"success": True, "data": True}
 
     # ------------------------------------------------------------ users
+
+    @api.get("/users")
+    async def list_users(request: Request) -> dict[str, Any]:
+        caller = auth(request)
+        co = caller.company
+        with co.lock:
+            users = sorted(co.users.values(), key=lambda u: u.id)
+        return {"success": True, "data": [u.to_json(co, me=caller.user) for u in users]}
 
     @api.get("/users/me")
     async def me(request: Request) -> dict[str, Any]:

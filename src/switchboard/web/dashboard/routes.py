@@ -29,6 +29,7 @@ from switchboard.web.dashboard.charts import (
 )
 from switchboard.web.dashboard.forms import _settings_context, known_lines, parse_settings_form
 from switchboard.web.dashboard.health import health_for, history, recent_runs, workflows_for
+from switchboard.web.dashboard.onboard import router as onboard_router
 from switchboard.web.dashboard.quo_webhooks import router as quo_webhooks_router
 from switchboard.web.dashboard.render import (
     COOKIE,
@@ -44,6 +45,7 @@ from switchboard.web.dashboard.render import (
     _rt,
     _security_headers,
     error_page,
+    person_url_for,
 )
 
 EVENTS_PAGE = 50
@@ -61,6 +63,7 @@ FLASH: dict[str, str] = {
     "logged_out": "Signed out.",
     "bulk_replayed": "Replay queued for {ref} failed events.",
     "reconnected": "New secret stored; {ref} events it had failed are replayed.",
+    "created": "Connection created: set-up and the initial sync follow below.",
 }
 
 
@@ -207,6 +210,7 @@ async def connection_page(
             "budget": budget(db, connection_id),
             "rejections": ledger.list_rejections(db, connection_id=connection_id, limit=10),
             "history": history(db, connection_id),
+            "person_url": person_url_for(db, info),
             "events_chart": svg_chart(
                 ev,
                 [(g, ev["series"][g]) for g in EVENT_GROUPS],
@@ -438,6 +442,7 @@ async def rotate_link_secret(request: Request, connection_id: str) -> Response:
 
 router = APIRouter()
 router.include_router(public)
+router.include_router(onboard_router)  # before `protected`: "new" is not a connection id
 router.include_router(protected)
 router.include_router(quo_webhooks_router)
 router.include_router(failures_panel.router)

@@ -93,3 +93,45 @@
   }
   setTimeout(tick, fast);
 })();
+
+// "Add connection": check the pasted Quo key without reloading (the key never comes back in a
+// page) and offer the workspace's lines as checkboxes.
+(function () {
+  "use strict";
+  var button = document.querySelector("[data-quo-check]");
+  if (!button) return;
+  var result = document.getElementById("quo-check-result");
+  var lines = document.getElementById("quo-lines");
+  function say(text, bad) {
+    result.textContent = text;
+    result.className = bad ? "notice bad" : "notice";
+  }
+  button.addEventListener("click", function () {
+    var body = new URLSearchParams();
+    body.set("quo_api_key", document.getElementById("quo-api-key").value);
+    body.set("quo_base_url", document.getElementById("quo-base-url").value);
+    say("Checking…", false);
+    fetch(button.getAttribute("data-quo-check"), {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" }
+    }).then(function (r) { return r.json(); }).then(function (data) {
+      if (!data.ok) { say(data.message || data.error || "The key was refused.", true); return; }
+      var legend = lines.querySelector("legend");
+      lines.replaceChildren(legend);
+      data.lines.forEach(function (line) {
+        var label = document.createElement("label");
+        label.className = "check";
+        var box = document.createElement("input");
+        box.type = "checkbox"; box.name = "line"; box.value = line.id;
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" " + (line.name || line.id) + " " + line.number));
+        lines.appendChild(label);
+      });
+      lines.hidden = false;
+      var hooks = Object.keys(data.webhooks).filter(function (k) { return data.webhooks[k]; });
+      say("Key OK: " + data.lines.length + " lines; bulk contacts " +
+          (data.bulk_contacts ? "available" : "NOT available") +
+          "; webhooks " + (hooks.join(", ") || "none"), !data.bulk_contacts);
+    }).catch(function () { say("Could not check the key.", true); });
+  });
+})();
