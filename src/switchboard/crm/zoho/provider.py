@@ -94,10 +94,12 @@ PROVIDER = CrmProvider(
     ),
     note_format="plain",
     credential="OAuth credential",
+    # The credential is pasted (`connect zoho`): an access token or a grant made with
+    # `switchboard.crm.zoho.exchange_code` in the redirect's data centre; the connector refreshes
+    # and shares the grant's access tokens itself (`_oauth.AccessTokens`). The core's OAuth
+    # sign-in has one token endpoint per CRM, and Zoho's depends on the account's data centre.
     auth=AuthSpec(
-        kinds=("token", "oauth"),
-        authorize_url=f"{DATA_CENTRES['us'][0]}/oauth/v2/auth",
-        token_url=f"{DATA_CENTRES['us'][0]}/oauth/v2/token",
+        kinds=("token",),
         regions={dc: api for dc, (_accounts, api) in DATA_CENTRES.items()},
     ),
     settings=ZohoSettings,
