@@ -3,7 +3,9 @@ real rate limits (Quo 10 req/s per key, Attio 100 reads/s + 25 writes/s, Pipedri
 per 2 s per token, Quo bulk contacts visible after 2.5 s).
 
     .venv/bin/python bench/initial_sync.py [--crm attio|pipedrive] [--people 10000]
-                                           [--database-url URL]
+                                           [--database-url URL] [--timeline] [--repeat]
+                                           [--quo-latency-ms 150 --quo-jitter-ms 50]
+                                           [--read-back source|external_ids]
 
 The Quo and CRM emulators run as separate processes; the sync runs in this process (a
 Switchboard runtime with workers, DBOS on a fresh SQLite file unless --database-url is given).
@@ -11,9 +13,15 @@ The last line printed is JSON:
 
     people, wall_s, quo_requests, <crm>_requests, quo_requests_per_contact, http_429,
     bound_ratio (wall ÷ the rate-limit lower bound quo_requests / 10 req/s), peak_rss_mb
-    (this process: the sync), plus created/skipped/failed and the lower bound itself.
+    (this process: the sync), plus created/skipped/failed and the lower bound itself;
+    quo_max_per_second (the emulator's largest count in any sliding second), quo_requests_per_s
+    (over the run) and quo_requests_per_s_steady (without its first and last 3 s). With
+    --repeat: repeat_* and reconcile_* (wall, Quo writes, Quo and CRM requests) of a second
+    initial sync and a reconcile of the unchanged workspace.
 
-Targets: bound_ratio ≤ 1.2, http_429 = 0, peak_rss_mb ≤ 250.
+Targets (issue #17): quo_requests_per_contact ≤ 0.045, bound_ratio ≤ 1.15, http_429 = 0;
+with 150 ± 50 ms latency ≥ 9 Quo requests/s and quo_max_per_second ≤ 10; repeat and reconcile
+0 Quo writes; peak_rss_mb ≤ 300 at 100,000 people.
 """
 
 from __future__ import annotations
@@ -76,6 +84,7 @@ def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]
         wall = time.monotonic() - started
         quo_after, crm_after = _stats(quo_url), _stats(crm_url)
         progress = sync_progress(rt.db, info.id, run_id=run_id) or {}
+        repeats = _repeat_runs(rt.db, info.id, quo_url, crm_url) if args.repeat else {}
     finally:
         rt.stop()
     quo_requests = int(quo_after["total"]) - int(quo_before["total"])
@@ -106,12 +115,52 @@ def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]
         "failed": progress.get("failed"),
         "status": result.get("status") if isinstance(result, dict) else result,
         "quo_max_per_second": max((quo_after.get("maxPerSecondByKey") or {0: 0}).values()),
+        "quo_requests_per_s": round(quo_requests / wall, 2),
+        "quo_requests_per_s_steady": _steady_rate(quo_after),
+        "quo_latency_ms": args.quo_latency_ms,
+        "quo_jitter_ms": args.quo_jitter_ms,
+        **repeats,
         **({"quo_timeline": _timeline(quo_after)} if args.timeline else {}),
         "quo_per_operation": {
             op: int(n) - int((quo_before.get("perOperation") or {}).get(op, 0))
             for op, n in (quo_after.get("perOperation") or {}).items()
         },
     }
+
+
+QUO_WRITES = ("bulkCreateContacts", "createContact_v1", "updateContactById_v1", "deleteContact_v1")
+
+
+def _writes(before: dict[str, Any], after: dict[str, Any]) -> int:
+    ops_before, ops_after = before.get("perOperation") or {}, after.get("perOperation") or {}
+    return sum(int(ops_after.get(op, 0)) - int(ops_before.get(op, 0)) for op in QUO_WRITES)
+
+
+def _repeat_runs(db: Any, connection_id: str, quo_url: str, crm_url: str) -> dict[str, Any]:
+    """The initial sync again, then `sync --reconcile`, on the unchanged workspace."""
+    from dbos import DBOS
+
+    from switchboard.sync import start_initial_sync, start_reconcile
+
+    out: dict[str, Any] = {}
+    for name, start in (("repeat", start_initial_sync), ("reconcile", start_reconcile)):
+        quo_before, crm_before = _stats(quo_url), _stats(crm_url)
+        started = time.monotonic()
+        run_id, _ = start(db, connection_id)
+        DBOS.retrieve_workflow(run_id).get_result()
+        quo_after, crm_after = _stats(quo_url), _stats(crm_url)
+        out[f"{name}_wall_s"] = round(time.monotonic() - started, 2)
+        out[f"{name}_quo_writes"] = _writes(quo_before, quo_after)
+        out[f"{name}_quo_requests"] = int(quo_after["total"]) - int(quo_before["total"])
+        out[f"{name}_crm_requests"] = int(crm_after["total"]) - int(crm_before["total"])
+    return out
+
+
+def _steady_rate(stats: dict[str, Any]) -> float | None:
+    """Quo requests/s between the first and the last 3 s of the run (start-up and the last bulk
+    batch's processing delay excluded)."""
+    busy = _timeline(stats)[3:-3]
+    return round(sum(busy) / len(busy), 2) if busy else None
 
 
 def _timeline(stats: dict[str, Any]) -> list[int]:
@@ -135,7 +184,17 @@ def main() -> None:
         help="Share the rate limits through Redis instead of the database.",
     )
     parser.add_argument("--timeline", action="store_true", help="Add Quo requests per second.")
+    parser.add_argument("--quo-latency-ms", type=float, default=0.0, help="Quo emulator latency.")
+    parser.add_argument("--quo-jitter-ms", type=float, default=0.0, help="...plus up to this.")
+    parser.add_argument(
+        "--repeat", action="store_true", help="Then sync again and reconcile: Quo writes of each."
+    )
+    parser.add_argument(
+        "--read-back", choices=("source", "external_ids"), help="SWITCHBOARD_SYNC_READ_BACK."
+    )
     args = parser.parse_args()
+    if args.read_back:
+        os.environ["SWITCHBOARD_SYNC_READ_BACK"] = args.read_back
     with (
         quo_emulator("--api-key", QUO_KEY) as quo,
         cli_server(
@@ -143,6 +202,12 @@ def main() -> None:
             "--seed", str(args.seed), ready_path="/_emulator/health", timeout=120,
         ) as crm,
     ):  # fmt: skip
+        if args.quo_latency_ms or args.quo_jitter_ms:
+            httpx.put(
+                f"{quo.url}/_emulator/faults",
+                json={"latency_ms": args.quo_latency_ms, "latency_jitter_ms": args.quo_jitter_ms},
+                timeout=30,
+            ).raise_for_status()
         out = _run(args, quo.url, crm.url)
     print(json.dumps(out), flush=True)
 

@@ -11,6 +11,8 @@ From the database at scrape time (the whole deployment, whatever process did the
 / `switchboard_api_429_recorded` (api_call_counts totals by provider), `switchboard_sync_done`,
 `switchboard_sync_total`, `switchboard_sync_progress_ratio` (running syncs by connection) and
 `switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue),
+`switchboard_connection_backlog` (per connection: ledger events accepted or processing, by
+provider — the share of the event queues each connection holds),
 `switchboard_connection_problems` (what is failing per live connection, by problem code and
 severity: the dashboard's health as numbers; built by `switchboard.failures`, registered with
 `add_family_source` since this module sits below connections and the ledger).
@@ -132,6 +134,12 @@ def _collect(rt: Any) -> Iterator[Any]:
     depth = GaugeMetricFamily(
         "switchboard_queue_depth", "DBOS workflows waiting or running.", labels=["queue", "status"]
     )
+    backlog = GaugeMetricFamily(
+        "switchboard_connection_backlog",
+        "Ledger events of a connection not processed yet (accepted: waiting in its queue; "
+        "processing: being worked), by provider.",
+        labels=["connection", "provider", "status"],
+    )
     with rt.db.session() as s:
         for provider, status, n in s.execute(
             select(Event.provider, Event.status, func.count()).group_by(
@@ -154,6 +162,12 @@ def _collect(rt: Any) -> Iterator[Any]:
             )
         ):
             conns.add_metric([connection_label(cid), crm, status], 1.0)
+        for conn_id, provider, status, n in s.execute(
+            select(Event.connection_id, Event.provider, Event.status, func.count())
+            .where(Event.status.in_(("accepted", "processing")))
+            .group_by(Event.connection_id, Event.provider, Event.status)
+        ):
+            backlog.add_metric([connection_label(conn_id), provider, status], float(n))
         for run in s.execute(select(SyncRun).where(SyncRun.status == "running")).scalars():
             label = connection_label(run.connection_id)
             sync_done.add_metric([label], float(run.done))
@@ -172,7 +186,7 @@ def _collect(rt: Any) -> Iterator[Any]:
                 depth.add_metric([str(queue), str(status)], float(n))
     except Exception:  # DBOS has not created its tables yet (a process that never launched it)
         pass
-    yield from (events, req, r429, sync_done, sync_total, sync_ratio, conns, depth)
+    yield from (events, req, r429, sync_done, sync_total, sync_ratio, conns, depth, backlog)
     for source in list(_family_sources):
         yield source(rt)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -169,6 +170,43 @@ async def test_window_guard_survives_late_arrivals(guard: bool) -> None:
         heapq.heappush(clock.due, (clock.now() + delay + 0.002, i, respond))
     await clock.run_until(clock.now() + 5)
     assert (max_in_window(arrivals) <= 10) is guard
+
+
+# Network shapes (seconds): the outbound leg (send → Quo counts it) and the rest of the round
+# trip. "emulator": Quo's latency sits after its count, like the Quo emulator's latency fault
+# (150 ms + up to 50 ms); "symmetric": half the round trip each way, jittered both ways.
+SHAPES: dict[str, Callable[[random.Random], tuple[float, float]]] = {
+    "emulator": lambda r: (r.uniform(0, 0.002), 0.15 + r.uniform(0, 0.05)),
+    "symmetric": lambda r: (0.075 + r.uniform(0, 0.025), 0.075 + r.uniform(0, 0.025)),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("lapse_from_send", [True, False])
+async def test_window_guard_at_full_speed_under_latency(shape: str, lapse_from_send: bool) -> None:
+    """150-200 ms round trips: never 11 arrivals in a sliding second (nor 11 at the emulator's
+    own limiter, which counts after its latency), and ≥ 9 requests/s once the permits lapse at
+    min(response, send + jitter) instead of at the response (≈ 8.5/s)."""
+    clock = SimClock()
+    rng = random.Random(17)
+    limiter = MemoryRateLimiter(RateLimit(10, lapse_from_send=lapse_from_send), clock)
+    arrivals: list[float] = []
+    counted_late: list[float] = []  # the emulator's limiter: arrival + its latency
+    for i in range(600):
+        permit = await limiter.acquire()
+        outbound, rest = SHAPES[shape](rng)
+        arrivals.append(clock.now() + outbound)
+        counted_late.append(clock.now() + outbound + (rest if shape == "emulator" else 0.0))
+
+        async def respond(p: str | None = permit) -> None:
+            await limiter.release(p)
+
+        heapq.heappush(clock.due, (clock.now() + outbound + rest, i, respond))
+    await clock.run_until(clock.now() + 5)
+    assert max_in_window(arrivals) <= 10 and max_in_window(counted_late) <= 10
+    steady = arrivals[100:]  # after the warm-up (the first round trips lapse at the response)
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    assert (rate >= 9.0) is lapse_from_send, rate
 
 
 async def test_window_guard_redis() -> None:

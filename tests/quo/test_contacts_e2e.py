@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -137,3 +138,74 @@ async def test_pagination_to_the_end_and_more_than_20_external_ids(
         "/v1/contacts", params={"externalIds": wanted[:21], "maxResults": 50}
     )
     assert resp.status_code == 400
+
+
+async def test_bulk_read_back_follows_the_source_listing_50_per_read(
+    control: Control, quo_key: str, make_quo: Callable[..., QuoClient]
+) -> None:
+    quo = make_quo(quo_key)
+    report = await quo.bulk_upsert_contacts([contact(i) for i in range(230)])
+    assert [r.outcome for r in report.results] == ["created"] * 230
+    assert all(r.via == "bulk" for r in report.results) and report.single_fallbacks == 0
+    assert report.verify_reads == 0  # no externalIds look-up was needed
+    reads = control.requests(quo_key, "listContacts_v1")
+    assert all("sources=switchboard-test" in r["query"] for r in reads)
+    # 230 contacts = 5 pages of the listing; a read may come a moment before Quo shows a batch.
+    assert len(reads) <= 5 + 2, len(reads)
+    held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
+    assert held == {r.external_id: r.quo_id for r in report.results}
+
+
+async def test_late_visibility_shifts_pages_and_no_contact_is_missed(
+    control: Control, quo_key: str, make_quo: Callable[..., QuoClient]
+) -> None:
+    # Each contact shows up 0-4 s after the bulk delay, at its creation position: pages move
+    # under the reader, and contacts land behind its cursor. Two calls at once, like sync pages.
+    control.faults(bulk_visibility_jitter_s=4)
+    quo = make_quo(quo_key)
+    first, second = await asyncio.gather(
+        quo.bulk_upsert_contacts([contact(i) for i in range(150)]),
+        quo.bulk_upsert_contacts([contact(i) for i in range(150, 300)]),
+    )
+    results = first.results + second.results
+    assert [r.outcome for r in results] == ["created"] * 300
+    assert all(r.via == "bulk" for r in results)
+    # Some were found only by the externalIds fall-back (they appeared behind the cursor).
+    assert first.verify_reads + second.verify_reads > 0
+    held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
+    assert held == {r.external_id: r.quo_id for r in results}  # exactly one each, ids right
+
+
+async def test_source_read_back_past_an_earlier_runs_contacts(
+    control: Control, quo_key: str, make_quo: Callable[..., QuoClient]
+) -> None:
+    # 320 contacts of the same source from an earlier run come first in the listing: the
+    # reader pages past them (or gives the new ones to the externalIds path), never misses one.
+    seeded = [contact(f"old-{i}").to_api() for i in range(320)]
+    control.call("POST", f"/workspaces/{quo_key}/contacts", json={"contacts": seeded})
+    quo = make_quo(quo_key)
+    report = await quo.bulk_upsert_contacts([contact(i) for i in range(30)])
+    assert [r.outcome for r in report.results] == ["created"] * 30
+    reads = control.requests(quo_key, "listContacts_v1")
+    assert len(reads) <= 320 // 50 + 1 + 4, len(reads)  # history pages, the tail, a few by id
+    held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
+    assert len(held) == 350
+    assert all(held[r.external_id] == r.quo_id for r in report.results)
+
+
+async def test_source_read_back_when_quo_lists_newest_first(
+    control: Control, quo_key: str, make_quo: Callable[..., QuoClient]
+) -> None:
+    # Quo documents no order for GET /v1/contacts: listed newest first, the reader's cursor
+    # runs away from where new contacts appear; the externalIds fall-back still finds each.
+    control.faults(contacts_order="newest")
+    quo = make_quo(quo_key)
+    first, second = await asyncio.gather(
+        quo.bulk_upsert_contacts([contact(i) for i in range(120)]),
+        quo.bulk_upsert_contacts([contact(i) for i in range(120, 240)]),
+    )
+    results = first.results + second.results
+    assert [r.outcome for r in results] == ["created"] * 240
+    assert all(r.via == "bulk" for r in results)
+    held = {c["externalId"]: c["id"] for c in control.contacts(quo_key)}
+    assert held == {r.external_id: r.quo_id for r in results}

@@ -25,7 +25,9 @@ def max_in_window(stamps: list[float], window: float = 1.0) -> int:
     return best
 
 
-def hammer_together(url: str, key: str, store: str, seconds: float) -> list[dict[str, object]]:
+def hammer_together(
+    url: str, key: str, store: str, seconds: float, processes: int = 2
+) -> list[dict[str, object]]:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.quo.hammer", url, key, store, str(seconds)],
@@ -33,7 +35,7 @@ def hammer_together(url: str, key: str, store: str, seconds: float) -> list[dict
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for _ in range(2)
+        for _ in range(processes)
     ]
     outputs = []
     try:
@@ -84,3 +86,22 @@ def test_two_processes_share_one_key(
     assert all(int(str(r["requests"])) > 0 for r in results)
     span = max(r["ts"] for r in log) - min(r["ts"] for r in log)
     assert len(log) >= 0.6 * span * 10  # loose: the machine running the suite may be busy
+
+
+def test_full_speed_under_latency(
+    control: Control, quo_server: RunningServer, tmp_path: Path
+) -> None:
+    """150 ms + up to 50 ms per request: permits lapse at min(response, send + jitter), so the
+    key runs above the response-anchored cap (10 / 1.175 s ≈ 8.5/s) — still no 429 and never
+    more than 10 in a sliding second."""
+    key = control.workspace()
+    control.faults(latency_ms=150, latency_jitter_ms=50)
+    hammer_together(quo_server.url, key, f"sqlite:///{tmp_path / 'limits.db'}", 8.0, 1)
+    log = control.requests(key)
+    assert [r["status"] for r in log].count(429) == 0
+    assert max_in_window([r["ts"] for r in log]) <= 10
+    assert control.call("GET", "/stats")["maxPerSecondByKey"][key] <= 10
+    steady = sorted(r["ts"] for r in log)[20:]  # after the first round trips are known
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    print(f"sustained {rate:.2f} requests/s at 150 ± 50 ms")
+    assert rate > 8.6, rate

@@ -8,11 +8,22 @@ limiter here combines two rules, both kept atomically in a store all processes s
    caller that reaches its slot more than `late_tolerance` late takes a fresh one. (A token bucket
    with burst N would put up to 2N requests into one window.)
 2. **Window guard** for the guarantee: a request holds a *permit* from just before it is sent
-   until one `period` after its response (or error) came back; at most `rate` permits exist per
-   key. The server received each request somewhere between its send and its response, so any
-   `period`-long window of server arrival times contains at most `rate` requests — however late
-   a stalled process, a busy event loop or the network delivers them. In-flight permits of a
-   process that died expire after `inflight_timeout`.
+   (its send time S) until one `period` after its lapse point; at most `rate` permits exist per
+   key. In-flight permits of a process that died expire after `inflight_timeout`.
+
+   Why no window of server arrival times can hold `rate + 1` requests: if it did (arrivals in
+   [t, t + period)), every one of them took its permit before t + period, and if each permit
+   lasts until at least its arrival + `period`, all `rate + 1` permits were live together just
+   before t + period — more than exist. So the lapse point must not come before the arrival.
+   The arrival A lies between S and the response R, so *lapse point = R* is always safe; that
+   costs the round trip per permit and caps a key at `rate / (period + RTT)` (≈ 8.5/s at
+   150-200 ms). With `lapse_from_send`, the lapse point is min(R, S + J), J = the spread of
+   the round trips seen lately (this one included, max − min of the last `jitter_samples`)
+   + `jitter_margin`. The proof above still holds with every arrival shifted back by the
+   smallest outbound delay d₀ (the window moves, the count does not): A − d₀ ≤ S + J as long as
+   the outbound delay (local stalls between permit and send included — they lengthen the round
+   trip too) varies by no more than J; and A − d₀ ≤ R always. Until `min_jitter_samples`
+   round trips are known, the lapse point is R.
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
@@ -24,7 +35,7 @@ sent: `DailyBudgetExhausted` says how long until the budget resets.
 
 Spacing alone is only as good as the timing (a request delayed by more than the margin squeezes
 into the next window); the guard alone would send bursts. Together: ~`rate / (1 + margin)` per
-second when responses are fast, `rate / (period + latency)` when they are slow, never more than
+second when responses are fast, ~`rate / (period + J)` when they are slow, never more than
 `rate` in any window.
 
 Stores (state per key: the next slot `tat` and the live permits):
@@ -47,6 +58,7 @@ import hashlib
 import math
 import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -86,6 +98,8 @@ class RateLimit:
         daily: units per day (days of `day_s` seconds from the epoch: UTC days), or None.
         weighted_window: spacing and window count a request's units; False: each request
             counts 1 there (a provider that prices operations only against its daily budget).
+        lapse_from_send: a permit's lapse point is min(response, send + J), not the response
+            (see the module docstring); jitter_margin, jitter_samples, min_jitter_samples: J.
     """
 
     rate: float
@@ -97,6 +111,10 @@ class RateLimit:
     daily: float | None = None
     day_s: float = 86_400.0
     weighted_window: bool = True
+    lapse_from_send: bool = True
+    jitter_margin: float = 0.01
+    jitter_samples: int = 50
+    min_jitter_samples: int = 10
 
     @property
     def interval(self) -> float:
@@ -133,6 +151,12 @@ class _Limiter:
     limit: RateLimit
     clock: Clock
     max_reservations = 4
+    _sent: dict[str, float]  # permit → when it was granted (this process)
+    _rtts: deque[float]  # the last `jitter_samples` round trips (this process)
+
+    def _start_guard(self) -> None:
+        self._sent = {}
+        self._rtts = deque(maxlen=self.limit.jitter_samples)
 
     async def _reserve(self, units: int) -> float:
         """Take the next spacing slot, `units` slots long; return its time on `self.clock`."""
@@ -143,9 +167,23 @@ class _Limiter:
         else seconds to wait and retry."""
         raise NotImplementedError
 
-    async def _lapse(self, permit: str) -> None:
-        """Let `permit` expire one period from now."""
+    async def _lapse(self, permit: str, hold: float) -> None:
+        """Let `permit` expire `hold` seconds from now."""
         raise NotImplementedError
+
+    def _hold(self, permit: str) -> float:
+        """How long `permit` stays live after its response: one period after its lapse point
+        min(response, send + J) — see the module docstring."""
+        sent = self._sent.pop(permit, None)
+        period = self.limit.period
+        if sent is None or not self.limit.lapse_from_send:
+            return period
+        rtt = max(0.0, self.clock.now() - sent)
+        self._rtts.append(rtt)
+        if len(self._rtts) < self.limit.min_jitter_samples:
+            return period
+        jitter = max(self._rtts) - min(self._rtts) + self.limit.jitter_margin
+        return period - max(0.0, rtt - jitter)
 
     async def _charge_day(self, units: int) -> float:
         """Charge `units` to today's budget: 0.0, or (nothing charged) seconds until it resets."""
@@ -178,13 +216,14 @@ class _Limiter:
         while True:
             wait = await self._enter(permit, units)
             if wait <= 0:
+                self._sent[permit] = self.clock.now()
                 return permit
             # In-flight permits lapse when their response arrives, which may be any moment.
             await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
 
     async def release(self, permit: Permit) -> None:
         if permit is not None:
-            await self._lapse(permit)
+            await self._lapse(permit, self._hold(permit))
 
 
 # A permit of n units is stored as n rows or members: its id, then id+1 ... id+(n-1).
@@ -204,6 +243,7 @@ class MemoryRateLimiter(_Limiter):
     def __init__(self, limit: RateLimit, clock: Clock = SYSTEM_CLOCK) -> None:
         self.limit = limit
         self.clock = clock
+        self._start_guard()
         self._tat = 0.0
         self._permits: dict[str, tuple[float, int]] = {}  # permit -> (expires at, units)
         self._spent: tuple[int, float] = (0, 0.0)  # (day, units charged that day)
@@ -239,13 +279,10 @@ class MemoryRateLimiter(_Limiter):
                 return 0.0
             return min(exp for exp, _ in self._permits.values()) - now
 
-    async def _lapse(self, permit: str) -> None:
+    async def _lapse(self, permit: str, hold: float) -> None:
         with self._lock:
             if permit in self._permits:
-                self._permits[permit] = (
-                    self.clock.now() + self.limit.period,
-                    self._permits[permit][1],
-                )
+                self._permits[permit] = (self.clock.now() + hold, self._permits[permit][1])
 
     async def _charge_day(self, units: int) -> float:
         day, until_tomorrow = self._day()
@@ -308,6 +345,7 @@ class SqlRateLimiter(_Limiter):
         self.key = key
         self.limit = limit
         self.clock = clock
+        self._start_guard()
         self.engine = _engine_for(database) if isinstance(database, str) else database
         self._sqlite = self.engine.dialect.name == "sqlite"
         greatest = "MAX" if self._sqlite else "GREATEST"
@@ -372,7 +410,7 @@ class SqlRateLimiter(_Limiter):
     async def _enter(self, permit: str, units: int) -> float:
         return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit, units)
 
-    def _lapse_sync(self, permit: str) -> None:
+    def _lapse_sync(self, permit: str, hold: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 text(
@@ -383,12 +421,12 @@ class SqlRateLimiter(_Limiter):
                     "key": self.key,
                     "permit": permit,
                     "units": permit + "+%",
-                    "exp": self.clock.now() + self.limit.period,
+                    "exp": self.clock.now() + hold,
                 },
             )
 
-    async def _lapse(self, permit: str) -> None:
-        await run_on(_RELEASE_THREADS, self._lapse_sync, permit)
+    async def _lapse(self, permit: str, hold: float) -> None:
+        await run_on(_RELEASE_THREADS, self._lapse_sync, permit, hold)
 
     async def pause(self, seconds: float) -> None:
         # Reserving a zero-length slot at now+seconds pushes everyone's next slot past it.
@@ -477,6 +515,7 @@ class RedisRateLimiter(_Limiter):
         self._units: dict[str, int] = {}
         self.limit = limit
         self.clock = clock
+        self._start_guard()
         self.redis: Any = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
         self._reserve_script = self.redis.register_script(_REDIS_RESERVE)
         self._enter_script = self.redis.register_script(_REDIS_ENTER)
@@ -497,9 +536,9 @@ class RedisRateLimiter(_Limiter):
             self._units[permit] = units
         return wait
 
-    async def _lapse(self, permit: str) -> None:
+    async def _lapse(self, permit: str, hold: float) -> None:
         units = self._units.pop(permit, 1)
-        await self._lapse_script(keys=[self.permits_key], args=[self.limit.period, permit, units])
+        await self._lapse_script(keys=[self.permits_key], args=[hold, permit, units])
 
     async def _charge_day(self, units: int) -> float:
         args = [units, self.limit.day_s, self.limit.daily or 0]

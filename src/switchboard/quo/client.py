@@ -61,6 +61,7 @@ from switchboard.quo.models import (
 if TYPE_CHECKING:
     from switchboard.config import Settings
     from switchboard.quo.contacts import BulkUpsertReport, UpsertResult
+    from switchboard.quo.readback import SourceReader
 
 Environment = Literal["prod", "dev", "local"]
 # Where webhooks live: "v1" / "v2" — the per-family `/v{n}/webhooks/{kind}` endpoints (legacy
@@ -159,6 +160,8 @@ class QuoClient:
         )
         # None = not known yet; False after the bulk endpoint answered 404/403 once.
         self.bulk_available: bool | None = None
+        # Bulk read-back by source listing, one reader per (source, event loop); see readback.
+        self.source_readers: dict[tuple[str, int], SourceReader] = {}
 
     @classmethod
     def from_settings(

@@ -33,6 +33,7 @@ from typing import Literal
 from switchboard.http import ApiError
 from switchboard.quo.client import MAX_EXTERNAL_IDS_PER_REQUEST, QuoClient
 from switchboard.quo.models import Contact, ContactInput
+from switchboard.quo.readback import source_reader
 
 Outcome = Literal["created", "updated", "failed"]
 
@@ -61,7 +62,8 @@ class BulkUpsertReport:
     bulk_used: bool = False
     bulk_unavailable: str | None = None  # why the bulk endpoint was not (or no longer) used
     bulk_batches: int = 0
-    verify_reads: int = 0
+    verify_reads: int = 0  # externalIds look-ups
+    listed: bool = False  # read back through the shared source listing
     single_fallbacks: int = 0  # contacts retried one by one after bulk (not visible / refused)
     visibility_s: list[float] = field(default_factory=list)  # bulk POST → first seen, per contact
 
@@ -146,6 +148,14 @@ class _Pending:
     submitted_at: float
     next_check: float
     checks: int = 0
+    listed: bool = False  # waiting for the source reader rather than an externalIds read
+
+
+def _shared_source(contacts: Sequence[ContactInput]) -> str | None:
+    sources = {c.source for c in contacts}
+    if len(sources) != 1:
+        return None
+    return sources.pop()
 
 
 async def bulk_upsert_contacts(
@@ -161,6 +171,7 @@ async def bulk_upsert_contacts(
     max_poll_interval: float = 3.0,
     concurrency: int = 4,
     use_bulk: bool = True,
+    read_back: Literal["source", "external_ids"] = "source",
 ) -> BulkUpsertReport:
     """Upsert many contacts, bulk-creating the new ones; see the module docstring.
 
@@ -174,6 +185,10 @@ async def bulk_upsert_contacts(
             `poll_interval` growing by `poll_backoff` up to `max_poll_interval`.
         concurrency: requests this call keeps in flight (the rate limiter still paces them).
         use_bulk: False forces single upserts.
+        read_back: "source" follows the listing of the contacts' common `source` (50 per read,
+            shared by concurrent calls; see `switchboard.quo.readback`) and looks up by
+            externalId only what it misses; "external_ids" reads 20 per request (also used
+            when the new contacts do not share one source).
     """
     known = dict(known_ids or {})
     clock = quo.clock
@@ -222,6 +237,18 @@ async def bulk_upsert_contacts(
 
     pending: dict[str, _Pending] = {}
     submitting = bool(fresh)
+    source = _shared_source(fresh) if read_back == "source" else None
+    reader = source_reader(quo, source) if source and fresh else None
+    report.listed = reader is not None
+    posting = reader is not None  # counted in reader.submitters until the posts are done
+    if reader is not None:
+        reader.submitters += 1
+
+    def done_posting() -> None:
+        nonlocal posting
+        if posting and reader is not None:
+            posting = False
+            reader.submitters -= 1
 
     async def submit() -> None:
         nonlocal submitting
@@ -251,11 +278,24 @@ async def bulk_upsert_contacts(
                 report.bulk_batches += 1
                 now = clock.now()
                 for contact in batch:
-                    pending[contact.external_id] = _Pending(contact, now, now + first_check)
+                    entry = _Pending(contact, now, now + first_check, listed=reader is not None)
+                    pending[contact.external_id] = entry
+                    if reader is not None:
+                        reader.expect(contact.external_id, now + first_check)
         finally:
             submitting = False
+            done_posting()
 
-    async def read_back(chunk: list[_Pending]) -> None:
+    def settle(p: _Pending, seen: Contact, now: float) -> None:
+        ext = p.contact.external_id
+        del pending[ext]
+        if seen.matches(p.contact):
+            report.visibility_s.append(now - p.submitted_at)
+            results[ext] = UpsertResult(ext, "created", seen.id, via="bulk")
+        else:  # existed before with other data: bring it up to date
+            run_single(p.contact, seen.id)
+
+    async def read_by_ids(chunk: list[_Pending]) -> None:
         async with sem:
             try:
                 page = await quo.list_contacts(
@@ -284,12 +324,7 @@ async def bulk_upsert_contacts(
                 continue
             seen = found.get(ext)
             if seen is not None:
-                del pending[ext]
-                if seen.matches(p.contact):
-                    report.visibility_s.append(now - p.submitted_at)
-                    results[ext] = UpsertResult(ext, "created", seen.id, via="bulk")
-                else:  # existed before with other data: bring it up to date
-                    run_single(p.contact, seen.id)
+                settle(p, seen, now)
             else:
                 p.checks += 1
                 wait = min(max_poll_interval, poll_interval * poll_backoff ** (p.checks - 1))
@@ -302,29 +337,46 @@ async def bulk_upsert_contacts(
             for ext, p in list(pending.items()):
                 if now - p.submitted_at > verify_deadline:
                     del pending[ext]
+                    if reader is not None:
+                        reader.forget(ext)
                     run_single(p.contact, fallback=True)
+                elif p.listed and reader is not None:
+                    seen = reader.take(ext)
+                    if seen is not None:
+                        settle(p, seen, now)
+                    elif reader.given_up(ext):  # not where the listing showed: ask by id
+                        p.listed, p.next_check = False, now
+            if reader is not None:
+                reader.poke(now)
             # While batches are still going out, posts go first: the reads can only start paying
             # off ~2-3 s after a post anyway, and a backlog of reads then fills the wait for the
-            # last batch. Contacts halfway to their deadline are read regardless.
-            hold = verify_deadline / 2 if submitting else 0.0
+            # last batch. Contacts halfway to their deadline are read regardless. (Contacts the
+            # source reader gave back have waited already.)
+            hold = verify_deadline / 2 if submitting and reader is None else 0.0
             due = sorted(
                 (
                     p
                     for p in pending.values()
-                    if p.next_check <= now and now - p.submitted_at >= hold
+                    if not p.listed and p.next_check <= now and now - p.submitted_at >= hold
                 ),
                 key=lambda p: p.submitted_at,
             )
             if due:
                 size = MAX_EXTERNAL_IDS_PER_REQUEST
                 chunks = [due[i : i + size] for i in range(0, len(due), size)][:concurrency]
-                await asyncio.gather(*(read_back(chunk) for chunk in chunks))
+                await asyncio.gather(*(read_by_ids(chunk) for chunk in chunks))
                 continue
             wake = min(
-                (max(p.next_check, p.submitted_at + hold) for p in pending.values()),
+                (
+                    max(p.next_check, p.submitted_at + hold)
+                    for p in pending.values()
+                    if not p.listed
+                ),
                 default=now + 0.05,
             )
-            await clock.sleep(min(wake - now, 0.05) if submitting else wake - now)
+            # Listed contacts are settled by reads of any concurrent call: look again soon.
+            listening = any(p.listed for p in pending.values())
+            await clock.sleep(min(wake - now, 0.05) if submitting or listening else wake - now)
         await submitter
         if singles:
             await asyncio.gather(*singles)
@@ -332,6 +384,10 @@ async def bulk_upsert_contacts(
         for task in [submitter, *singles]:
             if not task.done():
                 task.cancel()
+        if reader is not None:
+            for ext in pending:
+                reader.forget(ext)
+        done_posting()  # also when the submitter was cancelled before it ran
 
     report.results = [results[c.external_id] for c in contacts]
     return report

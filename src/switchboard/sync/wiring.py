@@ -10,6 +10,7 @@ record id, which only this integration writes) is ours; `find_by_external_ids` r
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,12 @@ from switchboard.sync.ports import ContactRef, PushResult
 from switchboard.sync.transform import SyncSettings
 
 
+def read_back_mode() -> str:
+    """How bulk creates are read back: "source" (the connection's source listing, 50 per read)
+    or "external_ids" (20 per read, several at once) — see `switchboard.quo.contacts`."""
+    return os.environ.get("SWITCHBOARD_SYNC_READ_BACK", "source")
+
+
 def _result(r: UpsertResult) -> PushResult:
     if r.outcome == "failed" or not r.quo_id:
         return PushResult(r.external_id, "failed", None, r.reason or "failed")
@@ -32,10 +39,11 @@ def _result(r: UpsertResult) -> PushResult:
 
 class QuoContactsAdapter:
     """`bulk_options` go to `bulk_upsert_contacts`. Unless `first_check` is given, the delay
-    before the first read-back adapts to what Quo shows: when a call needed more reads than
-    one per 20 contacts, the next waits for the slowest visibility seen (≤ 5 s); when every
-    contact was there on the first read, the wait shrinks by 5% (≥ 1 s). Reads that come too
-    early cost budget; reads that come too late cost latency."""
+    before the first read-back adapts to what Quo shows. Read back through the source listing:
+    it grows to the shortest visibility a call saw (≤ 5 s). By externalIds: when a call needed
+    more reads than one per 20 contacts, the next waits for the slowest visibility seen
+    (≤ 5 s); when every contact was there on the first read, the wait shrinks by 5% (≥ 1 s).
+    Reads that come too early cost budget; reads that come too late cost latency."""
 
     def __init__(self, quo: QuoClient, **bulk_options: Any) -> None:
         self.quo = quo
@@ -46,7 +54,11 @@ class QuoContactsAdapter:
     async def create_many(self, contacts: Sequence[ContactInput]) -> Mapping[str, PushResult]:
         options = {**self.bulk_options, "first_check": self.first_check}
         report = await self.quo.bulk_upsert_contacts(contacts, **options)
-        if self._adaptive and report.bulk_used and report.visibility_s:
+        if self._adaptive and report.listed and report.visibility_s:
+            # Reads of the source listing come when due and fill pages: one before Quo shows
+            # the contacts costs a read, one after only waits. Never earlier than seen.
+            self.first_check = min(5.0, max(self.first_check, min(report.visibility_s)))
+        elif self._adaptive and report.bulk_used and report.visibility_s:
             minimum_reads = -(-len(report.visibility_s) // 20)
             if report.verify_reads > minimum_reads:
                 self.first_check = min(5.0, max(self.first_check, max(report.visibility_s)))
@@ -95,5 +107,5 @@ async def clients_from_connection(connection_id: str) -> SyncClients:
         crm=info.crm,
         settings=SyncSettings.from_connection(info.settings, info.crm),
         connector=connector,
-        quo=QuoContactsAdapter(quo),
+        quo=QuoContactsAdapter(quo, read_back=read_back_mode()),
     )

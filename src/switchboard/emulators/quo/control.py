@@ -17,10 +17,14 @@ from switchboard.emulators.quo.emulator import QuoEmulator, workspace_kwargs
 from switchboard.emulators.quo.state import Workspace
 
 # Knobs accepted in the faults body too (they live in settings): the "slower bulk processing",
-# "key propagation delay" and "rate-limit value" faults.
+# "eventual visibility", "key propagation delay" and "rate-limit value" faults.
 SETTING_FAULTS = {
     "bulk_delay_s": "bulkDelayS",
     "bulkDelayS": "bulkDelayS",
+    "bulk_visibility_jitter_s": "bulkVisibilityJitterS",
+    "bulkVisibilityJitterS": "bulkVisibilityJitterS",
+    "contacts_order": "contactsOrder",
+    "contactsOrder": "contactsOrder",
     "key_propagation_s": "keyPropagationS",
     "keyPropagationS": "keyPropagationS",
     "rate_limit": "rateLimit",
@@ -280,7 +284,7 @@ def build_control_router(emu: QuoEmulator) -> APIRouter:
     @route("DELETE", "/faults")
     async def clear_faults(request: Request) -> Any:
         emu.faults.clear()
-        emu.apply_settings({k: initial[k] for k in ("bulkDelayS", "keyPropagationS", "rateLimit")})
+        emu.apply_settings({k: initial[k] for k in set(SETTING_FAULTS.values())})
         return {**emu.faults.config.model_dump(), "settings": emu.settings.to_api()}
 
     # ---------------------------------------------------------------- request log

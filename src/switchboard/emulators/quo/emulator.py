@@ -165,6 +165,8 @@ class QuoEmulator:
         names = {
             "profile": "profile",
             "bulkDelayS": "bulk_delay_s",
+            "bulkVisibilityJitterS": "bulk_visibility_jitter_s",
+            "contactsOrder": "contacts_order",
             "keyPropagationS": "key_propagation_s",
             "rateLimit": "rate_limit",
             "rateWindowS": "rate_window_s",
@@ -207,9 +209,12 @@ class QuoEmulator:
                 raise ValueError("profile must be one of " + ", ".join(PROFILES))
             if new.dated_error_envelope not in ("documented", "v1"):
                 raise ValueError("datedErrorEnvelope must be 'documented' or 'v1'")
+            if new.contacts_order not in ("oldest", "newest"):
+                raise ValueError("contactsOrder must be 'oldest' or 'newest'")
             if new.dated_calls not in ("absent", "served"):
                 raise ValueError("datedCalls must be 'absent' or 'served'")
-            if min(new.bulk_delay_s, new.key_propagation_s, new.rate_limit) < 0:
+            if min(new.bulk_delay_s, new.bulk_visibility_jitter_s, new.key_propagation_s,
+                   new.rate_limit) < 0:  # fmt: skip
                 raise ValueError("delays and the rate limit must not be negative")
             if new.webhook_max_attempts < 1:
                 raise ValueError("webhookMaxAttempts must be at least 1")
@@ -373,9 +378,13 @@ class QuoEmulator:
             if job.processed or job.visible_at > now:
                 continue
             job.processed = True
+            jitter = self.settings.bulk_visibility_jitter_s
             for i, body in enumerate(job.contacts):
+                visible_at = job.visible_at
+                if jitter:
+                    visible_at += self.faults.random.uniform(0, jitter)
                 try:
-                    self.create_contact(ws, body, operation="bulk", visible_at=job.visible_at)
+                    self.create_contact(ws, body, operation="bulk", visible_at=visible_at)
                     job.created += 1
                 except QuoError as exc:
                     job.rejected.append({"index": i, "status": exc.status, "message": exc.message})
@@ -529,6 +538,8 @@ class QuoEmulator:
                 found = sorted((ws.contacts[i] for i in ids), key=lambda c: c.created_at)
             else:
                 found = list(ws.contacts.values())
+            if self.settings.contacts_order == "newest":
+                found.reverse()
             return [
                 c for c in found if c.visible_at <= now and (not sources or c.source in sources)
             ]

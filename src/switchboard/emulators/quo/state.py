@@ -548,6 +548,12 @@ class Settings:
 
     profile: Profile = "current"
     bulk_delay_s: float = 2.5
+    # Eventual visibility: each contact of a bulk job shows up uniformly within this many
+    # seconds after `bulk_delay_s`, at its creation-order position in listings — so a late
+    # contact lands on a page a reader has already passed (pages shift under the reader).
+    bulk_visibility_jitter_s: float = 0.0
+    # Order of GET /v1/contacts (Quo documents none): "oldest" (creation order) or "newest".
+    contacts_order: str = "oldest"
     key_propagation_s: float = 0.0
     rate_limit: int = 10
     rate_window_s: float = 1.0
@@ -569,6 +575,8 @@ class Settings:
         return {
             "profile": self.profile,
             "bulkDelayS": self.bulk_delay_s,
+            "bulkVisibilityJitterS": self.bulk_visibility_jitter_s,
+            "contactsOrder": self.contacts_order,
             "keyPropagationS": self.key_propagation_s,
             "rateLimit": self.rate_limit,
             "rateWindowS": self.rate_window_s,

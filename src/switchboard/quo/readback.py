@@ -1,0 +1,163 @@
+"""Reading back bulk-created contacts by following the listing of their `source`.
+
+A bulk create answers 202 with no ids, so what it made must be read back. By `externalIds`
+that costs one request per 20 contacts; a connection's own `source` lists 50 per page, and on
+a sync that creates the contacts the newest ones are the tail of that listing. One
+`SourceReader` per (Quo client, source) follows the tail for every concurrent
+`bulk_upsert_contacts` call of the process:
+
+- callers `expect` their contacts after the bulk POST (due `first_check` s later) and pick up
+  what a read `found`;
+- `due_read` says when a read pays: enough due contacts to fill the tail page, or nobody is
+  posting any more, or the oldest due contact has waited `patience` s; `poke` then starts one
+  task that reads page after page while that holds (one chain: each token comes with the
+  previous page);
+- a read lists `sources=[source]` from the cursor (the token of the first page not yet seen
+  full) and advances it only over full pages, so a partial tail page is read again next time.
+
+Nothing is missed, whatever the listing does meanwhile: Quo's order is not documented (the
+emulator lists oldest first), a contact that becomes visible late lands on a page the cursor
+has passed, a deletion shifts later contacts back over the cursor. A due contact collects a
+*miss* from every read that started after its grace time and either reached the end of the
+listing or found nothing expected (history pages of an earlier run); after `max_misses` the
+caller takes it back and looks it up by `externalIds` (then single-creates what never shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from switchboard.http import ApiError
+from switchboard.quo.models import Contact
+
+if TYPE_CHECKING:
+    from switchboard.quo.client import QuoClient
+
+PAGE = 50
+
+
+@dataclass
+class _Waiter:
+    due_at: float
+    misses: int = 0
+
+
+@dataclass
+class SourceReader:
+    """Tail-follower of `GET /v1/contacts?sources=<source>`; see the module docstring.
+
+    Attributes:
+        grace: seconds after its due time before a read that misses a contact counts.
+        max_misses: misses after which the caller looks the contact up by externalId.
+        patience: longest a due contact waits for a fuller page while others still post.
+        retry_interval: pause before reading the tail again when due contacts were not there.
+
+    A read Quo refuses for good (4xx, e.g. a page token it no longer takes) restarts the
+    cursor from the first page; the contacts it missed go the externalIds way meanwhile.
+    """
+
+    quo: QuoClient
+    source: str
+    grace: float = 0.5
+    max_misses: int = 2
+    patience: float = 1.0
+    retry_interval: float = 0.5
+    token: str | None = None  # start of the first page not yet seen full
+    tail_count: int = 0  # contacts on that page at the last read
+    next_read_at: float = 0.0  # after a read that left due contacts unseen
+    reads: int = 0
+    submitters: int = 0  # callers still posting bulk batches
+    waiters: dict[str, _Waiter] = field(default_factory=dict)
+    found: dict[str, Contact] = field(default_factory=dict)
+    _chain: asyncio.Task[None] | None = None
+
+    def expect(self, external_id: str, due_at: float) -> None:
+        self.waiters[external_id] = _Waiter(due_at)
+
+    def forget(self, external_id: str) -> None:
+        self.waiters.pop(external_id, None)
+        self.found.pop(external_id, None)
+
+    def take(self, external_id: str) -> Contact | None:
+        """The contact a read found for this caller (once), or None."""
+        return self.found.pop(external_id, None)
+
+    def given_up(self, external_id: str) -> bool:
+        """Missed often enough: the caller should look it up by externalId instead."""
+        waiter = self.waiters.get(external_id)
+        if waiter is None:  # not (or no longer) followed here, e.g. another call expects it
+            return external_id not in self.found
+        if waiter.misses < self.max_misses:
+            return False
+        del self.waiters[external_id]
+        return True
+
+    def due_read(self, now: float) -> bool:
+        due = [w.due_at for w in self.waiters.values() if w.due_at <= now]
+        if not due or now < self.next_read_at:
+            return False
+        room = PAGE - self.tail_count if self.tail_count < PAGE else PAGE
+        if len(due) >= room or self.submitters == 0:
+            return True
+        return now - min(due) >= self.patience
+
+    def poke(self, now: float) -> None:
+        """Start the read chain if a read is due and none is running."""
+        if (self._chain is None or self._chain.done()) and self.due_read(now):
+            self._chain = asyncio.create_task(self._read_while_due())
+
+    async def _read_while_due(self) -> None:
+        # Reads follow each other here, not through the callers' polling: a page's token comes
+        # only with the previous page, so under latency this chain is what paces read-back.
+        while self.due_read(self.quo.clock.now()):
+            await self.read_page()
+
+    async def read_page(self) -> None:
+        """One page at the cursor; hands what it finds to the waiting callers."""
+        started = self.quo.clock.now()
+        try:
+            page = await self.quo.list_contacts(
+                sources=[self.source], max_results=PAGE, page_token=self.token
+            )
+        except ApiError as exc:  # outlived the client's retries: count a miss, try again later
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                self.token, self.tail_count = None, 0  # e.g. a page token Quo no longer takes
+            self._missed(started)
+            self.next_read_at = started + self.retry_interval
+            return
+        self.reads += 1
+        matched = 0
+        for contact in page.data:
+            ext = contact.external_id
+            if ext is not None and ext in self.waiters:
+                del self.waiters[ext]
+                self.found[ext] = contact
+                matched += 1
+        at_end = page.next_page_token is None
+        if len(page.data) >= PAGE and not at_end:
+            self.token, self.tail_count = page.next_page_token, 0
+        else:
+            self.tail_count = len(page.data)
+        if at_end or matched == 0:
+            self._missed(started)
+        if at_end and any(w.due_at <= started for w in self.waiters.values()):
+            # Some of what was due is not visible yet: give Quo a moment before reading the
+            # same tail again.
+            self.next_read_at = started + self.retry_interval
+
+    def _missed(self, started: float) -> None:
+        for waiter in self.waiters.values():
+            if waiter.due_at + self.grace <= started:
+                waiter.misses += 1
+
+
+def source_reader(quo: QuoClient, source: str) -> SourceReader:
+    """The reader of `source` on this client and event loop (created on first use)."""
+    loop = id(asyncio.get_running_loop())
+    readers = quo.source_readers
+    reader = readers.get((source, loop))
+    if reader is None:
+        reader = readers[(source, loop)] = SourceReader(quo, source)
+    return reader
