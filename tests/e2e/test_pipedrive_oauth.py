@@ -23,14 +23,9 @@ import httpx
 import pytest
 
 from tests.servers import free_port, switchboard_command
-from tests.sync.stack import (
-    ADMIN,
-    PIPEDRIVE_TOKEN,
-    QUO_KEY,
-    expected_contacts,
-    sync_stack,
-    wait_for,
-)
+from tests.sync.stack import ADMIN, CRM_TOKENS, QUO_KEY, sync_stack, wait_for
+
+PIPEDRIVE_TOKEN = CRM_TOKENS["pipedrive"]
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -90,7 +85,7 @@ def test_pipedrive_oauth_sign_in_refresh_revoke_and_uninstall(
         assert stack.serve is not None
         uninstall_url = f"{stack.serve.url}/webhooks/pipedrive/uninstall"
         stack.control("POST", "/oauth/clients", json={**CLIENT, "uninstall_url": uninstall_url})
-        phones = [v["phones"][0] for v in expected_contacts(stack.people()).values()]
+        phones = [v["phones"][0] for v in stack.expected_contacts(stack.people()).values()]
         stack.control("DELETE", "/requests")  # from here on only Switchboard calls Pipedrive
         with httpx.Client(base_url=stack.serve.url, headers=ADMIN, timeout=60) as web:
             denied = _consent(web, pd_url, "deny")

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from switchboard.cli import output as out
+from switchboard.cli.signin import terminal_sign_in
 from switchboard.config import get_settings, insecure_http_reason
 from switchboard.crm import registry
 from switchboard.crm.registry import CrmProvider
@@ -150,7 +151,7 @@ def _connect_command(provider: CrmProvider) -> Any:
     ) -> None:
         tokens = None
         if oauth:
-            tokens = _oauth_sign_in(provider, sign_in_timeout, as_json=as_json)
+            tokens = terminal_sign_in(provider, sign_in_timeout, as_json=as_json)
             crm_token = tokens.access_token
             crm_base_url = tokens.base_url or crm_base_url
         elif not crm_token:
@@ -177,47 +178,6 @@ def _connect_command(provider: CrmProvider) -> Any:
         f"Connect a Quo workspace to a {display} account: check, store encrypted, set up."
     )
     return connect
-
-
-def _oauth_sign_in(provider: CrmProvider, timeout: float, *, as_json: bool) -> Any:
-    """Start a terminal-bound sign-in, print the CRM's authorize URL, wait until the running
-    service's `/oauth/callback` has exchanged the code, and claim the tokens (only this process
-    holds the binding secret)."""
-    import secrets
-    import time
-
-    from switchboard.oauth import SignInRefused, signin
-
-    rt = _runtime(dbos=False)
-    binding = secrets.token_urlsafe(32)
-    try:
-        try:
-            url = signin.begin(
-                rt.db, rt.box, rt.settings, crm=provider.name, session_id=binding, terminal=True
-            )
-        except SignInRefused as exc:
-            _fail(str(exc))
-        state = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&") if "=" in part)[
-            "state"
-        ]
-        typer.echo(
-            f"Open this URL in a browser and sign in to {provider.display_name}:\n{url}",
-            err=True,
-        )
-        if not as_json:
-            typer.echo("waiting for the sign-in (the service must be running)...", err=True)
-        deadline = time.monotonic() + min(timeout, signin.STATE_TTL_S)
-        while True:
-            done = signin.peek(rt.db, state, session_id=binding)
-            if done is not None and done.status == "authorized":
-                return signin.claim(rt.db, rt.box, state, session_id=binding, crm=provider.name)
-            if done is None or done.status == "failed":
-                _fail(done.message if done and done.message else "the sign-in failed; start again")
-            if time.monotonic() > deadline:
-                _fail("the sign-in did not complete in time; start again")
-            time.sleep(1.0)
-    finally:
-        rt.stop()
 
 
 def _connect(
