@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from switchboard import __version__, failures, metrics
 from switchboard.http import ApiError
 from switchboard.logs import get_logger, mask_text
-from switchboard.web import admin, apidocs, callpage, quo_webhooks, security, webhooks
+from switchboard.web import admin, apidocs, callpage, quo_webhooks, security, webhook_receiver
 
 log = get_logger("switchboard.web")
 
@@ -107,6 +107,9 @@ def create_app(
         hosts=security.allowed_hosts(settings, bind_host),
         public_url=settings.public_url,
     )
+    # Added last, so outermost of ours: webhook posts skip the rest (a forged flood's refusals
+    # cost only the checks).
+    app.add_middleware(webhook_receiver.WebhookReceiver)
     app.state.runtime = runtime
     app.state.public_url = settings.public_url
     token, generated = security.resolve_admin_token(settings, bind_host)
@@ -179,7 +182,7 @@ def create_app(
         body = await asyncio.to_thread(metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.include_router(webhooks.router)
+    app.include_router(webhook_receiver.router)
     app.include_router(admin.router)
     app.include_router(apidocs.router)
     metrics.add_family_source(failures.problems_family)  # the dashboard's health as numbers
