@@ -24,9 +24,10 @@ server's own CPU seconds over the run are reported too (`server_cpu_s`).
 
 Afterwards the WAL is checkpointed and the database file measured. Each run prints a JSON line;
 the last line printed is JSON with `rounds` (each: `baseline`, `flood`, `db_ratio`,
-`ack_p99_ratio`) and the medians over the rounds, `db_ratio` and `ack_p99_ratio` (flood ÷
-baseline; the target is ≤ 1.10 each). With several rounds, baseline and flood runs alternate so
-a change in the machine's load hits both alike.
+`ack_p99_ratio`, and `refusal_cpu_ms`: the server CPU the flood added, per forged request) and the
+medians over the rounds of those and of each side's ack p50/p99; `db_ratio` and `ack_p99_ratio`
+are flood ÷ baseline, the target ≤ 1.10 each. With several rounds, baseline and flood runs
+alternate, so a change in the machine's load hits both alike.
 """
 
 from __future__ import annotations
@@ -311,15 +312,28 @@ def main() -> None:
                 "flood": flooded,
                 "db_ratio": round(flooded["db_bytes"] / baseline["db_bytes"], 3),
                 "ack_p99_ratio": round(flooded["ack_p99_ms"] / baseline["ack_p99_ms"], 3),
+                # What the flood added to the server's CPU, per forged request.
+                "refusal_cpu_ms": round(
+                    (flooded["server_cpu_s"] - baseline["server_cpu_s"]) * 1000 / args.forged, 3
+                ),
             }
         )
     print("load average after:", os.getloadavg(), flush=True)
+
+    def median(key: str, run: str | None = None) -> float:
+        return statistics.median((r[run][key] if run else r[key]) for r in rounds)
+
     print(
         json.dumps(
             {
                 "rounds": rounds,
-                "db_ratio": statistics.median(r["db_ratio"] for r in rounds),
-                "ack_p99_ratio": statistics.median(r["ack_p99_ratio"] for r in rounds),
+                "baseline_ack_p50_ms": median("ack_p50_ms", "baseline"),
+                "baseline_ack_p99_ms": median("ack_p99_ms", "baseline"),
+                "flood_ack_p50_ms": median("ack_p50_ms", "flood"),
+                "flood_ack_p99_ms": median("ack_p99_ms", "flood"),
+                "refusal_cpu_ms": median("refusal_cpu_ms"),
+                "db_ratio": median("db_ratio"),
+                "ack_p99_ratio": median("ack_p99_ratio"),
             }
         )
     )
