@@ -176,3 +176,24 @@ def test_a_delivery_memory_cannot_decide_is_checked_in_full(
         connections._key_cache.invalidate(conn.id)
         wrong = http.post(url, content=body, headers=quo_headers(body, key=WRONG_KEY))
         assert wrong.status_code == 401
+
+
+@SQLITE_ONLY
+def test_the_declared_routes_answer_like_the_receiver(started: Any, conn: Any) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    bare = FastAPI()  # the routes alone, without the middleware in front
+    bare.state.runtime = started
+    bare.include_router(webhook_receiver.router)
+    with TestClient(bare) as client:
+        url = f"/webhooks/quo/{conn.id}"
+        body = quo_event("test.dummy", "ACroute")
+        assert client.post(url, content=body, headers=quo_headers(body)).status_code == 200
+        forged = client.post(url, content=body, headers=quo_headers(body, key=WRONG_KEY))
+        assert forged.status_code == 401 and forged.json() == {
+            "ok": False,
+            "error": "signature mismatch",
+        }
+        assert client.get(url).status_code == 405
+        assert client.post(f"/webhooks/nocrm/{conn.id}", content=b"{}").status_code == 404
