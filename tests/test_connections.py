@@ -76,8 +76,10 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
         "default_region": "gb",
         "enabled_lines": ["PN2", "PN1", "PN1"],
         "event_kinds": ["messages", "calls"],
+        "quo_contact_policy": "quo_edits_to_crm",
     }
     updated = connections.update_settings(db, info.id, change)
+    assert updated.settings["quo_contact_policy"] == "quo_edits_to_crm"
     assert updated.settings["default_region"] == "GB"
     assert updated.settings["enabled_lines"] == ["PN1", "PN2"]
     assert updated.settings["event_kinds"] == ["calls", "messages"]
@@ -91,6 +93,7 @@ def test_settings_validation_and_update(db: Database, box: SecretBox) -> None:
         {"auto_create_people": 1},
         {"create_without_phone": "no"},
         {"sync_objects": [""]},
+        {"quo_contact_policy": "quo_wins"},
     ):
         with pytest.raises(connection_settings.InvalidSettings):
             connections.update_settings(db, info.id, bad)
@@ -166,3 +169,25 @@ def test_wrong_master_key_is_a_clear_error(db: Database, box: SecretBox) -> None
     other = SecretBox(base64.urlsafe_b64decode(generate_master_key()))
     with pytest.raises(connections.SecretsUnreadable, match="master key"):
         connections.load_credentials(db, other, info.id)
+
+
+def test_the_settings_model_is_the_common_one_extended_by_the_crms() -> None:
+    from switchboard.crm.pipedrive.provider import PipedriveSettings
+
+    model = connection_settings.settings_model("pipedrive")
+    assert issubclass(model, connection_settings.CommonSettings)
+    assert issubclass(model, PipedriveSettings)
+    assert connection_settings.settings_model("attio") is connection_settings.CommonSettings
+    # one sentence per setting, naming it, whatever the wrong value's type
+    for bad, says in [
+        ({"auto_create_people": "yes"}, "auto_create_people must be true or false"),
+        ({"default_region": 44}, "default_region must be a region code"),
+        ({"link_action_company_id": "acme"}, "link_action_company_id:"),
+        ({"quo_webhooks": "v1"}, "migrate-webhooks"),
+        ({"typo": 1}, "unknown setting 'typo'"),
+    ]:
+        with pytest.raises(connection_settings.InvalidSettings, match=says):
+            connection_settings.validate_settings(bad, "pipedrive")
+    assert connection_settings.validate_settings(
+        {"default_region": "gb", "link_action_company_id": 42}, "pipedrive"
+    ) == {"default_region": "GB", "link_action_company_id": "42"}

@@ -42,6 +42,7 @@ from switchboard.logs import get_logger, register_secret
 from switchboard.store.db import Database
 from switchboard.store.models import (
     AuditEntry,
+    CacheEntry,
     Connection,
     WebhookSubscription,
 )
@@ -621,3 +622,46 @@ def set_quo_webhooks_generation(db: Database, connection_id: str, generation: st
                 detail={"before": before, "after": generation},
             )
         )
+
+
+#: The CRM account's facts (`CrmConnector.check_credentials`: workspace slug, company domain...)
+#: kept beside the connection, for links into the CRM's web app (`CrmProvider.person_url`).
+_ACCOUNT_KIND = "crm_account"
+_ACCOUNT_FACTS = 20
+
+
+def save_crm_account(db: Database, connection_id: str, facts: Mapping[str, str]) -> None:
+    """Keep the account facts (string values only; a few keys; never secrets)."""
+    clean = {
+        str(k)[:64]: str(v)[:200]
+        for k, v in list(facts.items())[:_ACCOUNT_FACTS]
+        if isinstance(v, str | int) and not isinstance(v, bool)
+    }
+    with db.session() as s:
+        row = s.scalar(
+            select(CacheEntry).where(
+                CacheEntry.connection_id == connection_id,
+                CacheEntry.kind == _ACCOUNT_KIND,
+                CacheEntry.key == "self",
+            )
+        )
+        if row is None:
+            s.add(
+                CacheEntry(connection_id=connection_id, kind=_ACCOUNT_KIND, key="self", data=clean)
+            )
+        else:
+            row.data = clean
+            row.fetched_at = datetime.now(UTC)
+
+
+def crm_account(db: Database, connection_id: str) -> dict[str, str]:
+    """The account facts kept for the connection ({} when never recorded)."""
+    with db.session() as s:
+        data = s.scalar(
+            select(CacheEntry.data).where(
+                CacheEntry.connection_id == connection_id,
+                CacheEntry.kind == _ACCOUNT_KIND,
+                CacheEntry.key == "self",
+            )
+        )
+    return {str(k): str(v) for k, v in (data or {}).items()}

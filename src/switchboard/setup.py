@@ -69,12 +69,23 @@ DATED_KIND_EVENTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def wanted_events(event_kinds: list[str], generation: str = "v1") -> list[str]:
+#: Edits and deletions made in Quo to synced contacts (two-way contacts, `sync/quo_edits.py`):
+#: only the dated generation announces them.
+DATED_CONTACT_EVENTS = ("contact.updated", "contact.deleted")
+
+
+def wanted_events(
+    event_kinds: list[str], generation: str = "v1", *, contacts: bool = False
+) -> list[str]:
+    """The Quo events a connection subscribes to; `contacts` adds the contact events on the
+    dated generation (a connection that syncs contacts)."""
     out: list[str] = []
     for kind in event_kinds:
         out.extend(KIND_EVENTS[kind][1])
         if generation == DATED_GENERATION:
             out.extend(DATED_KIND_EVENTS.get(kind, ()))
+    if contacts and generation == DATED_GENERATION:
+        out.extend(DATED_CONTACT_EVENTS)
     return out
 
 
@@ -156,7 +167,11 @@ async def ensure_quo_webhooks(
     url = quo_webhook_url(settings, connection_id)
     lines = await notice_new_lines(db, connection_id, info.settings, quo)
     generation = getattr(quo, "webhooks_version", "v1")
-    events = wanted_events(list(info.settings.get("event_kinds") or []), generation)
+    events = wanted_events(
+        list(info.settings.get("event_kinds") or []),
+        generation,
+        contacts=info.settings.get("sync_contacts") is not False,
+    )
     if generation == DATED_GENERATION:
         plans = plan_dated_subscriptions(events, lines) if events else []
     else:
@@ -301,13 +316,28 @@ async def _quo_step(connection_id: str) -> dict[str, Any]:
     return result
 
 
+async def _remember_account(db: Database, connection_id: str, crm: Any) -> None:
+    """The CRM account's facts (for links into the CRM's web app), read once per connection
+    when `connect` did not record them. Best effort: links are a convenience."""
+    if await asyncio.to_thread(connections.crm_account, db, connection_id):
+        return
+    try:
+        facts = dict(await crm.check_credentials())
+    except Exception as exc:
+        log.warning("crm_account_unknown", connection_id=connection_id, error=_error_text(exc))
+        return
+    await asyncio.to_thread(connections.save_crm_account, db, connection_id, facts)
+
+
 @DBOS.step()
 async def _crm_step(connection_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         rt = _rt()
         crm = clients.crm_connector_for(connection_id)
         try:
-            return await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
+            report = await ensure_crm_webhook(rt.db, rt.box, rt.settings, connection_id, crm)
+            await _remember_account(rt.db, connection_id, crm)  # the token works by now
+            return report
         finally:
             await crm.aclose()
 

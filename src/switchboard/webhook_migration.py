@@ -74,7 +74,8 @@ async def migrate_quo_webhooks(
         # v1 webhooks carry, plus the dated generation's own for the connection's kinds.
         carried = [e for w in info.webhooks if w.provider == "quo" for e in w.events]
         kinds = list(info.settings.get("event_kinds") or [])
-        events = list(dict.fromkeys([*carried, *wanted_events(kinds, DATED)]))
+        contacts = info.settings.get("sync_contacts") is not False
+        events = list(dict.fromkeys([*carried, *wanted_events(kinds, DATED, contacts=contacts)]))
         if not events:
             raise MigrationAborted("the connection subscribes to no Quo events (event_kinds)")
         plans = plan_dated_subscriptions(events, info.settings.get("enabled_lines"))

@@ -90,6 +90,8 @@ DATED_EVENTS = [
     "call.missed",
     "message.failed",
 ]
+#: Edits and deletions made in Quo (two-way contacts); workspace-wide on the dated generation.
+DATED_CONTACT_EVENTS = ["contact.updated", "contact.deleted"]
 
 
 @dataclass
@@ -145,6 +147,7 @@ class ActivityStack:
     _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
     crm: str = "attio"
     """The CRM (its emulator's server is `attio`, named for the first CRM)."""
+    dated_events: list[str] = field(default_factory=lambda: list(DATED_EVENTS))
 
     @property
     def note_format(self) -> str:
@@ -166,9 +169,11 @@ class ActivityStack:
         generation: str = "v1",
         quo_profile: str | None = None,
         crm: str = "attio",
+        contact_events: bool = False,
     ) -> ActivityStack:
         """`generation`: the Quo webhooks the connection subscribes through — "v1" (one legacy
-        webhook per kind) or "2026-03-30" (one dated webhook; the emulator runs that profile)."""
+        webhook per kind) or "2026-03-30" (one dated webhook; the emulator runs that profile).
+        `contact_events`: the dated webhook also takes `contact.updated` / `contact.deleted`."""
         from switchboard import connections
         from switchboard.config import Settings
         from switchboard.crypto import generate_master_key, secret_box
@@ -238,6 +243,7 @@ class ActivityStack:
             worker.start()
             stack.callback(worker.stop)
         me = cls(tmp, db_url, env, quo, attio, sb, info.id, worker, generation=generation, crm=crm)
+        me.dated_events = DATED_EVENTS + (DATED_CONTACT_EVENTS if contact_events else [])
         stack.callback(me._http.close)
         me.subscribe((webhook_target or sb.url) + f"/webhooks/quo/{info.id}", secret)
         if crm == "pipedrive":  # call logs carry the audio: Quo's emulator serves it
@@ -273,7 +279,7 @@ class ActivityStack:
                 r = self._http.post(
                     f"{self.quo.url}/webhooks",
                     headers={"Authorization": QUO_KEY, "Quo-Api-Version": DATED},
-                    json={"url": url, "events": DATED_EVENTS, "resourceIds": ["*"]},
+                    json={"url": url, "events": self.dated_events, "resourceIds": ["*"]},
                 )
                 r.raise_for_status()
                 hook = r.json()["data"]
@@ -285,7 +291,7 @@ class ActivityStack:
                     remote_id=hook["id"],
                     kind="dated",
                     url=url,
-                    events=DATED_EVENTS,
+                    events=self.dated_events,
                     resource_ids=["*"],
                     key=hook["key"],
                     version=DATED,

@@ -61,3 +61,21 @@ def test_call_outcomes_and_unknown_callers_in_words() -> None:
     assert st.result == "not logged" and st.reason.startswith("unknown caller")
     summary = story(_event("call.summary.completed.json", "processed", {}))
     assert summary.what == "AI summary of call ACcall0001"
+
+
+def test_links_to_the_crm_person_and_the_call_in_quo() -> None:
+    ev = _event(
+        "message.received.json",
+        "processed",
+        {
+            "lookups": [{"phone": "+15550142231", "person_id": "rec_dana", "source": "mapping"}],
+            "notes": [{"person_id": "rec_dana", "action": "created", "note_id": "note_9"}],
+        },
+    )
+    ev.payload["data"]["deepLink"] = "https://my.quo.com/inbox/PN1/c/CN1?at=AC1"
+    st = story(ev, lambda pid: f"https://crm.example/person/{pid}")
+    assert st.person_links == (("rec_dana", "https://crm.example/person/rec_dana"),)
+    assert st.quo_link == "https://my.quo.com/inbox/PN1/c/CN1?at=AC1"
+    assert story(ev).person_links == ()  # no way to link: no links, the words unchanged
+    ev.payload["data"]["deepLink"] = "javascript:alert(1)"
+    assert story(ev).quo_link is None

@@ -17,6 +17,8 @@ What the kit proves (one test each):
 - company names for a page of people come from one batch query per page, correctly, and the
   core's person → Quo contact mapping gets everything it needs;
 - `get_person` of a deleted person is None;
+- `update_person` writes names, phones and emails (lists replaced), None once the person is
+  gone (skipped for a CRM whose connector cannot update people);
 - `list_people_changed_since` lists people created or edited after the instant, nobody else;
 - notes: write (back-dated), replace (new exists, old gone), delete (twice is fine);
 - webhooks: subscribe → a change fires → the delivery verifies with the secret (through both
@@ -40,7 +42,14 @@ import phonenumbers
 import pytest
 
 from switchboard.crm import registry
-from switchboard.crm.base import ConnectorConfig, CrmConnector, CrmNote, WebhookVerificationError
+from switchboard.crm.base import (
+    ConnectorConfig,
+    CrmConnector,
+    CrmNote,
+    PersonEdit,
+    UpdateNotSupported,
+    WebhookVerificationError,
+)
 from switchboard.emulators.common import ServerThread
 from switchboard.emulators.hosting import Budget, EmulatedCrm, EmulatedNote, KitControl
 from switchboard.http import RequestInfo
@@ -310,6 +319,24 @@ class ConnectorContractKit:
         assert person is not None and person.phones == tuple(phone)
         await kit.control.delete_person(person_id)
         assert await kit.connector.get_person(person_id) is None
+
+    async def test_update_person_writes_names_phones_and_emails(self, kit: KitEnv) -> None:
+        first, second, third = fresh_phones(random.Random(time.time_ns()), 3)
+        person_id = await kit.control.add_person([first], "Before Edit")
+        edit = PersonEdit("Edited", "In Quo", (second, third), ("edited@example.com",))
+        try:
+            updated = await kit.connector.update_person(person_id, edit)
+        except UpdateNotSupported:
+            pytest.skip(f"{kit.crm} cannot update people (two-way contacts stay one-way)")
+        assert updated is not None
+        again = await kit.connector.get_person(person_id)
+        for person in (updated, again):
+            assert person is not None
+            assert (person.first_name, person.last_name) == ("Edited", "In Quo")
+            assert person.phones == (second, third)
+            assert person.emails == ("edited@example.com",)
+        await kit.control.delete_person(person_id)
+        assert await kit.connector.update_person(person_id, edit) is None
 
     # ------------------------------------------------------------------ reconciliation
 

@@ -60,6 +60,7 @@ def test_register_and_unregister_a_crm() -> None:
     try:
         assert registry.get("registrytest") is provider
         assert "registrytest" in registry.names()
+        assert provider.person_url("p1", {"workspace_slug": "w"}) is None  # no record_url
     finally:
         registry.unregister("registrytest")
     assert registry.find("registrytest") is None
@@ -176,3 +177,19 @@ async def test_a_crm_signed_link_proof_is_what_the_call_page_consults() -> None:
         clients.set_factory(None)
         registry.unregister("registryproof")
     assert proofs.check_for("registryproof") is None
+
+
+@pytest.mark.parametrize(
+    ("crm", "account", "record_id", "url"),
+    [
+        ("attio", {"workspace_slug": "acme"}, "rec1", "https://app.attio.com/acme/person/rec1"),
+        ("attio", {"workspace_id": "w1"}, "rec1", None),  # no slug recorded: no link
+        ("pipedrive", {"company_domain": "acme"}, "42", "https://acme.pipedrive.com/person/42"),
+        ("pipedrive", {"company_domain": "acme"}, "not-a-number", None),
+        ("pipedrive", {}, "42", None),
+    ],
+)
+def test_a_person_page_url_from_the_account_facts(
+    crm: str, account: dict[str, str], record_id: str, url: str | None
+) -> None:
+    assert registry.get(crm).person_url(record_id, account) == url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from switchboard.config import Settings
 from switchboard.http import MemoryRateLimiter, SqlRateLimiter
 from switchboard.quo.client import QuoClient, base_url_for, is_ai_agent_id
+from switchboard.quo.models import ContactInput, DefaultFields, LabeledValue
 
 
 def test_environments() -> None:
@@ -49,3 +51,35 @@ async def test_bare_key_header_and_v2_paths() -> None:
             await quo.list_contacts(external_ids=[str(i) for i in range(21)])
     assert [r.url.path for r in seen] == ["/v2/webhooks", "/v1/webhooks"]
     assert seen[0].headers["authorization"] == "bare-key-123456"
+
+
+async def test_an_update_sends_the_whole_contact_with_nulls_for_unset_fields() -> None:
+    """So a value a Quo user added (a company) is cleared, and the contact holds exactly what
+    Switchboard wrote: its echo then matches the sync mapping's fingerprint."""
+    sent: list[bytes] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        return httpx.Response(200, json={"data": {"id": "CT1"}})
+
+    contact = ContactInput(
+        default_fields=DefaultFields(
+            first_name="Ada", phone_numbers=[LabeledValue(name="phone", value="+15550100001")]
+        ),
+        external_id="p1",
+        source="switchboard-attio",
+    )
+    async with QuoClient(
+        "key-123456", base_url="http://quo.test", transport=httpx.MockTransport(handle)
+    ) as quo:
+        await quo.update_contact("CT1", contact)
+    body = json.loads(sent[0])
+    assert body["defaultFields"] == {
+        "firstName": "Ada",
+        "lastName": None,
+        "company": None,
+        "role": None,
+        "emails": [],
+        "phoneNumbers": [{"name": "phone", "value": "+15550100001"}],
+    }
+    assert body["externalId"] == "p1" and "sourceUrl" not in body

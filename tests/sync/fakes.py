@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,10 @@ from switchboard.crm.base import (
     NoteRef,
     PeoplePage,
     Person,
+    PersonEdit,
     WebhookSubscriptionInfo,
 )
-from switchboard.quo.models import ContactInput
+from switchboard.quo.models import Contact, ContactInput
 from switchboard.sync.ports import ContactRef, PushResult
 
 
@@ -33,7 +35,7 @@ class FakeQuo:
         return [c for c in self.contacts.values() if c.get("externalId") == external_id]
 
     def writes(self) -> int:
-        return sum(1 for c in self.calls if c != "find")
+        return sum(1 for c in self.calls if c not in ("find", "get"))
 
     def _ref(self, cid: str) -> ContactRef:
         c = self.contacts[cid]
@@ -86,6 +88,11 @@ class FakeQuo:
                 out[e] = self._ref(found[0]["id"])
         return out
 
+    async def get(self, contact_id: str) -> Contact | None:
+        self.calls.append("get")
+        found = self.contacts.get(contact_id)
+        return Contact.model_validate(found) if found is not None else None
+
     async def delete(self, contact_id: str) -> None:
         self.calls.append("delete")
         self.contacts.pop(contact_id, None)
@@ -99,6 +106,7 @@ class FakeCrm(CrmConnector):
     def __init__(self, people: Sequence[Person] = ()) -> None:
         self.people: dict[str, Person] = {p.id: p for p in people}
         self.reads = 0
+        self.updates: list[tuple[str, PersonEdit]] = []
 
     def put(self, person: Person) -> None:
         self.people[person.id] = person
@@ -131,6 +139,20 @@ class FakeCrm(CrmConnector):
 
     async def create_person(self, e164: str, name: str | None = None) -> Person:
         raise NotImplementedError
+
+    async def update_person(self, person_id: str, edit: PersonEdit) -> Person | None:
+        self.updates.append((person_id, edit))
+        old = self.people.get(person_id)
+        if old is None:
+            return None
+        self.people[person_id] = replace(
+            old,
+            first_name=edit.first_name,
+            last_name=edit.last_name,
+            phones=edit.phones,
+            emails=edit.emails,
+        )
+        return self.people[person_id]
 
     async def company_names(self, company_ids: set[str]) -> dict[str, str]:
         return {}

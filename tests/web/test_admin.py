@@ -142,8 +142,16 @@ def test_connection_show_and_settings(started: Any, conn: Any, client: TestClien
     )
     assert r.status_code == 200 and r.json()["connection"]["settings"]["auto_create_people"]
     assert r.json()["resubscribe_workflow_id"] is None
+    r = client.patch(
+        f"/api/connections/{conn.id}/settings",
+        json={"quo_contact_policy": "quo_edits_to_crm"},
+        headers=AUTH,
+    )
+    assert r.json()["connection"]["settings"]["quo_contact_policy"] == "quo_edits_to_crm"
     for bad in (
         {"nope": 1},
+        {"quo_contact_policy": "quo_wins"},
+        {"quo_contact_policy": None},
         {"default_region": "XX"},
         {"event_kinds": ["faxes"]},
         {"auto_create_people": "maybe"},
@@ -245,3 +253,27 @@ def test_sync_and_setup_endpoints(started: Any, conn: Any, client: TestClient) -
         f"/api/connections/{conn.id}/settings", json={"auto_create_people": True}, headers=AUTH
     )
     assert r.status_code == 409
+
+
+def test_unreachable_quo_is_a_clear_answer_not_a_500(
+    started: Any, conn: Any, client: TestClient
+) -> None:
+    # quo.invalid never resolves: the migration's pre-check fails before anything changed
+    r = client.post(f"/api/connections/{conn.id}/quo-webhooks/migrate", headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert "migration aborted" in r.json()["error"] and "dated.users" in r.json()["error"]
+    info = connections.get_connection(started.db, conn.id)
+    assert {w.remote_id for w in info.webhooks if w.provider == "quo"} == {"WHq" + conn.id}
+
+
+def test_a_provider_failing_for_good_answers_502(started: Any, client: TestClient) -> None:
+    from switchboard.http import ApiError
+
+    app = client.app
+
+    @app.get("/api/_boom")  # type: ignore[attr-defined,misc]
+    async def boom() -> None:
+        raise ApiError(provider="quo", operation="users.list", status=None, message="down")
+
+    r = client.get("/api/_boom", headers=AUTH)
+    assert r.status_code == 502 and "users.list" in r.json()["error"]

@@ -53,6 +53,9 @@ class Seeded:
     beta_failed: str
 
 
+DANA = "+15550142231"
+
+
 def _event(
     db: Any,
     cid: str,
@@ -62,6 +65,8 @@ def _event(
     event_type: str = "call.completed",
     reason: str | None = None,
     minutes_ago: float = 0,
+    data: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> str:
     ev, _ = ledger.insert_event(
         db,
@@ -69,11 +74,11 @@ def _event(
         provider="quo",
         event_type=event_type,
         idempotency_key=key,
-        payload={"type": event_type, "data": {"object": {"id": key}}},
+        payload={"type": event_type, "data": data or {"object": {"id": key}}},
         resource_id=key,
     )
     if status != "accepted":
-        ledger.finish(db, ev.id, status, reason=reason, detail={"note": "seeded"})
+        ledger.finish(db, ev.id, status, reason=reason, detail=detail or {"note": "seeded"})
     with db.session() as s:
         s.execute(
             update(Event)
@@ -146,7 +151,25 @@ def seed(rt: Any) -> tuple[str, str, str, str]:
     beta_failed = _event(
         db, beta, "BEfail", "failed", reason="RuntimeError: attio down", minutes_ago=1
     )
-    _event(db, beta, "BEok", "processed", minutes_ago=5)
+    # A logged call told with links: the CRM person (Attio: workspace slug + record id, from
+    # the account facts the connection keeps) and the call in Quo (the webhook's deep link).
+    connections.save_crm_account(db, beta, {"workspace_slug": "beta-law", "workspace_id": "w1"})
+    _event(
+        db,
+        beta,
+        "BEok",
+        "processed",
+        minutes_ago=5,
+        data={
+            "object": {"id": "BEok", "direction": "incoming", "participants": [DANA]},
+            "deepLink": "https://my.quo.com/inbox/PN1/c/CN1?at=BEok",
+        },
+        detail={
+            "participants": [DANA],
+            "lookups": [{"phone": DANA, "person_id": "rec_dana", "source": "mapping"}],
+            "notes": [{"person_id": "rec_dana", "action": "created", "note_id": "note_9"}],
+        },
+    )
     ledger.record_rejection(
         db, connection_id=acme, provider="quo", status_code=401, reason="bad signature"
     )
@@ -358,6 +381,18 @@ def test_pages_never_show_secrets(seeded: Seeded) -> None:
         assert r.status_code == 200, path
         for secret in SECRETS:
             assert secret not in r.text, (path, secret)
+
+
+def test_event_rows_link_the_crm_person_and_quo(seeded: Seeded) -> None:
+    html = httpx.get(f"{seeded.url}/dashboard/connections/{seeded.beta}").text
+    row = html.split('data-status="processed"')[1].split("</tr>")[0]
+    person = 'href="https://app.attio.com/beta-law/person/rec_dana"'
+    assert f'{person} rel="noopener noreferrer" target="_blank" data-person-link="rec_dana"' in row
+    assert 'href="https://my.quo.com/inbox/PN1/c/CN1?at=BEok"' in row and "data-quo-link" in row
+    assert "data-note-link" in row and f"{DANA} → CRM person rec_dana" in row
+    # Without account facts (acme) the row has no CRM link, and nothing else changes.
+    acme = httpx.get(f"{seeded.url}/dashboard/connections/{seeded.acme}").text
+    assert "data-person-link" not in acme
 
 
 def test_events_paging(seeded: Seeded) -> None:
@@ -692,6 +727,8 @@ def test_helpers() -> None:
         "create_without_phone": False,
         "sync_objects": ["people"],
     }
+    policy = d.parse_settings_form({**form, "quo_contact_policy": ["quo_edits_to_crm"]})
+    assert policy["quo_contact_policy"] == "quo_edits_to_crm"
     with pytest.raises(d.DashboardError):
         d.parse_settings_form({"default_region": ["US"]})  # not the dashboard's form
     assert d._safe_next("//evil.example/x") == "/dashboard"

@@ -105,6 +105,7 @@ def test_health_from_what_fails_reconnect_and_recovery_at_both_widths(
             url=f"{sb.sb.url}/webhooks/attio/{cid}", events=["record.updated"], key="s" * 32,
         )  # fmt: skip
         connections.set_status(db, cid, "active", "webhooks registered")
+        connections.save_crm_account(db, cid, {"workspace_slug": "operator-health-workspace"})
         person = sb.create_person("Dana Whitfield", KNOWN[0])
         sb.simulate_message(direction="incoming", participant=KNOWN[0], text="hello")
         sb.wait_settled(timeout=60)
@@ -116,12 +117,19 @@ def test_health_from_what_fails_reconnect_and_recovery_at_both_widths(
             pg.goto(page_url)
             expect(pg.locator("h1 .dot")).to_have_class(re.compile(r"\bok\b"))
             # the event row in words: who (caller and CRM person), what, result
-            row = pg.locator('tr[data-event][data-status="processed"]').filter(
-                has_text="hello"
-            )
+            row = pg.locator('tr[data-event][data-status="processed"]').filter(has_text="hello")
             expect(row.locator(".who")).to_contain_text(f"{KNOWN[0]} → CRM person {person}")
             expect(row.locator(".what")).to_contain_text("Incoming text: “hello”")
             expect(row.locator(".result")).to_contain_text("note written")
+            # ... linked: the CRM person's page (where the note is) and the text in Quo
+            person_url = f"https://app.attio.com/operator-health-workspace/person/{person}"
+            expect(row.locator(f'a[data-person-link="{person}"]')).to_have_attribute(
+                "href", person_url
+            )
+            expect(row.locator("a[data-note-link]")).to_have_attribute("href", person_url)
+            expect(row.locator("a[data-quo-link]")).to_have_attribute(
+                "href", re.compile("^https?://")
+            )
             expect(row.locator("details pre")).to_be_hidden()  # raw JSON one click away
             row.locator("details summary").click()
             expect(row.locator("details pre")).to_contain_text('"lookups"')

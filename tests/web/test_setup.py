@@ -284,10 +284,16 @@ def test_new_connection_takes_the_dated_generation_when_offered(
     assert report["problems"] == []
     stored = connections.get_connection(rt.db, info.id)
     assert stored.settings["quo_webhooks"] == "2026-03-30"
+    # The CRM account's facts, kept for links into the CRM (the dashboard's event rows).
+    assert connections.crm_account(rt.db, info.id).get("workspace_slug")
     hooks = [h for h in _quo_hooks(env) if h["version"] == 3]
     assert len(hooks) == 2 and len(_quo_hooks(env)) == 2  # 12 lines = 10 + 2, no v1 webhooks
     events = set(hooks[0]["events"])
     assert {"call.completed", "call.voicemail.completed", "message.failed"} <= events
+    # Contact events (two-way contacts) are workspace-wide: on one webhook, so delivered once.
+    contact_events = {"contact.updated", "contact.deleted"}
+    assert sorted(bool(contact_events & set(h["events"])) for h in hooks) == [False, True]
+    assert all(contact_events <= set(h["events"]) or h["resourceIds"] for h in hooks)
     subs = [w for w in stored.webhooks if w.provider == "quo"]
     assert {w.version for w in subs} == {"2026-03-30"} and {w.kind for w in subs} == {"dated"}
     again = _run(setup.start_setup(info.id, start_sync=False))

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from switchboard.quo.events import resource_id_of
+
 ResourceType = Literal["call", "message"]
 
 CALL_EVENTS = frozenset(
@@ -28,9 +30,6 @@ CALL_EVENTS = frozenset(
 MESSAGE_EVENTS = frozenset({"message.received", "message.delivered", "message.failed"})
 HANDLED_EVENTS = CALL_EVENTS | MESSAGE_EVENTS
 #: Events whose resource is the call's sub-resource: the call id is `callId`.
-CALL_ID_EVENTS = frozenset(
-    {"call.summary.completed", "call.transcript.completed", "call.voicemail.completed"}
-)
 _FROM_COMPLETED = "(the call is logged from call.completed, which every call gets)"
 #: Acknowledged and recorded as ignored, with this reason.
 IGNORED_EVENTS: Mapping[str, str] = {
@@ -54,14 +53,6 @@ class ClassifiedEvent:
     @property
     def handled(self) -> bool:
         return self.ignored_reason is None
-
-
-def resource_id_of(event_type: str, obj: Mapping[str, Any]) -> str | None:
-    if event_type in CALL_ID_EVENTS:
-        value = obj.get("callId") or obj.get("id")
-    else:
-        value = obj.get("id") or obj.get("callId")
-    return str(value) if value else None
 
 
 def classify(envelope: Mapping[str, Any]) -> ClassifiedEvent:

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from switchboard.quo.events import resource_id_of
+
 CALL_EVENTS = (
     "call.ringing",
     "call.completed",
@@ -25,12 +27,6 @@ REST_VOICEMAIL = "rest.call-voicemail"
 REST_SUMMARY = "rest.call-summary"
 REST_TRANSCRIPT = "rest.call-transcript"
 REST_MESSAGE = "rest.message"
-
-_CALL_ID_EVENTS = (
-    "call.summary.completed",
-    "call.transcript.completed",
-    "call.voicemail.completed",
-)
 
 AI_HANDLED = "ai-agent"
 AI_USER_PREFIX = "SY"
@@ -116,12 +112,8 @@ def resource_id(event_type: str, payload: Mapping[str, Any]) -> str:
     """The call or message id an event is about (`callId` for summaries and transcripts, `id`
     otherwise). Accepts the envelope or the resource. Raises ValueError when missing."""
     obj, _ = _obj(payload)
-    sub_resources = ("callSummary", "callTranscript", "callVoicemail")
-    if event_type in _CALL_ID_EVENTS or obj.get("object") in sub_resources:
-        value = obj.get("callId")
-    else:
-        value = obj.get("id")
-    if not isinstance(value, str) or not value:
+    value = resource_id_of(event_type, obj)
+    if value is None:
         raise ValueError(f"{event_type}: no call/message id in payload")
     return value
 

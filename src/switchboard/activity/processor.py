@@ -32,12 +32,7 @@ from switchboard.activity import facts as F
 from switchboard.activity import intents
 from switchboard.activity._db import run_db
 from switchboard.activity.directory import Directory
-from switchboard.activity.events import (
-    CALL_EVENTS,
-    HANDLED_EVENTS,
-    MESSAGE_EVENTS,
-    resource_id_of,
-)
+from switchboard.activity.events import CALL_EVENTS, HANDLED_EVENTS, MESSAGE_EVENTS
 from switchboard.activity.notes import NoteKey, NoteResult, sync_note
 from switchboard.activity.participants import external_participants
 from switchboard.activity.people import UNKNOWN_CALLER, Lookup, find_person
@@ -51,6 +46,7 @@ from switchboard.activity.render import (
 from switchboard.activity.settings import ActivitySettings
 from switchboard.crm import registry
 from switchboard.crm.base import ActivityFacts, CrmConnector, CrmNote, NoteFormat
+from switchboard.quo.events import resource_id_of
 from switchboard.store.db import Database
 from switchboard.store.models import ActivityResource, Event
 

@@ -5,12 +5,18 @@ away; this only reads what the webhook payload and the processor's detail alread
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from switchboard.ledger import EventRecord
 
 PREVIEW = 60
+
+
+#: A CRM person id → their page in the CRM's web app, or None (`CrmProvider.person_url` bound
+#: to a connection's account facts).
+PersonUrl = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,11 @@ class Story:
     result: str
     reason: str
     people: tuple[str, ...] = ()  # CRM record ids the event was matched to
+    person_links: tuple[tuple[str, str], ...] = ()
+    """(CRM person id, their page in the CRM) for the people with a known page — where the
+    note or call log was written, too."""
+    quo_link: str | None = None
+    """The call or conversation in Quo's app (the webhook's deep link)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,7 +138,26 @@ def _result(event: EventRecord) -> str:
     }.get(event.status, event.status)
 
 
-def story(event: EventRecord) -> Story:
+def _web_url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+def _quo_link(event: EventRecord) -> str | None:
+    data = event.payload.get("data")
+    return _web_url(data.get("deepLink")) if isinstance(data, dict) else None
+
+
+def _person_links(
+    event: EventRecord, people: tuple[str, ...], person_url: PersonUrl | None
+) -> tuple[tuple[str, str], ...]:
+    if person_url is None:
+        return ()
+    notes = [n for n in event.detail.get("notes") or [] if isinstance(n, dict)]
+    ids = dict.fromkeys([*people, *(str(n["person_id"]) for n in notes if n.get("person_id"))])
+    return tuple((pid, url) for pid in ids if (url := person_url(pid)))
+
+
+def story(event: EventRecord, person_url: PersonUrl | None = None) -> Story:
     obj = _obj(event)
     who, people = _who(event, obj)
     return Story(
@@ -136,4 +166,6 @@ def story(event: EventRecord) -> Story:
         result=_result(event),
         reason=event.reason or "",
         people=people,
+        person_links=_person_links(event, people, person_url),
+        quo_link=_quo_link(event) if event.provider == "quo" else None,
     )

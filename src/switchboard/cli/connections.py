@@ -220,6 +220,7 @@ def _connect(
             name=name,
             crm_workspace_id=(facts.get(provider.name) or {}).get("workspace_id"),
         )
+        connections.save_crm_account(rt.db, info.id, facts.get(provider.name) or {})
         result: dict[str, Any] = {"connection_id": info.id, "checks": facts}
         if setup:
             from switchboard import setup as setup_mod

@@ -1,7 +1,8 @@
 """The connector contract: the small surface every CRM implements, by role.
 
 - `PeopleSource`: pages of people (a stable scan), get one, find by phone, the reconciliation
-  delta, create one for an unknown caller, company names for a page.
+  delta, create one for an unknown caller, write an edit made in Quo (`update_person`), company
+  names for a page.
 - `ActivitySink`: log a call or a message (`write_note`), replace it, delete it, list what is
   there. A CRM keeps them as notes or as native records (call logs, a Calls module,
   communications): `CrmNote.activity` carries the facts a native record needs.
@@ -62,6 +63,27 @@ class Person:
     web_url: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PersonEdit:
+    """An edit made to a synced contact in Quo, to write to the CRM person (two-way contacts,
+    policy `quo_edits_to_crm`). Every field is the whole new value: `phones` and `emails`
+    replace the person's lists."""
+
+    first_name: str | None
+    last_name: str | None
+    phones: tuple[str, ...]
+    emails: tuple[str, ...]
+
+    @property
+    def full_name(self) -> str | None:
+        joined = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return joined or None
+
+
+class UpdateNotSupported(Exception):
+    """This CRM's connector cannot write people (two-way contacts stay one-way)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +203,12 @@ class PeopleSource(abc.ABC):
     @abc.abstractmethod
     async def create_person(self, e164: str, name: str | None = None) -> Person:
         """Create a person for an unknown caller (used when auto-create is on)."""
+
+    async def update_person(self, person_id: str, edit: PersonEdit) -> Person | None:
+        """Write an edit made in Quo to the person: names, phones and emails (lists replaced).
+        Returns the person as the CRM now holds it, None when it is gone. Default: raises
+        UpdateNotSupported (a CRM that can write people overrides this)."""
+        raise UpdateNotSupported(f"{type(self).__name__} cannot update people")
 
     @abc.abstractmethod
     async def company_names(self, company_ids: set[str]) -> dict[str, str]:

@@ -14,7 +14,8 @@ its rate budgets (a general shape: requests or token costs per window, daily bud
 concurrency), the note format it renders, its webhook codec, the connector factory, and — as
 dotted paths, so the product never imports an emulator — the emulator's CLI command and its
 hosting handle (demo, contract kit), and — optionally — how it proves a click on its own
-signed entry point (`signed_link_proof`, consulted by the call page).
+signed entry point (`signed_link_proof`, consulted by the call page) and how to link a person to
+its page in the CRM's web app (`record_url`, from the account facts the connection keeps).
 
 Adding a CRM: a package under `crm/` whose `provider` module exposes its `CrmProvider` record as
 `PROVIDER` (found by scanning `crm/`'s subpackages, so nothing else changes), a package under
@@ -140,6 +141,11 @@ class LinkProofContext:
 #: (query parameters, context) → the clicked person's CRM id, or LinkProofRefused.
 SignedLinkProof = Callable[[Mapping[str, str], LinkProofContext], Awaitable[str]]
 
+#: (person record id, the CRM account's facts as `check_credentials` returned them and the
+#: connection keeps them) → the person's page in the CRM's web app, or None when the facts
+#: lack what the URL needs.
+RecordUrl = Callable[[str, Mapping[str, str]], str | None]
+
 
 @dataclass(frozen=True)
 class CrmProvider:
@@ -162,6 +168,9 @@ class CrmProvider:
     query parameters and returns the clicked person's id (raising LinkProofRefused); the call
     page then answers `GET /call/<connection>?<the CRM's parameters>`. None: link secret only."""
 
+    record_url: RecordUrl | None = None
+    """How to link a person to its page in the CRM (dashboard event rows). None: no links."""
+
     credential: str = "token"
     """What the secret a connection stores for this CRM is called in sentences ("token")."""
     token_rejected: str = ""
@@ -176,6 +185,14 @@ class CrmProvider:
     def rejected_sentence(self) -> str:
         """`token_rejected`, or the default built from the display name and the credential."""
         return self.token_rejected or f"{self.display_name} rejects the {self.credential}"
+
+    def person_url(self, record_id: str, account: Mapping[str, str]) -> str | None:
+        """The person's page in the CRM's web app (None when this CRM cannot say, or the
+        account's facts are not known); only http(s) URLs."""
+        if self.record_url is None or not record_id:
+            return None
+        url = self.record_url(record_id, account)
+        return url if url and url.startswith(("https://", "http://")) else None
 
     @property
     def token_env(self) -> str:

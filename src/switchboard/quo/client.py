@@ -15,6 +15,9 @@ redactor, and scrubbed from every ApiError.
 Contact upsert (single and bulk with verification) lives in `switchboard.quo.contacts`; webhook
 subscription planning (≤ 10 phone numbers per webhook, replace = create new then delete old) in
 `switchboard.quo.webhooks`. Both are also reachable as methods here.
+
+Long because: it is the one interface over both of Quo's API generations (v1 and 2026-03-30) —
+each method is short, and splitting them by generation would split that interface.
 """
 
 from __future__ import annotations
@@ -228,8 +231,8 @@ class QuoClient:
     async def update_contact(
         self, contact_id: str, contact: ContactInput | dict[str, Any]
     ) -> Contact:
-        """`PATCH /v1/contacts/{id}` (200)."""
-        body = contact.to_api() if isinstance(contact, ContactInput) else contact
+        """`PATCH /v1/contacts/{id}` (200). A `ContactInput` is sent whole (`to_patch`)."""
+        body = contact.to_patch() if isinstance(contact, ContactInput) else contact
         return await self._data(
             Contact, "PATCH", f"/v1/contacts/{contact_id}", "contacts.update", json=body
         )

@@ -40,6 +40,17 @@ class ContactInput(_QuoModel):
         """JSON body for Quo, camelCase, without unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True)
 
+    def to_patch(self) -> dict[str, object]:
+        """JSON body of an update: `to_api()` plus explicit nulls for the names, company and
+        role we do not set, so the contact ends up holding exactly this body (a value a Quo
+        user added is cleared, not kept beside ours)."""
+        body = self.to_api()
+        fields = dict(self.default_fields.model_dump(by_alias=True, exclude_none=True))
+        for key in ("firstName", "lastName", "company", "role"):
+            fields.setdefault(key, None)
+        body["defaultFields"] = fields
+        return body
+
     def phones(self) -> list[str]:
         return [p.value for p in self.default_fields.phone_numbers if p.value]
 

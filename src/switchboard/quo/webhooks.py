@@ -22,6 +22,7 @@ from switchboard.quo.models import WEBHOOK_KINDS, Webhook, webhook_kind
 
 MAX_RESOURCE_IDS_PER_WEBHOOK = 10
 ALL_LINES = ("*",)
+WORKSPACE_WIDE_PREFIXES = ("contact.",)
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,20 @@ def plan_dated_subscriptions(
     max_per_webhook: int = MAX_RESOURCE_IDS_PER_WEBHOOK,
 ) -> list[WebhookPlan]:
     """The dated generation's webhooks: one resource takes every family, so one webhook per
-    group of lines (kind "dated"); the ≤ 10 ids per webhook guard is kept."""
+    group of lines (kind "dated"); the ≤ 10 ids per webhook guard is kept. Workspace-wide
+    events (`contact.*`, not filtered by line) go to the first webhook only, so each is
+    delivered once."""
     if phone_number_ids is None:
         groups = [list(ALL_LINES)]
     else:
         groups = chunked(sorted(set(phone_number_ids)), max_per_webhook)
     evs = tuple(dict.fromkeys(events))
-    return [WebhookPlan("dated", evs, tuple(group)) for group in groups]
+    per_line = tuple(e for e in evs if not e.startswith(WORKSPACE_WIDE_PREFIXES))
+    return [
+        WebhookPlan("dated", evs if i == 0 else per_line, tuple(group))
+        for i, group in enumerate(groups)
+        if i == 0 or per_line
+    ]
 
 
 async def subscribe(

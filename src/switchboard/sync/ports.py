@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from switchboard.quo.models import ContactInput
+from switchboard.quo.models import Contact, ContactInput
 
 Outcome = Literal["created", "updated", "failed"]
 
@@ -51,6 +51,10 @@ class QuoContacts(Protocol):
 
     async def find_by_external_ids(self, external_ids: Sequence[str]) -> Mapping[str, ContactRef]:
         """Existing contacts for these external ids (≤ 20 per request, done by the client)."""
+        ...
+
+    async def get(self, contact_id: str) -> Contact | None:
+        """The contact as Quo holds it now; None when it is gone."""
         ...
 
     async def delete(self, contact_id: str) -> None:

@@ -243,8 +243,12 @@ async def sync_person(
     external_id: str,
     person: Person | None,
     settings: SyncSettings,
+    *,
+    force: bool = False,
 ) -> PersonResult:
-    """Bring one person's Quo contact to the CRM's current state (person None = gone)."""
+    """Bring one person's Quo contact to the CRM's current state (person None = gone).
+    `force` writes even when the fingerprint says nothing changed (the contact was edited
+    or deleted in Quo)."""
     if person is None:
         result = await remove_person(db, quo, connection_id, external_id)
         return result if result.outcome == "deleted" else PersonResult("gone", result.reason)
@@ -253,7 +257,7 @@ async def sync_person(
         return await drop_unqualified(
             db, quo, connection_id, external_id, skips[0].reason if skips else "not_mappable"
         )
-    return await upsert_prepared(db, quo, connection_id, prepared[0], settings)
+    return await upsert_prepared(db, quo, connection_id, prepared[0], settings, force=force)
 
 
 async def drop_unqualified(
@@ -265,12 +269,19 @@ async def drop_unqualified(
 
 
 async def upsert_prepared(
-    db: Database, quo: QuoContacts, connection_id: str, c: PreparedContact, settings: SyncSettings
+    db: Database,
+    quo: QuoContacts,
+    connection_id: str,
+    c: PreparedContact,
+    settings: SyncSettings,
+    *,
+    force: bool = False,
 ) -> PersonResult:
-    """Mapping first; unchanged fingerprint → nothing; else PATCH, or create (409 → update)."""
+    """Mapping first; unchanged fingerprint → nothing (unless `force`); else PATCH, or create
+    (409 → update)."""
     external_id = c.external_id
     m = await asyncio.to_thread(_get_mapping, db, connection_id, external_id)
-    if m is not None and m.quo_contact_id and m.fingerprint == c.fingerprint:
+    if not force and m is not None and m.quo_contact_id and m.fingerprint == c.fingerprint:
         return PersonResult("unchanged", None, m.quo_contact_id)
     ref: ContactRef | None = None
     outcome: PersonOutcome = "updated"
@@ -289,6 +300,18 @@ async def upsert_prepared(
         outcome = "created" if pushed.outcome == "created" else "updated"
     await asyncio.to_thread(_save, db, connection_id, c, ref, settings)
     return PersonResult(outcome, None, ref.id)
+
+
+async def record_current(
+    db: Database, connection_id: str, c: PreparedContact, ref: ContactRef, settings: SyncSettings
+) -> None:
+    """Record `c` as what the contact `ref` holds, without a Quo write (it already does)."""
+    await asyncio.to_thread(_save, db, connection_id, c, ref, settings)
+
+
+def forget_person(db: Database, connection_id: str, external_id: str) -> None:
+    """Drop the link person ↔ contact, touching neither system."""
+    _forget(db, connection_id, external_id)
 
 
 async def merge_people(

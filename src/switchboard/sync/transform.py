@@ -34,6 +34,8 @@ class SyncSettings:
     default_region: str = "US"
     create_without_phone: bool = False
     source: str = DEFAULT_SOURCE
+    quo_contact_policy: str = "crm_wins"
+    """What an edit made in Quo to a synced contact does (`switchboard.sync.quo_edits`)."""
 
     @classmethod
     def from_connection(cls, settings: Mapping[str, Any] | None, crm: str = "") -> SyncSettings:
@@ -46,6 +48,7 @@ class SyncSettings:
             default_region=str(region).upper(),
             create_without_phone=bool(without),
             source=str(source),
+            quo_contact_policy=str(s.get("quo_contact_policy") or "crm_wins"),
         )
 
 

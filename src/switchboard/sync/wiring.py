@@ -17,7 +17,7 @@ from switchboard import clients, connections
 from switchboard.http import ApiError
 from switchboard.quo.client import QuoClient
 from switchboard.quo.contacts import UpsertResult
-from switchboard.quo.models import ContactInput
+from switchboard.quo.models import Contact, ContactInput
 from switchboard.runtime import runtime
 from switchboard.sync.clients import SyncClients
 from switchboard.sync.ports import ContactRef, PushResult
@@ -69,6 +69,14 @@ class QuoContactsAdapter:
     async def find_by_external_ids(self, external_ids: Sequence[str]) -> Mapping[str, ContactRef]:
         found = await self.quo.find_contacts_by_external_ids(external_ids)
         return {ext: ContactRef(c.id, c.external_id, c.source) for ext, c in found.items()}
+
+    async def get(self, contact_id: str) -> Contact | None:
+        try:
+            return await self.quo.get_contact(contact_id)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def delete(self, contact_id: str) -> None:
         await self.quo.delete_contact(contact_id, missing_ok=True)

@@ -118,6 +118,7 @@ class SettingsIn(BaseModel):
     auto_create_people: bool | None = None
     sync_objects: list[str] | None = None
     create_without_phone: bool | None = None
+    quo_contact_policy: Literal["crm_wins", "quo_edits_to_crm"] | None = None
 
 
 class SettingsOut(BaseModel):
@@ -164,7 +165,13 @@ async def change_settings(
     delta = changes.model_dump(exclude_unset=True)
     if "default_region" in delta and delta["default_region"] is None:
         raise HTTPException(400, "default_region cannot be null")
-    for key in ("event_kinds", "auto_create_people", "sync_objects", "create_without_phone"):
+    for key in (
+        "event_kinds",
+        "auto_create_people",
+        "sync_objects",
+        "create_without_phone",
+        "quo_contact_policy",
+    ):
         if key in delta and delta[key] is None:
             raise HTTPException(400, f"{key} cannot be null")
     try:

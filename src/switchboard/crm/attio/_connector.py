@@ -27,6 +27,7 @@ from switchboard.crm.base import (
     NoteRef,
     PeoplePage,
     Person,
+    PersonEdit,
     StoredNote,
     WebhookSubscriptionInfo,
 )
@@ -359,6 +360,33 @@ class AttioConnector(CrmConnector):
             return again[0] if again else None
 
         return await self._create_guarded(send, already_created)
+
+    async def update_person(self, person_id: str, edit: PersonEdit) -> Person | None:
+        """Overwrite the person's name, phone numbers and email addresses (`PUT` on the record:
+        the given attributes' values are replaced, the others kept). None when Attio answers
+        404. A PUT of the same values is harmless, so the write retries like a read."""
+        name = {
+            "first_name": edit.first_name or "",
+            "last_name": edit.last_name or "",
+            "full_name": edit.full_name or "",
+        }
+        values: dict[str, Any] = {
+            "name": [name] if edit.full_name else [],
+            "phone_numbers": [{"original_phone_number": p} for p in edit.phones],
+            "email_addresses": list(edit.emails),
+        }
+        try:
+            payload = await self._call(
+                "PUT",
+                f"/v2/objects/{PEOPLE}/records/{person_id}",
+                "people.update",
+                json={"data": {"values": values}},
+            )
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return to_person(payload["data"])
 
     async def company_names(self, company_ids: set[str]) -> dict[str, str]:
         """Company record id → name, in ONE query (`record_id $in [...]` on companies)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from urllib.parse import quote
+
 from switchboard.crm.attio import _webhooks
 from switchboard.crm.attio._connector import (
     ATTIO_API_URL,
@@ -36,6 +39,12 @@ def _connect(config: ConnectorConfig) -> AttioConnector:
     )
 
 
+def person_url(record_id: str, account: Mapping[str, str]) -> str | None:
+    """`https://app.attio.com/<workspace slug>/person/<record id>` (a record's `web_url`)."""
+    slug = account.get("workspace_slug")
+    return f"{ATTIO_APP_URL}/{quote(slug)}/person/{quote(record_id)}" if slug else None
+
+
 PROVIDER = CrmProvider(
     name="attio",
     display_name="Attio",
@@ -51,6 +60,7 @@ PROVIDER = CrmProvider(
     note_format="markdown",
     credential="token",
     token_rejected="Attio rejects the token",
+    record_url=person_url,
     auth=AuthSpec(
         kinds=("token", "oauth"),
         authorize_url=f"{ATTIO_APP_URL}/authorize",

@@ -19,6 +19,7 @@ from switchboard.crm.base import (
     NoteRef,
     PeoplePage,
     Person,
+    PersonEdit,
     StoredNote,
     WebhookSubscriptionInfo,
 )
@@ -327,6 +328,32 @@ class PipedriveConnector(CrmConnector):
             again = await self.find_people_by_phone(e164)
             if again:
                 return again[0]
+            raise
+        return to_person(payload["data"], self.region, await self._web_base())
+
+    async def update_person(self, person_id: str, edit: PersonEdit) -> Person | None:
+        """`PATCH /api/v2/persons/{id}` with the name ("first last"; Pipedrive keeps one name
+        field, so an edit that leaves no name keeps the old one), phones and emails (lists
+        replaced, the first one primary). None when the person is gone (404/410)."""
+        if not person_id.isdigit():
+            return None
+
+        def items(values: tuple[str, ...], label: str) -> list[dict[str, Any]]:
+            return [{"value": v, "primary": i == 0, "label": label} for i, v in enumerate(values)]
+
+        body: dict[str, Any] = {
+            "phones": items(edit.phones, "work"),
+            "emails": items(edit.emails, "work"),
+        }
+        if edit.full_name:
+            body["name"] = edit.full_name
+        try:
+            payload = await self._call(
+                "PATCH", f"/api/v2/persons/{person_id}", "persons.update", json=body
+            )
+        except ApiError as exc:
+            if exc.not_found or exc.status == 410:
+                return None
             raise
         return to_person(payload["data"], self.region, await self._web_base())
 

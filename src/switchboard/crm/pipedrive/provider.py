@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from urllib.parse import quote
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.crm.base import ConnectorConfig
@@ -24,6 +27,7 @@ TOKEN_COSTS = {
     "deals.get": 1,
     "persons.search": 20,
     "persons.create": 5,
+    "persons.update": 5,
     "organizations.batch": 10,
     "call_logs.create": 10,
     "call_logs.recording": 10,
@@ -75,6 +79,15 @@ def _connect(config: ConnectorConfig) -> PipedriveConnector:
     )
 
 
+def person_url(record_id: str, account: Mapping[str, str]) -> str | None:
+    """`https://<company domain>.pipedrive.com/person/<id>` (`GET /v1/users/me` names the
+    domain); call logs and notes show on that page."""
+    domain = account.get("company_domain")
+    if not domain or not record_id.isdigit():
+        return None
+    return f"https://{quote(domain)}.pipedrive.com/person/{record_id}"
+
+
 PROVIDER = CrmProvider(
     name="pipedrive",
     display_name="Pipedrive",
@@ -91,6 +104,7 @@ PROVIDER = CrmProvider(
     auth=AuthSpec(kinds=("token",)),
     settings=PipedriveSettings,
     signed_link_proof=link_action.signed_link_proof,
+    record_url=person_url,
     emulator=EmulatorRef(
         command="switchboard.emulators.pipedrive.cli:command",
         hosting="switchboard.emulators.pipedrive.hosting:host",

@@ -27,6 +27,7 @@ SETTINGS_FIELDS = (
     "auto_create_people",
     "create_without_phone",
     "sync_objects",
+    "quo_contact_policy",
 )
 
 
@@ -48,6 +49,10 @@ def parse_settings_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
     typed = [x for x in _SPLIT.split(one("enabled_lines")) if x]
     lines = list(dict.fromkeys(picked + typed))
     objects = [x for x in _SPLIT.split(one("sync_objects")) if x]
+    # Absent from a form of an older page: the stored policy is kept.
+    policy = (
+        {"quo_contact_policy": one("quo_contact_policy")} if "quo_contact_policy" in form else {}
+    )
     return {
         "default_region": one("default_region").upper(),
         "enabled_lines": lines or None,
@@ -55,6 +60,7 @@ def parse_settings_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
         "auto_create_people": bool(form.get("auto_create_people")),
         "create_without_phone": bool(form.get("create_without_phone")),
         "sync_objects": objects,
+        **policy,
     }
 
 

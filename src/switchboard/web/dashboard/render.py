@@ -19,7 +19,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard import connections
-from switchboard.activity.story import story
+from switchboard.activity.story import PersonUrl, story
+from switchboard.crm import registry
 from switchboard.logs import mask_text
 from switchboard.store.db import Database
 from switchboard.web import security
@@ -197,6 +198,20 @@ def _connection(db: Database, connection_id: str) -> connections.ConnectionInfo:
         return connections.get_connection(db, connection_id)
     except connections.ConnectionNotFound as exc:
         raise DashboardError(404, f"No connection with id {connection_id[:80]!r}.") from exc
+
+
+def person_url_for(db: Database, info: connections.ConnectionInfo) -> PersonUrl | None:
+    """Links to the connection's CRM people (its registry record's `record_url` with the account
+    facts the connection keeps); None when the CRM has no record URLs."""
+    provider = registry.find(info.crm)
+    if provider is None or provider.record_url is None:
+        return None
+    account = connections.crm_account(db, info.id)
+
+    def person_url(record_id: str) -> str | None:
+        return provider.person_url(record_id, account)
+
+    return person_url
 
 
 def _redirect(url: str) -> Response:

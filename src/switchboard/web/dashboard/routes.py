@@ -44,6 +44,7 @@ from switchboard.web.dashboard.render import (
     _rt,
     _security_headers,
     error_page,
+    person_url_for,
 )
 
 EVENTS_PAGE = 50
@@ -207,6 +208,7 @@ async def connection_page(
             "budget": budget(db, connection_id),
             "rejections": ledger.list_rejections(db, connection_id=connection_id, limit=10),
             "history": history(db, connection_id),
+            "person_url": person_url_for(db, info),
             "events_chart": svg_chart(
                 ev,
                 [(g, ev["series"][g]) for g in EVENT_GROUPS],
