@@ -605,8 +605,9 @@ class ServerThread:
         self.host = host
         self.port = port or free_port(host)
         config = uvicorn.Config(
-            app, host=self.host, port=self.port, log_level="warning", lifespan="auto"
-        )
+            app, host=self.host, port=self.port, log_level="warning", lifespan="auto",
+            http="h11", loop="asyncio",
+        )  # fmt: skip  # the stack the emulators were built on; `serve` gets httptools/uvloop
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="emulator")
 
@@ -640,4 +641,4 @@ def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[
 
 def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     """Run an ASGI app in the foreground (the CLI's `switchboard emulate ...`)."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http="h11", loop="asyncio")
