@@ -403,18 +403,27 @@ class _KeyCache:
                 for k in [k for k in self._data if k[0] == connection_id]:
                     del self._data[k]
 
+    def peek(self, connection_id: str, provider: str, *, fresh: bool) -> list[str] | None:
+        """The keys `get` would answer without a database read, or None when it would read."""
+        import time
+
+        with self._lock:
+            hit = self._data.get((connection_id, provider))
+        # `fresh` (the cached keys did not verify) reloads at most once a second: forged
+        # requests must not turn into a database read and decryptions each.
+        if hit and time.monotonic() - hit[0] < (self.fresh_min_s if fresh else self.ttl_s):
+            return hit[1]
+        return None
+
     def get(
         self, db: Database, box: SecretBox, connection_id: str, provider: str, *, fresh: bool
     ) -> list[str]:
         import time
 
+        cached = self.peek(connection_id, provider, fresh=fresh)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        with self._lock:
-            hit = self._data.get((connection_id, provider))
-        # `fresh` (the cached keys did not verify) reloads at most once a second: forged
-        # requests must not turn into a database read and decryptions each.
-        if hit and now - hit[0] < (self.fresh_min_s if fresh else self.ttl_s):
-            return hit[1]
         with db.session() as s:
             rows = s.execute(
                 select(WebhookSubscription.key_enc).where(
@@ -446,6 +455,14 @@ def webhook_keys(
 ) -> list[str]:
     """Decrypted signing keys/secrets of the connection's webhooks at `provider`."""
     return _key_cache.get(db, box, connection_id, provider, fresh=fresh)
+
+
+def cached_webhook_keys(
+    connection_id: str, provider: str, *, fresh: bool = False
+) -> list[str] | None:
+    """What `webhook_keys` would answer from memory alone (no database read, no decryption),
+    or None when it would have to load: the event loop's cheap refusal path asks this."""
+    return _key_cache.peek(connection_id, provider, fresh=fresh)
 
 
 def quo_webhooks_generation(stored: Mapping[str, Any], default: str) -> str:

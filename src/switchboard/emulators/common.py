@@ -605,8 +605,9 @@ class ServerThread:
         self.host = host
         self.port = port or free_port(host)
         config = uvicorn.Config(
-            app, host=self.host, port=self.port, log_level="warning", lifespan="auto"
-        )
+            app, host=self.host, port=self.port, log_level="warning", lifespan="auto",
+            http="h11", loop="asyncio",
+        )  # fmt: skip  # the stack the emulators were built on; `serve` gets httptools/uvloop
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="emulator")
 
@@ -648,4 +649,8 @@ def serve(
 ) -> None:
     """Run an ASGI app in the foreground (the CLI's `switchboard emulate ...`). `date_header`
     False: the app sends its own `Date` (an emulator with an adjustable clock)."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level, date_header=date_header)
+    # h11/asyncio: the stack the emulators were built on (`serve` gets httptools).
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, date_header=date_header,
+        http="h11", loop="asyncio",
+    )  # fmt: skip

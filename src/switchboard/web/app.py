@@ -22,7 +22,7 @@ from switchboard.web import (
     quo_webhooks,
     security,
     uninstall,
-    webhooks,
+    webhook_receiver,
 )
 
 log = get_logger("switchboard.web")
@@ -117,6 +117,9 @@ def create_app(
         hosts=security.allowed_hosts(settings, bind_host),
         public_url=settings.public_url,
     )
+    # Added last, so outermost of ours: webhook posts skip the rest (a forged flood's refusals
+    # cost only the checks).
+    app.add_middleware(webhook_receiver.WebhookReceiver)
     app.state.runtime = runtime
     app.state.public_url = settings.public_url
     token, generated = security.resolve_admin_token(settings, bind_host)
@@ -190,7 +193,7 @@ def create_app(
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.include_router(uninstall.router)  # before /webhooks/{crm}/{connection_id}
-    app.include_router(webhooks.router)
+    app.include_router(webhook_receiver.router)
     app.include_router(admin.router)
     app.include_router(admin_connections.router)
     app.include_router(oauth_routes.router)

@@ -34,7 +34,8 @@ from switchboard.logs import get_logger, mask_text
 from switchboard.oauth import token_status
 from switchboard.store.models import Connection
 from switchboard.web import rejections
-from switchboard.web.webhooks import Reject, read_body
+from switchboard.web.webhook_receiver import ClientGone, read_body
+from switchboard.web.webhooks import Reject
 
 log = get_logger("switchboard.web.uninstall")
 
@@ -84,7 +85,7 @@ async def _uninstall(request: Request, crm: str) -> JSONResponse:
     if provider is None or spec is None or client is None or request.method != spec.method:
         return JSONResponse({"ok": False, "error": "no uninstall callback here"}, 404)
     try:
-        body = await read_body(request)
+        body = await read_body(dict(request.headers), request.receive)
         secret = client.client_secret.get_secret_value()
         if not _basic_matches(request.headers.get("authorization", ""), client.client_id, secret):
             raise Reject(401, "uninstall callback without the app's client credentials")
@@ -92,6 +93,8 @@ async def _uninstall(request: Request, crm: str) -> JSONResponse:
             account_id = spec.account_of(body)
         except (ValueError, TypeError) as exc:
             raise Reject(400, f"malformed uninstall callback: {mask_text(str(exc))[:200]}") from exc
+    except ClientGone:  # nobody is waiting for the answer; nothing was done
+        return JSONResponse({"ok": False, "error": "client gone"}, 400)
     except Reject as rej:
         rejections.RECORDER.refused(
             rt.db, connection_id=None, provider=crm, status=rej.status, reason=rej.reason

@@ -1,8 +1,14 @@
-"""Webhook ingestion: one URL per connection and provider.
+"""Webhook ingestion: the checks and the ledger behind one URL per connection and provider.
 
     POST /webhooks/quo/{connection_id}     Quo events (both signature schemes)
     POST /webhooks/{crm}/{connection_id}   a registered CRM's record changes (one delivery may
                                            hold several)
+
+The HTTP side is `switchboard.web.webhook_receiver` (raw ASGI, in front of the FastAPI app).
+What memory alone can decide runs on the event loop (`connection_from_memory`,
+`verify_from_memory`: cached connections, the snapshot of connection ids, cached keys), so a
+forged request is refused without a thread hop or a query; everything that may read or write runs
+in one hop to a worker thread (`load_connection`, `verify_and_ingest`).
 
 Order of checks (each failure answers at once and touches nothing else; it is counted in
 `/metrics` and only a rate-limited sample is stored in `webhook_rejections`, written off the ack
@@ -38,22 +44,21 @@ change (`dataclasses.asdict(CrmChange)`) as payload and the record id as resourc
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from starlette.background import BackgroundTask
 
-from switchboard import dispatch, ledger, metrics
+from switchboard import dispatch, ledger
 from switchboard.connections import (
     ConnectionInfo,
+    cached_webhook_keys,
     find_connection,
     touch_last_event,
     webhook_keys,
@@ -62,14 +67,11 @@ from switchboard.crm import registry
 from switchboard.logs import get_logger, mask_text
 from switchboard.quo import events as quo_events
 from switchboard.store.models import Connection
-from switchboard.threads import pool, run_on
-from switchboard.web import rejections
+from switchboard.threads import pool
 
 log = get_logger("switchboard.web.webhooks")
 
 MAX_BODY_BYTES = 1024 * 1024
-
-router = APIRouter(tags=["webhooks"])
 
 # Dedicated threads: the ack path never queues behind slow work. asyncio's default executor has
 # only min(32, cpus + 4) threads — 6 on a 2-core machine — and the post-response enqueues (which
@@ -77,10 +79,10 @@ router = APIRouter(tags=["webhooks"])
 # SQLite has one write lock, so more than a few writers only lengthen the convoy.
 _ACK_THREADS_PG = pool("ack", 32)
 _ACK_THREADS_SQLITE = pool("ack", 4)
-_DISPATCH_THREADS = pool("dispatch", 8)
+DISPATCH_THREADS = pool("dispatch", 8)
 
 
-def _ack_threads(rt: Any) -> ThreadPoolExecutor:
+def ack_threads(rt: Any) -> ThreadPoolExecutor:
     return _ACK_THREADS_SQLITE if rt.db.is_sqlite else _ACK_THREADS_PG
 
 
@@ -91,36 +93,16 @@ class Reject(Exception):
         super().__init__(reason)
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, or Reject(413) as soon as more than `limit` bytes are announced or read."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError as exc:
-            raise Reject(400, "invalid Content-Length") from exc
-        if size > limit:
-            raise Reject(413, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise Reject(413, f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class Undecided(enum.Enum):
+    """What memory alone cannot tell: the worker thread's check (which may read) decides."""
 
+    UNDECIDED = "undecided"
+
+
+UNDECIDED = Undecided.UNDECIDED
 
 _conn_cache: dict[str, tuple[float, ConnectionInfo | None]] = {}
 CONNECTION_CACHE_TTL_S = 2.0
-
-
-def _cached_connection(connection_id: str) -> ConnectionInfo | None:
-    """The cached connection when fresh (no thread hop on the ack path), else None."""
-    hit = _conn_cache.get(connection_id)
-    if hit is not None and time.monotonic() - hit[0] < CONNECTION_CACHE_TTL_S:
-        return hit[1]
-    return None
 
 
 # Per Database object (weak: a runtime's snapshot goes with it).
@@ -135,11 +117,34 @@ MISS_LOOKUPS_PER_S = 20.0
 _miss_tokens = [MISS_LOOKUPS_PER_S, 0.0]  # tokens, refilled at
 
 
-def _take_miss_token(now: float) -> bool:
+def _miss_tokens_at(now: float) -> float:
     tokens, at = _miss_tokens
-    tokens = min(MISS_LOOKUPS_PER_S, tokens + (now - at) * MISS_LOOKUPS_PER_S)
+    return min(MISS_LOOKUPS_PER_S, tokens + (now - at) * MISS_LOOKUPS_PER_S)
+
+
+def _take_miss_token(now: float) -> bool:
+    tokens = _miss_tokens_at(now)
     _miss_tokens[:] = [tokens - 1.0 if tokens >= 1.0 else tokens, now]
     return tokens >= 1.0
+
+
+def connection_from_memory(rt: Any, connection_id: str) -> ConnectionInfo | Undecided | None:
+    """The connection as far as memory alone tells, on the event loop: the cached connection,
+    None for an id the fresh snapshot lacks while no look-up token is left (a flood of made-up
+    ids), else UNDECIDED (`load_connection`, in a worker thread, decides, and may read)."""
+    now = time.monotonic()
+    hit = _conn_cache.get(connection_id)
+    if hit is not None and now - hit[0] < CONNECTION_CACHE_TTL_S:
+        return hit[1]
+    with _known_lock:
+        taken_at, ids = _known_ids.get(rt.db, (float("-inf"), frozenset()))
+        if (
+            connection_id not in ids
+            and now - taken_at < CONNECTION_CACHE_TTL_S
+            and _miss_tokens_at(now) < 1.0
+        ):
+            return None
+    return UNDECIDED
 
 
 def _is_known_id(rt: Any, connection_id: str) -> bool:
@@ -169,7 +174,7 @@ def _is_known_id(rt: Any, connection_id: str) -> bool:
     return found
 
 
-def _connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
+def load_connection(rt: Any, connection_id: str) -> ConnectionInfo | None:
     """The connection (cached for 2 s per process: the ack path reads it on every request)."""
     now = time.monotonic()
     hit = _conn_cache.get(connection_id)
@@ -209,7 +214,7 @@ def _ingest(
     """Insert each item in the ledger and route it (pure, no I/O). Runs in a worker thread.
 
     Returns the per-item answer and the decisions still to carry out (enqueue / record ignore),
-    which `_apply` does after the response is sent: the ledger row is the durable part, and the
+    which `apply` does after the response is sent: the ledger row is the durable part, and the
     sweeper re-dispatches an event whose enqueue never happened (workflow id = event id)."""
     results = []
     pending: Pending = []
@@ -236,7 +241,7 @@ def _ingest(
     return results, pending
 
 
-def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
+def apply(rt: Any, connection_id: str, pending: Pending) -> None:
     for event, decision in pending:
         try:
             dispatch.apply(event, decision)
@@ -249,20 +254,25 @@ def _apply(rt: Any, connection_id: str, pending: Pending) -> None:
         log.warning("touch_failed", error=repr(exc))
 
 
-def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> None:
+# The keys to try: `keys_for(fresh)` gives the cached keys (fresh=False) or, once those failed,
+# a reload (at most once a second per connection, `switchboard.connections`); None means the
+# answer needs I/O or a wait, which only the worker thread's source does.
+KeySource = Callable[[bool], list[str] | None]
+
+
+def _check_quo(keys_for: KeySource, headers: Mapping[str, str], body: bytes) -> bool:
+    """True when verified, False when `keys_for` cannot answer without I/O; else Reject(401)."""
     from switchboard.quo import signatures
-    from switchboard.webhook_rotation import rotating, wait_rotation
 
     last = "no Quo webhook registered for this connection"
     for fresh in (False, True):
-        if fresh and rotating(conn.id):
-            # Signed with a key rotated a moment ago and not stored yet: wait for the rotation.
-            wait_rotation(conn.id)
-        keys = webhook_keys(rt.db, rt.box, conn.id, "quo", fresh=fresh)
+        keys = keys_for(fresh)
+        if keys is None:
+            return False
         for key in keys:
             try:
                 signatures.verify(headers, body, key)
-                return
+                return True
             except signatures.SignatureError as exc:
                 last = exc.reason
                 if exc.reason in ("no signature header", "timestamp outside tolerance"):
@@ -270,23 +280,65 @@ def _verify_quo(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body:
     raise Reject(401, last)
 
 
+def _check_crm(verifier: Any, keys_for: KeySource, headers: Mapping[str, str], body: bytes) -> bool:
+    """As `_check_quo`, with the CRM's codec."""
+    from switchboard.crm.base import WebhookVerificationError
+
+    last = "no CRM webhook registered for this connection"
+    for fresh in (False, True):
+        secrets = keys_for(fresh)
+        if secrets is None:
+            return False
+        for secret in secrets:
+            try:
+                verifier.verify(body, headers, secret)
+                return True
+            except WebhookVerificationError as exc:
+                last = str(exc) or "signature mismatch"
+    raise Reject(401, last)
+
+
 def _verifier(crm: str) -> Any:
     return registry.get(crm).webhooks
 
 
-def _verify_crm(rt: Any, conn: ConnectionInfo, headers: Mapping[str, str], body: bytes) -> Any:
-    from switchboard.crm.base import WebhookVerificationError
+def _check(provider: str, keys_for: KeySource, headers: Mapping[str, str], body: bytes) -> bool:
+    """`provider` is "quo" or the connection's CRM (the receiver checked which)."""
+    if provider == "quo":
+        return _check_quo(keys_for, headers, body)
+    return _check_crm(_verifier(provider), keys_for, headers, body)
 
-    verifier = _verifier(conn.crm)
-    last = "no CRM webhook registered for this connection"
-    for fresh in (False, True):
-        for secret in webhook_keys(rt.db, rt.box, conn.id, conn.crm, fresh=fresh):
-            try:
-                verifier.verify(body, headers, secret)
-                return verifier
-            except WebhookVerificationError as exc:
-                last = str(exc) or "signature mismatch"
-    raise Reject(401, last)
+
+def verify_from_memory(
+    conn: ConnectionInfo, provider: str, headers: Mapping[str, str], body: bytes
+) -> bool:
+    """The signature check with the keys already in memory, on the event loop, so a forged
+    request is refused without a thread hop or a query. True: verified; False: undecided (keys
+    not cached, a reload due, or a Quo key rotation in progress) — `verify_and_ingest` checks
+    in full. Raises Reject(401) when the cached keys show the request is not signed by them."""
+    from switchboard.webhook_rotation import rotating
+
+    def keys_for(fresh: bool) -> list[str] | None:
+        if fresh and provider == "quo" and rotating(conn.id):
+            return None
+        return cached_webhook_keys(conn.id, provider, fresh=fresh)
+
+    return _check(provider, keys_for, headers, body)
+
+
+def _verify(
+    rt: Any, conn: ConnectionInfo, provider: str, headers: Mapping[str, str], body: bytes
+) -> None:
+    """The full signature check (may read the keys, may wait for a Quo key rotation)."""
+    from switchboard.webhook_rotation import rotating, wait_rotation
+
+    def keys_for(fresh: bool) -> list[str]:
+        if fresh and provider == "quo" and rotating(conn.id):
+            # Signed with a key rotated a moment ago and not stored yet: wait for the rotation.
+            wait_rotation(conn.id)
+        return webhook_keys(rt.db, rt.box, conn.id, provider, fresh=fresh)
+
+    _check(provider, keys_for, headers, body)
 
 
 MAX_JSON_DEPTH = 64
@@ -350,10 +402,10 @@ def _quo_items(body: bytes) -> list[dict[str, Any]]:
     ]
 
 
-def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
+def _crm_items(crm: str, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
     _parse_json(body)
     try:
-        changes = verifier.parse(body, headers)
+        changes = _verifier(crm).parse(body, headers)
     except (ValueError, KeyError, TypeError) as exc:
         raise Reject(400, f"malformed webhook: {mask_text(str(exc))[:200]}") from exc
     return [
@@ -370,67 +422,13 @@ def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[d
     ]
 
 
-def _verify_and_ingest(
-    rt: Any, conn: ConnectionInfo, provider: str, headers: dict[str, str], body: bytes
-) -> tuple[list[dict[str, Any]], Pending]:
-    """Signature (401), envelope (400), then ledger + dispatch — one worker-thread hop."""
-    if provider == "quo":
-        _verify_quo(rt, conn, headers, body)
-        items = _quo_items(body)
-    else:
-        verifier = _verify_crm(rt, conn, headers, body)
-        items = _crm_items(verifier, body, headers)
+def verify_and_ingest(
+    rt: Any, conn: ConnectionInfo, provider: str, headers: dict[str, str], body: bytes,
+    *, verified: bool,
+) -> tuple[list[dict[str, Any]], Pending]:  # fmt: skip
+    """Signature (401, unless `verified` already), envelope (400), then ledger + dispatch — one
+    worker-thread hop."""
+    if not verified:
+        _verify(rt, conn, provider, headers, body)
+    items = _quo_items(body) if provider == "quo" else _crm_items(provider, body, headers)
     return _ingest(rt, conn, provider, items)
-
-
-async def _handle(request: Request, provider: str, connection_id: str) -> JSONResponse:
-    started = time.perf_counter()
-    rt = request.app.state.runtime
-    code = 500
-    try:
-        conn = _cached_connection(connection_id)
-        if conn is None:
-            conn = await run_on(_ack_threads(rt), _connection, rt, connection_id)
-        if conn is None or conn.disconnected_at is not None:
-            raise Reject(404, "unknown connection")
-        if provider != "quo" and conn.crm != provider:
-            raise Reject(404, f"connection is not connected to {provider}")
-        body = await read_body(request)
-        headers = dict(request.headers)
-        results, pending = await run_on(
-            _ack_threads(rt), _verify_and_ingest, rt, conn, provider, headers, body
-        )
-        code = 200
-        return JSONResponse(
-            {"ok": True, "events": results},
-            status_code=200,
-            background=BackgroundTask(run_on, _DISPATCH_THREADS, _apply, rt, conn.id, pending),
-        )
-    except Reject as rej:
-        code = rej.status
-        known = rej.status != 404
-        rejections.RECORDER.refused(
-            rt.db,
-            connection_id=connection_id if known else None,
-            provider=provider,
-            status=rej.status,
-            reason=rej.reason if known else f"unknown connection {connection_id[:64]!r}",
-        )
-        return JSONResponse({"ok": False, "error": rej.reason}, status_code=rej.status)
-    finally:
-        metrics.WEBHOOKS.labels(provider=provider, code=str(code)).inc()
-        metrics.WEBHOOK_ACK.labels(
-            provider=provider, result="ok" if code == 200 else "rejected"
-        ).observe(time.perf_counter() - started)
-
-
-@router.post("/webhooks/quo/{connection_id}", summary="Receive a Quo webhook")
-async def quo_webhook(connection_id: str, request: Request) -> JSONResponse:
-    return await _handle(request, "quo", connection_id)
-
-
-@router.post("/webhooks/{crm}/{connection_id}", summary="Receive a registered CRM's webhook")
-async def crm_webhook(crm: str, connection_id: str, request: Request) -> JSONResponse:
-    if registry.find(crm) is None:
-        return JSONResponse({"ok": False, "error": f"unknown provider {crm[:32]!r}"}, 404)
-    return await _handle(request, crm, connection_id)
