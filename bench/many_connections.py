@@ -2,7 +2,7 @@
 workspace, run their initial syncs side by side while calls keep arriving on every connection.
 
     .venv/bin/python bench/many_connections.py [--connections 10] [--people 2000]
-                                               [--calls-per-s 0.5] [--workers 2]
+                                               [--calls 0.5] [--workers 2]
                                                [--database-url URL]
 
 One Quo emulator holds one workspace (and API key) per connection; one Attio emulator holds one
@@ -10,8 +10,8 @@ workspace (and token) per connection, seeded with `--people` people plus the cal
 `tests/activity/harness.py`. Switchboard runs as one `serve --no-workers` (webhooks reach it
 through a proxy in this process that times each acknowledgement) and `--workers` `worker`
 processes, all on a fresh PostgreSQL database (`--database-url` names another). Every
-connection's initial sync is started at once; while any runs, each connection gets simulated
-calls at `--calls-per-s` (open loop, every kind of call, the same scenarios as bench/activity.py).
+connection's initial sync is started at once; while any runs, each connection gets `--calls`
+simulated calls per second (open loop, every kind of call, bench/activity.py's scenarios).
 
 The last line printed is JSON:
 
@@ -21,7 +21,7 @@ The last line printed is JSON:
 - `bound_ratio_max`, `quo_requests_per_s` (all keys, first run's start → last run's end),
   `ack_p50_ms` / `ack_p99_ms` (webhook acknowledgements during the syncs),
   `event_to_note_p50_ms` / `_p99_ms` (ledger received → processed, events received during the
-  syncs that wrote a note), `http_429` (both emulators), `calls`, `statuses`.
+  syncs that wrote a note), `http_429_quo` / `http_429_crm`, `calls`, `statuses`.
 
 Targets (issue #17, acceptance 4, 10 × 2,000 on an idle machine): every bound_ratio ≤ 1.3,
 ack_p99_ms ≤ 50, event_to_note_p50_ms ≤ 2000, 0 × 429.
@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -57,12 +56,13 @@ from tests.activity.harness import (  # noqa: E402
     call_scenarios,
     temp_dir,
 )
-from tests.servers import cli_server, switchboard_command  # noqa: E402
+from tests.servers import cli_server  # noqa: E402
 
 from activity import AckProxy, fresh_postgres, pct  # noqa: E402
 from switchboard.emulators.common import run_in_thread  # noqa: E402
 
 QUO_RATE = 10.0
+ADMIN_TOKEN = "bench-admin-token-many"
 
 
 def _quo_key(n: int) -> str:
@@ -187,7 +187,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--connections", type=int, default=10)
     ap.add_argument("--people", type=int, default=2000, help="CRM people per connection")
-    ap.add_argument("--calls-per-s", type=float, default=0.5, help="per connection, open loop")
+    ap.add_argument(
+        "--calls", "--calls-per-s", dest="calls_per_s", type=float, default=0.5,
+        help="calls per second on each connection (open loop)",
+    )  # fmt: skip
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--database-url", default=None, help="default: a fresh local PostgreSQL db")
     ap.add_argument("--seed", type=int, default=1)
@@ -210,7 +213,9 @@ def main() -> None:
             "SWITCHBOARD_SECRET_KEY": secret,
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
             "SWITCHBOARD_VOICEMAIL_DELAY_S": "0.5",
+            "SWITCHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
         }
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         quo = stack.enter_context(
             cli_server(
                 "emulate", "quo", "--api-key", _quo_key(0), "--phase-scale", "0", "--seed", "7",
@@ -248,14 +253,9 @@ def main() -> None:
         stack.callback(db.dispose)
         quo_before, crm_before = tenants.stats(quo.url), tenants.stats(crm.url)
         acks_before = len(proxy.acks_ms)
-        starters = [
-            subprocess.Popen(
-                [*switchboard_command(), "sync", c], env=env, stdout=subprocess.DEVNULL
-            )
-            for c in conns
-        ]
-        for p in starters:
-            p.wait(120)
+        for c in conns:  # through the admin API: every run is enqueued within a moment
+            r = tenants.http.post(f"{sb.url}/api/connections/{c}/sync", headers=admin)
+            r.raise_for_status()
 
         # ---- calls on every connection while any sync runs
         stop = threading.Event()
@@ -336,10 +336,8 @@ def main() -> None:
             "event_to_note_p99_ms": pct(to_note, 0.99),
             "events_during_syncs": len(during),
             "notes_during_syncs": len(to_note),
-            "http_429": _count_429(quo_after)
-            - _count_429(quo_before)
-            + _count_429(crm_after)
-            - _count_429(crm_before),
+            "http_429_quo": _count_429(quo_after) - _count_429(quo_before),
+            "http_429_crm": _count_429(crm_after) - _count_429(crm_before),
             "calls": sum(calls.values()),
             "statuses": dict(sorted(Counter(e.status for e in events).items())),
             "people_per_connection": args.people,
