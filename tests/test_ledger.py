@@ -85,6 +85,57 @@ def test_same_key_other_connection_or_provider_is_a_new_event(db: Database) -> N
     assert cd and not ce and d.id == e.id and len(d.idempotency_key) <= 300
 
 
+def test_a_repeatable_change_made_again_after_processing_started_is_a_new_event(
+    db: Database,
+) -> None:
+    """A CRM delivery carries no event id or time: the same edit made twice is byte-identical.
+    A copy absorbed while the first is still waiting is fine (its processing reads the record
+    later); once processing has started, the copy is a new event, or the second edit is lost."""
+
+    def change() -> tuple[ledger.EventRecord, bool]:
+        return _insert(db, "attio-event:abc", provider="attio", event_type="record.updated",
+                       repeatable=True)  # fmt: skip
+
+    first, created = change()
+    assert created
+    same, created = change()  # still accepted: a retry or a copy, one event
+    assert not created and same.id == first.id
+    ledger.mark_processing(db, first.id)
+    second, created = change()  # the first is being processed: its read may predate this edit
+    assert created and second.id != first.id
+    assert second.idempotency_key == f"attio-event:abc#{first.id}"
+    again, created = change()  # copies of the second coalesce with it while it waits
+    assert not created and again.id == second.id
+    ledger.finish(db, first.id, "processed")
+    ledger.finish(db, second.id, "processed")
+    third, created = change()
+    assert created and third.id not in (first.id, second.id)
+    assert third.idempotency_key == f"attio-event:abc#{second.id}"
+    # Quo events keep strict dedupe: their keys hash the content, and a copy is a copy.
+    q, created = _insert(db, "call.completed:AC9:h")
+    ledger.finish(db, q.id, "processed")
+    assert _insert(db, "call.completed:AC9:h") == (ledger.get_event(db, q.id), False)
+
+
+def test_repeatable_copies_racing_make_one_new_event(db: Database) -> None:
+    first, _ = _insert(db, "attio-event:race", provider="attio", repeatable=True)
+    ledger.finish(db, first.id, "processed")
+    barrier = threading.Barrier(8)
+    made: list[tuple[ledger.EventRecord, bool]] = []
+
+    def worker() -> None:
+        barrier.wait()
+        made.append(_insert(db, "attio-event:race", provider="attio", repeatable=True))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(created for _, created in made) == 1
+    assert len({r.id for r, _ in made}) == 1
+
+
 def test_status_transitions_and_lists(db: Database) -> None:
     ev, _ = _insert(db, "s1")
     assert ev.status == "accepted" and ev.attempts == 0

@@ -82,6 +82,7 @@ def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
         hook=counter.hook(connection_id) if counter else None,
         database_url=settings.resolved_database_url(),
         redis_url=settings.redis_url,
+        settings=info.settings,
         **overrides,
     )
 

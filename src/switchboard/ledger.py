@@ -4,6 +4,10 @@
   key): `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL), then read the row. A
   duplicate delivery returns the existing row with `created=False` — no error, no second row, no
   matter how many requests race (tests/test_ledger.py races threads on both databases).
+  With `repeatable=True` (a CRM's record changes, whose deliveries carry no event id or time),
+  a delivery identical to one whose processing has already started is a new event (keyed
+  `<key>#<event id>`): the same edit made twice must be synced twice, while a copy arriving
+  before the first was picked up still coalesces with it.
 * Status machine: `accepted` → `processing` → `processed` | `ignored` | `skipped` | `failed`
   (each final status may carry a `reason` and a JSON `detail`). `attempts` counts processing
   starts. `ignored` can also be set straight from `accepted` (no handler, disabled line...).
@@ -140,8 +144,54 @@ def insert_event(
     resource_id: str | None = None,
     detail: dict[str, Any] | None = None,
     event_id: str | None = None,
+    repeatable: bool = False,
 ) -> tuple[EventRecord, bool]:
-    """Insert the event unless (connection, provider, key) exists. Returns (row, created)."""
+    """Insert the event unless (connection, provider, key) exists. Returns (row, created).
+
+    `repeatable`: an existing row only absorbs the delivery while it is still `accepted`; once
+    its processing has started, the delivery is a new row (see the module's docstring)."""
+    record, created = _insert_event(
+        db, connection_id=connection_id, provider=provider, event_type=event_type,
+        idempotency_key=idempotency_key, payload=payload, resource_id=resource_id,
+        detail=detail, event_id=event_id,
+    )  # fmt: skip
+    if created or not repeatable:
+        return record, created
+    base = _fit(idempotency_key, 240)
+    with db.session() as s:
+        latest = s.execute(
+            select(Event)
+            .where(
+                Event.connection_id == connection_id,
+                Event.provider == provider,
+                Event.idempotency_key.startswith(base + "#", autoescape=True),
+            )
+            .order_by(Event.received_at.desc(), Event.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        newest = _record(latest) if latest is not None else record
+    if newest.status == "accepted":
+        return newest, False
+    # The suffix names the row it follows, so two copies racing here still make one new row.
+    return _insert_event(
+        db, connection_id=connection_id, provider=provider, event_type=event_type,
+        idempotency_key=f"{base}#{newest.id}", payload=payload, resource_id=resource_id,
+        detail=detail, event_id=event_id,
+    )  # fmt: skip
+
+
+def _insert_event(
+    db: Database,
+    *,
+    connection_id: str,
+    provider: str,
+    event_type: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    resource_id: str | None,
+    detail: dict[str, Any] | None,
+    event_id: str | None,
+) -> tuple[EventRecord, bool]:
     key = _fit(idempotency_key, 300)
     new_id = event_id or new_event_id()
     etype = event_type[:64]

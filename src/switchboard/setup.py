@@ -256,6 +256,15 @@ async def ensure_crm_webhook(
         if w.remote_id not in remote_ids:
             connections.remove_subscription(db, info.crm, w.remote_id)
     stored = [w for w in stored if w.remote_id in remote_ids]
+    renewed = 0
+    # A CRM whose subscriptions expire (watch channels with an expiry) extends them here, before
+    # they lapse; one the CRM says is gone is created anew below.
+    for w in list(stored):
+        if not await crm.renew_subscription(w.remote_id):
+            connections.remove_subscription(db, info.crm, w.remote_id)
+            stored.remove(w)
+        else:
+            renewed += 1
     if not stored:
         sub = await crm.subscribe(url)
         connections.add_subscription(
@@ -276,7 +285,7 @@ async def ensure_crm_webhook(
         if r.target_url == url and r.remote_id not in known:
             await crm.unsubscribe(r.remote_id)
             orphans += 1
-    return {"created": created, "orphans_deleted": orphans}
+    return {"created": created, "orphans_deleted": orphans, "checked": renewed}
 
 
 # ------------------------------------------------------------------------------ DBOS workflow

@@ -1,5 +1,5 @@
 """The activity stack as separate processes: Quo emulator, a CRM emulator (Attio by default,
-`crm="pipedrive"` for Pipedrive), Switchboard.
+`crm=` names another; its driver in `tests/e2e/crms.py` seeds people and reads notes), Switchboard.
 
 Used by tests/e2e/test_activity*.py and bench/activity.py:
 
@@ -31,7 +31,6 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from switchboard.activity.render import (
 )
 from switchboard.config import workflow_database_url
 from switchboard.emulators.quo.webhooks import deep_link
+from tests.e2e.crms import CrmDriver, driver_for
 from tests.servers import RunningServer, cli_server, free_port, switchboard_command
 
 QUO_KEY = "quo-activity-key"
@@ -62,15 +62,19 @@ HTML_LINK_RE = re.compile(
 )
 
 
+PLAIN_LINK_RE = re.compile(
+    r"View the (?:call|message) activity in Quo: (?P<link>\S*at=(?P<id>AC\w+))$"
+)
+
+
 def quo_link(content: str) -> re.Match[str] | None:
-    """The "View the … activity in Quo" link at the end of a note (markdown or HTML)."""
-    return LINK_RE.search(content) or HTML_LINK_RE.search(content)
+    """The "View the … activity in Quo" link at the end of a note (markdown, HTML, plain)."""
+    return LINK_RE.search(content) or HTML_LINK_RE.search(content) or PLAIN_LINK_RE.search(content)
 
 
 ATTIO_TOKEN = "attio-activity-token"
 PIPEDRIVE_TOKEN = "pipedrive-activity-token"
-CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN}
-NOTE_FORMATS = {"attio": "markdown", "pipedrive": "html"}
+CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN, "zoho": "1000.zoho-activity"}
 ACTIVITY_OPERATIONS = (
     "getCallById_v1",
     "getCallVoicemails_v1",
@@ -149,9 +153,18 @@ class ActivityStack:
     """The CRM (its emulator's server is `attio`, named for the first CRM)."""
     dated_events: list[str] = field(default_factory=lambda: list(DATED_EVENTS))
 
+    _driver: CrmDriver | None = None
+
+    @property
+    def driver(self) -> CrmDriver:
+        """The CRM's test driver (`tests/e2e/crms.py`)."""
+        if self._driver is None:
+            self._driver = driver_for(self.crm, self.attio.url, CRM_TOKENS[self.crm])
+        return self._driver
+
     @property
     def note_format(self) -> str:
-        return NOTE_FORMATS[self.crm]
+        return self.driver.note_format
 
     # ------------------------------------------------------------------ start
     @classmethod
@@ -246,7 +259,8 @@ class ActivityStack:
         me.dated_events = DATED_EVENTS + (DATED_CONTACT_EVENTS if contact_events else [])
         stack.callback(me._http.close)
         me.subscribe((webhook_target or sb.url) + f"/webhooks/quo/{info.id}", secret)
-        if crm == "pipedrive":  # call logs carry the audio: Quo's emulator serves it
+        stack.callback(me.driver.close)
+        if me.driver.fetches_media:  # call records carry the audio: Quo's emulator serves it
             me.quo_control("PATCH", "/settings", json={"mediaUrl": f"{quo.url}/_emulator/media"})
         return me
 
@@ -324,33 +338,11 @@ class ActivityStack:
     # ------------------------------------------------------------------ Attio side
     def attio_api(self, method: str, path: str, **kw: Any) -> Any:
         """A request to the CRM emulator (API or control surface) with the CRM's token."""
-        headers = (
-            {"x-api-token": PIPEDRIVE_TOKEN}
-            if self.crm == "pipedrive"
-            else {"Authorization": f"Bearer {ATTIO_TOKEN}"}
-        )
-        r = self._http.request(method, self.attio.url + path, headers=headers, **kw)
-        r.raise_for_status()
-        return r.json()
+        return self.driver.api(method, path, **kw)
 
     def create_person(self, name: str, phone: str) -> str:
-        if self.crm == "pipedrive":
-            body = {"name": name, "phones": [phone]}
-            created = self.attio_api("POST", "/_emulator/companies/default/persons", json=body)
-            self.people[phone] = str(created["data"]["id"])
-            return self.people[phone]
-        first, _, last = name.partition(" ")
-        values = {
-            "name": [{"first_name": first, "last_name": last, "full_name": name}],
-            "phone_numbers": [{"original_phone_number": phone}],
-        }
-        body = self.attio_api(
-            "POST", "/_emulator/workspaces/default/objects/people/records", json={"values": values}
-        )
-        data = body.get("data", body)
-        rid = str(data["id"]["record_id"])
-        self.people[phone] = rid
-        return rid
+        self.people[phone] = self.driver.create_person(name, phone)
+        return self.people[phone]
 
     def add_mapping(self, person_id: str, phone: str) -> None:
         """Record `person_id` as synced by Switchboard with `phone` (the sync mapping)."""
@@ -376,52 +368,8 @@ class ActivityStack:
 
     def notes_for(self, person_id: str) -> list[dict[str, Any]]:
         """The person's notes, each with `title`, `content` (in the CRM's format) and
-        `id.note_id`; Pipedrive call logs also carry `call_log` (the stored record)."""
-        if self.crm == "pipedrive":
-            return self._pipedrive_notes(person_id)
-        notes: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self.attio_api(
-                "GET",
-                "/v2/notes",
-                params={
-                    "parent_object": "people",
-                    "parent_record_id": person_id,
-                    "limit": 50,
-                    "offset": offset,
-                },
-            )["data"]
-            notes.extend({**n, "content": n["content_markdown"]} for n in page)
-            if len(page) < 50:
-                return notes
-            offset += 50
-
-    def _pipedrive_notes(self, person_id: str) -> list[dict[str, Any]]:
-        base = "/_emulator/companies/default"
-        out: list[dict[str, Any]] = []
-        for log in self.attio_api("GET", f"{base}/call-logs")["data"]:
-            if str(log["person_id"]) == person_id:
-                out.append(
-                    {
-                        "id": {"note_id": f"calllog:{log['id']}"},
-                        "title": log["subject"],
-                        "content": log["note"],
-                        "call_log": log,
-                    }
-                )
-        title_re = re.compile(r"^<p><strong>(?P<title>.*?)</strong></p>(?P<body>.*)$", re.DOTALL)
-        for note in self.attio_api("GET", f"{base}/notes")["data"]:
-            if str(note["person_id"]) == person_id:
-                found = title_re.match(note["content"])
-                out.append(
-                    {
-                        "id": {"note_id": f"note:{note['id']}"},
-                        "title": html.unescape(found["title"]) if found else "",
-                        "content": found["body"] if found else note["content"],
-                    }
-                )
-        return out
+        `id.note_id`; a native call record also carries `record` (as stored)."""
+        return self.driver.notes_for(person_id)
 
     def attio_request_log(self) -> list[dict[str, Any]]:
         """The Attio emulator's request log (method, path, operation, status, ts)."""
@@ -660,24 +608,6 @@ class NotesReport:
         ]
 
 
-def _call_log_mismatches(sim: dict[str, Any], log: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """A native call record holds the call's exact start, end and duration (also under 60 s)."""
-    call, cid = sim["call"], sim["callId"]
-    started = datetime.fromisoformat(call["createdAt"].replace("Z", "+00:00"))
-    out: list[tuple[Any, ...]] = []
-    logged = datetime.fromisoformat(log["start_time"].replace("Z", "+00:00"))
-    if abs((logged - started).total_seconds()) >= 1:
-        out.append(("start_time", cid, call["createdAt"], log["start_time"]))
-    if call.get("completedAt"):
-        ended = datetime.fromisoformat(call["completedAt"].replace("Z", "+00:00"))
-        logged_end = datetime.fromisoformat(log["end_time"].replace("Z", "+00:00"))
-        if abs((logged_end - ended).total_seconds()) >= 1:
-            out.append(("end_time", cid, call["completedAt"], log["end_time"]))
-    if call.get("duration") is not None and log["duration"] != str(round(call["duration"])):
-        out.append(("duration", cid, call["duration"], log["duration"]))
-    return out
-
-
 def verify_notes(
     sb: ActivityStack, calls: list[dict[str, Any]], messages: list[tuple[str, dict[str, Any]]]
 ) -> NotesReport:
@@ -714,16 +644,14 @@ def verify_notes(
                 report.mismatches.append(("missing", cid, phone))
                 continue
             title, body = expected_call_note(sb, sim, phone, ctx)
+            title = sb.driver.stored_title(title)
             report.checked += 1
             if (got["title"], got["content"]) != (title, body):
                 report.mismatches.append(
                     ("differs", cid, title, body, got["title"], got["content"])
                 )
-            elif "call_log" in got:
-                report.mismatches.extend(_call_log_mismatches(sim, got["call_log"]))
-                # A recording or voicemail the note links to is uploaded to the call log.
-                if (media in body) != (got["call_log"]["recording"] is not None):
-                    report.mismatches.append(("recording", cid, got["call_log"]["recording"]))
+            elif "record" in got:
+                report.mismatches.extend(sb.driver.call_record_mismatches(sim, got, media))
     for phone, sim in messages:
         mid, pid = sim["messageId"], person_of.get(phone)
         if pid is None:
@@ -734,6 +662,7 @@ def verify_notes(
             report.mismatches.append(("missing", mid, phone))
             continue
         title, body = expected_message_note(sb, mid, got["link"], phone, ctx)
+        title = sb.driver.stored_title(title)
         report.checked += 1
         if (got["title"], got["content"]) != (title, body):
             report.mismatches.append(("differs", mid, title, body, got["title"], got["content"]))

@@ -1,7 +1,7 @@
 """`switchboard emulate <crm>` and `switchboard connect <crm>`, parametrized by CRM, each a
 separate process over real HTTP. Run here for the tiny CRM defined only in the tests (found by
 the children through SWITCHBOARD_CRM_MODULES); Attio's connect is covered, with more, by
-tests/web/test_cli.py — add a CRM to EMULATOR_ARGS to run it here too (Pipedrive is)."""
+tests/web/test_cli.py — add a CRM to EMULATOR_ARGS to run it here too (Pipedrive and Zoho are)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from switchboard.crm.base import ConnectorConfig
 ROOT = Path(__file__).resolve().parents[2]
 QUO_KEY = "quo-connect-key-123456"
 CRM_TOKEN = "crm-connect-token-123456"
-EMULATOR_ARGS: dict[str, list[str]] = {"pipedrive": [], "tiny": []}
+EMULATOR_ARGS: dict[str, list[str]] = {"pipedrive": [], "tiny": [], "zoho": []}
 
 
 @pytest.fixture(autouse=True, scope="module")

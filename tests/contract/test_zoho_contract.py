@@ -387,6 +387,27 @@ async def test_auth_errors(api: Api) -> None:
     )
 
 
+async def test_related_notes_and_calls(api: Api) -> None:
+    contact = await _contact(api)
+    await api.call("GET", f"/crm/v8/Contacts/{contact}/Notes", 204)
+    note = {"Note_Content": "n", "Parent_Id": {"module": {"api_name": "Contacts"}, "id": contact}}
+    await api.call("POST", "/crm/v8/Notes", 200, json={"data": [note]})
+    call = {
+        "Subject": "Call",
+        "Call_Type": "Inbound",
+        "Call_Start_Time": "2026-01-02T10:00:00+01:00",
+        "Call_Duration": "01:05",
+        "Who_Id": {"id": contact},
+    }
+    await api.call("POST", "/crm/v8/Calls", 201, json={"data": [call]})
+    notes = await api.call("GET", f"/crm/v8/Contacts/{contact}/Notes?per_page=10")
+    assert [n["Note_Content"] for n in notes["data"]] == ["n"]
+    calls = await api.call("GET", f"/crm/v8/Contacts/{contact}/Calls")
+    assert [c["Who_Id"]["id"] for c in calls["data"]] == [contact]
+    await api.call("GET", f"/crm/v8/Contacts/{MISSING}/Notes", 400)
+    await api.call("GET", f"/crm/v8/Contacts/{contact}/Nope", 400)
+
+
 def test_every_served_operation_is_covered() -> None:
     """Each documented operation the emulator serves was answered with success and an error."""
     served = {
@@ -419,6 +440,7 @@ def test_every_served_operation_is_covered() -> None:
         ("POST", "/crm/v8/{module_api_name}/upsert"),
         ("GET", "/crm/v8/{module_api_name}/search"),
         ("GET", "/crm/v8/{module_api_name}/deleted"),
+        ("GET", "/crm/v8/{module_api_name}/{record_id}/{related_list_api_name}"),
     }
     for mode in ("asgi", "http"):
         seen = {(m, t): set() for m, t in served}

@@ -56,6 +56,9 @@ SERVED: dict[str, list[tuple[str, str]]] = {
     "layouts": [("get", "/crm/v8/settings/layouts"), ("get", "/crm/v8/settings/layouts/{id}")],
     "users": [("get", "/crm/v8/users"), ("get", "/crm/v8/users/{user}")],
     "org": [("get", "/crm/v8/org")],
+    "related_records": [
+        ("get", "/crm/v8/{module_api_name}/{record_id}/{related_list_api_name}"),
+    ],
 }
 
 

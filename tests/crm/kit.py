@@ -20,7 +20,8 @@ What the kit proves (one test each):
 - `update_person` writes names, phones and emails (lists replaced), None once the person is
   gone (skipped for a CRM whose connector cannot update people);
 - `list_people_changed_since` lists people created or edited after the instant, nobody else;
-- notes: write (back-dated), replace (new exists, old gone), delete (twice is fine);
+- notes: write (back-dated), replace (in place, or new exists and old gone), delete (twice
+  is fine);
 - webhooks: subscribe → a change fires → the delivery verifies with the secret (through both
   the connector and the registry's static codec) and parses to the right change; tampering
   fails verification; unsubscribe removes it (twice is fine);
@@ -167,6 +168,16 @@ class ConnectorContractKit:
     scan_size = 5_000
     concurrent_changes = 100
     page_size = 500
+    #: Notes keep the activity's time (False: the CRM stamps a note when it is written, as
+    #: Zoho does; its calls are back-dated through their own start time instead).
+    notes_backdated = True
+
+    @staticmethod
+    def without_proof(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """The delivery without what proves its origin (default: the signature or credential
+        headers; a CRM that echoes a token in the body overrides this)."""
+        stripped = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        return body, {k: v for k, v in stripped.items() if "signature" not in k.lower()}
 
     @pytest.fixture(scope="class")
     def kit_emulator(self) -> Iterator[tuple[EmulatedCrm, ServerThread]]:
@@ -372,14 +383,16 @@ class ConnectorContractKit:
         assert stored is not None
         assert (stored.person_id, stored.title) == (person_id, "Call")
         assert "Ringing" in stored.content
-        assert abs(stored.created_at - when) < timedelta(seconds=1)
+        if self.notes_backdated:
+            assert abs(stored.created_at - when) < timedelta(seconds=1)
 
         second = await kit.connector.replace_note(
             first.id,
             CrmNote(person_id=person_id, title="Call", content="**Answered**", created_at=when),
         )
-        assert second.id != first.id
-        assert await kit.control.note(first.id) is None
+        # Replaced in place (same id: the CRM updates it) or anew (the old one is gone).
+        if second.id != first.id:
+            assert await kit.control.note(first.id) is None
         replaced = await kit.control.note(second.id)
         assert replaced is not None and "Answered" in replaced.content
 
@@ -414,8 +427,9 @@ class ConnectorContractKit:
             note = by_id[ref.id]
             assert note.title == f"Call {n}"
             assert note.content is not None and f"Call {n}" in note.content
-            assert note.created_at is not None
-            assert abs(note.created_at - (when + timedelta(minutes=n))) < timedelta(seconds=1)
+            if self.notes_backdated:
+                assert note.created_at is not None
+                assert abs(note.created_at - (when + timedelta(minutes=n))) < timedelta(seconds=1)
         await kit.connector.delete_note(written[0].id)
         remaining = await kit.connector.list_notes(person_id)
         assert remaining is not None
@@ -447,10 +461,9 @@ class ConnectorContractKit:
                     kit.connector.verify_webhook(
                         delivery.body + b" ", delivery.headers, info.secret
                     )
-            stripped = {k: v for k, v in delivery.headers.items() if k.lower() != "authorization"}
-            stripped = {k: v for k, v in stripped.items() if "signature" not in k.lower()}
+            bare_body, bare_headers = self.without_proof(delivery.body, delivery.headers)
             with pytest.raises(WebhookVerificationError):
-                kit.connector.verify_webhook(delivery.body, stripped, info.secret)
+                kit.connector.verify_webhook(bare_body, bare_headers, info.secret)
             with pytest.raises(WebhookVerificationError):
                 kit.connector.verify_webhook(delivery.body, delivery.headers, "wrong-secret")
             changes = kit.connector.parse_webhook(delivery.body, delivery.headers)

@@ -47,7 +47,6 @@ from tests.sync.stack import (
     QUO_KEY,
     SyncStack,
     assert_quo_matches,
-    current,
     expected_contacts,
     wait_for,
 )
@@ -149,6 +148,11 @@ def scale_out_stack(tmp_path: Path, db_url: str) -> Iterator[tuple[SyncStack, Wo
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, 9)
                     proc.wait(10)
+
+
+def current(record: dict[str, Any], slug: str) -> list[dict[str, Any]]:
+    """An Attio record's current values of an attribute (those not yet superseded)."""
+    return [v for v in record["values"].get(slug) or [] if v.get("active_until") is None]
 
 
 def _unique_phone_people(people: list[dict[str, Any]]) -> dict[str, str]:

@@ -1,12 +1,13 @@
 """A whole Switchboard stack over real HTTP for the contact-sync end-to-end tests.
 
-Quo emulator, a CRM emulator (Attio by default; `crm="pipedrive"` for Pipedrive) and
+Quo emulator, a CRM emulator (Attio by default; `crm=` names another) and
 (optionally) `switchboard serve` run as separate processes (`tests/servers.py`); CLI commands
 run as subprocesses with the same environment. Ground truth is read from the emulators: CRM
 people through the CRM's public API, Quo contacts through the Quo emulator's control surface
-(every contact, visible or not). The CRM-specific parts (edits as a user, ground truth) are
-behind a few methods — `people`, `create_person`, `rename`, `set_phones`, `delete_person`,
-`merge`, `silent_change`, `webhook_faults` — so one test body runs for every CRM.
+(every contact, visible or not). The CRM-specific parts (edits as a user, ground truth) live in
+the CRM's driver (`tests/e2e/crms.py`) behind a few methods — `people`, `create_person`,
+`rename`, `set_phones`, `delete_person`, `merge`, `silent_change`, `webhook_faults` — so one
+test body runs for every CRM.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import phonenumbers
 
+from tests.e2e.crms import AttioDriver, CrmDriver, driver_for
 from tests.servers import RunningServer, cli_server, free_port, quo_emulator, switchboard_command
 
 QUO_KEY = "quo-sync-key"
@@ -44,6 +45,7 @@ class SyncStack:
     workspace_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     crm: str = "attio"
+    _driver: CrmDriver | None = None
 
     # ------------------------------------------------------------------ CLI
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -88,7 +90,7 @@ class SyncStack:
         self.connection_id = data["connection_id"]
         return self.connection_id
 
-    # ------------------------------------------------------------------ Attio
+    # ------------------------------------------------------------------ the CRM
     def attio_api(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.attio.url,
@@ -96,26 +98,19 @@ class SyncStack:
             timeout=30,
         )
 
+    @property
+    def driver(self) -> CrmDriver:
+        """The CRM's test driver (`tests/e2e/crms.py`): edits as a user, ground truth."""
+        if self._driver is None:
+            self._driver = driver_for(self.crm, self.attio.url, CRM_TOKENS[self.crm])
+        return self._driver
+
     def people(self) -> list[dict[str, Any]]:
         """Every CRM person (raw records), by paging (nothing changes meanwhile)."""
-        if self.crm == "pipedrive":
-            return self._pipedrive_persons()
-        out: list[dict[str, Any]] = []
-        with self.attio_api() as c:
-            while True:
-                r = c.post(
-                    "/v2/objects/people/records/query",
-                    json={
-                        "limit": 500,
-                        "offset": len(out),
-                        "sorts": [{"attribute": "created_at", "direction": "asc"}],
-                    },
-                )
-                r.raise_for_status()
-                page = r.json()["data"]
-                out.extend(page)
-                if len(page) < 500:
-                    return out
+        return self.driver.people()
+
+    def expected_contacts(self, people: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return expected_contacts(people, self.driver)
 
     def control(self, method: str, path: str, **kw: Any) -> Any:
         r = httpx.request(method, f"{self.attio.url}/_emulator{path}", timeout=30, **kw)
@@ -128,91 +123,35 @@ class SyncStack:
         return f"/workspaces/{self.workspace_id}/objects/people/records"
 
     def create_person(self, first: str, *phones: str) -> str:
-        if self.crm == "pipedrive":
-            body = {"name": f"{first} E2e", "phones": list(phones)}
-            return str(self.control("POST", "/companies/default/persons", json=body)["data"]["id"])
-        body = {
-            "values": {
-                "name": {"first_name": first, "last_name": "E2e"},
-                "phone_numbers": list(phones),
-            }
-        }
-        return str(self.control("POST", self.records_path(), json=body)["data"]["id"]["record_id"])
+        return self.driver.create_person(first, *phones)
 
     def update_person(self, record_id: str, values: dict[str, Any]) -> None:
+        """Attio: set attribute values directly."""
         self.control("PATCH", f"{self.records_path()}/{record_id}", json={"values": values})
 
     def delete_person(self, record_id: str) -> None:
-        if self.crm == "pipedrive":
-            self.control("DELETE", f"/companies/default/persons/{record_id}")
-            return
-        self.control("DELETE", f"{self.records_path()}/{record_id}")
+        self.driver.delete_person(record_id)
 
     def rename(self, record_id: str, first: str, last: str) -> None:
-        if self.crm == "pipedrive":
-            self._pipedrive_edit(record_id, {"name": f"{first} {last}"})
-            return
-        self.update_person(record_id, {"name": [{"first_name": first, "last_name": last}]})
+        self.driver.rename(record_id, first, last)
 
     def set_phones(self, record_id: str, phones: list[str]) -> None:
-        if self.crm == "pipedrive":
-            self._pipedrive_edit(record_id, {"phones": phones})
-            return
-        self.update_person(record_id, {"phone_numbers": phones})
+        self.driver.set_phones(record_id, phones)
 
     def webhook_faults(self, **faults: float) -> None:
         """The common webhook fault knobs (duplicate rate, reorder jitter) at the CRM."""
-        self.control("PATCH", "/faults", json=faults)
+        self.driver.webhook_faults(**faults)
 
     def silent_change(self, record_id: str) -> str:
-        """A change whose webhook never arrives; returns the person it concerns. Attio: the
-        next delivery is dropped and the person's number changes. Pipedrive has no drop knob,
-        but data it seeds fires no webhook: a seeded person is the change."""
-        if self.crm == "pipedrive":
-            self.control("POST", "/companies/default/seed", json={"persons": 1, "seed": 99})
-            return str(max(int(p["id"]) for p in self.people()))
-        self.control("PATCH", "/faults", json={"webhook_drop_count": 1})
-        self.set_phones(record_id, ["+14155550199"])
-        return record_id
+        """A change whose webhook never arrives; returns the person it concerns."""
+        return self.driver.silent_change(record_id)
 
     def drain_webhooks(self) -> None:
-        self.control("POST", "/webhooks/drain", json={"timeout": 10})
+        self.driver.drain_webhooks()
 
     def merge(self, primary: str, secondary: str) -> None:
         """`secondary` disappears into `primary`."""
-        if self.crm == "pipedrive":
-            body = {"id": int(secondary), "merge_with_id": int(primary)}
-            self.control("POST", "/companies/default/persons/merge", json=body)
-            return
-        self.control(
-            "POST",
-            f"{self.records_path()}/merge",
-            json={"primary_record_id": primary, "secondary_record_id": secondary},
-        )
-
-    # ------------------------------------------------------------------ Pipedrive
-    def _pipedrive_edit(self, person_id: str, body: dict[str, Any]) -> None:
-        self.control("PATCH", f"/companies/default/persons/{person_id}", json=body)
-
-    def _pipedrive_persons(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        cursor: str | None = None
-        with httpx.Client(
-            base_url=self.attio.url, headers={"x-api-token": PIPEDRIVE_TOKEN}, timeout=30
-        ) as c:
-            while True:
-                params: dict[str, Any] = {"limit": 500}
-                if cursor:
-                    params["cursor"] = cursor
-                r = c.get("/api/v2/persons", params=params)
-                if r.status_code == 429:
-                    time.sleep(float(r.headers.get("retry-after", "1")))
-                    continue
-                r.raise_for_status()
-                out.extend(r.json()["data"])
-                cursor = r.json()["additional_data"]["next_cursor"]
-                if not cursor:
-                    return out
+        self.driver.merge(primary, secondary)
 
     # ------------------------------------------------------------------ Quo
     def quo_contacts(self) -> list[dict[str, Any]]:
@@ -224,43 +163,24 @@ class SyncStack:
         return dict(httpx.get(f"{self.quo.url}/_emulator/stats", timeout=30).json())
 
 
-PIPEDRIVE_TOKEN = "pipedrive-sync-token"
-CRM_TOKENS = {"attio": ATTIO_TOKEN, "pipedrive": PIPEDRIVE_TOKEN}
+CRM_TOKENS = {
+    "attio": ATTIO_TOKEN,
+    "pipedrive": "pipedrive-sync-token",
+    "zoho": "1000.zoho-sync-token",
+}
 
 
-def current(record: dict[str, Any], slug: str) -> list[dict[str, Any]]:
-    return [v for v in record["values"].get(slug) or [] if v.get("active_until") is None]
-
-
-def _e164(raw: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(raw, "US")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
-
-
-def expected_contacts(people: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """externalId → what Quo must hold, computed from the CRM's raw records (not our code):
-    Attio records, or Pipedrive persons (numbers as typed, normalised here)."""
+def expected_contacts(
+    people: list[dict[str, Any]], driver: CrmDriver | None = None
+) -> dict[str, dict[str, Any]]:
+    """externalId → what Quo must hold, computed from the CRM's raw records by its test
+    driver (not by our code); Attio's when no driver is given."""
+    driver = driver or AttioDriver("http://unused", ATTIO_TOKEN)
     out: dict[str, dict[str, Any]] = {}
     for rec in people:
-        if "values" not in rec:  # a Pipedrive person
-            numbers = [_e164(p["value"]) for p in rec.get("phones") or []]
-            found = list(dict.fromkeys(n for n in numbers if n))
-            if found:
-                out[str(rec["id"])] = {"phones": found, "first": rec.get("first_name") or ""}
-            continue
-        phones = list(dict.fromkeys(
-            v.get("phone_number") for v in current(rec, "phone_numbers") if v.get("phone_number")
-        ))  # fmt: skip
-        if not phones:
-            continue
-        names = current(rec, "name")
-        first = (names[0].get("first_name") or "").strip() if names else ""
-        out[rec["id"]["record_id"]] = {"phones": phones, "first": first}
+        if (found := driver.expected(rec)) is not None:
+            external_id, phones, first = found
+            out[external_id] = {"phones": phones, "first": first}
     return out
 
 

@@ -10,7 +10,8 @@ attempt that was killed at any instruction — converges on one note with the wa
 1. **Unchanged** — the record's note already holds this content hash: no CRM request.
 2. **Recover** — a write intent is still set: an earlier attempt got as far as (maybe) creating
    a note and died before recording its id. The person's notes are listed; a note the record
-   does not know, with this note's title and back-dated `created_at`, whose content hashes to
+   does not know, with this note's title and back-dated `created_at` (as the connector lists
+   them, `CrmConnector.as_listed`), whose content hashes to
    the pending intent, is an orphan of that attempt. If the intent is the content wanted now,
    the orphan is adopted as the current note; otherwise it is queued for deletion and the
    wanted content written. (The hash check matters: another call or text with the same contact
@@ -29,7 +30,9 @@ upload was cut off gets it). A kill between 5 and
 6 leaves the old note in `stale_note_ids`; the re-run deletes it (1 then 6). A kill before 3
 did nothing at the CRM. Enrichment therefore replaces a note (create new, then delete old)
 only when the content changed, and a failure between create and delete leaves a note rather
-than none.
+than none. A CRM that updates records in place (`CrmConnector.updates_in_place`, e.g. a Calls
+module) gets `replace_note` at step 4 instead: the record keeps its id, a re-run repeats the
+idempotent update, and nothing becomes stale.
 
 Work on one resource is serialised by the activity queue (partitioned by call/message id), so
 no two `sync_note` calls for the same record run at the same time.
@@ -260,7 +263,10 @@ async def sync_note(
         # request: whenever the record is current, the connector may finish it.
         await connector.complete_note(note_id, note)
     else:
-        ref = await connector.write_note(note)
+        if rec.note_id and connector.updates_in_place:
+            ref = await connector.replace_note(rec.note_id, note)
+        else:
+            ref = await connector.write_note(note)
         _chaos_exit("after_note_create")
         previous, stale = await run_db(_record_written, db, key, ref.id, digest)
         action = "replaced" if previous else "created"
@@ -321,6 +327,7 @@ async def _recover(
         await run_db(_update, db, key, pending_hash=None, pending_since=None)
         return False, []
     known = {rec.note_id, *rec.stale}
+    listed = connector.as_listed(note)
     # An orphan is a note this record does not know that holds exactly what the interrupted
     # attempt meant to write (its hash is the pending intent). Title and back-dated timestamp
     # alone are not enough: another call or text with the same contact and line in the same
@@ -330,8 +337,8 @@ async def _recover(
             n
             for n in existing
             if n.id not in known
-            and n.title == note.title
-            and _same_instant(n.created_at, note.created_at)
+            and n.title == listed.title
+            and _same_instant(n.created_at, listed.created_at)
             and _as_written(n, note) == rec.pending_hash
         ),
         key=lambda n: n.id,
@@ -356,11 +363,12 @@ async def _recover(
 
 
 def _as_written(existing: ExistingNote, note: CrmNote) -> str:
-    """The content hash `existing` would have had if we wrote it for `note`'s person and time."""
+    """The content hash `existing` would have had if we wrote it for `note`'s person and time
+    (its title, as listed, already matched `note`'s as the CRM lists it)."""
     return content_hash(
         CrmNote(
             person_id=note.person_id,
-            title=existing.title or "",
+            title=note.title,
             content=existing.content or "",
             created_at=note.created_at,
             content_format=note.content_format,

@@ -6,7 +6,8 @@
 - `ActivitySink`: log a call or a message (`write_note`), replace it, delete it, list what is
   there. A CRM keeps them as notes or as native records (call logs, a Calls module,
   communications): `CrmNote.activity` carries the facts a native record needs.
-- `ChangeFeed`: subscribe to people changes, unsubscribe, list, verify and parse a delivery.
+- `ChangeFeed`: subscribe to people changes, renew (for CRMs whose subscriptions expire),
+  unsubscribe, list, verify and parse a delivery.
 
 `CrmConnector` is all three plus identity and cleanup. Everything else — sync orchestration, the
 person → Quo contact mapping, dedupe, ordering, retries, rendering — lives in the core once. A
@@ -45,6 +46,8 @@ class ConnectorConfig:
     transport: httpx.AsyncBaseTransport | None = None
     timeout: float = 30.0
     clock: Clock = SYSTEM_CLOCK
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The connection's effective settings (the common ones and the CRM's own)."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,10 @@ class PeopleSource(abc.ABC):
 class ActivitySink(abc.ABC):
     """Where calls and messages land."""
 
+    updates_in_place: bool = False
+    """The core changes a logged activity with `replace_note` (which updates the record and
+    keeps its id) instead of writing a new one and deleting the old one."""
+
     @abc.abstractmethod
     async def write_note(self, note: CrmNote) -> NoteRef:
         """Log a call or message on the person (a note, or a native record)."""
@@ -239,6 +246,12 @@ class ActivitySink(abc.ABC):
         recovery uses it to find a record whose create succeeded before its id was recorded;
         without it a duplicate is possible if the process dies in that window."""
         return None
+
+    def as_listed(self, note: CrmNote) -> StoredNote:
+        """How `list_notes` shows `note` once written (crash recovery compares the two): a CRM
+        that stores the title otherwise (emoji dropped) or cannot back-date a note (None: no
+        time to compare) says so here. Default: as written."""
+        return StoredNote(id="", title=note.title, content=note.content, created_at=note.created_at)
 
     async def complete_note(self, note_id: str, note: CrmNote) -> None:
         """Finish a record the core found current (adopted by crash recovery, or unchanged):
@@ -266,6 +279,12 @@ class ChangeFeed(abc.ABC):
     @abc.abstractmethod
     async def unsubscribe(self, remote_id: str) -> None:
         """Delete a webhook we created; an already-deleted one is not an error."""
+
+    async def renew_subscription(self, remote_id: str) -> bool:
+        """Keep a subscription that expires alive (the scheduled webhook check calls this for
+        every stored one the CRM still lists); False when the CRM no longer has it, so it is
+        created anew. Default: subscriptions do not expire."""
+        return True
 
     @abc.abstractmethod
     async def list_subscriptions(self) -> list[WebhookSubscriptionInfo]:

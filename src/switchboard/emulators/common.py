@@ -638,6 +638,14 @@ def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[
         server.stop()
 
 
-def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Run an ASGI app in the foreground (the CLI's `switchboard emulate ...`)."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+def serve(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    *,
+    date_header: bool = True,
+) -> None:
+    """Run an ASGI app in the foreground (the CLI's `switchboard emulate ...`). `date_header`
+    False: the app sends its own `Date` (an emulator with an adjustable clock)."""
+    uvicorn.run(app, host=host, port=port, log_level=log_level, date_header=date_header)

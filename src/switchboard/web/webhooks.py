@@ -223,6 +223,7 @@ def _ingest(
             resource_id=item.get("resource_id"),
             payload=item["payload"],
             detail=item.get("detail"),
+            repeatable=item.get("repeatable", False),
         )
         outcome = "accepted" if created else "duplicate"
         if created or record.status == "accepted":
@@ -361,6 +362,9 @@ def _crm_items(verifier: Any, body: bytes, headers: Mapping[str, str]) -> list[d
             "key": c.idempotency_key,
             "resource_id": c.record_id,
             "payload": dataclasses.asdict(c),
+            # A change delivery has no event id or time: the same edit made again is
+            # byte-identical, and must not vanish into the first one's finished row.
+            "repeatable": True,
         }
         for c in changes
     ]

@@ -3,11 +3,12 @@
 Attio signs each delivery with `Attio-Signature` (and the same value in `X-Attio-Signature`):
 the lowercase hex HMAC-SHA256 of the raw request body, keyed with the secret returned when the
 webhook was created. The scheme has no timestamp and the `Idempotency-Key` header is not signed,
-so replay protection comes from the event ledger's idempotency key, which is derived from the
-signed body only: a captured delivery replayed under a fresh `Idempotency-Key` is a duplicate.
-The cost: Attio's events carry no event id or time, so two genuinely separate deliveries with
-byte-identical events (same record, attribute and actor) are one event; the first one's
-processing reads the record as it is then, and the periodic reconcile catches anything later.
+so the event ledger's idempotency key is derived from the signed body only: a captured delivery
+replayed under a fresh `Idempotency-Key` is the same event. Attio's events carry no event id or
+time, so the same edit made twice is byte-identical too: the ledger treats record changes as
+repeatable (`ledger.insert_event(repeatable=True)`) — a copy arriving while the first still
+waits is absorbed, one arriving after its processing started is a new change. Processing a
+change re-reads the record, so a replay costs reads and writes nothing that is not true.
 """
 
 from __future__ import annotations

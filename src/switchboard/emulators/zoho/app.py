@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from email.utils import formatdate
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -75,6 +76,7 @@ OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/[^/]+/[^/]+", "Get Record"),
         ("PUT", r"/[^/]+/[^/]+", "Update Record"),
         ("DELETE", r"/[^/]+/[^/]+", "Delete Record"),
+        ("GET", r"/[^/]+/[^/]+/[^/]+", "Get Related Records"),
     ]
 ]
 
@@ -194,13 +196,18 @@ class ZohoGate:
             except ZohoError as exc:
                 await send_json(send, exc.status, exc.body())
                 return
-            extra: list[tuple[bytes, bytes]] = []
+            # `Date` from the emulator's clock, so clients judge expiries by the server's time
+            # (as against Zoho) also after the clock was advanced.
+            extra: list[tuple[bytes, bytes]] = [
+                (b"date", formatdate(emu.now(), usegmt=True).encode())
+            ]
             if remaining < org.credits_per_day / 2:
                 extra.append((b"x-api-credits-remaining", str(remaining).encode()))
 
             async def with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start" and extra:
-                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                if message["type"] == "http.response.start":
+                    kept = [h for h in message.get("headers", []) if h[0].lower() != b"date"]
+                    message = {**message, "headers": [*kept, *extra]}
                 await send(message)
 
             hold = float(getattr(emu.faults.config, "processing_ms", 0))

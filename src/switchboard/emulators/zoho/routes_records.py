@@ -49,6 +49,9 @@ PAGE_LIMIT = 2000  # records reachable with `page`; deeper needs `page_token`
 SORTABLE = ("id", "Created_Time", "Modified_Time")
 
 
+RELATED_LISTS = ("notes", "calls")
+
+
 def module_of(name: str) -> str:
     """The canonical module api name (Zoho matches module names case-insensitively)."""
     for module in RECORD_MODULES:
@@ -445,6 +448,48 @@ def records_router() -> APIRouter:
             raise invalid_param("ids")
         results = emu.delete_records(org, module, ids)
         return _write_answer(org, results, "record deleted", created=False)
+
+    @router.get("/{module}/{rid}/{related}")
+    async def related_records(module: str, rid: str, related: str, request: Request) -> Response:
+        """A record's Notes or Calls (related lists; Calls of a contact by `Who_Id`, of a
+        lead or account by `What_Id`)."""
+        org = org_of(request)
+        module = module_of(module)
+        parent = org.records[module].get(record_id(rid))
+        if related.lower() not in RELATED_LISTS:
+            raise ZohoError(
+                400, "INVALID_DATA", "The relation name given seems to be invalid",
+                {"api_name": related},
+            )  # fmt: skip
+        if parent is None:
+            raise ZohoError(
+                400, "INVALID_DATA", "the related id given seems to be invalid", {"id": rid}
+            )
+        if related.lower() == "notes":
+            found = [
+                n for n in org.notes.values() if (n.values.get("Parent_Id") or {}).get("id") == rid
+            ]
+            items = [org.note_json(n) for n in sorted(found, key=lambda n: int(n.id))]
+        else:
+            link = "Who_Id" if module == "Contacts" else "What_Id"
+            found = [
+                r
+                for r in org.records["Calls"].values()
+                if (r.values.get(link) or {}).get("id") == rid
+            ]
+            items = [org.record_json(r) for r in sorted(found, key=lambda r: int(r.id))]
+        per_page = query_int(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
+        page = query_int(request, "page", 1, 1, 10**6)
+        chunk = items[(page - 1) * per_page : page * per_page]
+        if not chunk:
+            return Response(status_code=204)
+        info = {
+            "per_page": per_page,
+            "count": len(chunk),
+            "page": page,
+            "more_records": page * per_page < len(items),
+        }
+        return JSONResponse({"data": chunk, "info": info})
 
     @router.get("/{module}/{rid}")
     async def get_record(module: str, rid: str, request: Request) -> Response:
