@@ -21,7 +21,8 @@ The last line printed is JSON:
 - `bound_ratio_max`, `quo_requests_per_s` (all keys, first run's start → last run's end),
   `ack_p50_ms` / `ack_p99_ms` (webhook acknowledgements during the syncs),
   `event_to_note_p50_ms` / `_p99_ms` (ledger received → processed, events received during the
-  syncs that wrote a note), `http_429_quo` / `http_429_crm`, `calls`, `statuses`.
+  syncs that wrote a note), `http_429_quo` / `http_429_crm`, `calls`, `statuses`,
+  `quo_per_operation` (all keys, from the syncs' start until everything settled).
 
 Targets (issue #17, acceptance 4, 10 × 2,000 on an idle machine): every bound_ratio ≤ 1.3,
 ack_p99_ms ≤ 50, event_to_note_p50_ms ≤ 2000, 0 × 429.
@@ -339,6 +340,10 @@ def main() -> None:
             "http_429_quo": _count_429(quo_after) - _count_429(quo_before),
             "http_429_crm": _count_429(crm_after) - _count_429(crm_before),
             "calls": sum(calls.values()),
+            "quo_per_operation": {
+                op: int(n) - int((quo_before.get("perOperation") or {}).get(op, 0))
+                for op, n in (quo_after.get("perOperation") or {}).items()
+            },
             "statuses": dict(sorted(Counter(e.status for e in events).items())),
             "people_per_connection": args.people,
             "workers": args.workers,
