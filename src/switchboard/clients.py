@@ -75,6 +75,7 @@ def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
 
         inner = overrides.get("transport") or httpx.AsyncHTTPTransport()
         overrides["transport"] = FreshBearerTransport(inner, tokens)
+        overrides["bearer"] = True
     return build_crm_connector(
         info.crm,
         creds.crm_token,

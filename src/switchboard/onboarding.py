@@ -117,12 +117,15 @@ async def _webhooks_answer(quo: Any, version: str) -> bool:
     return True
 
 
-async def check_crm(crm: str, token: str, base_url: str | None) -> dict[str, str]:
-    """The CRM account the token opens (`check_credentials` of its connector)."""
+async def check_crm(
+    crm: str, token: str, base_url: str | None, *, bearer: bool = False
+) -> dict[str, str]:
+    """The CRM account the token opens (`check_credentials` of its connector); `bearer`: the
+    token is an OAuth access token."""
     provider = registry.get(crm)
     register_secret(token)
     connector = clients.build_crm_connector(
-        crm, token, base_url or provider.api_url, retry=_CHECK_RETRY
+        crm, token, base_url or provider.api_url, retry=_CHECK_RETRY, bearer=bearer
     )
     try:
         return dict(await connector.check_credentials())
@@ -186,7 +189,7 @@ async def create(
     unknown = [x for x in settings.get("enabled_lines") or [] if x not in known]
     if unknown:
         raise OnboardingRefused(f"not lines of this Quo workspace: {', '.join(unknown)}", "lines")
-    account = await check_crm(new.crm, token, base_url)
+    account = await check_crm(new.crm, token, base_url, bearer=tokens is not None)
     workspace = account.get("workspace_name")
     info = await asyncio.to_thread(
         _store, db, box, new, token, base_url, settings, account, tokens, workspace
@@ -244,7 +247,7 @@ async def rotate_credentials(
         await check_quo_key(quo_api_key, info.quo_base_url, require_bulk=False)
     token = tokens.access_token if tokens is not None else crm_token
     if token:
-        await check_crm(info.crm, token, info.crm_base_url)
+        await check_crm(info.crm, token, info.crm_base_url, bearer=tokens is not None)
     if tokens is not None:
         await asyncio.to_thread(save_tokens, db, box, info.id, tokens)
     elif crm_token:

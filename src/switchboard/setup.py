@@ -573,3 +573,33 @@ async def disconnect(
     forget_tokens(db, connection_id)  # the OAuth tokens are secrets too
     connections.audit(db, connection_id, "disconnect", {**report, "errors": report["errors"][:50]})
     return report
+
+
+async def disconnect_with_own_clients(
+    db: Database,
+    box: SecretBox,
+    settings: Any,
+    connection_id: str,
+    *,
+    delete_quo_contacts: bool = False,
+    retry: RetryPolicy | None = None,
+) -> dict[str, Any]:
+    """`disconnect` with the connection's own clients (a signed-in connection's access token is
+    refreshed as needed; a refused refresh becomes an error in the report)."""
+    quo = await asyncio.to_thread(clients.quo_client_for, connection_id, retry=retry)
+    crm = await asyncio.to_thread(clients.crm_connector_for, connection_id, retry=retry)
+    try:
+        report = await disconnect(
+            db,
+            box,
+            settings,
+            connection_id,
+            delete_quo_contacts=delete_quo_contacts,
+            quo=quo,
+            crm=crm,
+        )
+    finally:
+        await quo.aclose()
+        await crm.aclose()
+    clients.forget(connection_id)
+    return report

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from switchboard.cli import output as out
+from switchboard.cli.signin import terminal_sign_in
 from switchboard.config import get_settings, insecure_http_reason
 from switchboard.crm import registry
 from switchboard.crm.registry import CrmProvider
@@ -68,6 +69,7 @@ async def _check_credentials(
     crm_token: str,
     crm_base_url: str,
     quo_key_grace: float,
+    bearer: bool = False,
 ) -> dict[str, Any]:
     """Both must answer. Quo rejects a key created a moment ago with 401 for ~30 s: a 401 is
     retried for `quo_key_grace` seconds (0 by default: a wrong key fails at once)."""
@@ -75,7 +77,7 @@ async def _check_credentials(
     from switchboard.http import ApiError, RetryPolicy
 
     facts: dict[str, Any] = {}
-    crm = build_crm_connector(provider.name, crm_token, crm_base_url)
+    crm = build_crm_connector(provider.name, crm_token, crm_base_url, bearer=bearer)
     try:
         facts[provider.name] = dict(await crm.check_credentials())
     finally:
@@ -111,14 +113,23 @@ def _connect_command(provider: CrmProvider) -> Any:
         quo_api_key: str = typer.Option(
             ..., envvar="QUO_API_KEY", help="Quo API key (or env QUO_API_KEY).", show_default=False
         ),
-        crm_token: str = typer.Option(
-            ...,
+        crm_token: str | None = typer.Option(
+            None,
             f"--{name}-token",
             "--token",
             envvar=provider.token_env,
             help=f"{display} access token (or env {provider.token_env}).",
             show_default=False,
         ),
+        oauth: bool = typer.Option(
+            False,
+            "--oauth",
+            help=f"Sign in with {display} instead of a token: prints the URL to open, waits "
+            "for the sign-in on the running service (`switchboard serve`)."
+            if "oauth" in provider.auth.kinds
+            else "Not offered by this CRM.",
+        ),
+        sign_in_timeout: float = typer.Option(600.0, help="Seconds to wait for the sign-in."),
         quo_base_url: str = typer.Option("https://api.openphone.com", help="Quo API base URL."),
         crm_base_url: str = typer.Option(
             provider.api_url, f"--{name}-base-url", "--base-url", help=f"{display} API base URL."
@@ -138,8 +149,17 @@ def _connect_command(provider: CrmProvider) -> Any:
         timeout: float = typer.Option(180.0, help="Seconds to wait for setup."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
+        tokens = None
+        if oauth:
+            tokens = terminal_sign_in(provider, sign_in_timeout, as_json=as_json)
+            crm_token = tokens.access_token
+            crm_base_url = tokens.base_url or crm_base_url
+        elif not crm_token:
+            _fail(f"pass --{name}-token (or env {provider.token_env}), or --oauth")
+        assert crm_token is not None
         _connect(
             provider,
+            tokens=tokens,
             quo_api_key=quo_api_key,
             crm_token=crm_token,
             quo_base_url=quo_base_url,
@@ -163,6 +183,7 @@ def _connect_command(provider: CrmProvider) -> Any:
 def _connect(
     provider: CrmProvider,
     *,
+    tokens: Any = None,
     quo_api_key: str,
     crm_token: str,
     quo_base_url: str,
@@ -190,7 +211,13 @@ def _connect(
         try:
             facts = asyncio.run(
                 _check_credentials(
-                    provider, quo_api_key, quo_base_url, crm_token, crm_base_url, quo_key_grace
+                    provider,
+                    quo_api_key,
+                    quo_base_url,
+                    crm_token,
+                    crm_base_url,
+                    quo_key_grace,
+                    bearer=tokens is not None,
                 )
             )
         except Exception as exc:
@@ -221,6 +248,10 @@ def _connect(
             crm_workspace_id=(facts.get(provider.name) or {}).get("workspace_id"),
         )
         connections.save_crm_account(rt.db, info.id, facts.get(provider.name) or {})
+        if tokens is not None:
+            from switchboard.oauth import save_tokens
+
+            save_tokens(rt.db, rt.box, info.id, tokens)
         result: dict[str, Any] = {"connection_id": info.id, "checks": facts}
         if setup:
             from switchboard import setup as setup_mod

@@ -34,10 +34,13 @@ class ConnectorConfig:
 
     `base_url` None means the CRM's public API. `limiters` None means the CRM's budgets, shared
     across processes through `database_url` / `redis_url` when given, else in this process.
-    `transport` is for tests (httpx.MockTransport, an ASGI transport)."""
+    `transport` is for tests (httpx.MockTransport, an ASGI transport). `bearer`: the token is
+    an OAuth access token, sent as `Authorization: Bearer` (a CRM whose API tokens travel in
+    another header switches; `http.bearer.FreshBearerTransport` keeps it fresh)."""
 
     token: str
     base_url: str | None = None
+    bearer: bool = False
     hook: RequestHook | None = None
     database_url: str | None = None
     redis_url: str | None = None

@@ -78,6 +78,18 @@ class RateBudget:
 
 
 @dataclass(frozen=True)
+class UninstallSpec:
+    """The CRM calls the OAuth app's uninstall URL when a user removes the app.
+
+    Served at `<public URL>/webhooks/<crm>/uninstall` with `method`, authenticated by HTTP Basic
+    with the app's own client id and secret; `account_of(raw_body)` names the CRM account
+    (the id `check_credentials` reported as `workspace_id`), ValueError on a malformed body."""
+
+    account_of: Callable[[bytes], str]
+    method: str = "DELETE"
+
+
+@dataclass(frozen=True)
 class OAuthSpec:
     """A CRM's OAuth 2.0 authorization-code flow, as the core's `switchboard.oauth` runs it.
 
@@ -87,7 +99,8 @@ class OAuthSpec:
     `expiring`: access tokens expire and come with a refresh token (refreshed before expiry);
     `rotating_refresh`: each refresh answers a new refresh token that replaces the old one.
     `base_url_field`: a token-response field naming the account's own API base URL (e.g. an
-    `api_domain`), used as the connection's CRM base URL.
+    `api_domain`), used as the connection's CRM base URL. `uninstall`: the CRM tells the app
+    when a user removes it (its signed-in connections are then disconnected).
     """
 
     authorize_url: str
@@ -100,6 +113,7 @@ class OAuthSpec:
     rotating_refresh: bool = False
     base_url_field: str | None = None
     authorize_params: Mapping[str, str] = field(default_factory=dict)
+    uninstall: UninstallSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ class OAuthSettings(BaseModel):
     refresh_tokens: bool = False
     rotate_refresh_tokens: bool = True
     refresh_token_lifetime_s: float | None = Field(default=None, gt=0)
+    # Expiry by disuse: a refresh token unused this long stops working (each use
+    # restarts the count; with rotation every use issues a new one anyway).
+    refresh_token_idle_s: float | None = Field(default=None, gt=0)
     code_lifetime_s: float = Field(default=600, gt=0)
 
 
@@ -64,6 +67,7 @@ class _Code:
 class _Refresh:
     grant: Grant
     expires_at: float | None
+    last_used: float = 0.0
 
 
 @dataclass
@@ -262,9 +266,11 @@ class OAuthServer:
         now = self._clock()
         with self._lock:
             found = self._refresh.get(value or "")
+            idle = self.settings.refresh_token_idle_s
             valid = (
                 found is not None
                 and (found.expires_at is None or found.expires_at >= now)
+                and (idle is None or now - found.last_used < idle)
                 and found.grant.client_id in ("emulator", client_id)
             )
             if not valid or found is None:
@@ -272,6 +278,7 @@ class OAuthServer:
                 return 400, _oauth_error("invalid_grant", "Unknown, revoked or expired token.")
             if self.settings.rotate_refresh_tokens:
                 del self._refresh[value or ""]
+            found.last_used = now
             self.stats.refreshes += 1
             self.stats.refreshed_at.append(now)
         body = self._tokens(found.grant, keep_refresh=None if self._rotates else value)
@@ -297,7 +304,9 @@ class OAuthServer:
             if keep_refresh is None:
                 ttl = self.settings.refresh_token_lifetime_s
                 with self._lock:
-                    self._refresh[refresh] = _Refresh(grant, None if ttl is None else now + ttl)
+                    self._refresh[refresh] = _Refresh(
+                        grant, None if ttl is None else now + ttl, last_used=now
+                    )
             body["refresh_token"] = refresh
         if self._extra is not None:
             body.update(self._extra(grant))
@@ -310,12 +319,15 @@ class OAuthServer:
         with self._lock:
             return self._refresh.pop(token, None) is not None
 
-    def revoke_subject(self, subject: str | None = None) -> int:
-        """The user removed the app: every refresh token of `subject` (or of everyone) stops
-        working. Returns how many were revoked."""
+    def revoke_subject(self, subject: str | None = None, client_id: str | None = None) -> int:
+        """The user removed the app: every refresh token of `subject` (or of everyone; of one
+        client when `client_id` is given) stops working. Returns how many were revoked."""
         with self._lock:
             doomed = [
-                k for k, r in self._refresh.items() if subject is None or r.grant.subject == subject
+                k
+                for k, r in self._refresh.items()
+                if (subject is None or r.grant.subject == subject)
+                and (client_id is None or r.grant.client_id == client_id)
             ]
             for key in doomed:
                 del self._refresh[key]

@@ -10,13 +10,18 @@ whose state this session did not start (a forged or foreign link), that comes ba
 nothing is exchanged. A PKCE verifier is kept encrypted where the CRM supports PKCE. After the
 exchange the tokens wait, encrypted, for the form that creates the connection (or for the
 re-authorisation of the connection the sign-in was started for) to claim them, once.
+
+A sign-in started from a terminal (`begin(..., terminal=True)`, `switchboard connect <crm>
+--oauth`) has no browser cookie to bind to: the callback is accepted from whichever browser the
+admin opened the printed URL in (the random, single-use, 10-minute `state` is then the only
+binding), and only the terminal, which holds `session_id`, can claim the tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -57,6 +62,7 @@ class SignIn:
     connection_id: str | None
     status: str
     message: str
+    terminal: bool = False
 
 
 def _hash(session_id: str) -> str:
@@ -96,8 +102,9 @@ def begin(
     session_id: str,
     connection_id: str | None = None,
     now: datetime | None = None,
+    terminal: bool = False,
 ) -> str:
-    """Record a new sign-in for this session; returns the CRM's authorize URL."""
+    """Record a new sign-in for this session (or terminal); returns the CRM's authorize URL."""
     endpoints = oauth_endpoints(settings, crm)
     now = now or datetime.now(UTC)
     state = new_state()
@@ -116,6 +123,7 @@ def begin(
                 message="",
                 created_at=now,
                 expires_at=now + timedelta(seconds=STATE_TTL_S),
+                binding="terminal" if terminal else "browser",
             )
         )
     return authorize_url(endpoints, state, verifier)
@@ -127,7 +135,8 @@ def _take_pending(
     """Move a pending sign-in of this session to `exchanging` (so a replay finds it used)."""
     with db.session() as s:
         row = s.get(OAuthAuthorization, state) if state else None
-        if row is None or row.session_hash != _hash(session_id):
+        terminal = row is not None and row.binding == "terminal"
+        if row is None or (not terminal and row.session_hash != _hash(session_id)):
             raise SignInRefused("this sign-in was not started from your session; start again")
         expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
         if row.status != "pending":
@@ -137,7 +146,8 @@ def _take_pending(
             raise SignInRefused("this sign-in took too long; start again")
         row.status = "exchanging"
         verifier = None if row.verifier_enc is None else box.decrypt(row.verifier_enc)
-        return SignIn(row.state, row.crm, row.connection_id, row.status, ""), verifier
+        sign_in = SignIn(row.state, row.crm, row.connection_id, row.status, "", terminal)
+        return sign_in, verifier
 
 
 def _finish(
@@ -188,7 +198,7 @@ async def complete(
         _finish(db, sign_in.state, "failed", message)
         raise SignInRefused(message) from None
     _finish(db, sign_in.state, "authorized", "", box.encrypt(tokens.to_json()))
-    return SignIn(sign_in.state, sign_in.crm, sign_in.connection_id, "authorized", "")
+    return replace(sign_in, status="authorized")
 
 
 def claim(db: Database, box: SecretBox, state: str, *, session_id: str, crm: str) -> TokenSet:
@@ -215,4 +225,11 @@ def peek(db: Database, state: str, *, session_id: str) -> SignIn | None:
         row = s.get(OAuthAuthorization, state) if state else None
         if row is None or row.session_hash != _hash(session_id):
             return None
-        return SignIn(row.state, row.crm, row.connection_id, row.status, row.message)
+        return SignIn(
+            row.state,
+            row.crm,
+            row.connection_id,
+            row.status,
+            row.message,
+            row.binding == "terminal",
+        )

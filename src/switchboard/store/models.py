@@ -384,7 +384,9 @@ class OAuthAuthorization(Base):
     """One sign-in at a CRM in progress: `state` (its primary key) is bound to the admin's
     session by `session_hash`; the PKCE verifier and, after the callback, the tokens are
     encrypted. `connection_id` is set when it re-authorises an existing connection. Single use:
-    `status` goes pending → authorized (tokens held) → used, or → failed."""
+    `status` goes pending → authorized (tokens held) → used, or → failed. `binding`: "browser"
+    (the callback must come with the starting browser's cookie) or "terminal" (started by
+    `switchboard connect --oauth`: any browser may finish it, only the terminal claims it)."""
 
     __tablename__ = "oauth_authorizations"
 
@@ -399,3 +401,4 @@ class OAuthAuthorization(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+    binding: Mapped[str] = mapped_column(String(16), default="browser", server_default="browser")

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard import clients, connections, onboarding, setup
+from switchboard import connections, onboarding, setup
 from switchboard.config import insecure_http_reason
 from switchboard.http import RetryPolicy
 from switchboard.oauth import signin
@@ -169,23 +169,14 @@ async def delete_connection(
     Quo contacts it created), wipe the secrets, keep the audit trail."""
     rt = _rt(request)
     await _live(rt, connection_id)
-    # The connection's own clients (a signed-in connection's token is refreshed as needed), with
-    # a short retry: an unreachable provider is reported in `errors`, not waited out by the
+    # A short retry: an unreachable provider is reported in `errors`, not waited out by the
     # request; the connection is disconnected here either way.
-    quo = await asyncio.to_thread(clients.quo_client_for, connection_id, retry=_TEARDOWN_RETRY)
-    crm = await asyncio.to_thread(clients.crm_connector_for, connection_id, retry=_TEARDOWN_RETRY)
-    try:
-        report = await setup.disconnect(
-            rt.db,
-            rt.box,
-            rt.settings,
-            connection_id,
-            delete_quo_contacts=delete_quo_contacts,
-            quo=quo,
-            crm=crm,
-        )
-    finally:
-        await quo.aclose()
-        await crm.aclose()
-    clients.forget(connection_id)
+    report = await setup.disconnect_with_own_clients(
+        rt.db,
+        rt.box,
+        rt.settings,
+        connection_id,
+        delete_quo_contacts=delete_quo_contacts,
+        retry=_TEARDOWN_RETRY,
+    )
     return {"connection_id": connection_id, "report": report}

@@ -21,6 +21,7 @@ from switchboard.web import (
     oauth_routes,
     quo_webhooks,
     security,
+    uninstall,
     webhooks,
 )
 
@@ -188,6 +189,7 @@ def create_app(
         body = await asyncio.to_thread(metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.include_router(uninstall.router)  # before /webhooks/{crm}/{connection_id}
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(admin_connections.router)

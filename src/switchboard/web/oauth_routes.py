@@ -6,7 +6,8 @@ dashboard's session cookie is SameSite=Strict and is therefore not sent on the C
 back, so the binding cookie is Lax, HttpOnly and scoped to `/`. `/oauth/callback` accepts only a
 `state` this browser started, once (`switchboard.oauth.signin`), exchanges the code, and then
 either re-authorises the connection the sign-in was for (its waiting events are replayed) or
-hands the tokens to the "Add connection" form. It answers with a small page that moves on to the
+hands the tokens to the "Add connection" form (or, for a sign-in started by `switchboard
+connect <crm> --oauth`, to the waiting terminal). It answers with a small page that moves on to the
 dashboard by itself: a navigation started by our own page carries the Strict session cookie,
 the redirect chain from the CRM would not.
 """
@@ -36,10 +37,12 @@ def binding_of(request: Request) -> str:
     return request.cookies.get(BINDING_COOKIE, "")
 
 
-def _page(title: str, message: str, next_url: str, status: int = 200) -> HTMLResponse:
+def _page(
+    title: str, message: str, next_url: str, status: int = 200, *, move_on: bool = True
+) -> HTMLResponse:
     refresh = (
         f'<meta http-equiv="refresh" content="0;url={html.escape(next_url)}">'
-        if (status == 200)
+        if status == 200 and move_on
         else ""
     )
     body = (
@@ -96,6 +99,10 @@ async def callback(request: Request) -> Response:
         )
     except SignInRefused as exc:
         return _page("Sign-in refused", str(exc), back, 400)
+    if done.terminal:  # `switchboard connect --oauth` claims the tokens and says what follows
+        return _page(
+            "Signed in", "Signed in; return to your terminal.", "/dashboard", move_on=False
+        )
     if done.connection_id is None:
         target = f"{back}?{urlencode({'crm': done.crm, 'signin': done.state})}"
         return _page("Signed in", "Signed in; back to the new connection…", target)

@@ -1,5 +1,6 @@
-"""OAuth: authorize → code → token (HTTP Basic client auth, `api_domain`), refresh with rotation,
-expiry of access and idle refresh tokens, and the uninstall callback."""
+"""OAuth: consent page (approve / deny) → code → token (HTTP Basic client auth, `api_domain`),
+refresh with rotation, expiry of access and idle refresh tokens, revocation, and the uninstall
+callback."""
 
 from __future__ import annotations
 
@@ -14,15 +15,24 @@ from tests.emulators.pipedrive.conftest import Pd
 REDIRECT = "https://app.example.test/oauth/callback"
 
 
-async def _authorize(pd: Pd, client_id: str = "app") -> str:
-    resp = await pd.client.get(
-        "/oauth/authorize",
-        params={"client_id": client_id, "redirect_uri": REDIRECT, "state": "s1"},
-    )
-    assert resp.status_code == 302
+async def _consent(pd: Pd, decision: str, client_id: str = "app") -> dict[str, list[str]]:
+    params = {"client_id": client_id, "redirect_uri": REDIRECT, "state": "s1"}
+    page = await pd.client.get("/oauth/authorize", params=params)
+    assert page.status_code == 200 and 'value="deny"' in page.text
+    resp = await pd.client.post("/oauth/authorize", data={**params, "decision": decision})
+    assert resp.status_code == 303
     query = parse_qs(urlparse(resp.headers["location"]).query)
     assert query["state"] == ["s1"]
-    return query["code"][0]
+    return query
+
+
+async def _authorize(pd: Pd, client_id: str = "app") -> str:
+    return (await _consent(pd, "approve", client_id))["code"][0]
+
+
+async def test_deny_sends_access_denied(pd: Pd) -> None:
+    query = await _consent(pd, "deny")
+    assert query["error"] == ["access_denied"] and "code" not in query
 
 
 async def _token(pd: Pd, auth: tuple[str, str] = ("app", "secret"), **form: str) -> httpx.Response:
@@ -82,7 +92,7 @@ async def test_refresh_rotates_and_tokens_expire(pd: Pd) -> None:
     bearer = {"Authorization": f"Bearer {fresh['access_token']}", "x-api-token": ""}
     assert (await pd.client.get("/v1/users/me", headers=bearer)).status_code == 200
 
-    pd.emu.rotate_refresh_tokens = False
+    await pd.ok("PUT", "/_emulator/oauth", json={"rotate_refresh_tokens": False})
     kept = (
         await _token(pd, grant_type="refresh_token", refresh_token=fresh["refresh_token"])
     ).json()
@@ -122,3 +132,17 @@ async def test_uninstall_callback(pd: Pd) -> None:
     bearer = {"Authorization": f"Bearer {token['access_token']}", "x-api-token": ""}
     assert (await pd.client.get("/v1/users/me", headers=bearer)).status_code == 401
     assert (await pd.ok("GET", "/_emulator/uninstalls"))["data"][0]["status"] == 200
+
+
+async def test_revoked_grants_need_a_new_sign_in(pd: Pd) -> None:
+    code = await _authorize(pd)
+    first = (
+        await _token(pd, grant_type="authorization_code", code=code, redirect_uri=REDIRECT)
+    ).json()
+    revoked = await pd.ok("POST", "/_emulator/oauth/revoke-grants", json={"company": "default"})
+    assert revoked == {"revoked": 1}
+    bearer = {"Authorization": f"Bearer {first['access_token']}", "x-api-token": ""}
+    assert (await pd.client.get("/v1/users/me", headers=bearer)).status_code == 401
+    refused = await _token(pd, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert (await pd.ok("GET", "/_emulator/oauth"))["refresh_refused"] == 1

@@ -65,7 +65,8 @@ def _error_parser(body: object) -> tuple[str | None, str | None]:
 
 
 class PipedriveConnector(CrmConnector):
-    """One Pipedrive company, through an API token (`x-api-token`).
+    """One Pipedrive company, through an API token (`x-api-token`) or, with `bearer`, an OAuth
+    access token (`Authorization: Bearer`, calls to the token response's `api_domain`).
 
     Usage:
 
@@ -94,6 +95,7 @@ class PipedriveConnector(CrmConnector):
         timeout: float = 30.0,
         clock: Clock = SYSTEM_CLOCK,
         region: str | None = phones.DEFAULT_REGION,
+        bearer: bool = False,
     ) -> None:
         if limiters is None:
             limiters = pipedrive_limiters(token, clock=clock)
@@ -102,7 +104,10 @@ class PipedriveConnector(CrmConnector):
         self.http = ApiClient(
             provider="pipedrive",
             base_url=self.base_url,
-            headers={"x-api-token": token, "Accept": "application/json"},
+            headers={
+                **({"Authorization": f"Bearer {token}"} if bearer else {"x-api-token": token}),
+                "Accept": "application/json",
+            },
             secrets=[token],
             limiters=limiters,
             budget_for=_budget_for,
@@ -179,6 +184,8 @@ class PipedriveConnector(CrmConnector):
         bad token)."""
         me = await self._current_user()
         facts = {
+            "workspace_id": me.get("company_id"),  # the account an uninstall callback names
+            "workspace_name": me.get("company_name"),
             "company_id": me.get("company_id"),
             "company_name": me.get("company_name"),
             "company_domain": me.get("company_domain"),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from switchboard.crm.base import ConnectorConfig
-from switchboard.crm.pipedrive import _webhooks, link_action
+from switchboard.crm.pipedrive import _uninstall, _webhooks, link_action
 from switchboard.crm.pipedrive._budget import (
     BUDGET,
     BURST_LIMIT,
@@ -16,9 +16,29 @@ from switchboard.crm.pipedrive._budget import (
 )
 from switchboard.crm.pipedrive._connector import PIPEDRIVE_API_URL, PipedriveConnector
 from switchboard.crm.pipedrive.settings import PipedriveSettings
-from switchboard.crm.registry import AuthSpec, CrmProvider, EmulatorRef, RateBudget, WebhookCodec
+from switchboard.crm.registry import (
+    AuthSpec,
+    CrmProvider,
+    EmulatorRef,
+    OAuthSpec,
+    RateBudget,
+    UninstallSpec,
+    WebhookCodec,
+)
 
-__all__ = ["DAILY_TOKENS", "PROVIDER", "TOKEN_COSTS", "PipedriveSettings"]
+__all__ = ["DAILY_TOKENS", "OAUTH_SCOPES", "PROVIDER", "TOKEN_COSTS", "PipedriveSettings"]
+
+PIPEDRIVE_OAUTH_URL = "https://oauth.pipedrive.com"
+#: What the OAuth app must be granted in Pipedrive's Developer Hub. Pipedrive takes an app's
+#: scopes from its registration, not from the authorize request, so none are sent.
+OAUTH_SCOPES = (
+    "contacts:full",
+    "activities:full",
+    "users:read",
+    "search:read",
+    "phone-integration",
+    "admin",
+)
 
 
 def _connect(config: ConnectorConfig) -> PipedriveConnector:
@@ -39,6 +59,7 @@ def _connect(config: ConnectorConfig) -> PipedriveConnector:
         hook=config.hook,
         timeout=config.timeout,
         clock=config.clock,
+        bearer=config.bearer,
     )
 
 
@@ -65,7 +86,20 @@ PROVIDER = CrmProvider(
     ),
     note_format="html",
     credential="API token",
-    auth=AuthSpec(kinds=("token",)),
+    auth=AuthSpec(
+        kinds=("token", "oauth"),
+        # Access tokens live ~1 h; each refresh answers a new refresh token (one unused for
+        # 60 days expires); calls then go to the company's own `api_domain`.
+        oauth=OAuthSpec(
+            authorize_url=f"{PIPEDRIVE_OAUTH_URL}/oauth/authorize",
+            token_url=f"{PIPEDRIVE_OAUTH_URL}/oauth/token",
+            client_auth="basic",
+            expiring=True,
+            rotating_refresh=True,
+            base_url_field="api_domain",
+            uninstall=UninstallSpec(account_of=_uninstall.account_of, method="DELETE"),
+        ),
+    ),
     settings=PipedriveSettings,
     signed_link_proof=link_action.signed_link_proof,
     record_url=person_url,

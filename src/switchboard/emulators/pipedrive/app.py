@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import math
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.emulators.common import (
@@ -155,49 +154,64 @@ def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
     )
 
 
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
 def _oauth_routes(api: FastAPI) -> None:
+    """Pipedrive's authorization server, the shared `emulators.oauth.OAuthServer`: a consent
+    page (Approve / Deny) for the default company, tokens that expire, rotating refresh tokens,
+    `api_domain` in every token response, revocation."""
+
     @api.get("/oauth/authorize")
     async def oauth_authorize(request: Request) -> Response:
-        """Auto-approves into the default company and redirects back with a code."""
         emu: PipedriveEmulator = request.app.state.emulator
-        q = request.query_params
-        redirect_uri, client_id = q.get("redirect_uri"), q.get("client_id")
-        if not redirect_uri or not client_id:
+        query = dict(request.query_params)
+        if not query.get("redirect_uri") or not query.get("client_id"):
             return _oauth_error(400, "invalid_request", "client_id and redirect_uri are required.")
-        scope = q.get("scope")
-        code = emu.issue_oauth_code(
-            emu.default_company,
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            **({"scope": scope} if scope else {}),
-        )
-        params = {"code": code}
-        if q.get("state") is not None:
-            params["state"] = q["state"]
-        sep = "&" if "?" in redirect_uri else "?"
-        return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=302)
+        return HTMLResponse(emu.oauth.consent_page(query, emu.default_company.name))
+
+    @api.post("/oauth/authorize")
+    async def oauth_decide(request: Request) -> Response:
+        emu: PipedriveEmulator = request.app.state.emulator
+        company = emu.default_company
+        try:
+            target = emu.oauth.decide(
+                await _form(request),
+                subject=str(company.id),
+                member_id=str(company.admin_user_id),
+            )
+        except ValueError as exc:
+            return _oauth_error(400, "invalid_request", str(exc))
+        return RedirectResponse(target, status_code=303)
 
     @api.post("/oauth/token")
     async def oauth_token(request: Request) -> Response:
         emu: PipedriveEmulator = request.app.state.emulator
-        form = await request.form()
-        params = {k: v for k, v in form.items() if isinstance(v, str)}
         creds = basic_credentials(request.headers.get("authorization"))
-        if creds is None:
+        if creds is None:  # Pipedrive takes the client's credentials only as HTTP Basic
             return _oauth_error(
                 401, "invalid_client", "Client credentials must be sent with HTTP Basic."
             )
-        client_id, client_secret = creds
-        if not emu.client_authenticates(client_id, client_secret):
-            return _oauth_error(401, "invalid_client", "Client authentication failed.")
-        grant_type = params.get("grant_type")
-        if grant_type == "authorization_code":
-            granted = emu.exchange_code(params.get("code"), client_id, params.get("redirect_uri"))
-        elif grant_type == "refresh_token":
-            granted = emu.refresh(params.get("refresh_token"), client_id)
+        params = await _form(request)
+        params.pop("client_id", None)
+        params.pop("client_secret", None)
+        status, body = emu.oauth.token_endpoint(params, creds)
+        if status == 200:
+            body["api_domain"] = emu.api_domain or str(request.base_url).rstrip("/")
+            if "expires_in" in body:  # Pipedrive answers whole seconds
+                body["expires_in"] = int(float(str(body["expires_in"])))
         else:
-            return _oauth_error(400, "unsupported_grant_type", f"Unknown grant {grant_type!r}.")
-        if granted is None:
-            return _oauth_error(400, "invalid_grant", "Invalid, used or expired grant.")
-        granted["api_domain"] = emu.api_domain or str(request.base_url).rstrip("/")
-        return JSONResponse(granted)
+            body = {"success": False, **body}
+        return JSONResponse(body, status_code=status)
+
+    @api.post("/oauth/revoke")
+    async def oauth_revoke(request: Request) -> Response:
+        """RFC 7009: a refresh token (and the access token minted with it is left to expire) or
+        an access token; 200 whether or not it was known."""
+        emu: PipedriveEmulator = request.app.state.emulator
+        token = (await _form(request)).get("token", "")
+        if not emu.oauth.revoke(token):
+            emu.revoke_token(token)
+        return JSONResponse({})

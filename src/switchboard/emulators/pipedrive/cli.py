@@ -27,11 +27,15 @@ def command(
     webhook_time_scale: float = typer.Option(
         1.0, help="Scale of the 3/30/150 s redelivery delays; 0.001 for tests."
     ),
+    access_token_lifetime: float = typer.Option(
+        3599.0, help="OAuth access-token lifetime in seconds (Pipedrive: 3599)."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Serve the Pipedrive API v1/v2 emulator (control surface under /_emulator)."""
     from switchboard.emulators.common import serve
     from switchboard.emulators.pipedrive import PipedriveEmulator, create_app
+    from switchboard.emulators.pipedrive.emulator import PIPEDRIVE_OAUTH
 
     del allow_http_targets
     emu = PipedriveEmulator(
@@ -42,6 +46,9 @@ def command(
         burst_unit=burst_unit,
         rate_limits=rate_limits,
         webhook_time_scale=webhook_time_scale,
+        oauth_settings=PIPEDRIVE_OAUTH.model_copy(
+            update={"access_token_lifetime_s": access_token_lifetime}
+        ),
     )
     if persons:
         emu.seed(emu.default_company, persons=persons, seed=seed or 0)

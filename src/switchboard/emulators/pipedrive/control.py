@@ -9,7 +9,12 @@ fault-injected, not in the request log). `{co}` is a company id, domain, or `def
     POST   /_emulator/companies/{co}/oauth/codes  {client_id?, redirect_uri?, scope?} -> {code}
     POST   /_emulator/oauth/clients             {client_id, client_secret, uninstall_url?}
     POST   /_emulator/tokens/{token}/expire     an OAuth access token expires now
-    POST   /_emulator/companies/{co}/uninstall  {client_id, url?}  sends the uninstall callback
+    GET|PUT /_emulator/oauth   settings {access_token_lifetime_s, refresh_tokens,
+                               rotate_refresh_tokens, refresh_token_idle_s, ...} and counters
+    POST   /_emulator/oauth/revoke-grants  {company?, client_id?}  the user removed the app:
+                                           its refresh and access tokens stop working
+    POST   /_emulator/companies/{co}/uninstall  {client_id, url?, revoke_first?}  sends the
+                                           uninstall callback (tokens revoked after it answers)
     POST   /_emulator/companies/{co}/seed       {persons, organizations?, deals?, leads?, seed?}
     POST   /_emulator/companies/{co}/persons              (fires webhooks, as a user in the app)
     PATCH  /_emulator/companies/{co}/persons/{id}
@@ -38,6 +43,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from switchboard.emulators.oauth import OAuthSettings
 from switchboard.emulators.pipedrive.company import Company
 from switchboard.emulators.pipedrive.emulator import PipedriveEmulator
 from switchboard.emulators.pipedrive.errors import (
@@ -175,6 +181,28 @@ def control_router() -> APIRouter:
         found.expires_at = emu.clock()
         return {"ok": True}
 
+    @router.get("/oauth")
+    async def oauth_state(request: Request) -> dict[str, Any]:
+        return _emu(request).oauth.stats_json()
+
+    @router.put("/oauth")
+    async def oauth_settings(request: Request) -> dict[str, Any]:
+        emu = _emu(request)
+        merged = {**emu.oauth.settings.model_dump(), **(await _body(request))}
+        try:
+            emu.oauth.settings = OAuthSettings.model_validate(merged)
+        except ValidationError as exc:
+            raise bad_request(f"Invalid OAuth settings: {exc.errors()[:1]}") from exc
+        return emu.oauth.stats_json()
+
+    @router.post("/oauth/revoke-grants")
+    async def oauth_revoke_grants(request: Request) -> dict[str, Any]:
+        emu = _emu(request)
+        body = await _body(request)
+        company = emu.company(body["company"]) if body.get("company") is not None else None
+        client_id = body.get("client_id") if isinstance(body.get("client_id"), str) else None
+        return {"revoked": emu.revoke_app(company, client_id)}
+
     @router.post("/companies/{ref}/uninstall")
     async def uninstall(ref: str, request: Request) -> dict[str, Any]:
         emu = _emu(request)
@@ -182,7 +210,12 @@ def control_router() -> APIRouter:
         client_id = body.get("client_id")
         if not isinstance(client_id, str):
             raise bad_request('"client_id" is required.')
-        return await emu.send_uninstall(client_id, emu.company(ref), url=body.get("url"))
+        return await emu.send_uninstall(
+            client_id,
+            emu.company(ref),
+            url=body.get("url"),
+            revoke_first=bool(body.get("revoke_first", False)),
+        )
 
     @router.get("/uninstalls")
     async def uninstalls(request: Request) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from switchboard.emulators.common import FaultConfig, FaultInjector, RequestLog
+from switchboard.emulators.oauth import Grant, OAuthServer, OAuthSettings
 from switchboard.emulators.pipedrive.company import ChangeEvent, Company
 from switchboard.emulators.pipedrive.entities import Webhook, utcnow
 from switchboard.emulators.pipedrive.errors import not_found
@@ -44,6 +45,14 @@ DEFAULT_SCOPES = (
     "base contacts:full activities:full deals:read leads:read users:read search:read "
     "phone-integration admin"
 )
+#: Pipedrive's OAuth: access tokens for 3599 s, rotating refresh tokens that expire after 60
+#: days without use.
+PIPEDRIVE_OAUTH = OAuthSettings(
+    access_token_lifetime_s=3599,
+    refresh_tokens=True,
+    rotate_refresh_tokens=True,
+    refresh_token_idle_s=60 * 86_400.0,
+)
 DISPATCH_LOG_MAX = 200_000
 WEBHOOKS_PER_USER = 40
 
@@ -60,30 +69,10 @@ class Token:
 
 
 @dataclass
-class RefreshToken:
-    value: str
-    company_id: int
-    user_id: int
-    client_id: str
-    scope: str
-    last_used: float
-
-
-@dataclass
 class OAuthClient:
     client_id: str
     client_secret: str
     uninstall_url: str | None = None
-
-
-@dataclass
-class OAuthCode:
-    code: str
-    company_id: int
-    user_id: int
-    client_id: str | None
-    redirect_uri: str | None
-    scope: str
 
 
 @dataclass
@@ -131,16 +120,12 @@ class PipedriveEmulator:
     webhook_retry_delays_s: tuple[float, ...] = (3.0, 30.0, 150.0)
     webhook_timeout_s: float = 10.0
     webhook_remove_after_s: float = REMOVE_AFTER_S
-    oauth_token_ttl_s: float = 3599.0
-    refresh_token_idle_s: float = 60 * 86_400.0
-    rotate_refresh_tokens: bool = True
+    oauth_settings: OAuthSettings = field(default_factory=lambda: PIPEDRIVE_OAUTH.model_copy())
     api_domain: str | None = None  # None: the URL the OAuth token request came in on
     clock: Any = time.time
     companies: dict[int, Company] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
-    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     oauth_clients: dict[str, OAuthClient] = field(default_factory=dict)
-    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
     dispatched: list[DispatchedEvent] = field(default_factory=list)
     uninstalls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -164,6 +149,13 @@ class PipedriveEmulator:
             on_result=self._delivery_result,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
+        # The emulator's clock is read at call time: tests swap it after construction.
+        self.oauth = OAuthServer(
+            self.oauth_settings,
+            self._mint_oauth_token,
+            default_scope=DEFAULT_SCOPES,
+            clock=lambda: float(self.clock()),
+        )
         self._lock = threading.RLock()
         self._next_company = 0
         self.default_company = self.create_company("Emulator Company", token=self.token)
@@ -229,17 +221,13 @@ class PipedriveEmulator:
     def register_oauth_client(
         self, client_id: str, client_secret: str, uninstall_url: str | None = None
     ) -> OAuthClient:
+        """From now on `client_id` must present `client_secret` (HTTP Basic) at the token
+        endpoint; `uninstall_url` is where the uninstall callback goes."""
         client = OAuthClient(client_id, client_secret, uninstall_url)
         with self._lock:
             self.oauth_clients[client_id] = client
+        self.oauth.register_client(client_id, client_secret)
         return client
-
-    def client_authenticates(self, client_id: str | None, client_secret: str | None) -> bool:
-        """Registered clients must present their secret; unregistered ones are accepted."""
-        client = self.oauth_clients.get(client_id or "")
-        if client is None:
-            return bool(client_id)
-        return secrets.compare_digest(client.client_secret, client_secret or "")
 
     def issue_oauth_code(
         self,
@@ -249,76 +237,39 @@ class PipedriveEmulator:
         redirect_uri: str | None = None,
         scope: str = DEFAULT_SCOPES,
     ) -> str:
-        code = secrets.token_urlsafe(24)
-        with self._lock:
-            self.oauth_codes[code] = OAuthCode(
-                code, company.id, company.admin_user_id, client_id, redirect_uri, scope
-            )
-        return code
+        """A code as if the company's admin had approved the consent page (control, tests)."""
+        grant = Grant(str(company.id), client_id or "emulator", scope, str(company.admin_user_id))
+        return self.oauth.issue_code(grant, redirect_uri)
 
-    def _grant(self, company_id: int, user_id: int, client_id: str, scope: str) -> dict[str, Any]:
-        now = self.clock()
-        access = Token(
+    def _mint_oauth_token(self, grant: Grant, expires_at: float | None) -> str:
+        company_id = int(grant.subject)
+        user_id = int(grant.member_id or 0)
+        token = Token(
             f"{company_id}:{user_id}:{secrets.token_hex(20)}",
             company_id,
             user_id,
             "oauth",
-            scope,
-            client_id,
-            now + self.oauth_token_ttl_s,
-        )
-        refresh = RefreshToken(
-            f"{company_id}:{user_id}:{secrets.token_hex(20)}",
-            company_id,
-            user_id,
-            client_id,
-            scope,
-            now,
+            grant.scope,
+            grant.client_id,
+            expires_at,
         )
         with self._lock:
-            self.tokens[access.value] = access
-            self.refresh_tokens[refresh.value] = refresh
-        return {
-            "access_token": access.value,
-            "token_type": "Bearer",
-            "refresh_token": refresh.value,
-            "scope": scope,
-            "expires_in": int(self.oauth_token_ttl_s),
-        }
+            self.tokens[token.value] = token
+        return token.value
 
-    def exchange_code(
-        self, code: str | None, client_id: str, redirect_uri: str | None
-    ) -> dict[str, Any] | None:
+    def revoke_app(self, company: Company | None = None, client_id: str | None = None) -> int:
+        """The user removed the app: its refresh and access tokens for the company (or every
+        company) stop working. Returns how many refresh tokens were revoked."""
+        revoked = self.oauth.revoke_subject(None if company is None else str(company.id), client_id)
         with self._lock:
-            grant = self.oauth_codes.get(code or "")
-            if grant is None:
-                return None
-            if grant.client_id is not None and grant.client_id != client_id:
-                return None
-            if grant.redirect_uri is not None and grant.redirect_uri != redirect_uri:
-                return None
-            del self.oauth_codes[grant.code]
-        return self._grant(grant.company_id, grant.user_id, client_id, grant.scope)
-
-    def refresh(self, value: str | None, client_id: str) -> dict[str, Any] | None:
-        """A new access token; with `rotate_refresh_tokens` the refresh token is replaced too.
-        A refresh token unused for `refresh_token_idle_s` has expired."""
-        now = self.clock()
-        with self._lock:
-            found = self.refresh_tokens.get(value or "")
-            if found is None or found.client_id != client_id:
-                return None
-            if now - found.last_used >= self.refresh_token_idle_s:
-                del self.refresh_tokens[found.value]
-                return None
-            if not self.rotate_refresh_tokens:
-                found.last_used = now
-                granted = self._grant(found.company_id, found.user_id, client_id, found.scope)
-                self.refresh_tokens.pop(granted["refresh_token"], None)
-                granted["refresh_token"] = found.value
-                return granted
-            del self.refresh_tokens[found.value]
-        return self._grant(found.company_id, found.user_id, client_id, found.scope)
+            for key, tok in list(self.tokens.items()):
+                if (
+                    tok.kind == "oauth"
+                    and (company is None or tok.company_id == company.id)
+                    and (client_id is None or tok.client_id == client_id)
+                ):
+                    del self.tokens[key]
+        return revoked
 
     async def send_uninstall(
         self,
@@ -327,15 +278,20 @@ class PipedriveEmulator:
         *,
         url: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        revoke_first: bool = False,
     ) -> dict[str, Any]:
         """Call the app's uninstall URL as Pipedrive does: `DELETE`, HTTP Basic
         `client_id:client_secret`, JSON `{client_id, company_id, user_id}`. The app's tokens
-        for the company are revoked. Returns what happened (also kept in `uninstalls`)."""
+        for the company are revoked — after the callback answers, or before it with
+        `revoke_first` (which Pipedrive does is UNCONFIRMED). Returns what happened (also kept
+        in `uninstalls`)."""
         client = self.oauth_clients.get(client_id)
         target = url or (client.uninstall_url if client else None)
         if client is None or not target:
             raise not_found(f'OAuth client "{client_id}" with an uninstall URL not found')
         body = {"client_id": client_id, "company_id": company.id, "user_id": company.admin_user_id}
+        if revoke_first:
+            self.revoke_app(company, client_id)
         status: int | None = None
         error: str | None = None
         try:
@@ -351,13 +307,7 @@ class PipedriveEmulator:
                 status = resp.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
-        with self._lock:
-            for key, tok in list(self.tokens.items()):
-                if tok.client_id == client_id and tok.company_id == company.id:
-                    del self.tokens[key]
-            for key, ref in list(self.refresh_tokens.items()):
-                if ref.client_id == client_id and ref.company_id == company.id:
-                    del self.refresh_tokens[key]
+        self.revoke_app(company, client_id)
         result = {"url": target, "status": status, "error": error, "body": body}
         self.uninstalls.append(result)
         return result
@@ -395,8 +345,7 @@ class PipedriveEmulator:
             old = list(self.companies.values())
             self.companies.clear()
             self.tokens.clear()
-            self.refresh_tokens.clear()
-            self.oauth_codes.clear()
+            self.oauth.reset()
             self.oauth_clients.clear()
             for company in old:
                 fresh = self.create_company(company.name, company.domain, company_id=company.id)
