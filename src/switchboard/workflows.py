@@ -10,6 +10,14 @@ queue configuration in the system database, so `DBOS.register_queue` needs a lau
 - `setup`      — partition: connection id; setup, re-subscribe, teardown.
 
 Each has `partition_concurrency=1` and a per-process `worker_concurrency`.
+
+Fairness between connections: a sync is one workflow on `sync`, whose pages run as steps inside
+it, so however many pages one connection has, it occupies one `sync` slot and never a slot of
+`activity` or `crm_events`; `sync` admits `SYNC_CONCURRENCY` connections per process, enough for
+every connection to sync at once (each at its own Quo key's limit, kept by that key's limiter).
+Calls and texts are on `activity`, a queue no sync work enters, so a connection's calls are
+logged while any connection syncs. When a queue's slots are all taken, DBOS sweeps the waiting
+partitions in random order, so no partition waits behind another's backlog.
 Every queue is partitioned, so every enqueue names a partition key (DBOS rejects an enqueue on
 a partitioned queue without one). Deduplication ids are not supported on partitioned queues;
 exactly-once starts come from the workflow id instead: enqueueing twice with the same workflow id
@@ -91,6 +99,13 @@ class QueueSpec:
 #: web process and, on SQLite, DBOS's tables are in their own file, so more workflows do not
 #: lengthen the acks' lock waits. SWITCHBOARD_ACTIVITY_CONCURRENCY /
 #: SWITCHBOARD_CRM_EVENTS_CONCURRENCY override.
+#: `sync` runs one workflow per connection (partition) and up to this many connections' syncs
+#: at once per process. A sync spends its time waiting on its own connection's Quo and CRM
+#: limiters, so every connection's run can go at once, each at its own key's limit; with 4 per
+#: process a fifth connection's run waited for a whole 10,000-person sync to end
+#: (SWITCHBOARD_SYNC_CONCURRENCY overrides).
+SYNC_CONCURRENCY = int(os.environ.get("SWITCHBOARD_SYNC_CONCURRENCY", "16"))
+
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec
     for spec in (
@@ -104,7 +119,7 @@ QUEUES: dict[str, QueueSpec] = {
             worker_concurrency=int(os.environ.get("SWITCHBOARD_CRM_EVENTS_CONCURRENCY", "8")),
             polling_interval_sec=0.2,
         ),
-        QueueSpec("sync", worker_concurrency=4, polling_interval_sec=0.25),
+        QueueSpec("sync", worker_concurrency=SYNC_CONCURRENCY, polling_interval_sec=0.25),
         QueueSpec("setup", worker_concurrency=4, polling_interval_sec=0.25),
     )
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from dbos import DBOS
 
 from switchboard.config import Settings
+from switchboard.crm.base import PeoplePage
 from switchboard.runtime import Runtime
 from switchboard.store.models import Connection
 from switchboard.sync import clients, start_initial_sync, start_reconcile, sync_progress
@@ -117,3 +119,84 @@ async def test_reconcile_tick_enqueues_one_pass_per_active_connection(rt: Runtim
     await _result(p["run_id"])
     p = sync_progress(rt.db, C, run_id=p["run_id"])
     assert p is not None and p["status"] == "succeeded" and p["created"] == 1
+
+
+# ------------------------------------------------------------------ fairness between connections
+_activity_done: list[str] = []
+
+
+@DBOS.workflow()
+async def _log_call(call_id: str) -> str:
+    _activity_done.append(call_id)
+    return call_id
+
+
+class _GatedCrm(FakeCrm):
+    """A CRM whose page reads hold until the gate opens: a sync that is still running."""
+
+    def __init__(self, people: list, started: set[str], name: str, gate: threading.Event) -> None:
+        super().__init__(people)
+        self._started, self._name, self._gate = started, name, gate
+
+    async def list_people_page(self, cursor: str | None, limit: int = 500) -> PeoplePage:
+        self._started.add(self._name)
+        while not self._gate.is_set():
+            await asyncio.sleep(0.02)
+        return await super().list_people_page(cursor, limit)
+
+
+async def test_syncs_of_many_connections_run_together_and_calls_are_still_logged(
+    rt: Runtime,
+) -> None:
+    """More connections than the old per-process sync limit (4) sync at once: each run is
+    working (reading its CRM) before any finishes, and a call on the activity queue is logged
+    while every sync is still running."""
+    from switchboard import workflows
+
+    names = [f"conn_fair{i}" for i in range(6)]
+    with rt.db.session() as s:
+        for name in names:
+            s.add(
+                Connection(
+                    id=name, crm="attio", quo_base_url="http://q", crm_base_url="http://a",
+                    quo_api_key_enc="x", crm_token_enc="y", settings={},
+                )
+            )  # fmt: skip
+    gate, started = threading.Event(), set[str]()
+    crms = {
+        n: _GatedCrm(
+            [person(f"{n}-p{i}", f"+155501{k:02}{i:03}") for i in range(30)], started, n, gate
+        )
+        for k, n in enumerate(names)
+    }
+    quos = {n: FakeQuo() for n in names}
+
+    async def factory(connection_id: str) -> clients.SyncClients:
+        return clients.SyncClients(
+            connection_id, "attio", SyncSettings(source="switchboard-attio"),
+            crms[connection_id], quos[connection_id],
+        )  # fmt: skip
+
+    clients.set_factory(factory)
+    runs = [(await asyncio.to_thread(start_initial_sync, rt.db, n))[0] for n in names]
+    try:
+        for _ in range(300):
+            if started == set(names):
+                break
+            await asyncio.sleep(0.05)
+        assert started == set(names), f"syncs waiting for a slot: {set(names) - started}"
+        handle = await workflows.enqueue_async(
+            "activity", _log_call, "call-1", partition_key="conn_fair0:call-1",
+            workflow_id="fair-call-1",
+        )  # fmt: skip
+        assert await asyncio.wait_for(handle.get_result(), 30) == "call-1"
+        statuses = [
+            (sync_progress(rt.db, n, run_id=r) or {}).get("status")
+            for n, r in zip(names, runs, strict=True)
+        ]
+        assert all(s in ("queued", "running") for s in statuses), statuses
+    finally:
+        gate.set()
+    for n, run in zip(names, runs, strict=True):
+        assert (await _result(run))["status"] == "succeeded"
+        assert len(quos[n].contacts) == 30
