@@ -99,3 +99,45 @@ class HostingFactory(Protocol):
         self, *, token: str, seed: int = 0, allow_http_targets: bool = True, fast: bool = False
     ) -> EmulatedCrm:
         """`fast`: test timing (redelivery backoff shrunk), same behaviour."""
+
+
+class LoggedControl:
+    """The `KitControl` answers every emulator gives from its request log (`emu.log`); a CRM's
+    control extends it with what only it knows (its people, notes, company lookups)."""
+
+    emu: Any
+
+    async def clear_request_log(self) -> None:
+        self.emu.log.clear()
+
+    async def rate_limited_responses(self) -> int:
+        return sum(1 for e in self.emu.log.entries() if e.status == 429)
+
+    async def max_requests_per_second(self, budget: Budget) -> int:
+        return int(self.emu.log.max_per_second())
+
+
+class HostedEmulator:
+    """The `EmulatedCrm` plumbing every emulator shares: its app, default token, reset and
+    shutdown. A CRM's subclass says how to build the app and its control, and reads its state."""
+
+    control: Any  # the CRM's KitControl class, built over the emulator
+
+    def __init__(self, emu: Any, create_app: Any) -> None:
+        self.emu = emu
+        self.token: str = emu.default_token
+        self._app = create_app(emu)
+
+    @property
+    def app(self) -> Any:
+        return self._app
+
+    def reset(self) -> None:
+        self.emu.reset()
+
+    def kit_control(self) -> KitControl:
+        control: KitControl = self.control(self.emu)
+        return control
+
+    def close(self) -> None:
+        self.emu.deliverer.cancel_all()

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from switchboard.emulators.attio.app import create_app
 from switchboard.emulators.attio.emulator import AttioEmulator
 from switchboard.emulators.attio.workspace import Workspace
-from switchboard.emulators.hosting import Budget, EmulatedNote
+from switchboard.emulators.hosting import Budget, EmulatedNote, HostedEmulator, LoggedControl
 
 
-class AttioKitControl:
+class AttioKitControl(LoggedControl):
     """The contract kit's `KitControl` over the emulator's Python API (thread-safe; direct
     changes fire webhooks like edits in Attio's app)."""
+
+    emu: AttioEmulator
 
     def __init__(self, emu: AttioEmulator) -> None:
         self.emu = emu
@@ -70,30 +71,21 @@ class AttioKitControl:
             created_at=found.created_at,
         )
 
-    async def clear_request_log(self) -> None:
-        self.emu.log.clear()
-
     async def company_lookups(self) -> int:
         return sum(1 for e in self.emu.log.entries() if "/objects/companies/" in e.path)
-
-    async def rate_limited_responses(self) -> int:
-        return sum(1 for e in self.emu.log.entries() if e.status == 429)
 
     async def max_requests_per_second(self, budget: Budget) -> int:
         return self.emu.log.max_per_second(key=f"{self.ws.id}:{budget}")
 
 
-class HostedAttio:
+class HostedAttio(HostedEmulator):
     """`EmulatedCrm` for Attio."""
 
-    def __init__(self, emu: AttioEmulator) -> None:
-        self.emu = emu
-        self.token = emu.default_token
-        self._app = create_app(emu)
+    emu: AttioEmulator
+    control = AttioKitControl
 
-    @property
-    def app(self) -> Any:
-        return self._app
+    def __init__(self, emu: AttioEmulator) -> None:
+        super().__init__(emu, create_app)
 
     def seed_people(self, count: int, seed: int = 0) -> None:
         self.emu.seed(self.emu.default_workspace, count, seed=seed)
@@ -124,15 +116,6 @@ class HostedAttio:
             )
             for n in found
         ]
-
-    def reset(self) -> None:
-        self.emu.reset()
-
-    def kit_control(self) -> AttioKitControl:
-        return AttioKitControl(self.emu)
-
-    def close(self) -> None:
-        self.emu.deliverer.cancel_all()
 
 
 def host(

@@ -7,9 +7,8 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from switchboard.emulators.hosting import Budget, EmulatedNote
+from switchboard.emulators.hosting import Budget, EmulatedNote, HostedEmulator, LoggedControl
 from switchboard.emulators.pipedrive.app import create_app
 from switchboard.emulators.pipedrive.company import Company
 from switchboard.emulators.pipedrive.emulator import PipedriveEmulator
@@ -40,9 +39,11 @@ def _from_note(note: Note) -> EmulatedNote:
     )
 
 
-class PipedriveKitControl:
+class PipedriveKitControl(LoggedControl):
     """The contract kit's `KitControl` over the emulator's Python API (direct changes fire
     webhooks like edits in Pipedrive's app)."""
+
+    emu: PipedriveEmulator
 
     def __init__(self, emu: PipedriveEmulator) -> None:
         self.emu = emu
@@ -88,30 +89,18 @@ class PipedriveKitControl:
             note = self.co.notes.get(int(raw)) if raw.isdigit() else None
             return _from_note(note) if note else None
 
-    async def clear_request_log(self) -> None:
-        self.emu.log.clear()
-
     async def company_lookups(self) -> int:
         return sum(1 for e in self.emu.log.entries() if "/organizations" in e.path)
 
-    async def rate_limited_responses(self) -> int:
-        return sum(1 for e in self.emu.log.entries() if e.status == 429)
 
-    async def max_requests_per_second(self, budget: Budget) -> int:
-        return self.emu.log.max_per_second()
-
-
-class HostedPipedrive:
+class HostedPipedrive(HostedEmulator):
     """`EmulatedCrm` for Pipedrive."""
 
-    def __init__(self, emu: PipedriveEmulator) -> None:
-        self.emu = emu
-        self.token = emu.default_token
-        self._app = create_app(emu)
+    emu: PipedriveEmulator
+    control = PipedriveKitControl
 
-    @property
-    def app(self) -> Any:
-        return self._app
+    def __init__(self, emu: PipedriveEmulator) -> None:
+        super().__init__(emu, create_app)
 
     def seed_people(self, count: int, seed: int = 0) -> None:
         self.emu.seed(self.emu.default_company, persons=count, seed=seed)
@@ -136,15 +125,6 @@ class HostedPipedrive:
             found = [_from_call_log(log) for log in co.call_logs.values()]
             found += [_from_note(note) for note in co.notes.values()]
         return sorted(found, key=lambda n: (n.created_at, n.id))
-
-    def reset(self) -> None:
-        self.emu.reset()
-
-    def kit_control(self) -> PipedriveKitControl:
-        return PipedriveKitControl(self.emu)
-
-    def close(self) -> None:
-        self.emu.deliverer.cancel_all()
 
 
 def host(

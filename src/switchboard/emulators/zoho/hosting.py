@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from switchboard.emulators.hosting import Budget, EmulatedNote
+from switchboard.emulators.hosting import Budget, EmulatedNote, HostedEmulator, LoggedControl
 from switchboard.emulators.zoho.app import create_app
 from switchboard.emulators.zoho.emulator import ZohoEmulator
 from switchboard.emulators.zoho.metadata import PHONE_FIELDS
@@ -63,9 +63,11 @@ def _split(person_id: str) -> tuple[str, str]:
     return "Contacts", person_id
 
 
-class ZohoKitControl:
+class ZohoKitControl(LoggedControl):
     """The contract kit's `KitControl` over the emulator's Python API (direct changes notify
     watch channels like edits in Zoho's app)."""
+
+    emu: ZohoEmulator
 
     def __init__(self, emu: ZohoEmulator) -> None:
         self.emu = emu
@@ -130,30 +132,18 @@ class ZohoKitControl:
             note = self.org.notes.get(raw)
             return _from_note(note) if note else None
 
-    async def clear_request_log(self) -> None:
-        self.emu.log.clear()
-
     async def company_lookups(self) -> int:
         return sum(1 for e in self.emu.log.entries() if e.path.startswith("/crm/v8/Accounts"))
 
-    async def rate_limited_responses(self) -> int:
-        return sum(1 for e in self.emu.log.entries() if e.status == 429)
 
-    async def max_requests_per_second(self, budget: Budget) -> int:
-        return self.emu.log.max_per_second()
-
-
-class HostedZoho:
+class HostedZoho(HostedEmulator):
     """`EmulatedCrm` for Zoho CRM."""
 
-    def __init__(self, emu: ZohoEmulator) -> None:
-        self.emu = emu
-        self.token = emu.default_token
-        self._app = create_app(emu)
+    emu: ZohoEmulator
+    control = ZohoKitControl
 
-    @property
-    def app(self) -> Any:
-        return self._app
+    def __init__(self, emu: ZohoEmulator) -> None:
+        super().__init__(emu, create_app)
 
     def seed_people(self, count: int, seed: int = 0) -> None:
         self.emu.seed(self.emu.default_org, contacts=count, seed=seed)
@@ -179,15 +169,6 @@ class HostedZoho:
             found = [_from_call(rec) for rec in org.records["Calls"].values()]
             found += [_from_note(rec) for rec in org.notes.values()]
         return sorted(found, key=lambda n: (n.created_at, n.id))
-
-    def reset(self) -> None:
-        self.emu.reset()
-
-    def kit_control(self) -> ZohoKitControl:
-        return ZohoKitControl(self.emu)
-
-    def close(self) -> None:
-        self.emu.deliverer.cancel_all()
 
 
 def host(
