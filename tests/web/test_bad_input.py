@@ -106,7 +106,7 @@ def test_unknown_ids_routes_and_methods(client: TestClient, service: Service) ->
         _clear_4xx(r, 404)
     _clear_4xx(client.get("/api/nothing-here", headers=AUTH), 404)
     _clear_4xx(client.get("/nothing-here"), 404)
-    _clear_4xx(client.delete(f"/api/connections/{service.connection_id}", headers=AUTH), 405)
+    _clear_4xx(client.patch(f"/api/connections/{service.connection_id}", headers=AUTH), 405)
     _clear_4xx(client.get(f"/webhooks/quo/{service.connection_id}"), 405)
     _clear_4xx(client.put("/api/events", headers=AUTH), 405)
     _clear_4xx(client.post(f"/webhooks/pipedrive/{service.connection_id}", content=b"{}"), 404)
