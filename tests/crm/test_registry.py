@@ -193,3 +193,25 @@ def test_a_person_page_url_from_the_account_facts(
     crm: str, account: dict[str, str], record_id: str, url: str | None
 ) -> None:
     assert registry.get(crm).person_url(record_id, account) == url
+
+
+def test_connector_config_shares_limiters_only_through_a_store() -> None:
+    from typing import Any
+
+    from switchboard.crm.base import ConnectorConfig
+
+    built: list[tuple[str, dict[str, Any]]] = []
+
+    def build(token: str, **kw: Any) -> dict[str, Any]:
+        built.append((token, kw))
+        return {"read": object()}
+
+    assert ConnectorConfig("t").shared_limiters(build) is None  # the connector's own, in-process
+    given: dict[str, Any] = {"read": object()}
+    assert (
+        ConnectorConfig("t", limiters=given, redis_url="redis://x").shared_limiters(build) is given
+    )
+    assert not built
+    shared = ConnectorConfig("t", database_url="sqlite:///sb.db").shared_limiters(build)
+    assert shared is not None and set(shared) == {"read"}
+    assert built[0][0] == "t" and built[0][1]["database_url"] == "sqlite:///sb.db"

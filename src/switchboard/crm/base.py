@@ -18,7 +18,7 @@ is async.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -51,6 +51,18 @@ class ConnectorConfig:
     clock: Clock = SYSTEM_CLOCK
     settings: Mapping[str, Any] = field(default_factory=dict)
     """The connection's effective settings (the common ones and the CRM's own)."""
+
+    def shared_limiters(
+        self, build: Callable[..., Mapping[str, RateLimiter]]
+    ) -> Mapping[str, RateLimiter] | None:
+        """The limiters given, else the CRM's (`build(token, database_url=, redis_url=,
+        clock=)`) shared through the database or Redis; None leaves them to the connector (in
+        this process)."""
+        if self.limiters is not None or not (self.database_url or self.redis_url):
+            return self.limiters
+        return build(
+            self.token, database_url=self.database_url, redis_url=self.redis_url, clock=self.clock
+        )
 
 
 @dataclass(frozen=True)

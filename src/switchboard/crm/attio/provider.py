@@ -35,18 +35,10 @@ ATTIO_SCOPES = (
 
 
 def _connect(config: ConnectorConfig) -> AttioConnector:
-    limiters = config.limiters
-    if limiters is None and (config.database_url or config.redis_url):
-        limiters = attio_limiters(
-            config.token,
-            database_url=config.database_url,
-            redis_url=config.redis_url,
-            clock=config.clock,
-        )
     return AttioConnector(
         config.token,
         config.base_url or ATTIO_API_URL,
-        limiters=limiters,
+        limiters=config.shared_limiters(attio_limiters),
         retry=config.retry,
         transport=config.transport,
         hook=config.hook,

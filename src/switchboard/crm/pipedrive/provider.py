@@ -42,18 +42,10 @@ OAUTH_SCOPES = (
 
 
 def _connect(config: ConnectorConfig) -> PipedriveConnector:
-    limiters = config.limiters
-    if limiters is None and (config.database_url or config.redis_url):
-        limiters = pipedrive_limiters(
-            config.token,
-            database_url=config.database_url,
-            redis_url=config.redis_url,
-            clock=config.clock,
-        )
     return PipedriveConnector(
         config.token,
         config.base_url or PIPEDRIVE_API_URL,
-        limiters=limiters,
+        limiters=config.shared_limiters(pipedrive_limiters),
         retry=config.retry,
         transport=config.transport,
         hook=config.hook,
