@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 
-from switchboard.config import Settings
 from switchboard.crm.base import Person, PersonEdit, UpdateNotSupported
 from switchboard.dispatch import Dispatch, Ignore, InboundEvent
 from switchboard.runtime import Runtime
-from switchboard.store.models import Connection
 from switchboard.sync import clients, mappings
 from switchboard.sync.incremental import route_change
 from switchboard.sync.push import sync_person
 from switchboard.sync.quo_edits import apply_quo_contact, route_quo_contact
 from switchboard.sync.transform import SyncSettings
+from tests.sync.conftest import runtime_with_connection
 from tests.sync.fakes import FakeCrm, FakeQuo, person
 
 C = "conn_2way"
@@ -28,23 +27,7 @@ PHONE = "+15550100001"
 
 @pytest.fixture
 def rt(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
-    settings = Settings(database_url=sqlite_url, data_dir=tmp_path, secret_key=None)
-    runtime = Runtime(settings, kind="test").start()
-    with runtime.db.session() as s:
-        s.add(
-            Connection(
-                id=C,
-                crm="attio",
-                quo_base_url="http://q",
-                crm_base_url="http://a",
-                quo_api_key_enc="x",
-                crm_token_enc="y",
-                settings={},
-            )
-        )
-    yield runtime
-    clients.set_factory(None)
-    runtime.stop()
+    yield from runtime_with_connection(tmp_path, sqlite_url, C)
 
 
 class Stack:

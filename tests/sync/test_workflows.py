@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from dbos import DBOS
 
-from switchboard.config import Settings
 from switchboard.crm.base import PeoplePage
 from switchboard.runtime import Runtime
 from switchboard.store.models import Connection
 from switchboard.sync import clients, start_initial_sync, start_reconcile, sync_progress
 from switchboard.sync.transform import SyncSettings
+from tests.sync.conftest import runtime_with_connection
 from tests.sync.fakes import FakeCrm, FakeQuo, person
 
 C = "conn_wf"
@@ -24,23 +24,7 @@ C = "conn_wf"
 
 @pytest.fixture
 def rt(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
-    settings = Settings(database_url=sqlite_url, data_dir=tmp_path, secret_key=None)
-    runtime = Runtime(settings, kind="test").start()
-    with runtime.db.session() as s:
-        s.add(
-            Connection(
-                id=C,
-                crm="attio",
-                quo_base_url="http://q",
-                crm_base_url="http://a",
-                quo_api_key_enc="x",
-                crm_token_enc="y",
-                settings={},
-            )
-        )
-    yield runtime
-    clients.set_factory(None)
-    runtime.stop()
+    yield from runtime_with_connection(tmp_path, sqlite_url, C)
 
 
 def _install(crm: FakeCrm, quo: FakeQuo) -> None:
