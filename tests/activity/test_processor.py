@@ -90,6 +90,30 @@ async def test_phases_in_every_order_and_repeated_give_one_complete_note(
         assert notes[0]["content"] == expected
 
 
+async def test_a_plan_recovered_behind_a_later_phase_does_not_undo_it(
+    svc: Services, crm: FakeCrm
+) -> None:
+    """A workflow checkpoints its plan, dies, and is re-enqueued behind the summary's workflow,
+    which writes the note with the summary; the recovered workflow then writes its old plan.
+    The note must keep the summary (the plan is re-rendered from the facts as stored now)."""
+    crm.add_person("dana", CALLER)
+    completed = fixture("call.completed.answered-incoming")
+    summary = fixture("call.summary.completed")
+    summary["data"]["object"].update(summary=["Asked to move the date."], nextSteps=[], jobs=[])
+    stale = await plan_event(svc, completed["type"], completed)  # checkpointed, then killed
+    await run(svc, summary)
+    [note] = crm.notes_for("dana")
+    assert "Asked to move the date." in note["content"]
+    [result] = [
+        (await write_note(svc, stale["resource_type"], stale["resource_id"], n)).to_json()
+        for n in stale["notes"]
+    ]
+    [note] = crm.notes_for("dana")
+    assert "Asked to move the date." in note["content"]
+    assert result["action"] == "unchanged"
+    assert crm.requests.count("notes.create") == 1
+
+
 async def test_regenerated_summary_updates_the_one_note(
     svc: Services, crm: FakeCrm, quo: FakeQuo
 ) -> None:

@@ -65,7 +65,8 @@ from switchboard.store.models import ActivityRecord, utcnow
 
 log = get_logger(__name__)
 
-NoteAction = Literal["created", "replaced", "unchanged", "adopted"]
+#: "superseded": the facts grew since the plan and the re-plan has no note for the person.
+NoteAction = Literal["created", "replaced", "unchanged", "adopted", "superseded"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ one CRM search (none when the number is in the sync mapping) plus one note creat
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -300,9 +302,8 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
             return plan
         except QuoNotFound:
             return _plan("skipped", "the call no longer exists in Quo", rtype, rid, detail=detail)
-        fetched = facts.with_call(call)
-        await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, fetched)
-        facts = fetched
+        await run_db(_save_resource, svc.db, svc.connection_id, rtype, rid, facts.with_call(call))
+        facts = (await run_db(_load_resource, svc.db, svc.connection_id, rtype, rid))[0]
         detail["fetched_call"] = True
 
     phones = await external_participants(svc.directory, facts, svc.settings.default_region)
@@ -342,6 +343,7 @@ async def plan_resource(svc: Services, facts: F.Facts, *, trigger: str) -> dict[
         created = facts.created_at
         notes.append(
             {
+                "facts": facts_digest(facts),
                 "person_id": lk.person_id,
                 "phone": lk.phone,
                 "title": rendered.title,
@@ -512,7 +514,42 @@ def note_format(crm: CrmConnector) -> NoteFormat:
     return provider.note_format if provider is not None else "markdown"
 
 
+def facts_digest(facts: F.Facts) -> str:
+    """Which facts a note was rendered from (stored facts only grow: a join)."""
+    blob = json.dumps(facts.to_data(), sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _stored_digest(db: Database, connection_id: str, rtype: str, rid: str) -> str:
+    return facts_digest(_load_resource(db, connection_id, rtype, rid)[0])
+
+
+async def _current_note(
+    svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """`planned`, or the same person's note re-planned from the stored facts when they have
+    grown since `planned` was rendered; None when the re-plan has no note for that person.
+
+    A plan is a checkpointed step result: a workflow that planned, died, and was recovered
+    behind a later phase of the same call (recovery re-enqueues it) would otherwise write what
+    it rendered before that phase — replacing, say, the note with the AI summary by the one
+    without it."""
+    digest = planned.get("facts")
+    if digest is None or digest == await run_db(
+        _stored_digest, svc.db, svc.connection_id, rtype, rid
+    ):
+        return planned
+    fresh = await plan_refresh(svc, rtype, rid, trigger="re-planned: facts grew since the plan")
+    person = str(planned["person_id"])
+    return next((n for n in fresh.get("notes") or [] if str(n["person_id"]) == person), None)
+
+
 async def write_note(svc: Services, rtype: str, rid: str, planned: Mapping[str, Any]) -> NoteResult:
+    """Make the note `planned` for one person current, rendered from the latest facts."""
+    current = await _current_note(svc, rtype, rid, planned)
+    if current is None:
+        return NoteResult(str(planned["person_id"]), "superseded", "")
+    planned = current
     created = planned.get("created_at")
     note = CrmNote(
         person_id=str(planned["person_id"]),

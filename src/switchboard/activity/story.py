@@ -116,6 +116,7 @@ _NOTE_ACTIONS = {
     "replaced": "note updated",
     "unchanged": "note already up to date",
     "adopted": "note already written",
+    "superseded": "nothing written (a later phase re-planned the call)",
 }
 
 
