@@ -22,9 +22,10 @@ from the delayed fetch) and `2026-03-30` (one dated webhook, the new envelope; v
 `call.voicemail.completed`, so no delayed voicemail step may be scheduled; some outgoing texts
 fail and their notes say so).
 
-Scale: 300 calls + 300 messages on v1 (about 3,600 deliveries with the duplicates; ~40 s on a
-2-core machine); `SB_E2E_ACTIVITY_CALLS` / `SB_E2E_ACTIVITY_MESSAGES` change it. The 2026-03-30
-variant runs 80 + 80 unless `SB_E2E_ACTIVITY_DATED_SIZE` says otherwise (300 = the full size).
+Scale: 300 calls + 300 messages on v1 with Attio (about 3,600 deliveries with the duplicates;
+~40 s on a 2-core machine); `SB_E2E_ACTIVITY_CALLS` / `SB_E2E_ACTIVITY_MESSAGES` change it. The
+other CRMs run 120 + 120 on v1 unless `SB_E2E_ACTIVITY_CRM_SIZE` says otherwise (300 = the full
+size), and the 2026-03-30 variant 80 + 80 unless `SB_E2E_ACTIVITY_DATED_SIZE` says otherwise.
 """
 
 from __future__ import annotations
@@ -58,7 +59,32 @@ N_MESSAGES = int(os.environ.get("SB_E2E_ACTIVITY_MESSAGES", "300"))
 # The 2026-03-30 variant runs smaller by default, to keep the suite's time: at full size it
 # takes minutes on a loaded 2-core machine. SB_E2E_ACTIVITY_DATED_SIZE=300 runs it in full.
 N_DATED = int(os.environ.get("SB_E2E_ACTIVITY_DATED_SIZE", "80"))
+# The other CRMs also run smaller. What the full size loads — the ledger, routing, the merging of
+# phases delivered twice and shuffled, the serialisation per call — is the same code for every
+# CRM and runs at full size with Attio; what differs per CRM is its connector (lookups, the note
+# or call record written and replaced, recordings uploaded), and 120 calls give each of the 7
+# call kinds 17 times, group calls and calls without participants, and answered calls with and
+# without recordings (one and two), summaries and transcripts — asserted below, so a smaller
+# size cannot silently drop a case. The CRMs' documented write rates (e.g. Attio's 25/s) bound
+# each run's time: 300 + 300 cost about a minute per CRM, mostly repeating those cases.
+N_CRM = int(os.environ.get("SB_E2E_ACTIVITY_CRM_SIZE", "120"))
 CRMS = ["attio", "pipedrive", "zoho"]
+
+
+def _assert_every_case(scenarios: list[dict[str, Any]]) -> None:
+    """Every call kind and every option of an answered call occurs in the run."""
+    kinds = {(s["direction"], s["outcome"]) for s in scenarios}
+    assert len(kinds) == 7, kinds
+    answered = [s for s in scenarios if "recording" in s]
+    for option, values in (
+        ("recording", {False, True, 2}),
+        ("summary", {False, True}),
+        ("transcript", {False, True}),
+    ):
+        assert {s[option] for s in answered} == values, option
+    assert any(len(s["participants"]) > 1 for s in scenarios)
+    assert any(s.get("emptyParticipants") for s in scenarios)
+    assert any("voicemail" in s for s in scenarios)
 
 
 @pytest.mark.parametrize("crm", CRMS)
@@ -70,8 +96,11 @@ def test_every_call_and_message_once_on_the_right_person(
         pytest.skip("the 2026-03-30 webhook generation is exercised with Attio")
     rng = random.Random(6)
     dated = generation == DATED
-    n_calls = min(N_CALLS, N_DATED) if dated else N_CALLS
-    n_messages = min(N_MESSAGES, N_DATED) if dated else N_MESSAGES
+    size = N_DATED if dated else N_CALLS if crm == "attio" else N_CRM
+    n_calls = min(N_CALLS, size)
+    n_messages = min(N_MESSAGES, size)
+    scenarios = call_scenarios(rng, n_calls)
+    _assert_every_case(scenarios)
     with ExitStack() as stack:
         sb = ActivityStack.start(stack, tmp_path, generation=generation, crm=crm)
 
@@ -121,7 +150,7 @@ def test_every_call_and_message_once_on_the_right_person(
             direction="outgoing", participant=DANA, text="Yes - see you Tuesday at 10."
         )
 
-        calls = [sb.simulate_call(**body) for body in call_scenarios(rng, n_calls)]
+        calls = [sb.simulate_call(**body) for body in scenarios]
         messages = []
         for i in range(n_messages):
             phone = rng.choice(KNOWN if i % 10 else UNKNOWN)
