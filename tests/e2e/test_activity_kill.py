@@ -49,7 +49,13 @@ def test_sigkill_the_worker_repeatedly(tmp_path: Path, db_url: str, crm: str) ->
             database_url=db_url,
             # and the worker dies on its own right after the CRM created a note, before the
             # note id is recorded (the duplicate window), in ~15 % of note creations
-            worker_env={"SWITCHBOARD_CHAOS_EXIT_AFTER_NOTE_CREATE": CHAOS_RATE},
+            worker_env={
+                "SWITCHBOARD_CHAOS_EXIT_AFTER_NOTE_CREATE": CHAOS_RATE,
+                # The watchdog finds a killed worker by its pid being gone, at its next sweep
+                # (default every 10 s, first one 10 s after a start). Each of the ~15 restarts
+                # would wait for that; a 1 s sweep runs the same recovery, sooner.
+                "SWITCHBOARD_WATCHDOG_INTERVAL": "1",
+            },
             crm=crm,
         )
         assert sb.worker is not None
