@@ -79,8 +79,10 @@ class RateLimiter(Protocol):
         """Wait until this caller may send one request weighing `units`; returns the permit it
         holds. Raises DailyBudgetExhausted when the key's daily budget cannot pay for it."""
 
-    async def release(self, permit: Permit) -> None:
-        """The request's response (or failure) arrived: its permit lapses one period later."""
+    async def release(self, permit: Permit, *, send_delay: float | None = None) -> None:
+        """The request's response (or failure) arrived: its permit lapses one period after its
+        lapse point. `send_delay`: seconds from the grant until the request went on the wire,
+        when the HTTP client could tell."""
 
     async def pause(self, seconds: float) -> None:
         """Nobody sharing this budget sends before `seconds` from now (after a 429)."""
@@ -171,13 +173,17 @@ class _Limiter:
         """Let `permit` expire `hold` seconds from now."""
         raise NotImplementedError
 
-    def _hold(self, permit: str) -> float:
+    def _hold(self, permit: str, send_delay: float | None = None) -> float:
         """How long `permit` stays live after its response: one period after its lapse point
-        min(response, send + J) — see the module docstring."""
+        min(response, send + J) — see the module docstring. The send time S is the grant plus
+        `send_delay` when the HTTP client reported when the request went on the wire, so a
+        local stall between the two moves S instead of having to fit within J."""
         sent = self._sent.pop(permit, None)
         period = self.limit.period
         if sent is None or not self.limit.lapse_from_send:
             return period
+        if send_delay is not None:
+            sent += max(0.0, send_delay)
         rtt = max(0.0, self.clock.now() - sent)
         self._rtts.append(rtt)
         if len(self._rtts) < self.limit.min_jitter_samples:
@@ -221,9 +227,9 @@ class _Limiter:
             # In-flight permits lapse when their response arrives, which may be any moment.
             await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
 
-    async def release(self, permit: Permit) -> None:
+    async def release(self, permit: Permit, *, send_delay: float | None = None) -> None:
         if permit is not None:
-            await self._lapse(permit, self._hold(permit))
+            await self._lapse(permit, self._hold(permit, send_delay))
 
 
 # A permit of n units is stored as n rows or members: its id, then id+1 ... id+(n-1).

@@ -277,11 +277,12 @@ async def bulk_upsert_contacts(
                 report.bulk_used = True
                 report.bulk_batches += 1
                 now = clock.now()
+                batch_no = reader.new_batch() if reader is not None else 0
                 for contact in batch:
                     entry = _Pending(contact, now, now + first_check, listed=reader is not None)
                     pending[contact.external_id] = entry
                     if reader is not None:
-                        reader.expect(contact.external_id, now + first_check)
+                        reader.expect(contact.external_id, now + first_check, batch_no)
         finally:
             submitting = False
             done_posting()
