@@ -59,7 +59,7 @@ async def test_a_contact_behind_the_cursor_is_given_back_after_two_misses() -> N
     reader = reader_over(listing)
     listing.items = [f"a{i}" for i in range(60)]
     batch = reader.new_batch()
-    reader.expect("late", listing.clock.now(), batch)  # will appear at position 10: behind the cursor
+    reader.expect("late", listing.clock.now(), batch)  # will appear at 10: behind the cursor
     for ext in listing.items[50:]:  # its batch: these are visible, so Quo has processed it
         reader.expect(ext, listing.clock.now(), batch)
     await reader.read_page()

@@ -21,9 +21,18 @@ limiter here combines two rules, both kept atomically in a store all processes s
    the round trips seen lately (this one included, max − min of the last `jitter_samples`)
    + `jitter_margin`. The proof above still holds with every arrival shifted back by the
    smallest outbound delay d₀ (the window moves, the count does not): A − d₀ ≤ S + J as long as
-   the outbound delay (local stalls between permit and send included — they lengthen the round
-   trip too) varies by no more than J; and A − d₀ ≤ R always. Until `min_jitter_samples`
-   round trips are known, the lapse point is R.
+   the outbound delay varies by no more than J; and A − d₀ ≤ R always. Until
+   `min_jitter_samples` round trips are known, the lapse point is R.
+
+   S is when the request went on the wire: the grant plus the `send_delay` the caller reports
+   on `release` (ApiClient: httpcore's trace event "request headers written"), else the grant.
+   Round trips are counted from S too. So a local stall between permit and send (a connect, a
+   wait for a pooled connection, a stalled event loop or process) moves S instead of having to
+   fit within J — which it did not always: J is each process's own, and a process whose every
+   request waits the same 0.3 s before going out sees a tight J, lets its permits lapse 0.3 s
+   early, and two processes sharing the key could make Quo count 12 in a second
+   (`tests/http/test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
+   What J still has to cover is the outbound leg after the write (the network, Quo's front).
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`

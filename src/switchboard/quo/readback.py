@@ -18,9 +18,13 @@ a sync that creates the contacts the newest ones are the tail of that listing. O
 Nothing is missed, whatever the listing does meanwhile: Quo's order is not documented (the
 emulator lists oldest first), a contact that becomes visible late lands on a page the cursor
 has passed, a deletion shifts later contacts back over the cursor. A due contact collects a
-*miss* from every read that started after its grace time and either reached the end of the
-listing or found nothing expected (history pages of an earlier run); after `max_misses` the
-caller takes it back and looks it up by `externalIds` (then single-creates what never shows).
+*miss* from every read that started after its grace time and either found nothing expected
+(history pages of an earlier run) or reached the end of the listing — the latter only once
+Quo has shown that it processed the contact's bulk POST: a contact of the same or a later POST
+(numbered in the order their answers came) was found, or the contact is `overdue`. Wall time
+alone said "due" on a machine at load 20 long before the (equally loaded) Quo emulator had
+processed the batch, and most contacts were given up. After `max_misses` the caller takes it
+back and looks it up by `externalIds` (then single-creates what never shows).
 """
 
 from __future__ import annotations
