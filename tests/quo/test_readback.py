@@ -92,16 +92,21 @@ async def test_a_batch_quo_has_not_shown_yet_is_waited_for_not_given_up() -> Non
     listing = Listing()
     reader = reader_over(listing)
     listing.items = [f"old{i}" for i in range(10)]
-    slow = reader.new_batch()
+    slow = reader.new_batch(posted_at=listing.clock.now())
     for ext in ("s1", "s2"):
         reader.expect(ext, listing.clock.now(), slow)
     listing.clock.t += 5.0  # long past due and grace; Quo still has not processed the batch
     for _ in range(4):
         await reader.read_page()
     assert not reader.given_up("s1") and reader.waiters["s1"].misses == 0
+    # What the sync learns for its next delay before reading: Quo takes longer than 5 s.
+    assert reader.unseen_s == 5.0
     listing.items += ["s1", "s2"]  # processed at last
+    listing.clock.t += 1.0
     await reader.read_page()
     assert reader.take("s1") is not None and reader.take("s2") is not None
+    await reader.read_page()
+    assert reader.unseen_s == 5.0  # a batch that has shown up teaches nothing more
 
 
 async def test_a_later_batch_shown_proves_a_missing_contact_and_overdue_ends_the_wait() -> None:

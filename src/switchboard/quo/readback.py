@@ -78,14 +78,21 @@ class SourceReader:
     reads: int = 0
     batches: int = 0  # bulk POSTs whose contacts are (or were) expected here
     seen_batch: int = 0  # the newest batch of which a read has found a contact
+    # The longest time after a bulk POST at which a read that reached the end of the listing
+    # had not found any contact of it: Quo's visibility delay is longer than that.
+    unseen_s: float = 0.0
+    _posted_at: dict[int, float] = field(default_factory=dict)  # batch → its POST's answer
     submitters: int = 0  # callers still posting bulk batches
     waiters: dict[str, _Waiter] = field(default_factory=dict)
     found: dict[str, Contact] = field(default_factory=dict)
     _chain: asyncio.Task[None] | None = None
 
-    def new_batch(self) -> int:
-        """Number a bulk POST that was just answered; pass it to `expect` for its contacts."""
+    def new_batch(self, posted_at: float | None = None) -> int:
+        """Number a bulk POST that was just answered (at `posted_at`); pass the number to
+        `expect` for its contacts."""
         self.batches += 1
+        if posted_at is not None:
+            self._posted_at[self.batches] = posted_at
         return self.batches
 
     def expect(self, external_id: str, due_at: float, batch: int | None = None) -> None:
@@ -158,12 +165,22 @@ class SourceReader:
             self.tail_count = len(page.data)
         if at_end:
             self._missed(started, proven=True)
+            self._note_unseen(started)
         elif matched == 0:
             self._missed(started)
         if at_end and any(w.due_at <= started for w in self.waiters.values()):
             # Some of what was due is not visible yet: give Quo a moment before reading the
             # same tail again.
             self.next_read_at = started + self.retry_interval
+
+    def _note_unseen(self, started: float) -> None:
+        """A read that started at `started` saw the end of the listing: every batch not
+        shown yet was still invisible then. (The listing itself ran a little later — after the
+        limiter and the way out — so this errs short.)"""
+        for batch in [b for b in self._posted_at if b <= self.seen_batch]:
+            del self._posted_at[batch]  # shown: nothing more to learn from it
+        for posted_at in self._posted_at.values():
+            self.unseen_s = max(self.unseen_s, started - posted_at)
 
     def _missed(self, started: float, proven: bool = False) -> None:
         """Count a miss for the due contacts a read started after their grace time did not
