@@ -177,8 +177,9 @@ class SourceReader:
         """A read that started at `started` saw the end of the listing: every batch not
         shown yet was still invisible then. (The listing itself ran a little later — after the
         limiter and the way out — so this errs short.)"""
-        for batch in [b for b in self._posted_at if b <= self.seen_batch]:
-            del self._posted_at[batch]  # shown: nothing more to learn from it
+        waited_for = {w.batch for w in self.waiters.values()}
+        for batch in [b for b in self._posted_at if b <= self.seen_batch or b not in waited_for]:
+            del self._posted_at[batch]  # shown, or nobody waits for it: nothing more to learn
         for posted_at in self._posted_at.values():
             self.unseen_s = max(self.unseen_s, started - posted_at)
 
