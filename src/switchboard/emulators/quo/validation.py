@@ -86,10 +86,12 @@ def _compile(schema: Any) -> Check:
     if "items" in schema:
         item = _compile(schema["items"])
         checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
-    for key, combine in (("anyOf", any), ("allOf", all)):
-        if key in schema:
-            branches = [_compile(s) for s in schema[key]]
-            checks.append(lambda v, b=branches, c=combine: c(check(v) for check in b))
+    if "anyOf" in schema:
+        either = [_compile(s) for s in schema["anyOf"]]
+        checks.append(lambda v: any(check(v) for check in either))
+    if "allOf" in schema:
+        every = [_compile(s) for s in schema["allOf"]]
+        checks.append(lambda v: all(check(v) for check in every))
     low, high = schema.get("minLength"), schema.get("maxLength")
     pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
     if low is not None or high is not None or pattern is not None:
