@@ -240,6 +240,12 @@ def main() -> None:
         help="calls per second on each connection (open loop)",
     )  # fmt: skip
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--sync-concurrency", type=int, default=None,
+        help="SWITCHBOARD_SYNC_CONCURRENCY (syncs per worker; default: connections ÷ workers, "
+        "rounded up, so the runs spread over the workers instead of all going to the first "
+        "worker that polls the sync queue)",
+    )  # fmt: skip
     ap.add_argument("--database-url", default=None, help="default: a fresh local PostgreSQL db")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
@@ -248,6 +254,7 @@ def main() -> None:
     )  # fmt: skip
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    sync_slots = args.sync_concurrency or max(1, -(-args.connections // max(args.workers, 1)))
     tmp = temp_dir("sb-bench-many-")
     proxy = AckProxy()
     from switchboard.crypto import generate_master_key
@@ -266,6 +273,7 @@ def main() -> None:
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
             "SWITCHBOARD_VOICEMAIL_DELAY_S": "0.5",
             "SWITCHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
+            "SWITCHBOARD_SYNC_CONCURRENCY": str(sync_slots),
         }
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         quo = stack.enter_context(
@@ -421,6 +429,7 @@ def main() -> None:
             "loadavg": Path("/proc/loadavg").read_text().split()[:3],
             "people_per_connection": args.people,
             "workers": args.workers,
+            "sync_concurrency": sync_slots,
             "database": "postgresql" if db_url.startswith("postgres") else "sqlite",
         }
     print(json.dumps(result), flush=True)
