@@ -26,7 +26,10 @@ The last line printed is JSON:
   histogram, interpolated within a bucket as Prometheus' histogram_quantile does),
   `ack_within_50ms` (their share answered within 50 ms: exact, 50 ms is a bucket bound),
   `event_to_note_p50_ms` / `_p99_ms` (ledger received → processed, events received during the
-  syncs that wrote a note), `http_429_quo` / `http_429_crm`, `calls`, `statuses`,
+  syncs that wrote a note), split by DBOS's timestamps of those events' workflows into
+  `event_queue_wait_p50_ms` (enqueued → a worker took it) and `event_run_p50_ms` (taken →
+  finished; a call's phases run one at a time, so a later phase waits in the queue behind its
+  earlier ones), `http_429_quo` / `http_429_crm`, `calls`, `statuses`,
   `quo_per_operation` (all keys, from the syncs' start until everything settled);
 - `cpu_s`: CPU seconds per process (group) from the syncs' start until everything settled —
   `quo`, `attio`, `serve`, `worker<n>`, `postgres` (every backend, other clients' included) and
@@ -202,6 +205,26 @@ def _histogram_quantile(buckets: dict[float, float], q: float) -> float:
             return round((lower + (bound - lower) * share) * 1000, 1)
         lower, below = bound, count
     return round(lower * 1000, 1)
+
+
+def _queue_and_run_ms(db: Any, event_ids: set[str]) -> tuple[list[float], list[float]]:
+    """For these events' workflows: enqueued → dequeued (waiting for a slot) and dequeued →
+    last update (running), in ms, from DBOS's own timestamps."""
+    from sqlalchemy import text
+
+    waits, runs = [], []
+    with db.workflow_tables() as (conn, schema):
+        rows = conn.execute(
+            text(
+                f"SELECT workflow_uuid, created_at, started_at_epoch_ms, updated_at "
+                f"FROM {schema}workflow_status WHERE queue_name = 'activity'"
+            )
+        )
+        for wid, created, started, updated in rows:
+            if wid in event_ids and started is not None:
+                waits.append(float(started - created))
+                runs.append(float(updated - started))
+    return waits, runs
 
 
 def _epoch(value: Any) -> float:
@@ -391,6 +414,9 @@ def main() -> None:
             for e in during
             if e.processed_at is not None and e.detail.get("notes")
         ]
+        waits, run_times = _queue_and_run_ms(
+            db, {e.id for e in during if e.processed_at is not None and e.detail.get("notes")}
+        )
         total_quo = sum(
             c
             for seconds in per_key.values()
@@ -414,6 +440,8 @@ def main() -> None:
             ),
             "event_to_note_p50_ms": pct(to_note, 0.50),
             "event_to_note_p99_ms": pct(to_note, 0.99),
+            "event_queue_wait_p50_ms": pct(waits, 0.50),
+            "event_run_p50_ms": pct(run_times, 0.50),
             "events_during_syncs": len(during),
             "notes_during_syncs": len(to_note),
             "http_429_quo": _count_429(quo_after) - _count_429(quo_before),
