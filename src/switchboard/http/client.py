@@ -68,7 +68,6 @@ def shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context
 
 
-
 @dataclass(frozen=True)
 class RequestInfo:
     """What the hook learns about each HTTP attempt (retries are separate attempts).

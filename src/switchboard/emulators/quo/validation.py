@@ -77,10 +77,12 @@ def _compile(schema: Any) -> Check:
     required = list(schema.get("required") or [])
     if props or required:
         checks.append(
-            lambda v: not isinstance(v, dict)
-            or (
-                all(k in v for k in required)
-                and all(check(v[k]) for k, check in props.items() if k in v)
+            lambda v: (
+                not isinstance(v, dict)
+                or (
+                    all(k in v for k in required)
+                    and all(check(v[k]) for k, check in props.items() if k in v)
+                )
             )
         )
     if "items" in schema:
@@ -96,11 +98,13 @@ def _compile(schema: Any) -> Check:
     pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
     if low is not None or high is not None or pattern is not None:
         checks.append(
-            lambda v: not isinstance(v, str)
-            or (
-                (low is None or len(v) >= low)
-                and (high is None or len(v) <= high)
-                and (pattern is None or pattern.search(v) is not None)
+            lambda v: (
+                not isinstance(v, str)
+                or (
+                    (low is None or len(v) >= low)
+                    and (high is None or len(v) <= high)
+                    and (pattern is None or pattern.search(v) is not None)
+                )
             )
         )
     return lambda v: all(check(v) for check in checks)
