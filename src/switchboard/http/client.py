@@ -32,6 +32,7 @@ import contextlib
 import importlib
 import inspect
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,18 @@ for _module in ("h11", "anyio._backends._asyncio", "httpcore._async.http11"):
         importlib.import_module(_module)
 
 _MASK = "***"
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client of the process. httpx builds a new one per
+    client, loading the whole CA bundle each time (measured: a quarter of a worker's CPU while ten
+    connections' clients were being built); a context is safe to share between clients."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,7 @@ class ApiClient:
             headers=dict(headers or {}),
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             transport=transport,
+            verify=shared_ssl_context(),
         )
 
     async def __aenter__(self) -> ApiClient:
