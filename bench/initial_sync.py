@@ -3,7 +3,8 @@ real rate limits (Quo 10 req/s per key, Attio 100 reads/s + 25 writes/s, Pipedri
 per 2 s per token, Quo bulk contacts visible after 2.5 s).
 
     .venv/bin/python bench/initial_sync.py [--crm attio|pipedrive] [--people 10000]
-                                           [--database-url URL] [--timeline] [--repeat]
+                                           [--database-url URL] [--timeline] [--permits]
+                                           [--repeat]
                                            [--quo-latency-ms 150 --quo-jitter-ms 50]
                                            [--read-back source|external_ids]
 
@@ -17,7 +18,9 @@ The last line printed is JSON:
     quo_max_per_second (the emulator's largest count in any sliding second), quo_requests_per_s
     (over the run) and quo_requests_per_s_steady (without its first and last 3 s). With
     --repeat: repeat_* and reconcile_* (wall, Quo writes, Quo and CRM requests) of a second
-    initial sync and a reconcile of the unchanged workspace.
+    initial sync and a reconcile of the unchanged workspace. With --permits: quo_permits, how
+    long each kind of Quo request waited for the rate limiter (p50, max) and idle_s, the time
+    no Quo request was waiting for it (the budget idles there unless requests are in flight).
 
 Targets (issue #17): quo_requests_per_contact ≤ 0.045, bound_ratio ≤ 1.15, http_429 = 0;
 with 150 ± 50 ms latency ≥ 9 Quo requests/s and quo_max_per_second ≤ 10; repeat and reconcile
@@ -54,6 +57,46 @@ def _stats(url: str) -> dict[str, Any]:
 
 def _count_429(stats: dict[str, Any]) -> int:
     return int((stats.get("perStatus") or {}).get("429", 0))
+
+
+PERMITS: list[tuple[str, float, float]] = []  # (operation, asked, granted), with --permits
+
+
+def _trace_permits() -> None:
+    """Record when each Quo request asked the limiter for a permit and got it (a wrapper
+    around `ApiClient._acquire`: a diagnosis for this bench only)."""
+    from switchboard.http import client
+
+    acquire = client.ApiClient._acquire
+
+    async def traced(self: Any, limiter: Any, op: str, *rest: Any) -> Any:
+        asked = time.monotonic()
+        permit = await acquire(self, limiter, op, *rest)
+        if self.provider == "quo":
+            PERMITS.append((op, asked, time.monotonic()))
+        return permit
+
+    client.ApiClient._acquire = traced  # type: ignore[method-assign]
+
+
+def _permit_summary() -> dict[str, Any]:
+    waits: dict[str, list[float]] = {}
+    for op, asked, granted in PERMITS:
+        waits.setdefault(op, []).append(granted - asked)
+    edges = sorted([(a, 1) for _, a, _ in PERMITS] + [(g, -1) for _, _, g in PERMITS])
+    idle, waiting, last = 0.0, 0, edges[0][0] if edges else 0.0
+    for at, step in edges:
+        if waiting == 0:
+            idle += at - last
+        waiting, last = waiting + step, at
+    return {
+        "idle_s": round(idle, 2),
+        **{
+            op: {"n": len(w), "wait_p50_s": round(sorted(w)[len(w) // 2], 3),
+                 "wait_max_s": round(max(w), 3)}
+            for op, w in waits.items()
+        },
+    }  # fmt: skip
 
 
 def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]:
@@ -121,6 +164,7 @@ def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]
         "quo_jitter_ms": args.quo_jitter_ms,
         **repeats,
         **({"quo_timeline": _timeline(quo_after)} if args.timeline else {}),
+        **({"quo_permits": _permit_summary()} if args.permits and PERMITS else {}),
         "quo_per_operation": {
             op: int(n) - int((quo_before.get("perOperation") or {}).get(op, 0))
             for op, n in (quo_after.get("perOperation") or {}).items()
@@ -184,6 +228,9 @@ def main() -> None:
         help="Share the rate limits through Redis instead of the database.",
     )
     parser.add_argument("--timeline", action="store_true", help="Add Quo requests per second.")
+    parser.add_argument(
+        "--permits", action="store_true", help="Add Quo permit waits and limiter idle time."
+    )
     parser.add_argument("--quo-latency-ms", type=float, default=0.0, help="Quo emulator latency.")
     parser.add_argument("--quo-jitter-ms", type=float, default=0.0, help="...plus up to this.")
     parser.add_argument(
@@ -195,6 +242,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.read_back:
         os.environ["SWITCHBOARD_SYNC_READ_BACK"] = args.read_back
+    if args.permits:
+        _trace_permits()
     with (
         quo_emulator("--api-key", QUO_KEY) as quo,
         cli_server(

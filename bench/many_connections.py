@@ -3,13 +3,16 @@ workspace, run their initial syncs side by side while calls keep arriving on eve
 
     .venv/bin/python bench/many_connections.py [--connections 10] [--people 2000]
                                                [--calls 0.5] [--workers 2]
-                                               [--database-url URL]
+                                               [--database-url URL] [--ack-proxy]
 
 One Quo emulator holds one workspace (and API key) per connection; one Attio emulator holds one
 workspace (and token) per connection, seeded with `--people` people plus the callers of
-`tests/activity/harness.py`. Switchboard runs as one `serve --no-workers` (webhooks reach it
-through a proxy in this process that times each acknowledgement) and `--workers` `worker`
-processes, all on a fresh PostgreSQL database (`--database-url` names another). Every
+`tests/activity/harness.py`. Switchboard runs as one `serve --no-workers` and `--workers`
+`worker` processes, all on a fresh PostgreSQL database (`--database-url` names another). Quo
+delivers its webhooks straight to `serve`, and the acknowledgements are timed by `serve` itself
+(its `switchboard_webhook_ack_seconds` histogram, scraped from `/metrics` before and after the
+syncs): on a 2-core machine a timing proxy in this process competes for the CPU it measures.
+`--ack-proxy` puts bench/activity.py's measuring proxy in between as well (`proxy_ack_*`). Every
 connection's initial sync is started at once; while any runs, each connection gets `--calls`
 simulated calls per second (open loop, every kind of call, bench/activity.py's scenarios).
 
@@ -19,10 +22,19 @@ The last line printed is JSON:
   `quo_requests` (its key, during its run, calls included), `bound_ratio` (wall ÷ those
   requests / 10 req/s), `quo_max_per_second` (its key, any sliding second);
 - `bound_ratio_max`, `quo_requests_per_s` (all keys, first run's start → last run's end),
-  `ack_p50_ms` / `ack_p99_ms` (webhook acknowledgements during the syncs),
+  `ack_p50_ms` / `ack_p99_ms` (Quo webhook acknowledgements during the syncs, from serve's
+  histogram, interpolated within a bucket as Prometheus' histogram_quantile does),
+  `ack_within_50ms` (their share answered within 50 ms: exact, 50 ms is a bucket bound),
   `event_to_note_p50_ms` / `_p99_ms` (ledger received → processed, events received during the
-  syncs that wrote a note), `http_429_quo` / `http_429_crm`, `calls`, `statuses`,
-  `quo_per_operation` (all keys, from the syncs' start until everything settled).
+  syncs that wrote a note), split by DBOS's timestamps of those events' workflows into
+  `event_queue_wait_p50_ms` (enqueued → a worker took it) and `event_run_p50_ms` (taken →
+  finished; a call's phases run one at a time, so a later phase waits in the queue behind its
+  earlier ones), `http_429_quo` / `http_429_crm`, `calls`, `statuses`,
+  `quo_per_operation` (all keys, from the syncs' start until everything settled);
+- `cpu_s`: CPU seconds per process (group) from the syncs' start until everything settled —
+  `quo`, `attio`, `serve`, `worker<n>`, `postgres` (every backend, other clients' included) and
+  `bench` (this process) — over `cpu_wall_s`; `loadavg` at the end. On a 2-core machine the
+  figures only mean something when the emulators and the bench take a small share.
 
 Targets (issue #17, acceptance 4, 10 × 2,000 on an idle machine): every bound_ratio ≤ 1.3,
 ack_p99_ms ≤ 50, event_to_note_p50_ms ≤ 2000, 0 × 429.
@@ -49,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from cpu_times import CpuSnapshot  # noqa: E402
 from initial_sync import _count_429  # noqa: E402
 from tests.activity.harness import (  # noqa: E402
     KNOWN,
@@ -157,6 +170,63 @@ def _subscribe(
         db.dispose()
 
 
+def _ack_histogram(client: httpx.Client, url: str) -> dict[float, float]:
+    """serve's cumulative Quo webhook acknowledgement buckets: {upper bound s: count}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = client.get(f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    r.raise_for_status()
+    out: dict[float, float] = {}
+    for family in text_string_to_metric_families(r.text):
+        if family.name != "switchboard_webhook_ack_seconds":
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            ours = labels.get("provider") == "quo" and labels.get("result") == "ok"
+            if sample.name.endswith("_bucket") and ours:
+                bound = float(labels["le"])
+                out[bound] = out.get(bound, 0.0) + sample.value
+    return out
+
+
+def _histogram_quantile(buckets: dict[float, float], q: float) -> float:
+    """Prometheus' histogram_quantile over cumulative buckets, in ms (0 when empty)."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return 0.0
+    rank = q * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return round(lower * 1000, 1)  # beyond the last finite bound: report it
+            share = (rank - below) / (count - below) if count > below else 1.0
+            return round((lower + (bound - lower) * share) * 1000, 1)
+        lower, below = bound, count
+    return round(lower * 1000, 1)
+
+
+def _queue_and_run_ms(db: Any, event_ids: set[str]) -> tuple[list[float], list[float]]:
+    """For these events' workflows: enqueued → dequeued (waiting for a slot) and dequeued →
+    last update (running), in ms, from DBOS's own timestamps."""
+    from sqlalchemy import text
+
+    waits, runs = [], []
+    with db.workflow_tables() as (conn, schema):
+        rows = conn.execute(
+            text(
+                f"SELECT workflow_uuid, created_at, started_at_epoch_ms, updated_at "
+                f"FROM {schema}workflow_status WHERE queue_name = 'activity'"
+            )
+        )
+        for wid, created, started, updated in rows:
+            if wid in event_ids and started is not None:
+                waits.append(float(started - created))
+                runs.append(float(updated - started))
+    return waits, runs
+
+
 def _epoch(value: Any) -> float:
     """Seconds since the epoch of a stored time (naive ones are UTC)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -193,10 +263,21 @@ def main() -> None:
         help="calls per second on each connection (open loop)",
     )  # fmt: skip
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--sync-concurrency", type=int, default=None,
+        help="SWITCHBOARD_SYNC_CONCURRENCY (syncs per worker; default: connections ÷ workers, "
+        "rounded up, so the runs spread over the workers instead of all going to the first "
+        "worker that polls the sync queue)",
+    )  # fmt: skip
     ap.add_argument("--database-url", default=None, help="default: a fresh local PostgreSQL db")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--ack-proxy", action="store_true",
+        help="also time acknowledgements through a proxy in this process (proxy_ack_*)",
+    )  # fmt: skip
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    sync_slots = args.sync_concurrency or max(1, -(-args.connections // max(args.workers, 1)))
     tmp = temp_dir("sb-bench-many-")
     proxy = AckProxy()
     from switchboard.crypto import generate_master_key
@@ -215,6 +296,7 @@ def main() -> None:
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
             "SWITCHBOARD_VOICEMAIL_DELAY_S": "0.5",
             "SWITCHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
+            "SWITCHBOARD_SYNC_CONCURRENCY": str(sync_slots),
         }
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         quo = stack.enter_context(
@@ -237,23 +319,32 @@ def main() -> None:
         conns = [
             _connect(db_url, tmp, secret, n, quo.url, crm.url) for n in range(args.connections)
         ]
-        server = stack.enter_context(run_in_thread(proxy))
         sb = stack.enter_context(
             cli_server("serve", "--no-workers", ready_path="/healthz", env=env)
         )
-        proxy.target = sb.url
+        hook_target = sb.url
+        if args.ack_proxy:
+            hook_target = stack.enter_context(run_in_thread(proxy)).url
+            proxy.target = sb.url
+        workers = []
         for n in range(args.workers):
             worker = Worker(env, tmp)
             worker.starts = 100 * n
             worker.start()
             stack.callback(worker.stop)
+            workers.append(worker)
         for n, conn in enumerate(conns):
-            _subscribe(db_url, tmp, secret, conn, _quo_key(n), quo.url, server.url)
+            _subscribe(db_url, tmp, secret, conn, _quo_key(n), quo.url, hook_target)
 
         db = Database(db_url)
         stack.callback(db.dispose)
         quo_before, crm_before = tenants.stats(quo.url), tenants.stats(crm.url)
+        groups = {"quo": quo.process.pid, "attio": crm.process.pid, "serve": sb.process.pid}
+        groups |= {f"worker{n}": w.process.pid for n, w in enumerate(workers) if w.process}
+        cpu_before = CpuSnapshot.take(groups)
+        wall_before = time.monotonic()
         acks_before = len(proxy.acks_ms)
+        hist_before = _ack_histogram(tenants.http, sb.url)
         for c in conns:  # through the admin API: every run is enqueued within a moment
             r = tenants.http.post(f"{sb.url}/api/connections/{c}/sync", headers=admin)
             r.raise_for_status()
@@ -285,7 +376,11 @@ def main() -> None:
         stop.set()
         streamer.join(30)
         acks = proxy.acks_ms[acks_before:]
+        hist_after = _ack_histogram(tenants.http, sb.url)
+        hist = {b: c - hist_before.get(b, 0.0) for b, c in hist_after.items()}
         _wait_settled(tenants, db, conns)
+        cpu_used = CpuSnapshot.take(groups).minus(cpu_before)
+        cpu_wall = time.monotonic() - wall_before
         quo_after, crm_after = tenants.stats(quo.url), tenants.stats(crm.url)
 
         per_conn: list[dict[str, Any]] = []
@@ -319,6 +414,9 @@ def main() -> None:
             for e in during
             if e.processed_at is not None and e.detail.get("notes")
         ]
+        waits, run_times = _queue_and_run_ms(
+            db, {e.id for e in during if e.processed_at is not None and e.detail.get("notes")}
+        )
         total_quo = sum(
             c
             for seconds in per_key.values()
@@ -331,10 +429,19 @@ def main() -> None:
             "bound_ratio_max": max(ratios, default=None),
             "sync_wall_s": round(last_end - first_start, 2),
             "quo_requests_per_s": round(total_quo / max(last_end - first_start, 1e-9), 2),
-            "ack_p50_ms": pct(acks, 0.50),
-            "ack_p99_ms": pct(acks, 0.99),
+            "ack_p50_ms": _histogram_quantile(hist, 0.50),
+            "ack_p99_ms": _histogram_quantile(hist, 0.99),
+            "ack_within_50ms": round(hist.get(0.05, 0.0) / max(hist.get(float("inf"), 0.0), 1), 4),
+            "acks": int(hist.get(float("inf"), 0.0)),
+            **(
+                {"proxy_ack_p50_ms": pct(acks, 0.50), "proxy_ack_p99_ms": pct(acks, 0.99)}
+                if args.ack_proxy
+                else {}
+            ),
             "event_to_note_p50_ms": pct(to_note, 0.50),
             "event_to_note_p99_ms": pct(to_note, 0.99),
+            "event_queue_wait_p50_ms": pct(waits, 0.50),
+            "event_run_p50_ms": pct(run_times, 0.50),
             "events_during_syncs": len(during),
             "notes_during_syncs": len(to_note),
             "http_429_quo": _count_429(quo_after) - _count_429(quo_before),
@@ -345,8 +452,12 @@ def main() -> None:
                 for op, n in (quo_after.get("perOperation") or {}).items()
             },
             "statuses": dict(sorted(Counter(e.status for e in events).items())),
+            "cpu_s": cpu_used,
+            "cpu_wall_s": round(cpu_wall, 1),
+            "loadavg": Path("/proc/loadavg").read_text().split()[:3],
             "people_per_connection": args.people,
             "workers": args.workers,
+            "sync_concurrency": sync_slots,
             "database": "postgresql" if db_url.startswith("postgres") else "sqlite",
         }
     print(json.dumps(result), flush=True)

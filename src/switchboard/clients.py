@@ -28,6 +28,7 @@ from switchboard.connections import (
 from switchboard.crm import registry
 from switchboard.crm.base import ConnectorConfig, CrmConnector
 from switchboard.http.bearer import FreshBearerTransport
+from switchboard.http.client import shared_ssl_context
 from switchboard.oauth.signin import oauth_endpoints
 from switchboard.oauth.tokens import TokenKeeper, token_status
 from switchboard.quo.client import QuoClient
@@ -73,7 +74,7 @@ def crm_connector_for(connection_id: str, **overrides: Any) -> CrmConnector:
         async def tokens(stale: str | None) -> str:
             return await keeper.access_token(connection_id, info.crm, stale)
 
-        inner = overrides.get("transport") or httpx.AsyncHTTPTransport()
+        inner = overrides.get("transport") or httpx.AsyncHTTPTransport(verify=shared_ssl_context())
         overrides["transport"] = FreshBearerTransport(inner, tokens)
         overrides["bearer"] = True
     return build_crm_connector(

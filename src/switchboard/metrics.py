@@ -13,6 +13,8 @@ From the database at scrape time (the whole deployment, whatever process did the
 `switchboard_queue_depth` (DBOS workflows ENQUEUED or PENDING by queue),
 `switchboard_connection_backlog` (per connection: ledger events accepted or processing, by
 provider — the share of the event queues each connection holds),
+`switchboard_connection_workflows` (per connection: its DBOS workflows on the queues keyed by
+connection, `sync` and `setup`, ENQUEUED — waiting for a slot — or PENDING — running),
 `switchboard_connection_problems` (what is failing per live connection, by problem code and
 severity: the dashboard's health as numbers; built by `switchboard.failures`, registered with
 `add_family_source` since this module sits below connections and the ledger).
@@ -134,6 +136,12 @@ def _collect(rt: Any) -> Iterator[Any]:
     depth = GaugeMetricFamily(
         "switchboard_queue_depth", "DBOS workflows waiting or running.", labels=["queue", "status"]
     )
+    per_conn = GaugeMetricFamily(
+        "switchboard_connection_workflows",
+        "Workflows of a connection on the queues partitioned by connection (sync, setup): "
+        "ENQUEUED waits for a slot, PENDING runs.",
+        labels=["connection", "queue", "status"],
+    )
     backlog = GaugeMetricFamily(
         "switchboard_connection_backlog",
         "Ledger events of a connection not processed yet (accepted: waiting in its queue; "
@@ -184,11 +192,27 @@ def _collect(rt: Any) -> Iterator[Any]:
                 )
             ):
                 depth.add_metric([str(queue), str(status)], float(n))
+            for queue, key, status, n in conn.execute(
+                text(
+                    f"SELECT queue_name, queue_partition_key, status, count(*) "
+                    f"FROM {schema}workflow_status WHERE status IN ('ENQUEUED', 'PENDING') "
+                    f"AND queue_name IN ({', '.join(repr(q) for q in CONNECTION_QUEUES)}) "
+                    "AND queue_partition_key IS NOT NULL "
+                    "GROUP BY queue_name, queue_partition_key, status"
+                )
+            ):
+                per_conn.add_metric([connection_label(str(key)), str(queue), str(status)], float(n))
     except Exception:  # DBOS has not created its tables yet (a process that never launched it)
         pass
-    yield from (events, req, r429, sync_done, sync_total, sync_ratio, conns, depth, backlog)
+    yield from (
+        events, req, r429, sync_done, sync_total, sync_ratio, conns, depth, backlog, per_conn
+    )  # fmt: skip
     for source in list(_family_sources):
         yield source(rt)
+
+
+#: DBOS queues whose partition key is the connection id (`switchboard.workflows`).
+CONNECTION_QUEUES = ("sync", "setup")
 
 
 #: Further scrape-time families, each built from the runtime by a module above this one (the

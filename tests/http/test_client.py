@@ -225,3 +225,42 @@ async def test_a_request_the_daily_budget_cannot_pay_is_not_sent() -> None:
     assert err.value.retry_after is not None and 0 < err.value.retry_after <= 86_400
     assert len(requests) == len(seen) == 1
     await client.request("GET", "/things", operation="things.get")  # 1 unit still fits
+
+
+class RecordingLimiter:
+    """Grants at once and records what each release was told."""
+
+    def __init__(self) -> None:
+        self.released: list[tuple[str | None, float | None]] = []
+
+    async def acquire(self, units: int = 1) -> str | None:
+        return "permit"
+
+    async def release(self, permit: str | None, *, send_delay: float | None = None) -> None:
+        self.released.append((permit, send_delay))
+
+    async def pause(self, seconds: float) -> None:
+        return None
+
+
+async def test_the_limiter_learns_when_the_request_went_on_the_wire() -> None:
+    """httpcore reports the written request headers through the `trace` extension; the client
+    hands the time from the permit to then to the limiter (test transports report nothing:
+    the limiter then counts from the grant)."""
+
+    async def traced(request: httpx.Request) -> httpx.Response:
+        trace = request.extensions["trace"]
+        await trace("http11.send_request_headers.started", {})
+        await trace("http11.send_request_headers.complete", {})
+        return httpx.Response(200, json={})
+
+    async def silent(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={})
+
+    for handler, reported in ((traced, True), (silent, False)):
+        limiter = RecordingLimiter()
+        client, _ = make_client(httpx.MockTransport(handler), FakeClock(), limiters=limiter)
+        await client.request("GET", "/v1/contacts")
+        ((permit, delay),) = limiter.released
+        assert permit == "permit" and (delay is not None and delay >= 0) is reported
+        await client.aclose()

@@ -321,3 +321,56 @@ async def test_weighted_permits_and_daily_budget_redis() -> None:
     days = [k async for k in client.scan_iter(f"{limiter.day_key}:*")]
     await client.delete(limiter.key, limiter.permits_key, *days)
     await client.aclose()
+
+
+async def test_send_delay_moves_the_send_time_instead_of_widening_the_jitter() -> None:
+    """A permit whose request went on the wire `send_delay` s after the grant (a connect, a
+    stalled event loop): its round trip is counted from the send, so J stays the network's
+    spread, and its lapse point min(response, send + J) is still at or after the send + J."""
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(RateLimit(10, margin=0), clock)
+    for _ in range(10):  # ten 0.2 s round trips: J = 0 + jitter_margin
+        permit = await limiter.acquire()
+        clock.t += 0.2
+        await limiter.release(permit)
+    clock.t += 1.0
+    permit = await limiter.acquire()
+    granted = clock.now()
+    clock.t += 0.5 + 0.2  # on the wire 0.5 s after the grant, answered 0.2 s later
+    hold = limiter._hold(str(permit), send_delay=0.5)
+    j = limiter.limit.jitter_margin
+    assert list(limiter._rtts)[-1] == pytest.approx(0.2)  # not 0.7: J stays tight
+    assert clock.now() + hold >= granted + 0.5 + j + 1.0 - 1e-9  # lapses ≥ 1 s after send + J
+
+
+async def test_a_process_that_stalls_before_sending_keeps_the_window(db_url: str) -> None:
+    """Two processes share a key. One stalls 0.3 s between each permit and its send — always
+    the same, so its own round trips vary no more than the other's and J does not see it.
+    Counted from the grant, its permits lapse before its requests arrive + 1 s and Quo can
+    count 11 in a second; with the send delay the HTTP client reports, never more than 10."""
+    worst = {}
+    for report in (False, True):
+        key = "stall-" + uuid.uuid4().hex
+        clock = SimClock()
+        rng = random.Random(5)
+        limit = RateLimit(10)
+        fast, stalled = (SqlRateLimiter(key, limit, db_url, clock) for _ in range(2))
+        arrivals: list[float] = []
+        for i in range(400):
+            limiter = stalled if i % 8 < 4 else fast  # turns of four requests each
+            permit = await limiter.acquire()
+            stall = 0.3 if limiter is stalled else 0.0
+            outbound = stall + rng.uniform(0, 0.002)
+            arrivals.append(clock.now() + outbound)
+            delay = stall if report else None
+
+            async def respond(
+                lim: SqlRateLimiter = limiter, p: str | None = permit, d: float | None = delay
+            ) -> None:
+                await lim.release(p, send_delay=d)
+
+            back = 0.15 + rng.uniform(0, 0.05)
+            heapq.heappush(clock.due, (clock.now() + outbound + back, i, respond))
+        await clock.run_until(clock.now() + 5)
+        worst[report] = max_in_window(arrivals)
+    assert worst[True] <= 10 < worst[False], worst

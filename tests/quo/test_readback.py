@@ -58,10 +58,13 @@ async def test_a_contact_behind_the_cursor_is_given_back_after_two_misses() -> N
     listing = Listing()
     reader = reader_over(listing)
     listing.items = [f"a{i}" for i in range(60)]
-    reader.expect("late", listing.clock.now())  # will appear at position 10: behind the cursor
+    batch = reader.new_batch()
+    reader.expect("late", listing.clock.now(), batch)  # will appear at 10: behind the cursor
+    for ext in listing.items[50:]:  # its batch: these are visible, so Quo has processed it
+        reader.expect(ext, listing.clock.now(), batch)
     await reader.read_page()
     await reader.read_page()
-    assert reader.token == "50"
+    assert reader.token == "50" and reader.seen_batch == batch
     listing.items.insert(10, "late")  # pages shift under the reader
     listing.clock.t += 1.0  # past its grace time
     for _ in range(2):
@@ -80,3 +83,46 @@ async def test_a_refused_token_restarts_from_the_first_page() -> None:
     await reader.read_page()
     assert reader.token is None and reader.waiters["x"].misses == 1
     assert reader.given_up("nobody-expects-this")  # not followed here: ask by id
+
+
+async def test_a_batch_quo_has_not_shown_yet_is_waited_for_not_given_up() -> None:
+    """Reads that reach the end of the listing count a miss only once the contact's batch (or
+    a later one) has shown up there: a slow Quo — or a stalled process whose wall clock says
+    "due" long before Quo is done — costs waiting, not an externalIds look-up per contact."""
+    listing = Listing()
+    reader = reader_over(listing)
+    listing.items = [f"old{i}" for i in range(10)]
+    slow = reader.new_batch(posted_at=listing.clock.now())
+    for ext in ("s1", "s2"):
+        reader.expect(ext, listing.clock.now(), slow)
+    listing.clock.t += 5.0  # long past due and grace; Quo still has not processed the batch
+    for _ in range(4):
+        await reader.read_page()
+    assert not reader.given_up("s1") and reader.waiters["s1"].misses == 0
+    # What the sync learns for its next delay before reading: Quo takes longer than 5 s.
+    assert reader.unseen_s == 5.0
+    listing.items += ["s1", "s2"]  # processed at last
+    listing.clock.t += 1.0
+    await reader.read_page()
+    assert reader.take("s1") is not None and reader.take("s2") is not None
+    await reader.read_page()
+    assert reader.unseen_s == 5.0  # a batch that has shown up teaches nothing more
+
+
+async def test_a_later_batch_shown_proves_a_missing_contact_and_overdue_ends_the_wait() -> None:
+    listing = Listing()
+    reader = reader_over(listing)
+    first, second = reader.new_batch(), reader.new_batch()
+    reader.expect("lost", listing.clock.now(), first)
+    reader.expect("next", listing.clock.now(), second)
+    reader.expect("never", listing.clock.now(), reader.new_batch())
+    listing.items = ["next"]  # the later batch is visible, "lost" is not where the reader looks
+    listing.clock.t += 1.0
+    for _ in range(2):
+        await reader.read_page()
+    assert reader.given_up("lost")
+    assert not reader.given_up("never")  # its batch has not shown up: keep waiting...
+    listing.clock.t += reader.overdue
+    for _ in range(2):
+        await reader.read_page()
+    assert reader.given_up("never")  # ...until it is overdue

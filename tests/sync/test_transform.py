@@ -66,3 +66,31 @@ async def test_create_without_phone_setting() -> None:
     assert contacts[0].phones == ()
     assert SyncSettings.from_connection({}).create_without_phone is False
     assert SyncSettings.from_connection({"default_region": "gb"}).default_region == "GB"
+
+
+async def test_prepare_people_hands_the_event_loop_back_during_a_page() -> None:
+    """A page's transform lets other workflows of the process (calls being logged) run in
+    between: a task scheduled alongside gets turns before the page is done."""
+    import asyncio
+
+    from switchboard.sync.transform import YIELD_EVERY
+
+    people = [person(f"p{i}", f"+1555010{i:04}") for i in range(4 * YIELD_EVERY)]
+    turns_while_preparing = 0
+    done = asyncio.Event()
+
+    async def other_workflow() -> None:
+        nonlocal turns_while_preparing
+        while not done.is_set():
+            turns_while_preparing += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_workflow())
+    await asyncio.sleep(0)  # the other task is waiting for its turn
+    before = turns_while_preparing
+    contacts, _ = await prepare_people(FakeCrm(), people, SyncSettings(default_region="US"))
+    during = turns_while_preparing - before
+    done.set()
+    await other
+    assert len(contacts) == len(people)
+    assert during >= 3, during

@@ -169,6 +169,15 @@ async def test_syncs_of_many_connections_run_together_and_calls_are_still_logged
                 break
             await asyncio.sleep(0.05)
         assert started == set(names), f"syncs waiting for a slot: {set(names) - started}"
+        # /metrics shows each connection's own sync running, none waiting for a slot.
+        from switchboard.metrics import _collect, connection_label
+
+        families = {f.name: f for f in await asyncio.to_thread(lambda: list(_collect(rt)))}
+        per_conn = {
+            (s.labels["connection"], s.labels["queue"], s.labels["status"]): s.value
+            for s in families["switchboard_connection_workflows"].samples
+        }
+        assert per_conn == {(connection_label(n), "sync", "PENDING"): 1.0 for n in names}
         handle = await workflows.enqueue_async(
             "activity", _log_call, "call-1", partition_key="conn_fair0:call-1",
             workflow_id="fair-call-1",

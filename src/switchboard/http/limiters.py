@@ -21,9 +21,18 @@ limiter here combines two rules, both kept atomically in a store all processes s
    the round trips seen lately (this one included, max − min of the last `jitter_samples`)
    + `jitter_margin`. The proof above still holds with every arrival shifted back by the
    smallest outbound delay d₀ (the window moves, the count does not): A − d₀ ≤ S + J as long as
-   the outbound delay (local stalls between permit and send included — they lengthen the round
-   trip too) varies by no more than J; and A − d₀ ≤ R always. Until `min_jitter_samples`
-   round trips are known, the lapse point is R.
+   the outbound delay varies by no more than J; and A − d₀ ≤ R always. Until
+   `min_jitter_samples` round trips are known, the lapse point is R.
+
+   S is when the request went on the wire: the grant plus the `send_delay` the caller reports
+   on `release` (ApiClient: httpcore's trace event "request headers written"), else the grant.
+   Round trips are counted from S too. So a local stall between permit and send (a connect, a
+   wait for a pooled connection, a stalled event loop or process) moves S instead of having to
+   fit within J — which it did not always: J is each process's own, and a process whose every
+   request waits the same 0.3 s before going out sees a tight J, lets its permits lapse 0.3 s
+   early, and two processes sharing the key could make Quo count 12 in a second
+   (`tests/http/test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
+   What J still has to cover is the outbound leg after the write (the network, Quo's front).
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
@@ -79,8 +88,10 @@ class RateLimiter(Protocol):
         """Wait until this caller may send one request weighing `units`; returns the permit it
         holds. Raises DailyBudgetExhausted when the key's daily budget cannot pay for it."""
 
-    async def release(self, permit: Permit) -> None:
-        """The request's response (or failure) arrived: its permit lapses one period later."""
+    async def release(self, permit: Permit, *, send_delay: float | None = None) -> None:
+        """The request's response (or failure) arrived: its permit lapses one period after its
+        lapse point. `send_delay`: seconds from the grant until the request went on the wire,
+        when the HTTP client could tell."""
 
     async def pause(self, seconds: float) -> None:
         """Nobody sharing this budget sends before `seconds` from now (after a 429)."""
@@ -171,13 +182,17 @@ class _Limiter:
         """Let `permit` expire `hold` seconds from now."""
         raise NotImplementedError
 
-    def _hold(self, permit: str) -> float:
+    def _hold(self, permit: str, send_delay: float | None = None) -> float:
         """How long `permit` stays live after its response: one period after its lapse point
-        min(response, send + J) — see the module docstring."""
+        min(response, send + J) — see the module docstring. The send time S is the grant plus
+        `send_delay` when the HTTP client reported when the request went on the wire, so a
+        local stall between the two moves S instead of having to fit within J."""
         sent = self._sent.pop(permit, None)
         period = self.limit.period
         if sent is None or not self.limit.lapse_from_send:
             return period
+        if send_delay is not None:
+            sent += max(0.0, send_delay)
         rtt = max(0.0, self.clock.now() - sent)
         self._rtts.append(rtt)
         if len(self._rtts) < self.limit.min_jitter_samples:
@@ -221,9 +236,9 @@ class _Limiter:
             # In-flight permits lapse when their response arrives, which may be any moment.
             await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
 
-    async def release(self, permit: Permit) -> None:
+    async def release(self, permit: Permit, *, send_delay: float | None = None) -> None:
         if permit is not None:
-            await self._lapse(permit, self._hold(permit))
+            await self._lapse(permit, self._hold(permit, send_delay))
 
 
 # A permit of n units is stored as n rows or members: its id, then id+1 ... id+(n-1).

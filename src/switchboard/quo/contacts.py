@@ -66,6 +66,7 @@ class BulkUpsertReport:
     listed: bool = False  # read back through the shared source listing
     single_fallbacks: int = 0  # contacts retried one by one after bulk (not visible / refused)
     visibility_s: list[float] = field(default_factory=list)  # bulk POST → first seen, per contact
+    unseen_s: float = 0.0  # source read-back: Quo's visibility delay is longer (SourceReader)
 
     def counts(self) -> dict[str, int]:
         out = {"created": 0, "updated": 0, "failed": 0}
@@ -277,11 +278,12 @@ async def bulk_upsert_contacts(
                 report.bulk_used = True
                 report.bulk_batches += 1
                 now = clock.now()
+                batch_no = reader.new_batch(now) if reader is not None else 0
                 for contact in batch:
                     entry = _Pending(contact, now, now + first_check, listed=reader is not None)
                     pending[contact.external_id] = entry
                     if reader is not None:
-                        reader.expect(contact.external_id, now + first_check)
+                        reader.expect(contact.external_id, now + first_check, batch_no)
         finally:
             submitting = False
             done_posting()
@@ -390,4 +392,6 @@ async def bulk_upsert_contacts(
         done_posting()  # also when the submitter was cancelled before it ran
 
     report.results = [results[c.external_id] for c in contacts]
+    if reader is not None:
+        report.unseen_s = reader.unseen_s
     return report

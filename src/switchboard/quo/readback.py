@@ -18,9 +18,13 @@ a sync that creates the contacts the newest ones are the tail of that listing. O
 Nothing is missed, whatever the listing does meanwhile: Quo's order is not documented (the
 emulator lists oldest first), a contact that becomes visible late lands on a page the cursor
 has passed, a deletion shifts later contacts back over the cursor. A due contact collects a
-*miss* from every read that started after its grace time and either reached the end of the
-listing or found nothing expected (history pages of an earlier run); after `max_misses` the
-caller takes it back and looks it up by `externalIds` (then single-creates what never shows).
+*miss* from every read that started after its grace time and either found nothing expected
+(history pages of an earlier run) or reached the end of the listing — the latter only once
+Quo has shown that it processed the contact's bulk POST: a contact of the same or a later POST
+(numbered in the order their answers came) was found, or the contact is `overdue`. Wall time
+alone said "due" on a machine at load 20 long before the (equally loaded) Quo emulator had
+processed the batch, and most contacts were given up. After `max_misses` the caller takes it
+back and looks it up by `externalIds` (then single-creates what never shows).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ PAGE = 50
 @dataclass
 class _Waiter:
     due_at: float
+    batch: int  # the bulk POST that made it, numbered in order of their answers
     misses: int = 0
 
 
@@ -51,6 +56,8 @@ class SourceReader:
     Attributes:
         grace: seconds after its due time before a read that misses a contact counts.
         max_misses: misses after which the caller looks the contact up by externalId.
+        overdue: seconds after its due time after which a read that reached the end of the
+            listing counts a miss for a contact even without proof that its batch was processed.
         patience: longest a due contact waits for a fuller page while others still post.
         retry_interval: pause before reading the tail again when due contacts were not there.
 
@@ -62,19 +69,34 @@ class SourceReader:
     source: str
     grace: float = 0.5
     max_misses: int = 2
+    overdue: float = 10.0
     patience: float = 1.0
     retry_interval: float = 0.5
     token: str | None = None  # start of the first page not yet seen full
     tail_count: int = 0  # contacts on that page at the last read
     next_read_at: float = 0.0  # after a read that left due contacts unseen
     reads: int = 0
+    batches: int = 0  # bulk POSTs whose contacts are (or were) expected here
+    seen_batch: int = 0  # the newest batch of which a read has found a contact
+    # The longest time after a bulk POST at which a read that reached the end of the listing
+    # had not found any contact of it: Quo's visibility delay is longer than that.
+    unseen_s: float = 0.0
+    _posted_at: dict[int, float] = field(default_factory=dict)  # batch → its POST's answer
     submitters: int = 0  # callers still posting bulk batches
     waiters: dict[str, _Waiter] = field(default_factory=dict)
     found: dict[str, Contact] = field(default_factory=dict)
     _chain: asyncio.Task[None] | None = None
 
-    def expect(self, external_id: str, due_at: float) -> None:
-        self.waiters[external_id] = _Waiter(due_at)
+    def new_batch(self, posted_at: float | None = None) -> int:
+        """Number a bulk POST that was just answered (at `posted_at`); pass the number to
+        `expect` for its contacts."""
+        self.batches += 1
+        if posted_at is not None:
+            self._posted_at[self.batches] = posted_at
+        return self.batches
+
+    def expect(self, external_id: str, due_at: float, batch: int | None = None) -> None:
+        self.waiters[external_id] = _Waiter(due_at, self.new_batch() if batch is None else batch)
 
     def forget(self, external_id: str) -> None:
         self.waiters.pop(external_id, None)
@@ -132,7 +154,8 @@ class SourceReader:
         for contact in page.data:
             ext = contact.external_id
             if ext is not None and ext in self.waiters:
-                del self.waiters[ext]
+                waiter = self.waiters.pop(ext)
+                self.seen_batch = max(self.seen_batch, waiter.batch)
                 self.found[ext] = contact
                 matched += 1
         at_end = page.next_page_token is None
@@ -140,16 +163,41 @@ class SourceReader:
             self.token, self.tail_count = page.next_page_token, 0
         else:
             self.tail_count = len(page.data)
-        if at_end or matched == 0:
+        if at_end:
+            self._missed(started, proven=True)
+            self._note_unseen(started)
+        elif matched == 0:
             self._missed(started)
         if at_end and any(w.due_at <= started for w in self.waiters.values()):
             # Some of what was due is not visible yet: give Quo a moment before reading the
             # same tail again.
             self.next_read_at = started + self.retry_interval
 
-    def _missed(self, started: float) -> None:
+    def _note_unseen(self, started: float) -> None:
+        """A read that started at `started` saw the end of the listing: every batch not
+        shown yet was still invisible then. (The listing itself ran a little later — after the
+        limiter and the way out — so this errs short.)"""
+        waited_for = {w.batch for w in self.waiters.values()}
+        for batch in [b for b in self._posted_at if b <= self.seen_batch or b not in waited_for]:
+            del self._posted_at[batch]  # shown, or nobody waits for it: nothing more to learn
+        for posted_at in self._posted_at.values():
+            self.unseen_s = max(self.unseen_s, started - posted_at)
+
+    def _missed(self, started: float, proven: bool = False) -> None:
+        """Count a miss for the due contacts a read started after their grace time did not
+        find. `proven` (the read saw the end of the listing): only for a contact whose batch,
+        or a later one, has shown up in the listing — Quo has processed it, so the contact is
+        not where the reader looks — or that is `overdue`. A slow Quo, or a process stalled
+        long enough that wall time says "due" before Quo was done, costs waiting, not a
+        give-up and an externalIds look-up per 20 contacts."""
         for waiter in self.waiters.values():
-            if waiter.due_at + self.grace <= started:
+            if waiter.due_at + self.grace > started:
+                continue
+            if (
+                not proven
+                or waiter.batch <= self.seen_batch
+                or started >= waiter.due_at + self.overdue
+            ):
                 waiter.misses += 1
 
 

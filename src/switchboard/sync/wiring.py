@@ -40,7 +40,11 @@ def _result(r: UpsertResult) -> PushResult:
 class QuoContactsAdapter:
     """`bulk_options` go to `bulk_upsert_contacts`. Unless `first_check` is given, the delay
     before the first read-back adapts to what Quo shows. Read back through the source listing:
-    it grows to the shortest visibility a call saw (≤ 5 s). By externalIds: when a call needed
+    it grows past the longest time after a POST at which a read that reached the end of the
+    listing still found none of its contacts (`report.unseen_s`, ≤ 5 s) — not to when a read
+    found them, which includes waiting for the read chain: under latency that grew it to 5 s,
+    and the read-back of the last pages, which nothing else overlaps, waited for it. By
+    externalIds: when a call needed
     more reads than one per 20 contacts, the next waits for the slowest visibility seen
     (≤ 5 s); when every contact was there on the first read, the wait shrinks by 5% (≥ 1 s).
     Reads that come too early cost budget; reads that come too late cost latency."""
@@ -54,10 +58,10 @@ class QuoContactsAdapter:
     async def create_many(self, contacts: Sequence[ContactInput]) -> Mapping[str, PushResult]:
         options = {**self.bulk_options, "first_check": self.first_check}
         report = await self.quo.bulk_upsert_contacts(contacts, **options)
-        if self._adaptive and report.listed and report.visibility_s:
+        if self._adaptive and report.listed:
             # Reads of the source listing come when due and fill pages: one before Quo shows
-            # the contacts costs a read, one after only waits. Never earlier than seen.
-            self.first_check = min(5.0, max(self.first_check, min(report.visibility_s)))
+            # the contacts costs a read, one after only waits. Never earlier than not seen.
+            self.first_check = min(5.0, max(self.first_check, report.unseen_s + 0.1))
         elif self._adaptive and report.bulk_used and report.visibility_s:
             minimum_reads = -(-len(report.visibility_s) // 20)
             if report.verify_reads > minimum_reads:
