@@ -23,6 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from switchboard.ledger import FINAL_STATUSES
 from tests.sync.stack import SyncStack, assert_quo_matches, sync_stack, wait_for
 
 # 600 people in pages of 50 prove what 3,000 in pages of 200 (the default) did: 12 pages, more
@@ -121,11 +122,19 @@ def _incremental(s: SyncStack, expected: dict[str, dict[str, Any]]) -> None:
     names = {c["externalId"]: c for c in s.quo_contacts()}
     assert names[ids[0]]["defaultFields"]["firstName"] == "Renamed"
     assert created in names and ids[2] not in names and ids[4] not in names
-    events = _db_rows(
-        s.db_url,
-        f"select status, count(*) from events where provider = '{s.crm}' group by status",
-    )
-    statuses = dict(events)
+    # Quo can match before the last duplicate delivery is finished with: wait until the CRM
+    # has delivered everything and every event is final, then every one must be processed.
+    s.drain_webhooks()
+
+    def final_statuses() -> dict[str, int]:
+        rows = _db_rows(
+            s.db_url,
+            f"select status, count(*) from events where provider = '{s.crm}' group by status",
+        )
+        statuses = {str(k): int(v) for k, v in rows}
+        return statuses if set(statuses) <= set(FINAL_STATUSES) else {}
+
+    statuses = wait_for(final_statuses, timeout=20, interval=0.25)
     assert set(statuses) <= {"processed"}, statuses  # no failure, no unhandled 409
 
     # A dropped webhook: nothing arrives, reconciliation repairs it.
