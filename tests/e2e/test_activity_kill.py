@@ -51,10 +51,11 @@ def test_sigkill_the_worker_repeatedly(tmp_path: Path, db_url: str, crm: str) ->
             # note id is recorded (the duplicate window), in ~15 % of note creations
             worker_env={
                 "SWITCHBOARD_CHAOS_EXIT_AFTER_NOTE_CREATE": CHAOS_RATE,
-                # The watchdog finds a killed worker by its pid being gone, at its next sweep
-                # (default every 10 s, first one 10 s after a start). Each of the ~15 restarts
-                # would wait for that; a 1 s sweep runs the same recovery, sooner.
-                "SWITCHBOARD_WATCHDOG_INTERVAL": "1",
+                # A started worker finds the killed one (its pid gone) on its heartbeat, every
+                # 2 s by default; each of the ~15 restarts waits for that before the dead
+                # one's workflows run again. Every 0.5 s (as the scale-out test) is the same
+                # recovery, sooner.
+                "SWITCHBOARD_HEARTBEAT_INTERVAL": "0.5",
             },
             crm=crm,
         )
