@@ -236,7 +236,9 @@ class RecordingLimiter:
     async def acquire(self, units: int = 1) -> str | None:
         return "permit"
 
-    async def release(self, permit: str | None, *, send_delay: float | None = None) -> None:
+    async def release(
+        self, permit: str | None, *, send_delay: float | None = None, kind: str | None = None
+    ) -> None:
         self.released.append((permit, send_delay))
 
     async def pause(self, seconds: float) -> None:

@@ -19,6 +19,7 @@ from switchboard.http import (
     RateLimiter,
     RedisRateLimiter,
     SqlRateLimiter,
+    first_in_line,
     limiter_key,
     make_limiter,
 )
@@ -209,6 +210,101 @@ async def test_window_guard_at_full_speed_under_latency(shape: str, lapse_from_s
     assert (rate >= 9.0) is lapse_from_send, rate
 
 
+async def _run_shaped(
+    limiter: RateLimiter,
+    clock: SimClock,
+    requests: list[tuple[str, float, float]],
+) -> tuple[list[float], list[float]]:
+    """Send `requests` (kind, time until Quo counts it, time from the count to the answer) as
+    fast as `limiter` lets them go; returns (send times, times Quo counted them)."""
+    sent: list[float] = []
+    counted: list[float] = []
+    for i, (kind, to_count, after) in enumerate(requests):
+        permit = await limiter.acquire()
+        sent.append(clock.now())
+        counted.append(clock.now() + to_count)
+
+        async def respond(p: str | None = permit, k: str = kind) -> None:
+            await limiter.release(p, kind=k)
+
+        heapq.heappush(clock.due, (clock.now() + to_count + after, i, respond))
+    await clock.run_until(clock.now() + 5)
+    return sent, counted
+
+
+async def test_a_slow_answer_does_not_slow_the_key() -> None:
+    """The emulator's shape (150-200 ms before Quo counts a request) with one answer in 25 that
+    Quo takes 60 ms longer to produce *after* counting it: the permits still lapse at each
+    request's estimated arrival, so the key keeps ≥ 9.3 requests/s (the spread of the round
+    trips, 110 ms, would cap it near 9.0) and never 11 in a second where Quo counts."""
+    clock = SimClock()
+    rng = random.Random(5)
+    limiter = MemoryRateLimiter(RateLimit(10), clock)
+    requests = [
+        ("GET", 0.15 + rng.uniform(0, 0.05), 0.001 + (0.06 if rng.random() < 0.04 else 0.0))
+        for _ in range(600)
+    ]
+    sent, counted = await _run_shaped(limiter, clock, requests)
+    assert max_in_window(counted) <= 10
+    steady = sent[100:]
+    assert (len(steady) - 1) / (steady[-1] - steady[0]) >= 9.3
+
+
+@pytest.mark.parametrize("by_kind", [True, False])
+async def test_round_trips_are_compared_within_their_operation(by_kind: bool) -> None:
+    """Bulk creates Quo answers 80 ms after counting them, now and then reads it answers at
+    once: a read's permit must not lapse by the bulk creates' fastest round trip (70 ms too
+    early: 11 in a second where Quo counts); compared within each operation it cannot."""
+    clock = SimClock()
+    rng = random.Random(9)
+    limiter = MemoryRateLimiter(RateLimit(10, margin=0.0), clock)  # the guard binds
+    requests: list[tuple[str, float, float]] = []
+    for _ in range(8):  # each read comes after more bulk creates than the samples hold
+        requests += [("POST", 0.15 + rng.uniform(0, 0.05), 0.08) for _ in range(55)]
+        requests += [("GET", 0.15 + rng.uniform(0, 0.05), 0.001) for _ in range(3)]
+    if not by_kind:
+        requests = [("any", to_count, after) for _, to_count, after in requests]
+    _, counted = await _run_shaped(limiter, clock, requests)
+    assert (max_in_window(counted) <= 10) is by_kind
+
+
+async def test_waiting_callers_take_permits_in_order_and_first_in_line_goes_first() -> None:
+    """Callers that wait for the window guard get their permits in the order they came;
+    a `first_in_line` request overtakes every one of them, and its spacing slot still counts."""
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(RateLimit(2, margin=0, window_guard=True), clock)
+    held = [await limiter.acquire() for _ in range(2)]  # the window is full for 1 s
+    order: list[str] = []
+
+    async def caller(name: str, urgent: bool = False) -> None:
+        if urgent:
+            with first_in_line():
+                await limiter.acquire()
+        else:
+            await limiter.acquire()
+        order.append(name)
+
+    waiting = [asyncio.create_task(caller(f"c{n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    urgent = asyncio.create_task(caller("urgent", urgent=True))
+    for permit in held:
+        await limiter.release(permit)
+    await asyncio.wait_for(asyncio.gather(*waiting, urgent), timeout=5)
+    assert order == ["urgent", "c0", "c1", "c2"]
+
+
+async def test_a_caller_cancelled_in_line_does_not_block_the_line() -> None:
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(RateLimit(1, margin=0), clock)
+    permit = await limiter.acquire()
+    first = asyncio.create_task(limiter.acquire())
+    second = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    first.cancel()
+    await limiter.release(permit)
+    assert await asyncio.wait_for(second, timeout=5)
+
+
 async def test_window_guard_redis() -> None:
     redis = pytest.importorskip("redis.asyncio")
     client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
@@ -323,29 +419,29 @@ async def test_weighted_permits_and_daily_budget_redis() -> None:
     await client.aclose()
 
 
-async def test_send_delay_moves_the_send_time_instead_of_widening_the_jitter() -> None:
+async def test_send_delay_moves_the_send_time_instead_of_entering_the_round_trip() -> None:
     """A permit whose request went on the wire `send_delay` s after the grant (a connect, a
-    stalled event loop): its round trip is counted from the send, so J stays the network's
-    spread, and its lapse point min(response, send + J) is still at or after the send + J."""
+    stalled event loop): its round trip is counted from the send, and its lapse point (the
+    response less the fastest round trip, + the margin) is still at or after the send."""
     clock = FakeClock()
     limiter = MemoryRateLimiter(RateLimit(10, margin=0), clock)
-    for _ in range(10):  # ten 0.2 s round trips: J = 0 + jitter_margin
+    for _ in range(10):  # ten 0.2 s round trips: F = 0.2
         permit = await limiter.acquire()
         clock.t += 0.2
-        await limiter.release(permit)
+        await limiter.release(permit, kind="GET")
     clock.t += 1.0
     permit = await limiter.acquire()
     granted = clock.now()
     clock.t += 0.5 + 0.2  # on the wire 0.5 s after the grant, answered 0.2 s later
-    hold = limiter._hold(str(permit), send_delay=0.5)
-    j = limiter.limit.jitter_margin
-    assert list(limiter._rtts)[-1] == pytest.approx(0.2)  # not 0.7: J stays tight
-    assert clock.now() + hold >= granted + 0.5 + j + 1.0 - 1e-9  # lapses ≥ 1 s after send + J
+    hold = limiter._hold(str(permit), send_delay=0.5, kind="GET")
+    m = limiter.limit.jitter_margin
+    assert list(limiter._rtts["GET"])[-1] == pytest.approx(0.2)  # not 0.7: F stays 0.2
+    assert clock.now() + hold == pytest.approx(granted + 0.5 + m + 1.0)  # 1 s after send + m
 
 
 async def test_a_process_that_stalls_before_sending_keeps_the_window(db_url: str) -> None:
     """Two processes share a key. One stalls 0.3 s between each permit and its send — always
-    the same, so its own round trips vary no more than the other's and J does not see it.
+    the same, so its own fastest round trip includes the stall.
     Counted from the grant, its permits lapse before its requests arrive + 1 s and Quo can
     count 11 in a second; with the send delay the HTTP client reports, never more than 10."""
     worst = {}

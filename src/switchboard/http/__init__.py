@@ -6,7 +6,8 @@
 - `ApiError` (errors.py): the one exception; provider, status, provider code, message, body.
 - `RetryPolicy`, `parse_retry_after` (retry.py): what is retried and for how long.
 - `RateLimiter` and its stores (limiters.py): memory, SQL (SQLite/PostgreSQL), Redis; weighted
-  requests and daily budgets (`RateLimit.daily`, `DailyBudgetExhausted`).
+  requests and daily budgets (`RateLimit.daily`, `DailyBudgetExhausted`); `first_in_line()`
+  for requests on a critical path.
 - `Clock`, `FakeClock` (clock.py): time, swappable in tests.
 - `token_pages`, `offset_pages` (paging.py): the two pagination shapes, walked once.
 """
@@ -21,6 +22,7 @@ from switchboard.http.limiters import (
     RateLimiter,
     RedisRateLimiter,
     SqlRateLimiter,
+    first_in_line,
     limiter_key,
     make_limiter,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "SqlRateLimiter",
     "SystemClock",
     "default_error_parser",
+    "first_in_line",
     "http_date",
     "limiter_key",
     "make_limiter",

@@ -229,7 +229,7 @@ class ApiClient:
                     extensions={"trace": sending.trace},
                 )  # fmt: skip
             except httpx.TransportError as exc:
-                await self._release(limiter, permit, sending.delay)
+                await self._release(limiter, permit, sending.delay, op)
                 duration = self.clock.now() - t0
                 error = f"{type(exc).__name__}: {self.scrub(str(exc)) or 'no detail'}"
                 await self._notify(op, method, path, None, duration, attempt, budget_name, error)
@@ -245,7 +245,7 @@ class ApiClient:
                     provider=self.provider, operation=op, status=None, message=error,
                     method=method, path=path, attempts=attempt,
                 ) from None  # fmt: skip
-            await self._release(limiter, permit, sending.delay)
+            await self._release(limiter, permit, sending.delay, op)
             duration = self.clock.now() - t0
             status = response.status_code
             await self._notify(op, method, path, status, duration, attempt, budget_name, None)
@@ -286,15 +286,16 @@ class ApiClient:
             ) from None  # fmt: skip
 
     async def _release(
-        self, limiter: RateLimiter | None, permit: Any, send_delay: float | None = None
+        self,
+        limiter: RateLimiter | None,
+        permit: Any,
+        send_delay: float | None = None,
+        kind: str | None = None,
     ) -> None:
         if limiter is None:
             return
         try:
-            if permit is not None and send_delay is not None:
-                await limiter.release(permit, send_delay=send_delay)
-            else:
-                await limiter.release(permit)
+            await limiter.release(permit, send_delay=send_delay, kind=kind)
         except Exception:  # the call itself succeeded; an unreleased permit lapses on its own
             log.exception("http.limiter_release_failed", provider=self.provider)
 

@@ -17,22 +17,43 @@ limiter here combines two rules, both kept atomically in a store all processes s
    before t + period — more than exist. So the lapse point must not come before the arrival.
    The arrival A lies between S and the response R, so *lapse point = R* is always safe; that
    costs the round trip per permit and caps a key at `rate / (period + RTT)` (≈ 8.5/s at
-   150-200 ms). With `lapse_from_send`, the lapse point is min(R, S + J), J = the spread of
-   the round trips seen lately (this one included, max − min of the last `jitter_samples`)
-   + `jitter_margin`. The proof above still holds with every arrival shifted back by the
-   smallest outbound delay d₀ (the window moves, the count does not): A − d₀ ≤ S + J as long as
-   the outbound delay varies by no more than J; and A − d₀ ≤ R always. Until
-   `min_jitter_samples` round trips are known, the lapse point is R.
+   150-200 ms). With `lapse_from_send`, the lapse point is the *estimated arrival*, every
+   arrival shifted back by the smallest outbound delay d₀ (the window moves, the count does
+   not): R − F + m, F = the fastest of the last `jitter_samples` round trips of the same
+   operation, m = `jitter_margin` (never past R). A request's A − d₀ = R − b − d₀, b = what
+   came after Quo counted it (Quo's processing, the way back, our event loop); so
+   A − d₀ ≤ R − F + m holds whenever F ≤ d₀ + b + m — the fastest round trip was no slower on
+   the way out than the fastest outbound leg, nor after the count than this request, by more
+   than m together. A request delayed on the way out (counted later) has a longer round trip
+   and holds its permit longer by as much; one delayed after the count holds it longer than
+   it needs. Until `min_jitter_samples` round trips of its operation are known, the lapse
+   point is R.
+
+   (The rule before took S + J for every request, J the spread max − min of the recent round
+   trips. Sound, but one slow answer — a bulk create the Quo emulator took 60 ms to process
+   after counting it — widened every permit for the next 50 requests: J 0.14 s instead of
+   0.06, a key capped at ~8.8/s instead of ~9.4 at 150-200 ms.)
 
    S is when the request went on the wire: the grant plus the `send_delay` the caller reports
    on `release` (ApiClient: httpcore's trace event "request headers written"), else the grant.
    Round trips are counted from S too. So a local stall between permit and send (a connect, a
    wait for a pooled connection, a stalled event loop or process) moves S instead of having to
-   fit within J — which it did not always: J is each process's own, and a process whose every
-   request waits the same 0.3 s before going out sees a tight J, lets its permits lapse 0.3 s
-   early, and two processes sharing the key could make Quo count 12 in a second
+   be covered by the estimate — which it was not always: F is each process's own, and a
+   process whose every request waits the same 0.3 s before going out counts the stall in F,
+   lets its permits lapse 0.3 s early, and two processes sharing the key could make Quo count
+   12 in a second
    (`tests/http/test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
-   What J still has to cover is the outbound leg after the write (the network, Quo's front).
+   What the estimate still has to cover is the outbound leg after the write (the network,
+   Quo's front).
+
+Order within a process: callers that reach the window guard wait in line there (one per
+event loop polls the store; the others wait their turn), first come first served — except
+requests made under `first_in_line()`, which go before every ordinary caller of the process
+and take their spacing slot without waiting for it (the slot still counts, so the callers
+behind them move back). Under latency the guard, not the spacing, is what binds; without a
+line, whichever poller woke first took a freed permit, so a sync page's last bulk POST could
+go out after every other page's, and a chain of reads whose every link is on the critical
+path (`switchboard.quo.readback`) waited behind requests that could have waited.
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
@@ -62,13 +83,19 @@ configuration, and `limiter_key` to name a bucket after a credential without sto
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import hashlib
+import heapq
+import itertools
 import math
 import threading
 import uuid
+import weakref
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, text
@@ -88,10 +115,13 @@ class RateLimiter(Protocol):
         """Wait until this caller may send one request weighing `units`; returns the permit it
         holds. Raises DailyBudgetExhausted when the key's daily budget cannot pay for it."""
 
-    async def release(self, permit: Permit, *, send_delay: float | None = None) -> None:
+    async def release(
+        self, permit: Permit, *, send_delay: float | None = None, kind: str | None = None
+    ) -> None:
         """The request's response (or failure) arrived: its permit lapses one period after its
         lapse point. `send_delay`: seconds from the grant until the request went on the wire,
-        when the HTTP client could tell."""
+        when the HTTP client could tell; `kind`: the operation, whose round trips are compared
+        only with each other's."""
 
     async def pause(self, seconds: float) -> None:
         """Nobody sharing this budget sends before `seconds` from now (after a 429)."""
@@ -109,8 +139,9 @@ class RateLimit:
         daily: units per day (days of `day_s` seconds from the epoch: UTC days), or None.
         weighted_window: spacing and window count a request's units; False: each request
             counts 1 there (a provider that prices operations only against its daily budget).
-        lapse_from_send: a permit's lapse point is min(response, send + J), not the response
-            (see the module docstring); jitter_margin, jitter_samples, min_jitter_samples: J.
+        lapse_from_send: a permit's lapse point is the response less the fastest recent round
+            trip (+ jitter_margin, over the last jitter_samples, once min_jitter_samples are
+            known), not the response (see the module docstring).
     """
 
     rate: float
@@ -156,6 +187,53 @@ def limiter_key(provider: str, credential: str, budget: str = "default") -> str:
     return f"{provider}:{budget}:{digest}"
 
 
+_FIRST_IN_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "switchboard_limiter_first_in_line", default=False
+)
+
+
+@contextlib.contextmanager
+def first_in_line() -> Iterator[None]:
+    """Requests made inside go before this process's ordinary callers of the same limiter
+    (see the module docstring): for requests on a critical path, sparingly."""
+    token = _FIRST_IN_LINE.set(True)
+    try:
+        yield
+    finally:
+        _FIRST_IN_LINE.reset(token)
+
+
+@dataclass
+class _Line:
+    """Callers of one limiter on one event loop waiting for the window guard, in turn:
+    (rank, arrival) order, rank 0 for `first_in_line` requests."""
+
+    busy: bool = False
+    waiting: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+    arrivals: Iterator[int] = field(default_factory=itertools.count)
+
+    async def enter(self, rank: int) -> None:
+        if not self.busy and not self.waiting:
+            self.busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (rank, next(self.arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave()  # the turn came just as the caller was cancelled: pass it on
+            raise
+
+    def leave(self) -> None:
+        while self.waiting:
+            _, _, turn = heapq.heappop(self.waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.busy = False
+
+
 class _Limiter:
     """The acquire loop shared by every store; stores implement the four primitives."""
 
@@ -163,11 +241,23 @@ class _Limiter:
     clock: Clock
     max_reservations = 4
     _sent: dict[str, float]  # permit → when it was granted (this process)
-    _rtts: deque[float]  # the last `jitter_samples` round trips (this process)
+    _rtts: dict[str | None, deque[float]]  # kind → its last `jitter_samples` round trips here
 
     def _start_guard(self) -> None:
         self._sent = {}
-        self._rtts = deque(maxlen=self.limit.jitter_samples)
+        self._rtts = {}
+        self._lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lines_lock = threading.Lock()
+
+    def _line(self) -> _Line:
+        loop = asyncio.get_running_loop()
+        with self._lines_lock:
+            line = self._lines.get(loop)
+            if line is None:
+                line = self._lines[loop] = _Line()
+            return line
 
     async def _reserve(self, units: int) -> float:
         """Take the next spacing slot, `units` slots long; return its time on `self.clock`."""
@@ -182,11 +272,12 @@ class _Limiter:
         """Let `permit` expire `hold` seconds from now."""
         raise NotImplementedError
 
-    def _hold(self, permit: str, send_delay: float | None = None) -> float:
-        """How long `permit` stays live after its response: one period after its lapse point
-        min(response, send + J) — see the module docstring. The send time S is the grant plus
-        `send_delay` when the HTTP client reported when the request went on the wire, so a
-        local stall between the two moves S instead of having to fit within J."""
+    def _hold(self, permit: str, send_delay: float | None = None, kind: str | None = None) -> float:
+        """How long `permit` stays live after its response: one period after its lapse point,
+        the response less the fastest recent round trip of its `kind` — see the module
+        docstring. The send time S is the grant plus `send_delay` when the HTTP client reported
+        when the request went on the wire, so a local stall between the two moves S instead of
+        having to be covered by the estimate."""
         sent = self._sent.pop(permit, None)
         period = self.limit.period
         if sent is None or not self.limit.lapse_from_send:
@@ -194,11 +285,18 @@ class _Limiter:
         if send_delay is not None:
             sent += max(0.0, send_delay)
         rtt = max(0.0, self.clock.now() - sent)
-        self._rtts.append(rtt)
-        if len(self._rtts) < self.limit.min_jitter_samples:
+        rtts = self._rtts.get(kind)
+        if rtts is None:
+            rtts = self._rtts[kind] = deque(maxlen=self.limit.jitter_samples)
+        rtts.append(rtt)
+        if len(rtts) < self.limit.min_jitter_samples:
             return period
-        jitter = max(self._rtts) - min(self._rtts) + self.limit.jitter_margin
-        return period - max(0.0, rtt - jitter)
+        # Lapse point R - F + m: this response less the fastest recent round trip (F) of the
+        # same kind, plus the margin; never past R (F <= m), never before S (F <= this one).
+        # Per kind: what Quo does after counting a request (its processing) differs by
+        # operation, and a kind with slower processing must not set F for a faster one.
+        fastest = min(rtts)
+        return period - max(0.0, fastest - self.limit.jitter_margin)
 
     async def _charge_day(self, units: int) -> float:
         """Charge `units` to today's budget: 0.0, or (nothing charged) seconds until it resets."""
@@ -217,28 +315,39 @@ class _Limiter:
             if refused > 0:
                 raise DailyBudgetExhausted(self.limit.daily, refused)
         units = self.limit.units_of(cost) if self.limit.weighted_window else 1
-        for attempt in range(self.max_reservations):
-            slot = await self._reserve(units)
-            wait = slot - self.clock.now()
-            if wait > 0:
-                await self.clock.sleep(wait)
-            late = self.clock.now() - slot
-            if late <= self.limit.late_tolerance or attempt + 1 == self.max_reservations:
-                break
+        urgent = _FIRST_IN_LINE.get()
+        if urgent:
+            await self._reserve(units)  # the slot counts; the callers behind move back
+        else:
+            for attempt in range(self.max_reservations):
+                slot = await self._reserve(units)
+                wait = slot - self.clock.now()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                late = self.clock.now() - slot
+                if late <= self.limit.late_tolerance or attempt + 1 == self.max_reservations:
+                    break
         if not self.limit.window_guard:
             return None
         permit = uuid.uuid4().hex[:_PERMIT_ID_LEN]
-        while True:
-            wait = await self._enter(permit, units)
-            if wait <= 0:
-                self._sent[permit] = self.clock.now()
-                return permit
-            # In-flight permits lapse when their response arrives, which may be any moment.
-            await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
+        line = self._line()
+        await line.enter(0 if urgent else 1)
+        try:
+            while True:
+                wait = await self._enter(permit, units)
+                if wait <= 0:
+                    self._sent[permit] = self.clock.now()
+                    return permit
+                # In-flight permits lapse when their response arrives, which may be any moment.
+                await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
+        finally:
+            line.leave()
 
-    async def release(self, permit: Permit, *, send_delay: float | None = None) -> None:
+    async def release(
+        self, permit: Permit, *, send_delay: float | None = None, kind: str | None = None
+    ) -> None:
         if permit is not None:
-            await self._lapse(permit, self._hold(permit, send_delay))
+            await self._lapse(permit, self._hold(permit, send_delay, kind))
 
 
 # A permit of n units is stored as n rows or members: its id, then id+1 ... id+(n-1).

@@ -251,39 +251,46 @@ async def bulk_upsert_contacts(
             posting = False
             reader.submitters -= 1
 
+    async def post(batch: list[ContactInput]) -> None:
+        if quo.bulk_available is False:
+            for contact in batch:
+                run_single(contact, fallback=report.bulk_unavailable is None)
+            return
+        try:
+            async with sem:
+                await quo.bulk_create_contacts(batch)
+        except ApiError as exc:
+            if exc.status in (403, 404):
+                quo.bulk_available = False
+                report.bulk_unavailable = report.bulk_unavailable or _reason(exc)
+                for contact in batch:
+                    run_single(contact)
+                return
+            for contact in batch:  # refused or failing batch: one by one
+                run_single(contact, fallback=True)
+            return
+        quo.bulk_available = True
+        report.bulk_used = True
+        report.bulk_batches += 1
+        now = clock.now()
+        batch_no = reader.new_batch(now) if reader is not None else 0
+        for contact in batch:
+            entry = _Pending(contact, now, now + first_check, listed=reader is not None)
+            pending[contact.external_id] = entry
+            if reader is not None:
+                reader.expect(contact.external_id, now + first_check, batch_no)
+
     async def submit() -> None:
+        # A call's batches go out together (the limiter paces them), not one after the other:
+        # sequential posts of several concurrent calls interleave, so each call's last batch —
+        # and with it the call — would be verified only after every call's. Until Quo has
+        # answered one bulk request for this key, one goes first: a 404/403 then costs one.
         nonlocal submitting
         try:
             batches = [fresh[i : i + batch_size] for i in range(0, len(fresh), batch_size)]
-            for index, batch in enumerate(batches):
-                if quo.bulk_available is False:
-                    for contact in batch:
-                        run_single(contact, fallback=True)
-                    continue
-                try:
-                    async with sem:
-                        await quo.bulk_create_contacts(batch)
-                except ApiError as exc:
-                    if exc.status in (403, 404):
-                        quo.bulk_available = False
-                        report.bulk_unavailable = _reason(exc)
-                        for rest in batches[index:]:
-                            for contact in rest:
-                                run_single(contact)
-                        return
-                    for contact in batch:  # refused or failing batch: one by one
-                        run_single(contact, fallback=True)
-                    continue
-                quo.bulk_available = True
-                report.bulk_used = True
-                report.bulk_batches += 1
-                now = clock.now()
-                batch_no = reader.new_batch(now) if reader is not None else 0
-                for contact in batch:
-                    entry = _Pending(contact, now, now + first_check, listed=reader is not None)
-                    pending[contact.external_id] = entry
-                    if reader is not None:
-                        reader.expect(contact.external_id, now + first_check, batch_no)
+            if batches and quo.bulk_available is None:
+                await post(batches.pop(0))
+            await asyncio.gather(*(post(batch) for batch in batches))
         finally:
             submitting = False
             done_posting()

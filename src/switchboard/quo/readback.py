@@ -33,7 +33,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from switchboard.http import ApiError
+from switchboard.http import ApiError, first_in_line
 from switchboard.quo.models import Contact
 
 if TYPE_CHECKING:
@@ -140,9 +140,10 @@ class SourceReader:
         """One page at the cursor; hands what it finds to the waiting callers."""
         started = self.quo.clock.now()
         try:
-            page = await self.quo.list_contacts(
-                sources=[self.source], max_results=PAGE, page_token=self.token
-            )
+            with first_in_line():  # every link of the chain is on the sync's critical path
+                page = await self.quo.list_contacts(
+                    sources=[self.source], max_results=PAGE, page_token=self.token
+                )
         except ApiError as exc:  # outlived the client's retries: count a miss, try again later
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 self.token, self.tail_count = None, 0  # e.g. a page token Quo no longer takes
