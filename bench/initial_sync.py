@@ -16,7 +16,10 @@ The last line printed is JSON:
     bound_ratio (wall ÷ the rate-limit lower bound quo_requests / 10 req/s), peak_rss_mb
     (this process: the sync), plus created/skipped/failed and the lower bound itself;
     quo_max_per_second (the emulator's largest count in any sliding second), quo_requests_per_s
-    (over the run) and quo_requests_per_s_steady (without its first and last 3 s). With
+    (over the run), quo_requests_per_s_steady (without its first and last 3 s) and
+    quo_requests_per_s_posting (from the first to the last bulk POST Quo received: the rate the
+    sync sustains while it has contacts to create; after the last POST only the read-back of
+    what Quo is still processing remains). With
     --repeat: repeat_* and reconcile_* (wall, Quo writes, Quo and CRM requests) of a second
     initial sync and a reconcile of the unchanged workspace. With --permits: quo_permits, how
     long each kind of Quo request waited for the rate limiter (p50, max) and idle_s, the time
@@ -121,11 +124,12 @@ def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]
             quo_base_url=quo_url, crm_base_url=crm_url, name="bench",
         )  # fmt: skip
         quo_before, crm_before = _stats(quo_url), _stats(crm_url)
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         run_id, _ = start_initial_sync(rt.db, info.id)
         result = DBOS.retrieve_workflow(run_id).get_result()
         wall = time.monotonic() - started
         quo_after, crm_after = _stats(quo_url), _stats(crm_url)
+        posting_rate = _posting_rate(quo_url, started_at)
         progress = sync_progress(rt.db, info.id, run_id=run_id) or {}
         repeats = _repeat_runs(rt.db, info.id, quo_url, crm_url) if args.repeat else {}
     finally:
@@ -160,6 +164,7 @@ def _run(args: argparse.Namespace, quo_url: str, crm_url: str) -> dict[str, Any]
         "quo_max_per_second": max((quo_after.get("maxPerSecondByKey") or {0: 0}).values()),
         "quo_requests_per_s": round(quo_requests / wall, 2),
         "quo_requests_per_s_steady": _steady_rate(quo_after),
+        "quo_requests_per_s_posting": posting_rate,
         "quo_latency_ms": args.quo_latency_ms,
         "quo_jitter_ms": args.quo_jitter_ms,
         **repeats,
@@ -205,6 +210,18 @@ def _steady_rate(stats: dict[str, Any]) -> float | None:
     batch's processing delay excluded)."""
     busy = _timeline(stats)[3:-3]
     return round(sum(busy) / len(busy), 2) if busy else None
+
+
+def _posting_rate(quo_url: str, since: float) -> float | None:
+    """Quo requests/s from the first to the last bulk POST of the run, as Quo received them."""
+    log = httpx.get(
+        f"{quo_url}/_emulator/requests", params={"key": QUO_KEY, "since": since}, timeout=60
+    ).json()["data"]
+    posts = [e["ts"] for e in log if e["operation"] == "bulkCreateContacts"]
+    if len(posts) < 2 or posts[-1] <= posts[0]:
+        return None
+    between = sum(1 for e in log if posts[0] <= e["ts"] <= posts[-1])
+    return round((between - 1) / (posts[-1] - posts[0]), 2)
 
 
 def _timeline(stats: dict[str, Any]) -> list[int]:

@@ -76,8 +76,11 @@ BASE_URLS: dict[str, str] = {
     "dev": "https://dev-public-api.openphone.dev",
 }
 # 10 requests per second per key, in Quo's sliding window; the limiters' window guard keeps
-# that exact under any delays, the 5% spacing margin keeps the flow smooth.
-QUO_RATE_LIMIT = RateLimit(rate=10, period=1.0, margin=0.05)
+# that exact under any delays, the 2% spacing margin keeps the flow smooth. (5% before: with
+# the permits lapsing at each request's estimated arrival the guard allows ~9.8/s at zero
+# latency, and the spacing at 9.52/s was what bound a sync: 10,000 people, `bound_ratio`
+# 1.116 → 1.093, 0 × 429, never 11 in a second.)
+QUO_RATE_LIMIT = RateLimit(rate=10, period=1.0, margin=0.02)
 MAX_EXTERNAL_IDS_PER_REQUEST = 20
 MAX_PAGE_SIZE = 50
 
