@@ -12,7 +12,8 @@ after the POST, and lists `sources` 50 per page, oldest first, with offset token
 modelled as the workflow runs it: pages of `--page` new contacts, one push per page, at most
 `--pages-in-flight` pushes at once, the oldest awaited before the next starts, 50 ms of CRM
 read per page. Local overheads (database, JSON, the SQL limiter) are not modelled: the real
-bench runs a little slower (idle machine, 10,000 people: 7.67 req/s measured, 8.1 simulated).
+bench runs a little slower (idle machine, 10,000 people: 8.14-8.16 req/s measured, 8.86-8.90
+simulated; before the limiter's line and per-request lapse: 7.67 measured, 8.1 simulated).
 
 Prints one JSON line: wall_s, requests (per operation), req_per_s, max_sliding (the largest
 count of arrivals in any sliding second), max_counted (the same after the latency, where the

@@ -8,7 +8,8 @@
 `bulk_upsert_contacts` — the initial-sync path:
     1. known Quo ids are updated one by one (Quo has no bulk update);
     2. new contacts go to `POST /v1/contacts/bulk` in batches (202, empty body, processed
-       asynchronously — about 2–3 s on Quo);
+       asynchronously — about 2–3 s on Quo), all of a call's batches at once (the rate
+       limiter, first come first served, sends them one after the other);
     3. verification reads them back by externalId (≤ 20 per read) with short backoff polling
        until each is seen or `verify_deadline` passes — never a fixed sleep; a contact seen with
        other data than we sent (it existed before) is PATCHed;

@@ -11,7 +11,8 @@ a sync that creates the contacts the newest ones are the tail of that listing. O
 - `due_read` says when a read pays: enough due contacts to fill the tail page, or nobody is
   posting any more, or the oldest due contact has waited `patience` s; `poke` then starts one
   task that reads page after page while that holds (one chain: each token comes with the
-  previous page);
+  previous page), each read `first_in_line` at the rate limiter — every wait of a link
+  lengthens the whole read-back, a bulk POST can wait;
 - a read lists `sources=[source]` from the cursor (the token of the first page not yet seen
   full) and advances it only over full pages, so a partial tail page is read again next time.
 
