@@ -293,6 +293,16 @@ async def test_waiting_callers_take_permits_in_order_and_first_in_line_goes_firs
     assert order == ["urgent", "c0", "c1", "c2"]
 
 
+async def test_first_in_line_without_a_window_guard_still_waits_for_its_slot() -> None:
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(RateLimit(2, margin=0, window_guard=False), clock)
+    start = clock.now()
+    await limiter.acquire()
+    with first_in_line():
+        await limiter.acquire()
+    assert clock.now() - start == pytest.approx(0.5)  # the spacing is the only rule there
+
+
 async def test_a_caller_cancelled_in_line_does_not_block_the_line() -> None:
     clock = FakeClock()
     limiter = MemoryRateLimiter(RateLimit(1, margin=0), clock)

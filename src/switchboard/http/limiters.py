@@ -49,8 +49,8 @@ limiter here combines two rules, both kept atomically in a store all processes s
 Order within a process: callers that reach the window guard wait in line there (one per
 event loop polls the store; the others wait their turn), first come first served — except
 requests made under `first_in_line()`, which go before every ordinary caller of the process
-and take their spacing slot without waiting for it (the slot still counts, so the callers
-behind them move back). Under latency the guard, not the spacing, is what binds; without a
+and, where a window guard keeps the rate, take their spacing slot without waiting for it (the
+slot still counts, so the callers behind them move back). Under latency the guard, not the spacing, is what binds; without a
 line, whichever poller woke first took a freed permit, so a sync page's last bulk POST could
 go out after every other page's, and a chain of reads whose every link is on the critical
 path (`switchboard.quo.readback`) waited behind requests that could have waited.
@@ -316,8 +316,10 @@ class _Limiter:
                 raise DailyBudgetExhausted(self.limit.daily, refused)
         units = self.limit.units_of(cost) if self.limit.weighted_window else 1
         urgent = _FIRST_IN_LINE.get()
-        if urgent:
-            await self._reserve(units)  # the slot counts; the callers behind move back
+        if urgent and self.limit.window_guard:
+            # The guard keeps the rate; the slot still counts, the callers behind move back.
+            # (Without a guard the spacing is all there is: wait for the slot like anyone.)
+            await self._reserve(units)
         else:
             for attempt in range(self.max_reservations):
                 slot = await self._reserve(units)
