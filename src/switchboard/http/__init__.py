@@ -6,8 +6,9 @@
 - `ApiError` (errors.py): the one exception; provider, status, provider code, message, body.
 - `RetryPolicy`, `parse_retry_after` (retry.py): what is retried and for how long.
 - `RateLimiter` and its stores (limiters.py): memory, SQL (SQLite/PostgreSQL), Redis; weighted
-  requests and daily budgets (`RateLimit.daily`, `DailyBudgetExhausted`); `first_in_line()`
-  for requests on a critical path.
+  requests and daily budgets (`RateLimit.daily`, `DailyBudgetExhausted`).
+- `first_in_line()` (waiting_line.py): callers wait for a limiter's window guard in line;
+  requests on a critical path go first.
 - `Clock`, `FakeClock` (clock.py): time, swappable in tests.
 - `token_pages`, `offset_pages` (paging.py): the two pagination shapes, walked once.
 """
@@ -22,7 +23,6 @@ from switchboard.http.limiters import (
     RateLimiter,
     RedisRateLimiter,
     SqlRateLimiter,
-    first_in_line,
     limiter_key,
     make_limiter,
 )
@@ -34,6 +34,7 @@ from switchboard.http.retry import (
     http_date,
     parse_retry_after,
 )
+from switchboard.http.waiting_line import first_in_line
 
 __all__ = [
     "NO_RETRY",

@@ -29,11 +29,6 @@ limiter here combines two rules, both kept atomically in a store all processes s
    it needs. Until `min_jitter_samples` round trips of its operation are known, the lapse
    point is R.
 
-   (The rule before took S + J for every request, J the spread max − min of the recent round
-   trips. Sound, but one slow answer — a bulk create the Quo emulator took 60 ms to process
-   after counting it — widened every permit for the next 50 requests: J 0.14 s instead of
-   0.06, a key capped at ~8.8/s instead of ~9.4 at 150-200 ms.)
-
    S is when the request went on the wire: the grant plus the `send_delay` the caller reports
    on `release` (ApiClient: httpcore's trace event "request headers written"), else the grant.
    Round trips are counted from S too. So a local stall between permit and send (a connect, a
@@ -46,14 +41,8 @@ limiter here combines two rules, both kept atomically in a store all processes s
    What the estimate still has to cover is the outbound leg after the write (the network,
    Quo's front).
 
-Order within a process: callers that reach the window guard wait in line there (one per
-event loop polls the store; the others wait their turn), first come first served — except
-requests made under `first_in_line()`, which go before every ordinary caller of the process
-and, where a window guard keeps the rate, take their spacing slot without waiting for it (the
-slot still counts, so the callers behind them move back). Under latency the guard, not the spacing, is what binds; without a
-line, whichever poller woke first took a freed permit, so a sync page's last bulk POST could
-go out after every other page's, and a chain of reads whose every link is on the critical
-path (`switchboard.quo.readback`) waited behind requests that could have waited.
+Order within a process (`switchboard.http.waiting_line`): callers wait for the window guard in
+line, first come first served; `first_in_line()` requests go first (see there).
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
@@ -83,25 +72,20 @@ configuration, and `limiter_key` to name a bucket after a credential without sto
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import hashlib
-import heapq
-import itertools
 import math
 import threading
 import uuid
-import weakref
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
+from switchboard.http.waiting_line import Lines, is_first_in_line
 from switchboard.threads import pool, run_on
 
 Permit = str | None
@@ -187,53 +171,6 @@ def limiter_key(provider: str, credential: str, budget: str = "default") -> str:
     return f"{provider}:{budget}:{digest}"
 
 
-_FIRST_IN_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "switchboard_limiter_first_in_line", default=False
-)
-
-
-@contextlib.contextmanager
-def first_in_line() -> Iterator[None]:
-    """Requests made inside go before this process's ordinary callers of the same limiter
-    (see the module docstring): for requests on a critical path, sparingly."""
-    token = _FIRST_IN_LINE.set(True)
-    try:
-        yield
-    finally:
-        _FIRST_IN_LINE.reset(token)
-
-
-@dataclass
-class _Line:
-    """Callers of one limiter on one event loop waiting for the window guard, in turn:
-    (rank, arrival) order, rank 0 for `first_in_line` requests."""
-
-    busy: bool = False
-    waiting: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
-    arrivals: Iterator[int] = field(default_factory=itertools.count)
-
-    async def enter(self, rank: int) -> None:
-        if not self.busy and not self.waiting:
-            self.busy = True
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self.waiting, (rank, next(self.arrivals), turn))
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.leave()  # the turn came just as the caller was cancelled: pass it on
-            raise
-
-    def leave(self) -> None:
-        while self.waiting:
-            _, _, turn = heapq.heappop(self.waiting)
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self.busy = False
-
-
 class _Limiter:
     """The acquire loop shared by every store; stores implement the four primitives."""
 
@@ -246,18 +183,7 @@ class _Limiter:
     def _start_guard(self) -> None:
         self._sent = {}
         self._rtts = {}
-        self._lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lines_lock = threading.Lock()
-
-    def _line(self) -> _Line:
-        loop = asyncio.get_running_loop()
-        with self._lines_lock:
-            line = self._lines.get(loop)
-            if line is None:
-                line = self._lines[loop] = _Line()
-            return line
+        self._lines = Lines()
 
     async def _reserve(self, units: int) -> float:
         """Take the next spacing slot, `units` slots long; return its time on `self.clock`."""
@@ -315,7 +241,7 @@ class _Limiter:
             if refused > 0:
                 raise DailyBudgetExhausted(self.limit.daily, refused)
         units = self.limit.units_of(cost) if self.limit.weighted_window else 1
-        urgent = _FIRST_IN_LINE.get()
+        urgent = is_first_in_line()
         if urgent and self.limit.window_guard:
             # The guard keeps the rate; the slot still counts, the callers behind move back.
             # (Without a guard the spacing is all there is: wait for the slot like anyone.)
@@ -332,7 +258,7 @@ class _Limiter:
         if not self.limit.window_guard:
             return None
         permit = uuid.uuid4().hex[:_PERMIT_ID_LEN]
-        line = self._line()
+        line = self._lines.current()
         await line.enter(0 if urgent else 1)
         try:
             while True:

@@ -1,0 +1,93 @@
+"""Who goes next within a process: the callers of a rate limiter waiting for its window guard.
+
+Callers that have their spacing slot wait for the window guard in line — one line per limiter
+and event loop, where only the first polls the store and the others wait their turn — first
+come first served, except requests made under `first_in_line()`, which go before every
+ordinary caller of the process (and, where a window guard keeps the rate, take their spacing
+slot without waiting for it; see `switchboard.http.limiters`). Under latency the guard, not the
+spacing, is what binds; without a line, whichever poller woke first took a freed permit, so a
+sync page's last bulk POST could go out after every other page's, and a chain of reads whose
+every link is on the critical path (`switchboard.quo.readback`) waited behind requests that
+could have waited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import heapq
+import itertools
+import threading
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+_FIRST_IN_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "switchboard_limiter_first_in_line", default=False
+)
+
+
+@contextlib.contextmanager
+def first_in_line() -> Iterator[None]:
+    """Requests made inside go before this process's ordinary callers of the same limiter:
+    for requests on a critical path, sparingly."""
+    token = _FIRST_IN_LINE.set(True)
+    try:
+        yield
+    finally:
+        _FIRST_IN_LINE.reset(token)
+
+
+def is_first_in_line() -> bool:
+    return _FIRST_IN_LINE.get()
+
+
+@dataclass
+class WaitingLine:
+    """Callers of one limiter on one event loop, in turn: (rank, arrival) order, rank 0 for
+    `first_in_line` requests. `enter` returns when it is the caller's turn; `leave` passes the
+    turn on."""
+
+    busy: bool = False
+    waiting: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+    arrivals: Iterator[int] = field(default_factory=itertools.count)
+
+    async def enter(self, rank: int) -> None:
+        if not self.busy and not self.waiting:
+            self.busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (rank, next(self.arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave()  # the turn came just as the caller was cancelled: pass it on
+            raise
+
+    def leave(self) -> None:
+        while self.waiting:
+            _, _, turn = heapq.heappop(self.waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.busy = False
+
+
+class Lines:
+    """One `WaitingLine` per event loop (a limiter may be shared by several loops' threads)."""
+
+    def __init__(self) -> None:
+        self._lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WaitingLine] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def current(self) -> WaitingLine:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            line = self._lines.get(loop)
+            if line is None:
+                line = self._lines[loop] = WaitingLine()
+            return line
