@@ -29,9 +29,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside one writer; busy_timeout makes writers queue instead of failing.
+    # busy_timeout first: the journal_mode statement takes a lock too, and with only sqlite3's
+    # 5 s default a new connection failed with "database is locked" while another process held
+    # the workflows database longer (seen in CI: a test's settle check beside a busy worker).
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
