@@ -81,3 +81,33 @@ def test_models_match_migration(sqlite_url: str) -> None:
         )
     db.dispose()
     assert diff == []
+
+
+def test_journal_mode_is_tried_again_while_the_database_is_locked() -> None:
+    import sqlite3
+
+    from switchboard.store.db import _journal_mode_wal
+
+    class Cursor:
+        def __init__(self) -> None:
+            self.tries = 0
+
+        def execute(self, sql: str) -> None:
+            self.tries += 1
+            if self.tries < 3:
+                raise sqlite3.OperationalError("database is locked")
+
+    cursor = Cursor()
+    _journal_mode_wal(cursor, pause=0)
+    assert cursor.tries == 3
+
+    class Broken:
+        def execute(self, sql: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    try:
+        _journal_mode_wal(Broken(), pause=0)
+    except sqlite3.OperationalError as exc:
+        assert "disk" in str(exc)
+    else:
+        raise AssertionError("other errors are not retried")

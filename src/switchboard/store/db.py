@@ -8,6 +8,8 @@ the application file's single write lock; the shared rate limiters likewise
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,15 +31,27 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside one writer; busy_timeout makes writers queue instead of failing.
-    # busy_timeout first: the journal_mode statement takes a lock too, and with only sqlite3's
-    # 5 s default a new connection failed with "database is locked" while another process held
-    # the workflows database longer (seen in CI: a test's settle check beside a busy worker).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _journal_mode_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _journal_mode_wal(cursor: Any, attempts: int = 50, pause: float = 0.1) -> None:
+    """`PRAGMA journal_mode=WAL` can answer "database is locked" at once, busy handler or not,
+    while another process works on the WAL (seen in CI: a new connection beside a busy
+    worker, even with busy_timeout set first). The mode is kept in the file, so trying again
+    a moment later is all it takes."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt + 1 == attempts:
+                raise
+            time.sleep(pause)
 
 
 def sqlite_path(url: str) -> Path | None:
