@@ -268,6 +268,27 @@ async def test_round_trips_are_compared_within_their_operation(by_kind: bool) ->
     assert (max_in_window(counted) <= 10) is by_kind
 
 
+@pytest.mark.parametrize("all_samples", [200, 1])
+async def test_a_quick_answer_within_an_operation_keeps_the_window(all_samples: int) -> None:
+    """A loaded machine, no network: Quo counts a request 1-30 ms after it is sent, answers a
+    full bulk create 30 ms after counting it, a bulk create's last small batch 2 ms after,
+    reads 5 ms after. A small batch that waited 30 ms on the way in has a round trip as long
+    as the full batches' fastest, yet was counted 28 ms later than they: compared only with
+    its own operation (`all_samples=1`) its permit lapses ~18 ms before its arrival and Quo
+    counts 11 in a second; the reads' fastest round trip keeps it in place."""
+    clock = SimClock()
+    rng = random.Random(3)
+    limit = RateLimit(10, margin=0.0, all_samples=all_samples)  # the guard binds
+    limiter = MemoryRateLimiter(limit, clock)
+    requests: list[tuple[str, float, float]] = []
+    for _ in range(60):
+        requests += [("POST", 0.001 + rng.uniform(0, 0.002), 0.03) for _ in range(3)]
+        requests += [("POST", 0.03, 0.002)]
+        requests += [("GET", 0.001 + rng.uniform(0, 0.029), 0.005) for _ in range(2)]
+    _, counted = await _run_shaped(limiter, clock, requests)
+    assert (max_in_window(counted) <= 10) is (all_samples > 1)
+
+
 async def test_waiting_callers_take_permits_in_order_and_first_in_line_goes_first() -> None:
     """Callers that wait for the window guard get their permits in the order they came;
     a `first_in_line` request overtakes every one of them, and its spacing slot still counts."""

@@ -19,27 +19,25 @@ limiter here combines two rules, both kept atomically in a store all processes s
    costs the round trip per permit and caps a key at `rate / (period + RTT)` (≈ 8.5/s at
    150-200 ms). With `lapse_from_send`, the lapse point is the *estimated arrival*, every
    arrival shifted back by the smallest outbound delay d₀ (the window moves, the count does
-   not): R − F + m, F = the fastest of the last `jitter_samples` round trips of the same
-   operation, m = `jitter_margin` (never past R). A request's A − d₀ = R − b − d₀, b = what
-   came after Quo counted it (Quo's processing, the way back, our event loop); so
-   A − d₀ ≤ R − F + m holds whenever F ≤ d₀ + b + m — the fastest round trip was no slower on
-   the way out than the fastest outbound leg, nor after the count than this request, by more
-   than m together. A request delayed on the way out (counted later) has a longer round trip
-   and holds its permit longer by as much; one delayed after the count holds it longer than
-   it needs. Until `min_jitter_samples` round trips of its operation are known, the lapse
-   point is R.
+   not): R − F + m, F = the fastest recent round trip — of the last `jitter_samples` of the
+   same operation and the last `all_samples` of any — m = `jitter_margin` (never past R). A
+   request's A − d₀ = R − b − d₀, b = what came after Quo counted it (Quo's processing, the
+   way back, our event loop); so A − d₀ ≤ R − F + m holds whenever F ≤ d₀ + b + m — the
+   fastest round trip was no slower on the way out than the fastest outbound leg, nor after
+   the count than this request, by more than m together. A request delayed on the way out
+   (counted later) has a longer round trip and holds its permit longer by as much; one
+   delayed after the count holds it longer than it needs. Why both minima: within one
+   operation b still varies (a bulk create of 3 contacts is answered sooner after the count
+   than one of 50, and more so on a loaded machine), and the quickest kind of request bounds
+   F by the smallest b there is; the operation's own minimum keeps F low when the other
+   kinds fell out of the samples. Lapse point R until `min_jitter_samples` of its kind.
 
    S is when the request went on the wire: the grant plus the `send_delay` the caller reports
    on `release` (ApiClient: httpcore's trace event "request headers written"), else the grant.
-   Round trips are counted from S too. So a local stall between permit and send (a connect, a
-   wait for a pooled connection, a stalled event loop or process) moves S instead of having to
-   be covered by the estimate — which it was not always: F is each process's own, and a
-   process whose every request waits the same 0.3 s before going out counts the stall in F,
-   lets its permits lapse 0.3 s early, and two processes sharing the key could make Quo count
-   12 in a second
-   (`tests/http/test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
-   What the estimate still has to cover is the outbound leg after the write (the network,
-   Quo's front).
+   Round trips are counted from S too, so a local stall between permit and send (a connect, a
+   pooled connection, a stalled process) moves S instead of entering F — F is each process's
+   own, and a process whose every request waited 0.3 s would let its permits lapse 0.3 s early
+   (`test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
 
 Order within a process (`switchboard.http.waiting_line`): callers wait for the window guard in
 line, first come first served; `first_in_line()` requests go first (see there).
@@ -52,10 +50,8 @@ members per permit; `weighted_window=False` counts every request as 1 there). Wi
 UTC day (`day_s`), atomically in the shared store; a request that would overspend it is not
 sent: `DailyBudgetExhausted` says how long until the budget resets.
 
-Spacing alone is only as good as the timing (a request delayed by more than the margin squeezes
-into the next window); the guard alone would send bursts. Together: ~`rate / (1 + margin)` per
-second when responses are fast, ~`rate / (period + J)` when they are slow, never more than
-`rate` in any window.
+Spacing alone is only as good as the timing; the guard alone would send bursts. Together:
+~`rate / (1 + margin)` per second, never more than `rate` in any window.
 
 Stores (state per key: the next slot `tat` and the live permits):
 
@@ -124,8 +120,9 @@ class RateLimit:
         weighted_window: spacing and window count a request's units; False: each request
             counts 1 there (a provider that prices operations only against its daily budget).
         lapse_from_send: a permit's lapse point is the response less the fastest recent round
-            trip (+ jitter_margin, over the last jitter_samples, once min_jitter_samples are
-            known), not the response (see the module docstring).
+            trip (+ jitter_margin; over the last jitter_samples of its kind and all_samples of
+            any, once min_jitter_samples of its kind are known), not the response (see the
+            module docstring).
     """
 
     rate: float
@@ -140,6 +137,7 @@ class RateLimit:
     lapse_from_send: bool = True
     jitter_margin: float = 0.01
     jitter_samples: int = 50
+    all_samples: int = 200
     min_jitter_samples: int = 10
 
     @property
@@ -179,10 +177,12 @@ class _Limiter:
     max_reservations = 4
     _sent: dict[str, float]  # permit → when it was granted (this process)
     _rtts: dict[str | None, deque[float]]  # kind → its last `jitter_samples` round trips here
+    _rtts_all: deque[float]  # the last `all_samples` round trips of any kind
 
     def _start_guard(self) -> None:
         self._sent = {}
         self._rtts = {}
+        self._rtts_all = deque(maxlen=self.limit.all_samples)
         self._lines = Lines()
 
     async def _reserve(self, units: int) -> float:
@@ -215,13 +215,13 @@ class _Limiter:
         if rtts is None:
             rtts = self._rtts[kind] = deque(maxlen=self.limit.jitter_samples)
         rtts.append(rtt)
+        self._rtts_all.append(rtt)
         if len(rtts) < self.limit.min_jitter_samples:
             return period
         # Lapse point R - F + m: this response less the fastest recent round trip (F) of the
-        # same kind, plus the margin; never past R (F <= m), never before S (F <= this one).
-        # Per kind: what Quo does after counting a request (its processing) differs by
-        # operation, and a kind with slower processing must not set F for a faster one.
-        fastest = min(rtts)
+        # same kind and of any kind, plus the margin; never past R (F <= m), never before S
+        # (F <= this one). Why both: see the module docstring.
+        fastest = min(min(rtts), min(self._rtts_all))
         return period - max(0.0, fastest - self.limit.jitter_margin)
 
     async def _charge_day(self, units: int) -> float:
