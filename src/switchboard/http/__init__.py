@@ -21,12 +21,12 @@ from switchboard.http.limiters import (
     MemoryRateLimiter,
     RateLimit,
     RateLimiter,
-    RedisRateLimiter,
     SqlRateLimiter,
     limiter_key,
     make_limiter,
 )
 from switchboard.http.paging import offset_pages, token_pages
+from switchboard.http.redis_limiter import RedisRateLimiter
 from switchboard.http.retry import (
     NO_RETRY,
     RETRYABLE_STATUSES,

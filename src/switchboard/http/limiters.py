@@ -40,7 +40,13 @@ limiter here combines two rules, both kept atomically in a store all processes s
    (`test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
 
 Order within a process (`switchboard.http.waiting_line`): callers wait for the window guard in
-line, first come first served; `first_in_line()` requests go first (see there).
+line, first come first served; `first_in_line()` requests go first (see there): the caller
+already polling steps aside for them. While `first_in_line(keep_free=True)` requests keep
+coming (one in the last `period`), ordinary callers of the process also leave `urgent_reserve`
+permits free for them: going first in line does not help a request that then waits for a permit
+to lapse — a chain of reads whose every link waited for one (37 ms on average with 150 ± 50 ms
+of latency, a sixth of the link) set the pace of a sync. The reserve idles whenever no such
+request waits, so the caller asks for it only while it is the bottleneck.
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
@@ -59,7 +65,8 @@ Stores (state per key: the next slot `tat` and the live permits):
 - `SqlRateLimiter`: tables `rate_buckets` and `rate_permits`, SQLite (one machine; in the
   sibling file `switchboard.config.rate_limit_database_url` names, away from the application
   file's write lock) or PostgreSQL (scale-out); created if missing.
-- `RedisRateLimiter`: a string and a sorted set, Lua scripts on the Redis server's clock.
+- `RedisRateLimiter` (`switchboard.http.redis_limiter`): a string and a sorted set, Lua scripts
+  on the Redis server's clock.
 
 `acquire()` returns a permit that the caller hands back with `release(permit)` once the
 response (or the failure) is in; `ApiClient` does both. Use `make_limiter` to pick a store from
@@ -75,13 +82,13 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
-from switchboard.http.waiting_line import Lines, is_first_in_line
+from switchboard.http.waiting_line import Lines, is_first_in_line, keeps_a_permit_free
 from switchboard.threads import pool, run_on
 
 Permit = str | None
@@ -123,6 +130,8 @@ class RateLimit:
             trip (+ jitter_margin; over the last jitter_samples of its kind and all_samples of
             any, once min_jitter_samples of its kind are known), not the response (see the
             module docstring).
+        urgent_reserve: permits ordinary callers leave free while `first_in_line(keep_free=
+            True)` requests of the process keep coming (never all of them).
     """
 
     rate: float
@@ -139,6 +148,7 @@ class RateLimit:
     jitter_samples: int = 50
     all_samples: int = 200
     min_jitter_samples: int = 10
+    urgent_reserve: int = 1
 
     @property
     def interval(self) -> float:
@@ -184,14 +194,28 @@ class _Limiter:
         self._rtts = {}
         self._rtts_all = deque(maxlen=self.limit.all_samples)
         self._lines = Lines()
+        self._urgent_until = -math.inf  # first_in_line requests came until a period before
+
+    def _room(self, urgent: bool, keep_free: bool) -> int:
+        """Live permits within which this caller may take one: all of them, less the reserve
+        for `first_in_line(keep_free=True)` requests while those keep coming (see the module
+        docstring)."""
+        now = self.clock.now()
+        if keep_free:
+            self._urgent_until = now + self.limit.period
+        if urgent:
+            return self.limit.max_permits
+        if now >= self._urgent_until:
+            return self.limit.max_permits
+        return max(1, self.limit.max_permits - self.limit.urgent_reserve)
 
     async def _reserve(self, units: int) -> float:
         """Take the next spacing slot, `units` slots long; return its time on `self.clock`."""
         raise NotImplementedError
 
-    async def _enter(self, permit: str, units: int) -> float:
-        """Take a permit of `units` if live permits leave room for it within `rate`: 0.0,
-        else seconds to wait and retry."""
+    async def _enter(self, permit: str, units: int, room: int) -> float:
+        """Take a permit of `units` if live permits leave room for it within `room` (at most
+        `rate`): 0.0, else seconds to wait and retry."""
         raise NotImplementedError
 
     async def _lapse(self, permit: str, hold: float) -> None:
@@ -258,18 +282,30 @@ class _Limiter:
         if not self.limit.window_guard:
             return None
         permit = uuid.uuid4().hex[:_PERMIT_ID_LEN]
-        line = self._lines.current()
-        await line.enter(0 if urgent else 1)
+        keep_free = urgent and keeps_a_permit_free()
+        if keep_free:  # from now on ordinary callers keep a permit free (see `_room`)
+            self._urgent_until = self.clock.now() + self.limit.period
+        line, rank = self._lines.current(), 0 if urgent else 1
+        place = await line.enter(rank)
+        holding = True
         try:
             while True:
-                wait = await self._enter(permit, units)
+                wait = await self._enter(permit, units, max(units, self._room(urgent, keep_free)))
                 if wait <= 0:
                     self._sent[permit] = self.clock.now()
                     return permit
+                if line.outranked(rank):  # a first_in_line request came: it polls next
+                    holding = False
+                    line.leave()
+                    place = await line.enter(rank, place)
+                    holding = True
+                    continue
                 # In-flight permits lapse when their response arrives, which may be any moment.
-                await self.clock.sleep(min(wait, self.limit.period / self.limit.rate / 4))
+                nap = min(wait, self.limit.period / self.limit.rate / 4)
+                await line.nap(rank, self.clock.sleep(nap))
         finally:
-            line.leave()
+            if holding:
+                line.leave()
 
     async def release(
         self, permit: Permit, *, send_delay: float | None = None, kind: str | None = None
@@ -321,12 +357,12 @@ class MemoryRateLimiter(_Limiter):
     async def _reserve(self, units: int) -> float:
         return self.clock.now() + self.reserve(units)
 
-    async def _enter(self, permit: str, units: int) -> float:
+    async def _enter(self, permit: str, units: int, room: int) -> float:
         with self._lock:
             now = self.clock.now()
             self._permits = {p: v for p, v in self._permits.items() if v[0] > now}
             live = sum(u for _, u in self._permits.values())
-            if live + units <= self.limit.max_permits:
+            if live + units <= room:
                 self._permits[permit] = (now + self.limit.inflight_timeout, units)
                 return 0.0
             return min(exp for exp, _ in self._permits.values()) - now
@@ -424,7 +460,7 @@ class SqlRateLimiter(_Limiter):
         step = self.limit.interval * units
         return await run_on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
 
-    def _enter_sync(self, permit: str, units: int) -> float:
+    def _enter_sync(self, permit: str, units: int, room: int) -> float:
         with self.engine.begin() as conn:
             if not self._sqlite:
                 conn.execute(
@@ -444,7 +480,7 @@ class SqlRateLimiter(_Limiter):
                 ),
                 {"key": self.key, "now": now},
             ).one()
-            if int(live) + units <= self.limit.max_permits:
+            if int(live) + units <= room:
                 exp = now + self.limit.inflight_timeout
                 conn.execute(
                     text(
@@ -459,8 +495,8 @@ class SqlRateLimiter(_Limiter):
                 return 0.0
             return max(float(soonest) - now, 0.001)
 
-    async def _enter(self, permit: str, units: int) -> float:
-        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit, units)
+    async def _enter(self, permit: str, units: int, room: int) -> float:
+        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit, units, room)
 
     def _lapse_sync(self, permit: str, hold: float) -> None:
         with self.engine.begin() as conn:
@@ -501,108 +537,6 @@ class SqlRateLimiter(_Limiter):
         return await run_on(_ACQUIRE_THREADS, self._charge_day_sync, units)
 
 
-_REDIS_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local start = now + tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(start, tat)
-local new_tat = slot + tonumber(ARGV[1])
-local ttl = math.ceil((new_tat - now) * 1000) + 60000
-redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', ttl)
-return string.format('%.6f', slot - now)
-"""
-
-_REDIS_ENTER = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local units = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now))
-if redis.call('ZCARD', KEYS[1]) + units <= tonumber(ARGV[1]) then
-  local exp = string.format('%.6f', now + tonumber(ARGV[2]))
-  redis.call('ZADD', KEYS[1], exp, ARGV[3])
-  for n = 1, units - 1 do redis.call('ZADD', KEYS[1], exp, ARGV[3] .. '+' .. n) end
-  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000) + 60000)
-  return '0'
-end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return string.format('%.6f', math.max(tonumber(first[2]) - now, 0.001))
-"""
-
-_REDIS_LAPSE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local exp = string.format('%.6f', now + tonumber(ARGV[1]))
-redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[2])
-for n = 1, tonumber(ARGV[3]) - 1 do redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[2] .. '+' .. n) end
-return 1
-"""
-
-_REDIS_CHARGE_DAY = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local day_s = tonumber(ARGV[2])
-local day = math.floor(now / day_s)
-local key = KEYS[1] .. ':' .. day
-local spent = tonumber(redis.call('GET', key) or '0')
-if spent + tonumber(ARGV[1]) > tonumber(ARGV[3]) then
-  return string.format('%.6f', (day + 1) * day_s - now)
-end
-redis.call('INCRBYFLOAT', key, ARGV[1])
-redis.call('PEXPIRE', key, math.ceil(day_s * 1000) + 60000)
-return '0'
-"""
-
-
-class RedisRateLimiter(_Limiter):
-    """Spacing + window guard in Redis (Lua scripts; the Redis server's clock is the only clock)."""
-
-    def __init__(self, key: str, limit: RateLimit, redis: Any, clock: Clock = SYSTEM_CLOCK) -> None:
-        import redis.asyncio as aioredis
-
-        self.key = f"switchboard:rate:{key}"
-        self.permits_key = f"switchboard:permits:{key}"
-        self.day_key = f"switchboard:day:{key}"
-        # A permit's units, for its lapse (the store keeps one member per unit).
-        self._units: dict[str, int] = {}
-        self.limit = limit
-        self.clock = clock
-        self._start_guard()
-        self.redis: Any = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
-        self._reserve_script = self.redis.register_script(_REDIS_RESERVE)
-        self._enter_script = self.redis.register_script(_REDIS_ENTER)
-        self._lapse_script = self.redis.register_script(_REDIS_LAPSE)
-        self._charge_day_script = self.redis.register_script(_REDIS_CHARGE_DAY)
-
-    async def _reserve(self, units: int) -> float:
-        step = self.limit.interval * units
-        wait = float(await self._reserve_script(keys=[self.key], args=[step, 0]))
-        return self.clock.now() + wait
-
-    async def _enter(self, permit: str, units: int) -> float:
-        args: list[str | float] = [
-            self.limit.max_permits, self.limit.inflight_timeout, permit, units,
-        ]  # fmt: skip
-        wait = float(await self._enter_script(keys=[self.permits_key], args=args))
-        if wait <= 0:
-            self._units[permit] = units
-        return wait
-
-    async def _lapse(self, permit: str, hold: float) -> None:
-        units = self._units.pop(permit, 1)
-        await self._lapse_script(keys=[self.permits_key], args=[hold, permit, units])
-
-    async def _charge_day(self, units: int) -> float:
-        args = [units, self.limit.day_s, self.limit.daily or 0]
-        return float(await self._charge_day_script(keys=[self.day_key], args=args))
-
-    async def pause(self, seconds: float) -> None:
-        await self._reserve_script(keys=[self.key], args=[0, seconds])
-
-    async def aclose(self) -> None:
-        await self.redis.aclose()
-
-
 def make_limiter(
     key: str,
     limit: RateLimit,
@@ -614,6 +548,8 @@ def make_limiter(
     """The limiter configuration asks for: Redis if `redis_url`, else SQL if `database_url`,
     else this process's memory. Processes share a budget when they use the same store and key."""
     if redis_url:
+        from switchboard.http.redis_limiter import RedisRateLimiter
+
         return RedisRateLimiter(key, limit, redis_url, clock)
     if database_url:
         return SqlRateLimiter(key, limit, database_url, clock)
