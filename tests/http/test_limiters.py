@@ -314,36 +314,17 @@ async def test_waiting_callers_take_permits_in_order_and_first_in_line_goes_firs
     assert order == ["urgent", "c0", "c1", "c2"]
 
 
-@pytest.mark.parametrize("reserve", [1, 0])
-async def test_ordinary_callers_keep_a_permit_free_while_first_in_line_requests_come(
-    reserve: int,
-) -> None:
-    """After a `first_in_line(keep_free=True)` request, ordinary callers leave `urgent_reserve`
-    permits free for one period: the third ordinary request of a 3-permit window waits for the
-    reserve to end (instead of taking the last permit at its spacing slot)."""
-    clock = FakeClock()
-    limiter = MemoryRateLimiter(RateLimit(3, margin=0, urgent_reserve=reserve), clock)
-    start = clock.now()
-    with first_in_line(keep_free=True):
-        await limiter.acquire()  # held: no response yet
-    await limiter.acquire()
-    await limiter.acquire()
-    waited = clock.now() - start
-    if reserve:
-        assert waited == pytest.approx(1.0, abs=0.09)  # the urgent request's period
-    else:
-        assert waited == pytest.approx(2 / 3)  # its spacing slot
-
-
-async def test_a_first_in_line_request_takes_the_kept_permit_at_once() -> None:
-    """An ordinary caller is already polling for a permit when a `first_in_line` request comes:
-    it steps aside, and the request takes the permit kept free for it without waiting for any
-    to lapse."""
+async def test_the_caller_polling_for_a_permit_steps_aside_for_a_first_in_line_request() -> None:
+    """An ordinary caller is already polling for the next permit to lapse when a
+    `first_in_line` request comes: it is woken, steps aside, and the request takes the permit
+    that lapses first (it would otherwise wait for that caller's permit as well as its own)."""
     clock = FakeClock()
     limiter = MemoryRateLimiter(RateLimit(3, margin=0), clock)
-    with first_in_line(keep_free=True):
-        await limiter.acquire()
-    await limiter.acquire()
+    held = [await limiter.acquire() for _ in range(3)]
+    lapse = clock.now() + 1.0  # no round trips known yet: a permit lapses a period after release
+    for permit in held:
+        await limiter.release(permit)
+        await clock.sleep(0.3)  # ... one at a time, 0.3 s apart
     order: list[tuple[str, float]] = []
 
     async def ordinary() -> None:
@@ -351,15 +332,15 @@ async def test_a_first_in_line_request_takes_the_kept_permit_at_once() -> None:
         order.append(("ordinary", clock.now()))
 
     polling = asyncio.create_task(ordinary())
-    for _ in range(3):
-        await asyncio.sleep(0)  # it holds the line and naps between polls
-    asked = clock.now()
-    with first_in_line(keep_free=True):
+    await asyncio.sleep(0)  # it holds the line and naps between polls
+    assert clock.now() < lapse
+    with first_in_line():
         await limiter.acquire()
     order.append(("urgent", clock.now()))
     await asyncio.wait_for(polling, timeout=5)
     assert [who for who, _ in order] == ["urgent", "ordinary"]
-    assert order[0][1] - asked < 0.1  # at most one nap of the caller it overtook
+    assert order[0][1] == pytest.approx(lapse, abs=0.09)  # the first permit that lapsed
+    assert order[1][1] == pytest.approx(lapse + 0.3, abs=0.09)  # the next one
 
 
 async def test_first_in_line_without_a_window_guard_still_waits_for_its_slot() -> None:

@@ -40,13 +40,10 @@ limiter here combines two rules, both kept atomically in a store all processes s
    (`test_limiters.py::test_a_process_that_stalls_before_sending_keeps_the_window`).
 
 Order within a process (`switchboard.http.waiting_line`): callers wait for the window guard in
-line, first come first served; `first_in_line()` requests go first (see there): the caller
-already polling steps aside for them. While `first_in_line(keep_free=True)` requests keep
-coming (one in the last `period`), ordinary callers of the process also leave `urgent_reserve`
-permits free for them: going first in line does not help a request that then waits for a permit
-to lapse — a chain of reads whose every link waited for one (37 ms on average with 150 ± 50 ms
-of latency, a sixth of the link) set the pace of a sync. The reserve idles whenever no such
-request waits, so the caller asks for it only while it is the bottleneck.
+line, first come first served; `first_in_line()` requests go first (see there), and the
+caller already polling the store steps aside for them (otherwise such a request waited for that
+caller's permit as well as its own: 37 ms of a 224 ms read-back link on average, measured with
+150 ± 50 ms of latency).
 
 Weights and a daily budget (for providers that price each operation in units of a budget):
 `acquire(units)` makes one request count as `units` in both rules — its spacing slot is `units`
@@ -88,7 +85,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from switchboard.http.clock import SYSTEM_CLOCK, Clock
-from switchboard.http.waiting_line import Lines, is_first_in_line, keeps_a_permit_free
+from switchboard.http.waiting_line import Lines, is_first_in_line
 from switchboard.threads import pool, run_on
 
 Permit = str | None
@@ -130,8 +127,6 @@ class RateLimit:
             trip (+ jitter_margin; over the last jitter_samples of its kind and all_samples of
             any, once min_jitter_samples of its kind are known), not the response (see the
             module docstring).
-        urgent_reserve: permits ordinary callers leave free while `first_in_line(keep_free=
-            True)` requests of the process keep coming (never all of them).
     """
 
     rate: float
@@ -148,7 +143,6 @@ class RateLimit:
     jitter_samples: int = 50
     all_samples: int = 200
     min_jitter_samples: int = 10
-    urgent_reserve: int = 1
 
     @property
     def interval(self) -> float:
@@ -194,28 +188,14 @@ class _Limiter:
         self._rtts = {}
         self._rtts_all = deque(maxlen=self.limit.all_samples)
         self._lines = Lines()
-        self._urgent_until = -math.inf  # first_in_line requests came until a period before
-
-    def _room(self, urgent: bool, keep_free: bool) -> int:
-        """Live permits within which this caller may take one: all of them, less the reserve
-        for `first_in_line(keep_free=True)` requests while those keep coming (see the module
-        docstring)."""
-        now = self.clock.now()
-        if keep_free:
-            self._urgent_until = now + self.limit.period
-        if urgent:
-            return self.limit.max_permits
-        if now >= self._urgent_until:
-            return self.limit.max_permits
-        return max(1, self.limit.max_permits - self.limit.urgent_reserve)
 
     async def _reserve(self, units: int) -> float:
         """Take the next spacing slot, `units` slots long; return its time on `self.clock`."""
         raise NotImplementedError
 
-    async def _enter(self, permit: str, units: int, room: int) -> float:
-        """Take a permit of `units` if live permits leave room for it within `room` (at most
-        `rate`): 0.0, else seconds to wait and retry."""
+    async def _enter(self, permit: str, units: int) -> float:
+        """Take a permit of `units` if live permits leave room for it within `rate`: 0.0,
+        else seconds to wait and retry."""
         raise NotImplementedError
 
     async def _lapse(self, permit: str, hold: float) -> None:
@@ -282,15 +262,12 @@ class _Limiter:
         if not self.limit.window_guard:
             return None
         permit = uuid.uuid4().hex[:_PERMIT_ID_LEN]
-        keep_free = urgent and keeps_a_permit_free()
-        if keep_free:  # from now on ordinary callers keep a permit free (see `_room`)
-            self._urgent_until = self.clock.now() + self.limit.period
         line, rank = self._lines.current(), 0 if urgent else 1
         place = await line.enter(rank)
         holding = True
         try:
             while True:
-                wait = await self._enter(permit, units, max(units, self._room(urgent, keep_free)))
+                wait = await self._enter(permit, units)
                 if wait <= 0:
                     self._sent[permit] = self.clock.now()
                     return permit
@@ -357,12 +334,12 @@ class MemoryRateLimiter(_Limiter):
     async def _reserve(self, units: int) -> float:
         return self.clock.now() + self.reserve(units)
 
-    async def _enter(self, permit: str, units: int, room: int) -> float:
+    async def _enter(self, permit: str, units: int) -> float:
         with self._lock:
             now = self.clock.now()
             self._permits = {p: v for p, v in self._permits.items() if v[0] > now}
             live = sum(u for _, u in self._permits.values())
-            if live + units <= room:
+            if live + units <= self.limit.max_permits:
                 self._permits[permit] = (now + self.limit.inflight_timeout, units)
                 return 0.0
             return min(exp for exp, _ in self._permits.values()) - now
@@ -460,7 +437,7 @@ class SqlRateLimiter(_Limiter):
         step = self.limit.interval * units
         return await run_on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
 
-    def _enter_sync(self, permit: str, units: int, room: int) -> float:
+    def _enter_sync(self, permit: str, units: int) -> float:
         with self.engine.begin() as conn:
             if not self._sqlite:
                 conn.execute(
@@ -480,7 +457,7 @@ class SqlRateLimiter(_Limiter):
                 ),
                 {"key": self.key, "now": now},
             ).one()
-            if int(live) + units <= room:
+            if int(live) + units <= self.limit.max_permits:
                 exp = now + self.limit.inflight_timeout
                 conn.execute(
                     text(
@@ -495,8 +472,8 @@ class SqlRateLimiter(_Limiter):
                 return 0.0
             return max(float(soonest) - now, 0.001)
 
-    async def _enter(self, permit: str, units: int, room: int) -> float:
-        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit, units, room)
+    async def _enter(self, permit: str, units: int) -> float:
+        return await run_on(_ACQUIRE_THREADS, self._enter_sync, permit, units)
 
     def _lapse_sync(self, permit: str, hold: float) -> None:
         with self.engine.begin() as conn:

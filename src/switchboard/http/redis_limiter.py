@@ -87,8 +87,10 @@ class RedisRateLimiter(_Limiter):
         wait = float(await self._reserve_script(keys=[self.key], args=[step, 0]))
         return self.clock.now() + wait
 
-    async def _enter(self, permit: str, units: int, room: int) -> float:
-        args: list[str | float] = [room, self.limit.inflight_timeout, permit, units]
+    async def _enter(self, permit: str, units: int) -> float:
+        args: list[str | float] = [
+            self.limit.max_permits, self.limit.inflight_timeout, permit, units,
+        ]  # fmt: skip
         wait = float(await self._enter_script(keys=[self.permits_key], args=args))
         if wait <= 0:
             self._units[permit] = units

@@ -4,12 +4,11 @@ Callers that have their spacing slot wait for the window guard in line — one l
 and event loop, where only the first polls the store and the others wait their turn — first
 come first served, except requests made under `first_in_line()`, which go before every
 ordinary caller of the process — the one already polling steps aside for them — and, where a
-window guard keeps the rate, take their spacing slot without waiting for it (and, if they
-ask, find a permit kept free for them; see `switchboard.http.limiters`). Under latency the
-guard, not the spacing, is what binds; without a line, whichever poller woke first took a
-freed permit, so a sync page's last bulk POST could go out after every other page's, and a
-chain of reads whose every link is on the critical path (`switchboard.quo.readback`) waited
-behind requests that could have waited.
+window guard keeps the rate, take their spacing slot without waiting for it (see
+`switchboard.http.limiters`). Under latency the guard, not the spacing, is what binds; without
+a line, whichever poller woke first took a freed permit, so a sync page's last bulk POST could
+go out after every other page's, and a chain of reads whose every link is on the critical path
+(`switchboard.quo.readback`) waited behind requests that could have waited.
 """
 
 from __future__ import annotations
@@ -25,19 +24,16 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# 0: an ordinary request; 1: first in line; 2: first in line, and a permit is kept free for it.
-_FIRST_IN_LINE: contextvars.ContextVar[int] = contextvars.ContextVar(
-    "switchboard_limiter_first_in_line", default=0
+_FIRST_IN_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "switchboard_limiter_first_in_line", default=False
 )
 
 
 @contextlib.contextmanager
-def first_in_line(keep_free: bool = False) -> Iterator[None]:
+def first_in_line() -> Iterator[None]:
     """Requests made inside go before this process's ordinary callers of the same limiter:
-    for requests on a critical path, sparingly. `keep_free`: while such requests keep coming,
-    ordinary callers also leave a permit free for them (see `switchboard.http.limiters`) — at
-    the cost of the rate whenever none is waiting for it, so only while it is the bottleneck."""
-    token = _FIRST_IN_LINE.set(2 if keep_free else 1)
+    for requests on a critical path, sparingly."""
+    token = _FIRST_IN_LINE.set(True)
     try:
         yield
     finally:
@@ -45,11 +41,7 @@ def first_in_line(keep_free: bool = False) -> Iterator[None]:
 
 
 def is_first_in_line() -> bool:
-    return _FIRST_IN_LINE.get() > 0
-
-
-def keeps_a_permit_free() -> bool:
-    return _FIRST_IN_LINE.get() > 1
+    return _FIRST_IN_LINE.get()
 
 
 @dataclass

@@ -12,10 +12,7 @@ a sync that creates the contacts the newest ones are the tail of that listing. O
   posting any more, or the oldest due contact has waited `patience` s; `poke` then starts one
   task that reads page after page while that holds (one chain: each token comes with the
   previous page), each read `first_in_line` at the rate limiter — every wait of a link
-  lengthens the whole read-back, a bulk POST can wait — and, while more than `backlog_pages`
-  of due contacts wait, with a permit kept free for it: the chain is the bottleneck then (with
-  150 ± 50 ms of latency a link takes ~0.2 s, the bulk POSTs run ahead, and the backlog is read
-  alone at the end), and only then, since a permit kept free idles whenever no link waits;
+  lengthens the whole read-back, a bulk POST can wait;
 - a read lists `sources=[source]` from the cursor (the token of the first page not yet seen
   full) and advances it only over full pages, so a partial tail page is read again next time.
 
@@ -64,9 +61,6 @@ class SourceReader:
             listing counts a miss for a contact even without proof that its batch was processed.
         patience: longest a due contact waits for a fuller page while others still post.
         retry_interval: pause before reading the tail again when due contacts were not there.
-        backlog_pages: due contacts, in pages, beyond which a read asks the rate limiter to
-            keep a permit free for the chain (the chain is the bottleneck then: the sync
-            ends with the read-back of its backlog; below it, the bulk POSTs use every permit).
 
     A read Quo refuses for good (4xx, e.g. a page token it no longer takes) restarts the
     cursor from the first page; the contacts it missed go the externalIds way meanwhile.
@@ -79,7 +73,6 @@ class SourceReader:
     overdue: float = 10.0
     patience: float = 1.0
     retry_interval: float = 0.5
-    backlog_pages: float = 2.0
     token: str | None = None  # start of the first page not yet seen full
     tail_count: int = 0  # contacts on that page at the last read
     next_read_at: float = 0.0  # after a read that left due contacts unseen
@@ -147,10 +140,8 @@ class SourceReader:
     async def read_page(self) -> None:
         """One page at the cursor; hands what it finds to the waiting callers."""
         started = self.quo.clock.now()
-        due = sum(1 for w in self.waiters.values() if w.due_at <= started)
         try:
-            # Every link of the chain is on the sync's critical path.
-            with first_in_line(keep_free=due >= self.backlog_pages * PAGE):
+            with first_in_line():  # every link of the chain is on the sync's critical path
                 page = await self.quo.list_contacts(
                     sources=[self.source], max_results=PAGE, page_token=self.token
                 )
