@@ -98,6 +98,11 @@ def test_forged_requests_cost_no_thread_hop_and_no_query(
     assert http.post(url, content=legit, headers=quo_headers(legit)).status_code == 200
     connections.webhook_keys(started.db, started.box, conn.id, "attio")
     monkeypatch.setattr(webhooks, "MISS_LOOKUPS_PER_S", 0.0)  # made-up ids: no look-ups left
+    # Its `apply` hop comes after the answer; on a loaded machine, after this line.
+    deadline = time.monotonic() + 10
+    while "apply" not in hops.thread_hops and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "apply" in hops.thread_hops
     hops.reset()
     before = _refusals()
     body = quo_event("call.completed", "ACforged")
