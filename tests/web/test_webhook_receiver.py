@@ -18,7 +18,7 @@ from switchboard import connections, metrics
 from switchboard.emulators.common import run_in_thread
 from switchboard.web import create_app, rejections, webhook_receiver, webhooks
 from switchboard.web.webhooks import Reject
-from tests.web.conftest import attio_headers, quo_event, quo_headers
+from tests.web.conftest import attio_headers, quo_event, quo_headers, wait_for
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXkhIQ=="
@@ -99,10 +99,7 @@ def test_forged_requests_cost_no_thread_hop_and_no_query(
     connections.webhook_keys(started.db, started.box, conn.id, "attio")
     monkeypatch.setattr(webhooks, "MISS_LOOKUPS_PER_S", 0.0)  # made-up ids: no look-ups left
     # Its `apply` hop comes after the answer; on a loaded machine, after this line.
-    deadline = time.monotonic() + 10
-    while "apply" not in hops.thread_hops and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "apply" in hops.thread_hops
+    wait_for(lambda: "apply" in hops.thread_hops, timeout=10, interval=0.01)
     hops.reset()
     before = _refusals()
     body = quo_event("call.completed", "ACforged")
