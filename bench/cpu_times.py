@@ -9,7 +9,7 @@ own instruments take most of it, the run measures them, not Switchboard. Every s
 benches start runs in its own session (`start_new_session=True`), so its process group id is its
 pid and the group covers any children. PostgreSQL's backends are counted together (`postgres`:
 every process of that name, the server's other clients included — on a shared machine that is an
-upper bound). The bench process itself is `bench` (its proxy and call streamer threads).
+upper bound); so is a Redis server (`redis`). The bench process itself is `bench` (its proxy and call streamer threads).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class CpuSnapshot:
     @classmethod
     def take(cls, groups: dict[str, int]) -> CpuSnapshot:
         by_pgid = {pgid: name for name, pgid in groups.items()}
-        out = dict.fromkeys([*groups, "postgres"], 0.0)
+        out = dict.fromkeys([*groups, "postgres", "redis"], 0.0)
         for pid_dir in Path("/proc").iterdir():
             if not pid_dir.name.isdigit():
                 continue
@@ -53,6 +53,8 @@ class CpuSnapshot:
                 out[name] += used
             elif comm == "postgres":
                 out["postgres"] += used
+            elif comm == "redis-server":
+                out["redis"] += used
         own = os.times()
         out["bench"] = own.user + own.system
         return cls(out)

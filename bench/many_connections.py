@@ -4,6 +4,7 @@ workspace, run their initial syncs side by side while calls keep arriving on eve
     .venv/bin/python bench/many_connections.py [--connections 10] [--people 2000]
                                                [--calls 0.5] [--workers 2]
                                                [--database-url URL] [--ack-proxy]
+                                               [--redis-url redis://127.0.0.1:6379/0]
 
 One Quo emulator holds one workspace (and API key) per connection; one Attio emulator holds one
 workspace (and token) per connection, seeded with `--people` people plus the callers of
@@ -12,7 +13,8 @@ workspace (and token) per connection, seeded with `--people` people plus the cal
 delivers its webhooks straight to `serve`, and the acknowledgements are timed by `serve` itself
 (its `switchboard_webhook_ack_seconds` histogram, scraped from `/metrics` before and after the
 syncs): on a 2-core machine a timing proxy in this process competes for the CPU it measures.
-`--ack-proxy` puts bench/activity.py's measuring proxy in between as well (`proxy_ack_*`). Every
+`--ack-proxy` puts bench/activity.py's measuring proxy in between as well (`proxy_ack_*`).
+`--redis-url` keeps the Quo keys' rate-limit state in Redis instead of the database. Every
 connection's initial sync is started at once; while any runs, each connection gets `--calls`
 simulated calls per second (open loop, every kind of call, bench/activity.py's scenarios).
 
@@ -32,8 +34,8 @@ The last line printed is JSON:
   earlier ones), `http_429_quo` / `http_429_crm`, `calls`, `statuses`,
   `quo_per_operation` (all keys, from the syncs' start until everything settled);
 - `cpu_s`: CPU seconds per process (group) from the syncs' start until everything settled —
-  `quo`, `attio`, `serve`, `worker<n>`, `postgres` (every backend, other clients' included) and
-  `bench` (this process) — over `cpu_wall_s`; `loadavg` at the end. On a 2-core machine the
+  `quo`, `attio`, `serve`, `worker<n>`, `postgres` (every backend, other clients' included),
+  `redis` (the server, when one runs) and `bench` (this process) — over `cpu_wall_s`; `loadavg` at the end. On a 2-core machine the
   figures only mean something when the emulators and the bench take a small share.
 
 Targets (issue #17, acceptance 4, 10 × 2,000 on an idle machine): every bound_ratio ≤ 1.3,
@@ -270,6 +272,11 @@ def main() -> None:
         "worker that polls the sync queue)",
     )  # fmt: skip
     ap.add_argument("--database-url", default=None, help="default: a fresh local PostgreSQL db")
+    ap.add_argument(
+        "--redis-url", default=None,
+        help="keep the Quo keys' rate-limit state in Redis (SWITCHBOARD_REDIS_URL) instead of "
+        "the database's rate_buckets / rate_permits tables",
+    )  # fmt: skip
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--ack-proxy", action="store_true",
@@ -298,6 +305,9 @@ def main() -> None:
             "SWITCHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
             "SWITCHBOARD_SYNC_CONCURRENCY": str(sync_slots),
         }
+        env.pop("SWITCHBOARD_REDIS_URL", None)  # only --redis-url chooses the limiter store
+        if args.redis_url:
+            env["SWITCHBOARD_REDIS_URL"] = args.redis_url
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         quo = stack.enter_context(
             cli_server(
@@ -459,6 +469,7 @@ def main() -> None:
             "workers": args.workers,
             "sync_concurrency": sync_slots,
             "database": "postgresql" if db_url.startswith("postgres") else "sqlite",
+            "rate_limit_store": "redis" if args.redis_url else "database",
         }
     print(json.dumps(result), flush=True)
 

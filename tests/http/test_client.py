@@ -266,3 +266,21 @@ async def test_the_limiter_learns_when_the_request_went_on_the_wire() -> None:
         ((permit, delay),) = limiter.released
         assert permit == "permit" and (delay is not None and delay >= 0) is reported
         await client.aclose()
+
+
+async def test_fastest_round_trip_counts_from_the_permit_not_the_wait_for_it() -> None:
+    clock = FakeClock()
+    answer_after = iter([0.3, 0.05, 0.2])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        clock.t += next(answer_after)
+        return httpx.Response(200, json={})
+
+    limiter = MemoryRateLimiter(RateLimit(rate=1, period=1.0), clock)
+    client, _ = make_client(httpx.MockTransport(handle), clock, limiters=limiter)
+    assert client.fastest_round_trip("x.list") is None
+    for _ in range(3):
+        await client.request("GET", "/v1/x", operation="x.list")
+    assert sum(clock.sleeps) >= 1.0  # later requests waited for the limiter
+    assert client.fastest_round_trip("x.list") == pytest.approx(0.05)
+    assert client.fastest_round_trip("x.other") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from switchboard.http import ApiError, FakeClock
+from switchboard.http.waiting_line import is_first_in_line
 from switchboard.quo.client import QuoClient
 from switchboard.quo.models import Contact, Page
 from switchboard.quo.readback import SourceReader
@@ -18,9 +19,16 @@ class Listing:
         self.items: list[str] = []
         self.tokens: list[str | None] = []
         self.refuse: set[str] = set()
+        self.round_trip: float | None = None  # what `fastest_round_trip` answers
+        self.first_in_line: list[bool] = []  # per read: did it go first at the limiter?
+
+    def fastest_round_trip(self, operation: str) -> float | None:
+        assert operation == "contacts.list"
+        return self.round_trip
 
     async def list_contacts(self, *, page_token: str | None = None, **_: Any) -> Page[Contact]:
         self.tokens.append(page_token)
+        self.first_in_line.append(is_first_in_line())
         if page_token in self.refuse:
             raise ApiError(provider="quo", operation="contacts.list", status=400, message="bad")
         start = int(page_token or 0)
@@ -126,3 +134,16 @@ async def test_a_later_batch_shown_proves_a_missing_contact_and_overdue_ends_the
     for _ in range(2):
         await reader.read_page()
     assert reader.given_up("never")  # ...until it is overdue
+
+
+async def test_reads_go_first_only_while_quo_answers_the_listing_slowly() -> None:
+    """A slow listing makes every wait of the chain lengthen the read-back: reads go first. A
+    quick one lets the chain catch up at the full rate later: reads wait behind the POSTs, so
+    the last POST goes out sooner and the reads fill the time Quo takes to show it."""
+    listing = Listing()
+    reader = reader_over(listing)
+    listing.items = [f"a{i}" for i in range(10)]
+    for rtt in (None, 0.2, reader.yield_below, 0.01):  # None: nothing timed yet
+        listing.round_trip = rtt
+        await reader.read_page()
+    assert listing.first_in_line == [True, True, True, False]

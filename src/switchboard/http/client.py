@@ -23,7 +23,9 @@ failures (see RetryPolicy) are retried with full-jitter backoff, or after `Retry
 server sent one (which also pauses the shared limiter so other callers of the budget hold back).
 Everything else raises ApiError, scrubbed of every known secret. A request the limiter's daily
 budget cannot pay for is not sent: ApiError 429 with code `daily_budget` and `retry_after` set
-to the seconds until the budget resets.
+to the seconds until the budget resets. `fastest_round_trip(operation)` is the quickest recent
+answer of an operation, permit to answer (how quickly the provider answers, the limiter's wait
+left out).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import inspect
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +58,8 @@ for _module in ("h11", "anyio._backends._asyncio", "httpcore._async.http11"):
         importlib.import_module(_module)
 
 _MASK = "***"
+# Answered attempts per operation kept for `fastest_round_trip`.
+ROUND_TRIP_SAMPLES = 20
 
 _ssl_context: ssl.SSLContext | None = None
 
@@ -157,6 +162,7 @@ class ApiClient:
         else:
             self.limiters = {"default": limiters}
         self.budget_for = budget_for or (lambda _method: "default")
+        self._round_trips: dict[str, deque[float]] = {}
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=dict(headers or {}),
@@ -248,6 +254,7 @@ class ApiClient:
             await self._release(limiter, permit, sending.delay, op)
             duration = self.clock.now() - t0
             status = response.status_code
+            self._round_trip(op, duration)
             await self._notify(op, method, path, status, duration, attempt, budget_name, None)
             if status < 400:
                 return response
@@ -270,6 +277,18 @@ class ApiClient:
                     await self.clock.sleep(delay)
                     continue
             raise self._error(response, op, method, path, attempt, retry_after)
+
+    def fastest_round_trip(self, operation: str) -> float | None:
+        """The quickest of the last answered attempts of `operation`, from its permit to its
+        answer (the wait for the rate limiter left out), or None before the first."""
+        samples = self._round_trips.get(operation)
+        return min(samples) if samples else None
+
+    def _round_trip(self, op: str, duration: float) -> None:
+        samples = self._round_trips.get(op)
+        if samples is None:
+            samples = self._round_trips[op] = deque(maxlen=ROUND_TRIP_SAMPLES)
+        samples.append(duration)
 
     async def _acquire(
         self, limiter: RateLimiter | None, op: str, method: str, path: str, attempt: int

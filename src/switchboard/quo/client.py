@@ -187,6 +187,10 @@ class QuoClient:
     async def aclose(self) -> None:
         await self.api.aclose()
 
+    def fastest_round_trip(self, operation: str) -> float | None:
+        """The quickest recent answer to `operation` ("contacts.list"), permit to answer."""
+        return self.api.fastest_round_trip(operation)
+
     # ------------------------------------------------------------------ plumbing
 
     async def _json(self, method: str, path: str, operation: str, **kw: Any) -> Any:

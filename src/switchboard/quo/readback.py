@@ -11,8 +11,14 @@ a sync that creates the contacts the newest ones are the tail of that listing. O
 - `due_read` says when a read pays: enough due contacts to fill the tail page, or nobody is
   posting any more, or the oldest due contact has waited `patience` s; `poke` then starts one
   task that reads page after page while that holds (one chain: each token comes with the
-  previous page), each read `first_in_line` at the rate limiter — every wait of a link
-  lengthens the whole read-back, a bulk POST can wait;
+  previous page);
+- a read goes `first_in_line` at the rate limiter when Quo answers a listing slowly (the
+  fastest recent one took `yield_below` s or more, or none was timed yet): then every wait of a
+  link lengthens the whole read-back, and a bulk POST can wait. When it answers quickly, the
+  chain can read at the key's full rate whenever the POSTs pause, so reads wait their turn
+  behind the POSTs instead: the last POST goes out sooner, and what is read meanwhile fills
+  the seconds Quo takes to show it (a 2,000-person sync at zero latency: 9.0–10.1 s instead of
+  11.0, 77 requests instead of 87);
 - a read lists `sources=[source]` from the cursor (the token of the first page not yet seen
   full) and advances it only over full pages, so a partial tail page is read again next time.
 
@@ -31,6 +37,7 @@ back and looks it up by `externalIds` (then single-creates what never shows).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -61,6 +68,8 @@ class SourceReader:
             listing counts a miss for a contact even without proof that its batch was processed.
         patience: longest a due contact waits for a fuller page while others still post.
         retry_interval: pause before reading the tail again when due contacts were not there.
+        yield_below: a listing answered this quickly lets reads wait behind the bulk POSTs
+            (half of Quo's 0.1 s between requests: the chain can catch up at the full rate).
 
     A read Quo refuses for good (4xx, e.g. a page token it no longer takes) restarts the
     cursor from the first page; the contacts it missed go the externalIds way meanwhile.
@@ -73,6 +82,7 @@ class SourceReader:
     overdue: float = 10.0
     patience: float = 1.0
     retry_interval: float = 0.5
+    yield_below: float = 0.05
     token: str | None = None  # start of the first page not yet seen full
     tail_count: int = 0  # contacts on that page at the last read
     next_read_at: float = 0.0  # after a read that left due contacts unseen
@@ -126,6 +136,12 @@ class SourceReader:
             return True
         return now - min(due) >= self.patience
 
+    def chain_is_slow(self) -> bool:
+        """Whether every wait of a read lengthens the read-back: Quo's fastest recent answer to
+        a listing took `yield_below` s or more (or none was timed yet)."""
+        fastest = self.quo.fastest_round_trip("contacts.list")
+        return fastest is None or fastest >= self.yield_below
+
     def poke(self, now: float) -> None:
         """Start the read chain if a read is due and none is running."""
         if (self._chain is None or self._chain.done()) and self.due_read(now):
@@ -141,7 +157,7 @@ class SourceReader:
         """One page at the cursor; hands what it finds to the waiting callers."""
         started = self.quo.clock.now()
         try:
-            with first_in_line():  # every link of the chain is on the sync's critical path
+            with first_in_line() if self.chain_is_slow() else contextlib.nullcontext():
                 page = await self.quo.list_contacts(
                     sources=[self.source], max_results=PAGE, page_token=self.token
                 )
