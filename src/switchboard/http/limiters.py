@@ -393,6 +393,32 @@ def _engine_for(database_url: str) -> Engine:
         return engine
 
 
+_LOCK_BUCKET = text("SELECT 1 FROM rate_buckets WHERE key = :key FOR UPDATE")
+_DELETE_LAPSED = text("DELETE FROM rate_permits WHERE key = :key AND expires_at <= :now")
+_COUNT_LIVE = text(
+    "SELECT count(*), min(expires_at) FROM rate_permits WHERE key = :key AND expires_at > :now"
+)
+_INSERT_PERMIT = text(
+    "INSERT INTO rate_permits (key, permit, expires_at) VALUES (:key, :permit, :exp)"
+)
+_LAPSE_PERMIT = text(
+    "UPDATE rate_permits SET expires_at = :exp WHERE key = :key "
+    "AND (permit = :permit OR permit LIKE :units)"
+)
+# PostgreSQL, after `_LOCK_BUCKET`: drop the lapsed permits, count the live ones and take the
+# permit's units if they fit — one round trip. The count does not see the DELETE (one snapshot),
+# which does not matter: it counts only unexpired permits, and the DELETE only removes expired.
+_TAKE_PERMIT_PG = text(
+    "WITH lapsed AS (DELETE FROM rate_permits WHERE key = :key AND expires_at <= :now), "
+    "live AS (SELECT count(*) AS n, min(expires_at) AS soonest FROM rate_permits "
+    "WHERE key = :key AND expires_at > :now), "
+    "taken AS (INSERT INTO rate_permits (key, permit, expires_at) "
+    "SELECT :key, unit, :exp FROM live, unnest(CAST(:units AS text[])) AS unit "
+    "WHERE live.n <= :room RETURNING 1) "
+    "SELECT live.n, live.soonest, (SELECT count(*) FROM taken) > 0 FROM live"
+)
+
+
 class SqlRateLimiter(_Limiter):
     """Spacing + window guard in `rate_buckets` / `rate_permits` (SQLite or PostgreSQL).
 
@@ -438,37 +464,44 @@ class SqlRateLimiter(_Limiter):
         return await run_on(_ACQUIRE_THREADS, self._update, 0.0, step) - step
 
     def _enter_sync(self, permit: str, units: int) -> float:
+        if not self._sqlite:
+            return self._enter_pg(permit, units)
         with self.engine.begin() as conn:
-            if not self._sqlite:
-                conn.execute(
-                    text("SELECT 1 FROM rate_buckets WHERE key = :key FOR UPDATE"),
-                    {"key": self.key},
-                )
             now = self.clock.now()
-            conn.execute(
-                text("DELETE FROM rate_permits WHERE key = :key AND expires_at <= :now"),
-                {"key": self.key, "now": now},
-            )
+            conn.execute(_DELETE_LAPSED, {"key": self.key, "now": now})
             now = self.clock.now()  # after any wait for the lock
-            live, soonest = conn.execute(
-                text(
-                    "SELECT count(*), min(expires_at) FROM rate_permits "
-                    "WHERE key = :key AND expires_at > :now"
-                ),
-                {"key": self.key, "now": now},
-            ).one()
+            live, soonest = conn.execute(_COUNT_LIVE, {"key": self.key, "now": now}).one()
             if int(live) + units <= self.limit.max_permits:
                 exp = now + self.limit.inflight_timeout
                 conn.execute(
-                    text(
-                        "INSERT INTO rate_permits (key, permit, expires_at) "
-                        "VALUES (:key, :permit, :exp)"
-                    ),
+                    _INSERT_PERMIT,
                     [
                         {"key": self.key, "permit": unit, "exp": exp}
                         for unit in _unit_ids(permit, units)
                     ],
                 )
+                return 0.0
+            return max(float(soonest) - now, 0.001)
+
+    def _enter_pg(self, permit: str, units: int) -> float:
+        # Two statements: the lock first, so the second one's snapshot (READ COMMITTED takes one
+        # per statement) sees every permit committed before the lock was ours. In one
+        # statement, a permit committed after its snapshot but before its lock would not be
+        # counted, and the key could hold rate + 1.
+        with self.engine.begin() as conn:
+            conn.execute(_LOCK_BUCKET, {"key": self.key})
+            now = self.clock.now()  # after any wait for the lock
+            live, soonest, taken = conn.execute(
+                _TAKE_PERMIT_PG,
+                {
+                    "key": self.key,
+                    "now": now,
+                    "exp": now + self.limit.inflight_timeout,
+                    "units": _unit_ids(permit, units),
+                    "room": self.limit.max_permits - units,
+                },
+            ).one()
+            if taken:
                 return 0.0
             return max(float(soonest) - now, 0.001)
 
@@ -478,10 +511,7 @@ class SqlRateLimiter(_Limiter):
     def _lapse_sync(self, permit: str, hold: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                text(
-                    "UPDATE rate_permits SET expires_at = :exp WHERE key = :key "
-                    "AND (permit = :permit OR permit LIKE :units)"
-                ),
+                _LAPSE_PERMIT,
                 {
                     "key": self.key,
                     "permit": permit,
