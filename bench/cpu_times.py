@@ -9,7 +9,8 @@ own instruments take most of it, the run measures them, not Switchboard. Every s
 benches start runs in its own session (`start_new_session=True`), so its process group id is its
 pid and the group covers any children. PostgreSQL's backends are counted together (`postgres`:
 every process of that name, the server's other clients included — on a shared machine that is an
-upper bound); so is a Redis server (`redis`). The bench process itself is `bench` (its proxy and call streamer threads).
+upper bound); so are a Redis server's (`redis`). The bench process itself is `bench` (its proxy
+and call streamer threads).
 """
 
 from __future__ import annotations

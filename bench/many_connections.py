@@ -35,8 +35,9 @@ The last line printed is JSON:
   `quo_per_operation` (all keys, from the syncs' start until everything settled);
 - `cpu_s`: CPU seconds per process (group) from the syncs' start until everything settled —
   `quo`, `attio`, `serve`, `worker<n>`, `postgres` (every backend, other clients' included),
-  `redis` (the server, when one runs) and `bench` (this process) — over `cpu_wall_s`; `loadavg` at the end. On a 2-core machine the
-  figures only mean something when the emulators and the bench take a small share.
+  `redis` (the server, when one runs) and `bench` (this process) — over `cpu_wall_s`;
+  `loadavg` at the end. On a 2-core machine the figures only mean something when the emulators
+  and the bench take a small share.
 
 Targets (issue #17, acceptance 4, 10 × 2,000 on an idle machine): every bound_ratio ≤ 1.3,
 ack_p99_ms ≤ 50, event_to_note_p50_ms ≤ 2000, 0 × 429.

@@ -491,7 +491,7 @@ class SqlRateLimiter(_Limiter):
         with self.engine.begin() as conn:
             conn.execute(_LOCK_BUCKET, {"key": self.key})
             now = self.clock.now()  # after any wait for the lock
-            live, soonest, taken = conn.execute(
+            _live, soonest, taken = conn.execute(
                 _TAKE_PERMIT_PG,
                 {
                     "key": self.key,
