@@ -270,11 +270,12 @@ async def test_the_limiter_learns_when_the_request_went_on_the_wire() -> None:
 
 async def test_fastest_round_trip_counts_from_the_permit_not_the_wait_for_it() -> None:
     clock = FakeClock()
-    answer_after = iter([0.3, 0.05, 0.2])
+    answers = iter([(0.3, 200), (0.05, 200), (0.2, 200), (0.01, 404)])
 
     def handle(request: httpx.Request) -> httpx.Response:
-        clock.t += next(answer_after)
-        return httpx.Response(200, json={})
+        after, status = next(answers)
+        clock.t += after
+        return httpx.Response(status, json={})
 
     limiter = MemoryRateLimiter(RateLimit(rate=1, period=1.0), clock)
     client, _ = make_client(httpx.MockTransport(handle), clock, limiters=limiter)
@@ -282,5 +283,7 @@ async def test_fastest_round_trip_counts_from_the_permit_not_the_wait_for_it() -
     for _ in range(3):
         await client.request("GET", "/v1/x", operation="x.list")
     assert sum(clock.sleeps) >= 1.0  # later requests waited for the limiter
-    assert client.fastest_round_trip("x.list") == pytest.approx(0.05)
+    with pytest.raises(ApiError):
+        await client.request("GET", "/v1/x", operation="x.list")
+    assert client.fastest_round_trip("x.list") == pytest.approx(0.05)  # not the quick refusal
     assert client.fastest_round_trip("x.other") is None

@@ -24,8 +24,8 @@ server sent one (which also pauses the shared limiter so other callers of the bu
 Everything else raises ApiError, scrubbed of every known secret. A request the limiter's daily
 budget cannot pay for is not sent: ApiError 429 with code `daily_budget` and `retry_after` set
 to the seconds until the budget resets. `fastest_round_trip(operation)` is the quickest recent
-answer of an operation, permit to answer (how quickly the provider answers, the limiter's wait
-left out).
+successful answer to an operation, permit to answer (how quickly the provider answers, the
+limiter's wait left out).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ for _module in ("h11", "anyio._backends._asyncio", "httpcore._async.http11"):
         importlib.import_module(_module)
 
 _MASK = "***"
-# Answered attempts per operation kept for `fastest_round_trip`.
+# Successful attempts per operation kept for `fastest_round_trip`.
 ROUND_TRIP_SAMPLES = 20
 
 _ssl_context: ssl.SSLContext | None = None
@@ -254,7 +254,8 @@ class ApiClient:
             await self._release(limiter, permit, sending.delay, op)
             duration = self.clock.now() - t0
             status = response.status_code
-            self._round_trip(op, duration)
+            if status < 400:  # a refusal (a 429 above all) comes back sooner than an answer
+                self._round_trip(op, duration)
             await self._notify(op, method, path, status, duration, attempt, budget_name, None)
             if status < 400:
                 return response
@@ -279,7 +280,7 @@ class ApiClient:
             raise self._error(response, op, method, path, attempt, retry_after)
 
     def fastest_round_trip(self, operation: str) -> float | None:
-        """The quickest of the last answered attempts of `operation`, from its permit to its
+        """The quickest of the last successful attempts of `operation`, from its permit to its
         answer (the wait for the rate limiter left out), or None before the first."""
         samples = self._round_trips.get(operation)
         return min(samples) if samples else None
